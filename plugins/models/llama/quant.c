@@ -1,0 +1,540 @@
+/* quant.c -- ggml block dequantisation, row dot products (portable + AVX2/FMA), quantisers. */
+#include "quant.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define QUANT_X86 1
+#endif
+
+float quant_f16_to_f32(uint16_t h)
+{
+    uint32_t s = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff, bits;
+    float f;
+    if (e == 0) {
+        /* zero or subnormal: m * 2^-24 is exact in float */
+        f = (float)m * 5.9604644775390625e-8f;
+        return s ? -f : f;
+    }
+    if (e == 31)
+        bits = s | 0x7f800000u | (m << 13);
+    else
+        bits = s | ((e + 112) << 23) | (m << 13);
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+uint16_t quant_f32_to_f16(float v)
+{
+    uint32_t x;
+    memcpy(&x, &v, 4);
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
+    uint32_t a = x & 0x7fffffffu;
+    if (a >= 0x7f800000u)
+        return (uint16_t)(sign | 0x7c00 | (a > 0x7f800000u ? 0x200 : 0));
+    if (a >= 0x477ff000u) /* rounds to >= 65520: infinity */
+        return (uint16_t)(sign | 0x7c00);
+    if (a < 0x38800000u) { /* below the smallest normal half */
+        float f;
+        memcpy(&f, &a, 4);
+        return (uint16_t)(sign | (uint16_t)lrintf(f * 16777216.0f));
+    }
+    uint32_t mant = a & 0x7fffff, e = (a >> 23) - 112;
+    uint32_t h = (e << 10) | (mant >> 13), rem = mant & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (h & 1)))
+        h++;
+    return (uint16_t)(sign | h);
+}
+
+float quant_bf16_to_f32(uint16_t h)
+{
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+uint16_t quant_f32_to_bf16(float v)
+{
+    uint32_t x;
+    memcpy(&x, &v, 4);
+    if ((x & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((x >> 16) | 0x40);
+    return (uint16_t)((x + 0x7fff + ((x >> 16) & 1)) >> 16);
+}
+
+int quant_supported(uint32_t type)
+{
+    switch (type) {
+    case GGML_TYPE_F32: case GGML_TYPE_F16: case GGML_TYPE_BF16: case GGML_TYPE_Q8_0:
+    case GGML_TYPE_Q4_0: case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+size_t quant_row_bytes(uint32_t type, int64_t n)
+{
+    const ggml_type_traits *t = ggml_type_get(type);
+    if (!t)
+        return 0;
+    return (size_t)(n / t->block_elems) * t->block_bytes;
+}
+
+static uint16_t rd16(const void *p)
+{
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
+static void scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uint8_t *m)
+{
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+static void dequant_q4_K_block(const uint8_t *blk, float *y)
+{
+    const float d = quant_f16_to_f32(rd16(blk)), dmin = quant_f16_to_f32(rd16(blk + 2));
+    const uint8_t *scales = blk + 4, *q = blk + 16;
+    for (int j = 0, is = 0; j < QK_K; j += 64, is += 2, q += 32) {
+        uint8_t sc, m;
+        scale_min_k4(is, scales, &sc, &m);
+        const float d1 = d * sc, m1 = dmin * m;
+        scale_min_k4(is + 1, scales, &sc, &m);
+        const float d2 = d * sc, m2 = dmin * m;
+        for (int l = 0; l < 32; l++)
+            y[j + l] = d1 * (float)(q[l] & 0xF) - m1;
+        for (int l = 0; l < 32; l++)
+            y[j + 32 + l] = d2 * (float)(q[l] >> 4) - m2;
+    }
+}
+
+static void dequant_q6_K_block(const uint8_t *blk, float *y)
+{
+    const uint8_t *ql = blk, *qh = blk + 128;
+    const int8_t *sc = (const int8_t *)(blk + 192);
+    const float d = quant_f16_to_f32(rd16(blk + 208));
+    for (int n = 0; n < QK_K; n += 128, ql += 64, qh += 32, sc += 8, y += 128) {
+        for (int l = 0; l < 32; l++) {
+            int is = l / 16;
+            int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+            int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+            int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+            int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+            y[l] = d * sc[is] * (float)q1;
+            y[l + 32] = d * sc[is + 2] * (float)q2;
+            y[l + 64] = d * sc[is + 4] * (float)q3;
+            y[l + 96] = d * sc[is + 6] * (float)q4;
+        }
+    }
+}
+
+void quant_dequant_row(uint32_t type, const void *row, float *out, int64_t n)
+{
+    const uint8_t *p = row;
+    switch (type) {
+    case GGML_TYPE_F32:
+        memcpy(out, row, (size_t)n * 4);
+        break;
+    case GGML_TYPE_F16:
+        for (int64_t i = 0; i < n; i++)
+            out[i] = quant_f16_to_f32(rd16(p + 2 * i));
+        break;
+    case GGML_TYPE_BF16:
+        for (int64_t i = 0; i < n; i++)
+            out[i] = quant_bf16_to_f32(rd16(p + 2 * i));
+        break;
+    case GGML_TYPE_Q8_0:
+        for (int64_t b = 0; b < n / QK8_0; b++, p += 34) {
+            const float d = quant_f16_to_f32(rd16(p));
+            for (int j = 0; j < QK8_0; j++)
+                out[b * QK8_0 + j] = d * (float)(int8_t)p[2 + j];
+        }
+        break;
+    case GGML_TYPE_Q4_0:
+        for (int64_t b = 0; b < n / QK4_0; b++, p += 18) {
+            const float d = quant_f16_to_f32(rd16(p));
+            for (int j = 0; j < 16; j++) {
+                out[b * QK4_0 + j] = d * (float)((p[2 + j] & 0xF) - 8);
+                out[b * QK4_0 + j + 16] = d * (float)((p[2 + j] >> 4) - 8);
+            }
+        }
+        break;
+    case GGML_TYPE_Q4_K:
+        for (int64_t b = 0; b < n / QK_K; b++)
+            dequant_q4_K_block(p + b * 144, out + b * QK_K);
+        break;
+    case GGML_TYPE_Q6_K:
+        for (int64_t b = 0; b < n / QK_K; b++)
+            dequant_q6_K_block(p + b * 210, out + b * QK_K);
+        break;
+    default:
+        memset(out, 0, (size_t)n * sizeof *out);
+        break;
+    }
+}
+
+float quant_dot_row_portable(uint32_t type, const void *row, const float *x, int64_t n)
+{
+    const uint8_t *p = row;
+    float sum = 0.0f;
+    switch (type) {
+    case GGML_TYPE_F32: {
+        float w;
+        for (int64_t i = 0; i < n; i++) {
+            memcpy(&w, p + 4 * i, 4);
+            sum += w * x[i];
+        }
+        return sum;
+    }
+    case GGML_TYPE_F16:
+        for (int64_t i = 0; i < n; i++)
+            sum += quant_f16_to_f32(rd16(p + 2 * i)) * x[i];
+        return sum;
+    case GGML_TYPE_BF16:
+        for (int64_t i = 0; i < n; i++)
+            sum += quant_bf16_to_f32(rd16(p + 2 * i)) * x[i];
+        return sum;
+    case GGML_TYPE_Q8_0:
+        for (int64_t b = 0; b < n / QK8_0; b++, p += 34, x += QK8_0) {
+            float s = 0.0f;
+            for (int j = 0; j < QK8_0; j++)
+                s += (float)(int8_t)p[2 + j] * x[j];
+            sum += quant_f16_to_f32(rd16(p)) * s;
+        }
+        return sum;
+    case GGML_TYPE_Q4_0:
+        for (int64_t b = 0; b < n / QK4_0; b++, p += 18, x += QK4_0) {
+            float s = 0.0f;
+            for (int j = 0; j < 16; j++)
+                s += (float)((p[2 + j] & 0xF) - 8) * x[j] + (float)((p[2 + j] >> 4) - 8) * x[j + 16];
+            sum += quant_f16_to_f32(rd16(p)) * s;
+        }
+        return sum;
+    case GGML_TYPE_Q4_K:
+    case GGML_TYPE_Q6_K: {
+        float tmp[QK_K];
+        const size_t bb = type == GGML_TYPE_Q4_K ? 144 : 210;
+        for (int64_t b = 0; b < n / QK_K; b++, x += QK_K) {
+            if (type == GGML_TYPE_Q4_K)
+                dequant_q4_K_block(p + b * bb, tmp);
+            else
+                dequant_q6_K_block(p + b * bb, tmp);
+            for (int j = 0; j < QK_K; j++)
+                sum += tmp[j] * x[j];
+        }
+        return sum;
+    }
+    default:
+        return 0.0f;
+    }
+}
+
+#ifdef QUANT_X86
+
+#define AVX2_FN __attribute__((target("avx2,fma,f16c")))
+
+AVX2_FN static float hsum256(__m256 v)
+{
+    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+    return _mm_cvtss_f32(lo);
+}
+
+/* 8 bytes as signed/unsigned ints widened to floats */
+AVX2_FN static __m256 i8x8_to_ps(const void *p)
+{
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+}
+
+AVX2_FN static __m256 u8x8_to_ps(__m128i v)
+{
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v));
+}
+
+AVX2_FN static float dot_f32_avx2(const float *w, const float *x, int64_t n)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+    }
+    for (; i + 8 <= n; i += 8)
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+    float s = hsum256(_mm256_add_ps(a0, a1));
+    for (; i < n; i++)
+        s += w[i] * x[i];
+    return s;
+}
+
+AVX2_FN static float dot_f16_avx2(const uint8_t *w, const float *x, int64_t n)
+{
+    __m256 a0 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 2 * i))),
+                             _mm256_loadu_ps(x + i), a0);
+    float s = hsum256(a0);
+    for (; i < n; i++)
+        s += quant_f16_to_f32(rd16(w + 2 * i)) * x[i];
+    return s;
+}
+
+AVX2_FN static float dot_bf16_avx2(const uint8_t *w, const float *x, int64_t n)
+{
+    __m256 a0 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(w + 2 * i)));
+        a0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v, 16)), _mm256_loadu_ps(x + i), a0);
+    }
+    float s = hsum256(a0);
+    for (; i < n; i++)
+        s += quant_bf16_to_f32(rd16(w + 2 * i)) * x[i];
+    return s;
+}
+
+AVX2_FN static float dot_q8_0_avx2(const uint8_t *p, const float *x, int64_t n)
+{
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / QK8_0; b++, p += 34, x += QK8_0) {
+        __m256 s = _mm256_mul_ps(i8x8_to_ps(p + 2), _mm256_loadu_ps(x));
+        s = _mm256_fmadd_ps(i8x8_to_ps(p + 10), _mm256_loadu_ps(x + 8), s);
+        s = _mm256_fmadd_ps(i8x8_to_ps(p + 18), _mm256_loadu_ps(x + 16), s);
+        s = _mm256_fmadd_ps(i8x8_to_ps(p + 26), _mm256_loadu_ps(x + 24), s);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(quant_f16_to_f32(rd16(p))), s, acc);
+    }
+    return hsum256(acc);
+}
+
+AVX2_FN static float dot_q4_0_avx2(const uint8_t *p, const float *x, int64_t n)
+{
+    __m256 acc = _mm256_setzero_ps();
+    const __m128i mask = _mm_set1_epi8(0x0F);
+    const __m256 eight = _mm256_set1_ps(8.0f);
+    for (int64_t b = 0; b < n / QK4_0; b++, p += 18, x += QK4_0) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(p + 2));
+        __m128i lo = _mm_and_si128(v, mask), hi = _mm_and_si128(_mm_srli_epi16(v, 4), mask);
+        __m256 s = _mm256_mul_ps(_mm256_sub_ps(u8x8_to_ps(lo), eight), _mm256_loadu_ps(x));
+        s = _mm256_fmadd_ps(_mm256_sub_ps(u8x8_to_ps(_mm_srli_si128(lo, 8)), eight), _mm256_loadu_ps(x + 8), s);
+        s = _mm256_fmadd_ps(_mm256_sub_ps(u8x8_to_ps(hi), eight), _mm256_loadu_ps(x + 16), s);
+        s = _mm256_fmadd_ps(_mm256_sub_ps(u8x8_to_ps(_mm_srli_si128(hi, 8)), eight), _mm256_loadu_ps(x + 24), s);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(quant_f16_to_f32(rd16(p))), s, acc);
+    }
+    return hsum256(acc);
+}
+
+AVX2_FN static float dot_kquant_avx2(uint32_t type, const uint8_t *p, const float *x, int64_t n)
+{
+    float tmp[QK_K];
+    float s = 0.0f;
+    const size_t bb = type == GGML_TYPE_Q4_K ? 144 : 210;
+    for (int64_t b = 0; b < n / QK_K; b++, x += QK_K) {
+        if (type == GGML_TYPE_Q4_K)
+            dequant_q4_K_block(p + b * bb, tmp);
+        else
+            dequant_q6_K_block(p + b * bb, tmp);
+        s += dot_f32_avx2(tmp, x, QK_K);
+    }
+    return s;
+}
+
+float quant_dot_row_avx2(uint32_t type, const void *row, const float *x, int64_t n)
+{
+    switch (type) {
+    case GGML_TYPE_F32: return dot_f32_avx2(row, x, n);
+    case GGML_TYPE_F16: return dot_f16_avx2(row, x, n);
+    case GGML_TYPE_BF16: return dot_bf16_avx2(row, x, n);
+    case GGML_TYPE_Q8_0: return dot_q8_0_avx2(row, x, n);
+    case GGML_TYPE_Q4_0: return dot_q4_0_avx2(row, x, n);
+    case GGML_TYPE_Q4_K:
+    case GGML_TYPE_Q6_K: return dot_kquant_avx2(type, row, x, n);
+    default: return 0.0f;
+    }
+}
+
+int quant_have_avx2(void)
+{
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c");
+}
+
+#else
+
+float quant_dot_row_avx2(uint32_t type, const void *row, const float *x, int64_t n)
+{
+    return quant_dot_row_portable(type, row, x, n);
+}
+
+int quant_have_avx2(void)
+{
+    return 0;
+}
+
+#endif
+
+float quant_dot_row(uint32_t type, const void *row, const float *x, int64_t n)
+{
+    if (quant_have_avx2())
+        return quant_dot_row_avx2(type, row, x, n);
+    return quant_dot_row_portable(type, row, x, n);
+}
+
+static int nearest_int(float v)
+{
+    return (int)lrintf(v);
+}
+
+static void quantize_q4_K_block(const float *x, uint8_t *blk)
+{
+    float scale[8], minv[8], dmax = 0.0f, mmax = 0.0f;
+    uint8_t sc[8], mn[8];
+    for (int j = 0; j < 8; j++) {
+        float lo = 0.0f, hi = x[32 * j];
+        for (int l = 0; l < 32; l++) {
+            lo = fminf(lo, x[32 * j + l]);
+            hi = fmaxf(hi, x[32 * j + l]);
+        }
+        scale[j] = (hi - lo) / 15.0f;
+        minv[j] = -lo;
+        dmax = fmaxf(dmax, scale[j]);
+        mmax = fmaxf(mmax, minv[j]);
+    }
+    const float d = dmax / 63.0f, dmin = mmax / 63.0f;
+    uint16_t hd = quant_f32_to_f16(d), hm = quant_f32_to_f16(dmin);
+    memcpy(blk, &hd, 2);
+    memcpy(blk + 2, &hm, 2);
+    const float dq = quant_f16_to_f32(hd), mq = quant_f16_to_f32(hm);
+    for (int j = 0; j < 8; j++) {
+        int a = dq > 0 ? nearest_int(scale[j] / dq) : 0, b = mq > 0 ? nearest_int(minv[j] / mq) : 0;
+        sc[j] = (uint8_t)(a < 0 ? 0 : a > 63 ? 63 : a);
+        mn[j] = (uint8_t)(b < 0 ? 0 : b > 63 ? 63 : b);
+    }
+    uint8_t *s = blk + 4;
+    for (int j = 0; j < 4; j++) {
+        s[j] = (uint8_t)(sc[j] | ((sc[j + 4] >> 4) << 6));
+        s[j + 4] = (uint8_t)(mn[j] | ((mn[j + 4] >> 4) << 6));
+        s[j + 8] = (uint8_t)((sc[j + 4] & 0xF) | ((mn[j + 4] & 0xF) << 4));
+    }
+    uint8_t *q = blk + 16;
+    for (int j = 0; j < 8; j += 2) {
+        uint8_t qq[2][32];
+        for (int h = 0; h < 2; h++) {
+            const float dd = dq * sc[j + h], mm = mq * mn[j + h];
+            for (int l = 0; l < 32; l++) {
+                int v = dd > 0 ? nearest_int((x[32 * (j + h) + l] + mm) / dd) : 0;
+                qq[h][l] = (uint8_t)(v < 0 ? 0 : v > 15 ? 15 : v);
+            }
+        }
+        for (int l = 0; l < 32; l++)
+            q[16 * j + l] = (uint8_t)(qq[0][l] | (qq[1][l] << 4));
+    }
+}
+
+static void quantize_q6_K_block(const float *x, uint8_t *blk)
+{
+    float sub[16], amax = 0.0f;
+    for (int j = 0; j < 16; j++) {
+        float m = 0.0f;
+        for (int l = 0; l < 16; l++)
+            m = fmaxf(m, fabsf(x[16 * j + l]));
+        sub[j] = m / 31.0f;
+        amax = fmaxf(amax, sub[j]);
+    }
+    const float d = amax / 127.0f;
+    uint16_t hd = quant_f32_to_f16(d);
+    const float dq = quant_f16_to_f32(hd);
+    int8_t *sc = (int8_t *)(blk + 192);
+    for (int j = 0; j < 16; j++) {
+        int v = dq > 0 ? nearest_int(sub[j] / dq) : 0;
+        sc[j] = (int8_t)(v > 127 ? 127 : v);
+    }
+    uint8_t L[QK_K];
+    for (int i = 0; i < QK_K; i++) {
+        const float dd = dq * sc[i / 16];
+        int v = dd > 0 ? nearest_int(x[i] / dd) : 0;
+        v = v < -32 ? -32 : v > 31 ? 31 : v;
+        L[i] = (uint8_t)(v + 32);
+    }
+    uint8_t *ql = blk, *qh = blk + 128;
+    memset(blk, 0, 192);
+    for (int n = 0; n < QK_K; n += 128, ql += 64, qh += 32)
+        for (int l = 0; l < 32; l++) {
+            const uint8_t q1 = L[n + l], q2 = L[n + l + 32], q3 = L[n + l + 64], q4 = L[n + l + 96];
+            ql[l] = (uint8_t)((q1 & 0xF) | ((q3 & 0xF) << 4));
+            ql[l + 32] = (uint8_t)((q2 & 0xF) | ((q4 & 0xF) << 4));
+            qh[l] = (uint8_t)((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
+        }
+    memcpy(blk + 208, &hd, 2);
+}
+
+size_t quant_quantize_row(uint32_t type, const float *x, void *out, int64_t n)
+{
+    uint8_t *p = out;
+    switch (type) {
+    case GGML_TYPE_F32:
+        memcpy(out, x, (size_t)n * 4);
+        return (size_t)n * 4;
+    case GGML_TYPE_F16:
+    case GGML_TYPE_BF16:
+        for (int64_t i = 0; i < n; i++) {
+            uint16_t h = type == GGML_TYPE_F16 ? quant_f32_to_f16(x[i]) : quant_f32_to_bf16(x[i]);
+            memcpy(p + 2 * i, &h, 2);
+        }
+        return (size_t)n * 2;
+    case GGML_TYPE_Q8_0:
+        for (int64_t b = 0; b < n / QK8_0; b++, p += 34, x += QK8_0) {
+            float amax = 0.0f;
+            for (int j = 0; j < QK8_0; j++)
+                amax = fmaxf(amax, fabsf(x[j]));
+            const float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+            uint16_t hd = quant_f32_to_f16(d);
+            memcpy(p, &hd, 2);
+            for (int j = 0; j < QK8_0; j++)
+                p[2 + j] = (uint8_t)(int8_t)nearest_int(x[j] * id);
+        }
+        return quant_row_bytes(type, n);
+    case GGML_TYPE_Q4_0:
+        for (int64_t b = 0; b < n / QK4_0; b++, p += 18, x += QK4_0) {
+            float amax = 0.0f, mx = 0.0f;
+            for (int j = 0; j < QK4_0; j++)
+                if (fabsf(x[j]) > amax) {
+                    amax = fabsf(x[j]);
+                    mx = x[j];
+                }
+            const float d = mx / -8.0f, id = d != 0 ? 1.0f / d : 0.0f;
+            uint16_t hd = quant_f32_to_f16(d);
+            memcpy(p, &hd, 2);
+            for (int j = 0; j < 16; j++) {
+                int a = nearest_int(x[j] * id) + 8, c = nearest_int(x[j + 16] * id) + 8;
+                a = a < 0 ? 0 : a > 15 ? 15 : a;
+                c = c < 0 ? 0 : c > 15 ? 15 : c;
+                p[2 + j] = (uint8_t)(a | (c << 4));
+            }
+        }
+        return quant_row_bytes(type, n);
+    case GGML_TYPE_Q4_K:
+        for (int64_t b = 0; b < n / QK_K; b++)
+            quantize_q4_K_block(x + b * QK_K, p + b * 144);
+        return quant_row_bytes(type, n);
+    case GGML_TYPE_Q6_K:
+        for (int64_t b = 0; b < n / QK_K; b++)
+            quantize_q6_K_block(x + b * QK_K, p + b * 210);
+        return quant_row_bytes(type, n);
+    default:
+        return 0;
+    }
+}

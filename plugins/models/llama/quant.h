@@ -1,0 +1,44 @@
+/* quant.h -- ggml block layouts: dequantisation, row dot products, simple quantisers. */
+#ifndef DECOKIT_LLAMA_QUANT_H
+#define DECOKIT_LLAMA_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ggml_types.h"
+
+#define QK8_0 32
+#define QK4_0 32
+#define QK_K 256
+
+/* Block layouts exactly as ggml stores them (little-endian, packed). */
+typedef struct { uint16_t d; int8_t qs[QK8_0]; } block_q8_0;                 /* 34 bytes */
+typedef struct { uint16_t d; uint8_t qs[QK4_0 / 2]; } block_q4_0;            /* 18 bytes */
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[QK_K / 2]; } block_q4_K; /* 144 */
+typedef struct { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; uint16_t d; } block_q6_K; /* 210 */
+
+float quant_f16_to_f32(uint16_t h);
+uint16_t quant_f32_to_f16(float f);
+float quant_bf16_to_f32(uint16_t h);
+uint16_t quant_f32_to_bf16(float f);
+
+/* 1 for the types the engine computes with: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K. */
+int quant_supported(uint32_t type);
+/* Bytes of a row of n elements (n a multiple of the block size). */
+size_t quant_row_bytes(uint32_t type, int64_t n);
+
+void quant_dequant_row(uint32_t type, const void *row, float *out, int64_t n);
+
+/* x . row, with the fastest implementation this CPU has. */
+float quant_dot_row(uint32_t type, const void *row, const float *x, int64_t n);
+/* The two implementations, exposed so tests can compare them. The AVX2 one must only be
+   called when quant_have_avx2() is true. */
+float quant_dot_row_portable(uint32_t type, const void *row, const float *x, int64_t n);
+float quant_dot_row_avx2(uint32_t type, const void *row, const float *x, int64_t n);
+int quant_have_avx2(void);
+
+/* Round-to-nearest quantisation of one row (for writing synthetic models); returns bytes
+   written, 0 for unsupported types. Not tuned for quality. */
+size_t quant_quantize_row(uint32_t type, const float *x, void *out, int64_t n);
+
+#endif
