@@ -386,6 +386,9 @@ struct dk_model_iface {
   const char *(*token_piece)(void *inst, dk_token tok, size_t *len);
 
   /* Optional from here: NULL when unsupported (and the cap bit clear). */
+  /** DK_TOKEN_* bits of a token (control, byte).  Without it the host marks
+   *  only the info's bos/eos/eot as control tokens. */
+  uint32_t (*token_attr)(void *inst, dk_token tok);
   /** Tokens to text with the tokenizer's own rules (leading-space handling
    *  of SentencePiece).  Same DK_ERR_RANGE protocol as tokenize. */
   int (*detokenize)(void *inst, const dk_token *toks, size_t n, char *out, size_t cap,
