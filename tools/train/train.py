@@ -258,6 +258,7 @@ def add_tokenizer(w, sp):
     w.add("tokenizer.ggml.unknown_token_id", gw.T_UINT32, sp.unk_id())
     w.add("tokenizer.ggml.add_bos_token", gw.T_BOOL, True)
     w.add("tokenizer.ggml.add_eos_token", gw.T_BOOL, False)
+    w.add("tokenizer.ggml.add_space_prefix", gw.T_BOOL, True)
 
 
 def cmd_export(a):
