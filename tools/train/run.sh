@@ -16,5 +16,7 @@ nice -n 10 $py train --preset draft --steps 2200 --lr 5e-3
 $py export --preset target --name decokit-tiny --gguf "$models/decokit-tiny.gguf"
 $py export --preset draft --name decokit-tiny-draft --gguf "$models/decokit-tiny-draft.gguf"
 cp "$out/heldout.txt" "$models/heldout.txt"
-$py evaluate --heldout "$models/heldout.txt" --report "$out/report.json"
+$py evaluate --heldout "$models/heldout.txt" --report "$out/report.json" \
+    --reference "$models/reference.json"
 /usr/bin/python3 "$here/check_export.py" --out "$out" --gguf "$models/decokit-tiny.gguf" --heldout "$models/heldout.txt"
+(cd "$models" && sha256sum decokit-tiny.gguf decokit-tiny-draft.gguf heldout.txt reference.json > SHA256SUMS)

@@ -15,6 +15,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import time
 
@@ -349,10 +350,50 @@ def cmd_evaluate(a):
         "n_ctx tokens starting at token 0 (last window may be shorter, >= 2); "
         "each window evaluated from position 0 without cache; NLL of every "
         "token but the window's first; perplexity = exp(mean NLL)")
-    print(json.dumps(report, indent=1, ensure_ascii=False))
+    for preset in ("target", "draft"):
+        r = report[preset]
+        print("%s: %d params, %d steps, %d s; held-out %.4f nats/token, ppl %.3f, %.4f bits/byte; "
+              "heldout.txt ppl %.4f over %d predicted tokens"
+              % (preset, r["params"], r["steps"], r["train_seconds"], r["heldout_nats_per_token"],
+                 r["heldout_perplexity"], r["heldout_bits_per_byte"], r["heldout_txt_perplexity"],
+                 r["heldout_txt_predicted"]))
+        print("  greedy: %r" % r["reference"]["greedy_text"])
+        print("  sample (T=0.8): %r" % r["sample_t0.8"])
+    print("draft/target greedy agreement on held-out: %.4f" % report["draft_target_greedy_agreement"])
     with open(a.report, "w") as f:
         json.dump(report, f, indent=1, ensure_ascii=False)
         f.write("\n")
+    if a.reference:
+        write_reference(a.reference, report, a.heldout)
+
+
+def write_reference(path, report, heldout):
+    """The figures decokit's C tests compare against, one object per file."""
+    ref = {"heldout_file": os.path.basename(heldout),
+           "heldout_procedure": report["heldout_procedure"],
+           "draft_target_greedy_agreement": round(report["draft_target_greedy_agreement"], 4),
+           "models": {}}
+    for preset, fname in (("target", "decokit-tiny.gguf"), ("draft", "decokit-tiny-draft.gguf")):
+        r = report[preset]
+        ref["models"][fname] = {
+            "n_ctx": r["config"]["ctx"],
+            "heldout_tokens": r["heldout_txt_tokens"],
+            "heldout_predicted": r["heldout_txt_predicted"],
+            "heldout_nll_per_token": round(r["heldout_txt_nats_per_token"], 6),
+            "heldout_perplexity": round(r["heldout_txt_perplexity"], 5),
+            "prompt": r["reference"]["prompt"],
+            "prompt_ids": r["reference"]["prompt_ids"],
+            "step0_top5_ids": r["reference"]["top5_ids"],
+            "step0_top5_logits": [round(v, 6) for v in r["reference"]["top5_logits"]],
+            "greedy_ids": r["reference"]["greedy_ids"],
+            "greedy_text": r["reference"]["greedy_text"],
+        }
+    text = json.dumps(ref, indent=1, ensure_ascii=False)
+    # One line per number list keeps the file readable and diffable.
+    text = re.sub(r"\[\s*([-0-9.,\s]+?)\s*\]",
+                  lambda m: "[" + ", ".join(m.group(1).split()).replace(",,", ",") + "]", text)
+    with open(path, "w") as f:
+        f.write(text + "\n")
 
 
 def main():
@@ -380,6 +421,7 @@ def main():
     p = sub.add_parser("evaluate")
     p.add_argument("--heldout", required=True)
     p.add_argument("--report", required=True)
+    p.add_argument("--reference", help="also write the C tests' reference JSON here")
     p.add_argument("--sample-prompt", default="It was a fine morning, and")
     a = ap.parse_args()
     {"make-corpus": cmd_make_corpus, "tokenizer": cmd_tokenizer, "train": cmd_train,
