@@ -1,0 +1,634 @@
+/* forward.c -- the llama block forward pass over rows of (sequence, position, cache slot), and
+   the evaluation entry points built on it: plain, batched, tree, masked. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decokit/plugin.h"
+#include "kv.h"
+#include "matmul.h"
+#include "model.h"
+#include "quant.h"
+
+#define EVAL_CHUNK 256 /* rows per forward pass when appending a long prompt */
+
+struct llm_ctx {
+    const llm_model *m;
+    llm_pool *pool;
+    llm_matmul_ctx mc;
+    kv_cache kv;
+    int n_ctx;
+    float *inv_freq; /* n_rot/2 rotation frequencies */
+    int cap_rows;
+    float *x, *xn, *q, *k, *v, *att, *g, *u, *tmp;
+    float *scores; /* per thread: 2 x head_dim of attention scratch */
+};
+
+/* One row of a forward pass: the token at rope position `pos`, whose K/V go to cache `slot`
+   of `seq`. It attends to slots [0, n_prefix) and, for tree rows, to the slots
+   tree_base + a of its ancestors a (and itself). */
+typedef struct fw_row {
+    int32_t seq, pos, slot, n_prefix, tree_base, node;
+    const int32_t *parents;
+} fw_row;
+
+static void fmt_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void fmt_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+llm_ctx *llm_ctx_create(const llm_model *m, int n_threads, int n_ctx, char *err, size_t errlen)
+{
+    const llm_hparams *hp = &m->hp;
+    llm_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        fmt_err(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->m = m;
+    c->n_ctx = n_ctx > 0 ? n_ctx : hp->n_ctx_train;
+    if (n_threads < 1)
+        n_threads = 1;
+    c->pool = llm_pool_create(n_threads);
+    c->inv_freq = malloc((size_t)(hp->n_rot / 2) * sizeof *c->inv_freq);
+    c->scores = malloc((size_t)n_threads * 2 * (size_t)hp->head_dim * sizeof *c->scores);
+    if (!c->pool || !c->inv_freq || !c->scores) {
+        fmt_err(err, errlen, "out of memory (context of %d positions, %d threads)", c->n_ctx, n_threads);
+        llm_ctx_free(c);
+        return NULL;
+    }
+    c->mc.pool = c->pool;
+    c->mc.use_avx2 = quant_have_avx2();
+    for (int i = 0; i < hp->n_rot / 2; i++) {
+        double f = pow((double)hp->rope_theta, -2.0 * i / hp->n_rot) * hp->rope_freq_scale;
+        if (m->rope_freq_factors)
+            f /= m->rope_freq_factors[i];
+        c->inv_freq[i] = (float)f;
+    }
+    kv_init(&c->kv, hp->n_layer, hp->n_head_kv * hp->head_dim, c->n_ctx);
+    return c;
+}
+
+void llm_ctx_free(llm_ctx *c)
+{
+    if (!c)
+        return;
+    kv_destroy(&c->kv);
+    llm_pool_free(c->pool);
+    free(c->mc.tile);
+    free(c->inv_freq);
+    free(c->scores);
+    free(c->x);
+    free(c->xn);
+    free(c->q);
+    free(c->k);
+    free(c->v);
+    free(c->att);
+    free(c->g);
+    free(c->u);
+    free(c->tmp);
+    free(c);
+}
+
+int llm_ctx_n_ctx(const llm_ctx *c)
+{
+    return c->n_ctx;
+}
+
+static int grow(float **p, size_t n)
+{
+    float *q = realloc(*p, n * sizeof *q);
+    if (!q)
+        return -1;
+    *p = q;
+    return 0;
+}
+
+static int ensure_rows(llm_ctx *c, int n)
+{
+    if (n <= c->cap_rows)
+        return 0;
+    const llm_hparams *hp = &c->m->hp;
+    size_t d = (size_t)hp->n_embd, qd = (size_t)hp->n_head * hp->head_dim,
+           kvd = (size_t)hp->n_head_kv * hp->head_dim, ff = (size_t)hp->n_ff, r = (size_t)n;
+    if (grow(&c->x, r * d) || grow(&c->xn, r * d) || grow(&c->q, r * qd) || grow(&c->k, r * kvd) ||
+        grow(&c->v, r * kvd) || grow(&c->att, r * qd) || grow(&c->g, r * ff) || grow(&c->u, r * ff) ||
+        grow(&c->tmp, r * d))
+        return -1;
+    c->cap_rows = n;
+    return 0;
+}
+
+static void rmsnorm(const float *x, const float *w, float *out, int n, float eps)
+{
+    double ss = 0.0;
+    for (int i = 0; i < n; i++)
+        ss += (double)x[i] * x[i];
+    const float scale = (float)(1.0 / sqrt(ss / n + eps));
+    for (int i = 0; i < n; i++)
+        out[i] = x[i] * scale * w[i];
+}
+
+static void rope(const llm_ctx *c, float *v, int n_heads, int pos)
+{
+    const llm_hparams *hp = &c->m->hp;
+    const int hd = hp->head_dim, half = hp->n_rot / 2;
+    for (int i = 0; i < half; i++) {
+        const float a = (float)pos * c->inv_freq[i], cs = cosf(a), sn = sinf(a);
+        for (int h = 0; h < n_heads; h++) {
+            float *p = v + (size_t)h * hd;
+            const int i0 = hp->rope_neox ? i : 2 * i, i1 = hp->rope_neox ? i + half : 2 * i + 1;
+            const float x0 = p[i0], x1 = p[i1];
+            p[i0] = x0 * cs - x1 * sn;
+            p[i1] = x0 * sn + x1 * cs;
+        }
+    }
+}
+
+typedef struct attn_job {
+    llm_ctx *c;
+    const fw_row *rows;
+    int n, layer;
+} attn_job;
+
+static float round_half(float x)
+{
+    return quant_f16_to_f32(quant_f32_to_f16(x));
+}
+
+/* Visits one cached row for the online softmax. The rounding mirrors the reference CPU
+   flash-attention kernel over an F16 cache (Q converted to half for the dot product, the V
+   accumulator kept in half), which is what keeps logits within 1e-3 of its outputs. */
+static void attend_slot(const uint16_t *k, const uint16_t *v, const float *qh, float *acc, int hd, float scale,
+                        float *M, float *S)
+{
+    float d = 0.0f;
+    for (int t = 0; t < hd; t++)
+        d += qh[t] * quant_f16_to_f32(k[t]);
+    d *= scale;
+    float ms = 1.0f, vs = 1.0f;
+    if (d > *M) {
+        ms = expf(*M - d);
+        *M = d;
+        for (int t = 0; t < hd; t++)
+            acc[t] = round_half(acc[t] * ms);
+    } else {
+        vs = expf(d - *M);
+    }
+    for (int t = 0; t < hd; t++)
+        acc[t] = round_half(acc[t] + quant_f16_to_f32(v[t]) * vs);
+    *S = *S * ms + vs;
+}
+
+static void attend_one(llm_ctx *c, const fw_row *r, int layer, const float *q, float *out, float *buf, int h)
+{
+    const llm_hparams *hp = &c->m->hp;
+    const int hd = hp->head_dim, kvh = h / (hp->n_head / hp->n_head_kv);
+    const kv_seq *s = &c->kv.seqs[r->seq];
+    const float scale = 1.0f / sqrtf((float)hd);
+    float *qh = buf, *acc = buf + hd, M = -INFINITY, S = 0.0f;
+    for (int t = 0; t < hd; t++) {
+        qh[t] = round_half(q[t]);
+        acc[t] = 0.0f;
+    }
+    const size_t off = (size_t)kvh * hd;
+    for (int32_t j = 0; j < r->n_prefix; j++)
+        attend_slot(kv_k(&c->kv, s, layer, j) + off, kv_v(&c->kv, s, layer, j) + off, qh, acc, hd, scale, &M, &S);
+    if (r->parents)
+        for (int32_t a = r->node; a >= 0; a = r->parents[a])
+            attend_slot(kv_k(&c->kv, s, layer, r->tree_base + a) + off, kv_v(&c->kv, s, layer, r->tree_base + a) + off,
+                        qh, acc, hd, scale, &M, &S);
+    const float inv = 1.0f / S;
+    for (int t = 0; t < hd; t++)
+        out[t] = acc[t] * inv;
+}
+
+static void attn_part(void *arg, int ith, int nth)
+{
+    attn_job *j = arg;
+    llm_ctx *c = j->c;
+    const llm_hparams *hp = &c->m->hp;
+    const int nh = hp->n_head, hd = hp->head_dim;
+    const long total = (long)j->n * nh, a = total * ith / nth, b = total * (ith + 1) / nth;
+    float *sc = c->scores + (size_t)ith * 2 * (size_t)hd;
+    for (long idx = a; idx < b; idx++) {
+        const int i = (int)(idx / nh), h = (int)(idx % nh);
+        const size_t off = (size_t)i * nh * hd + (size_t)h * hd;
+        attend_one(c, &j->rows[i], j->layer, c->q + off, c->att + off, sc, h);
+    }
+}
+
+static void add_bias(float *y, const float *b, int n, int dim)
+{
+    if (!b)
+        return;
+    for (int i = 0; i < n; i++)
+        for (int t = 0; t < dim; t++)
+            y[(size_t)i * dim + t] += b[t];
+}
+
+/* Runs rows through the network. Cache slots must already be writable. Logits (if wanted)
+   are produced for rows [out_from, n). */
+static int forward(llm_ctx *c, const fw_row *rows, const int32_t *toks, int n, int out_from, float *logits)
+{
+    const llm_model *m = c->m;
+    const llm_hparams *hp = &m->hp;
+    const int d = hp->n_embd, hd = hp->head_dim, qd = hp->n_head * hd, kvd = hp->n_head_kv * hd, ff = hp->n_ff;
+    if (ensure_rows(c, n))
+        return -1;
+    for (int i = 0; i < n; i++)
+        quant_dequant_row(m->tok_embd.type, m->tok_embd.data + (size_t)toks[i] * m->tok_embd.row_bytes,
+                          c->x + (size_t)i * d, d);
+    long visible = 0;
+    for (int i = 0; i < n; i++)
+        visible += rows[i].n_prefix + 1;
+    const int attn_threads = visible * (long)qd >= (1 << 15) ? llm_pool_size(c->pool) : 1;
+
+    for (int l = 0; l < hp->n_layer; l++) {
+        const llm_layer *L = &m->layers[l];
+        for (int i = 0; i < n; i++)
+            rmsnorm(c->x + (size_t)i * d, L->attn_norm, c->xn + (size_t)i * d, d, hp->rms_eps);
+        if (llm_matmul(&c->mc, &L->wq, c->xn, n, c->q) || llm_matmul(&c->mc, &L->wk, c->xn, n, c->k) ||
+            llm_matmul(&c->mc, &L->wv, c->xn, n, c->v))
+            return -1;
+        add_bias(c->q, L->bq, n, qd);
+        add_bias(c->k, L->bk, n, kvd);
+        add_bias(c->v, L->bv, n, kvd);
+        for (int i = 0; i < n; i++) {
+            const fw_row *r = &rows[i];
+            rope(c, c->q + (size_t)i * qd, hp->n_head, r->pos);
+            rope(c, c->k + (size_t)i * kvd, hp->n_head_kv, r->pos);
+            const kv_seq *s = &c->kv.seqs[r->seq];
+            uint16_t *kd = kv_k(&c->kv, s, l, r->slot), *vd = kv_v(&c->kv, s, l, r->slot);
+            for (int t = 0; t < kvd; t++) {
+                kd[t] = quant_f32_to_f16(c->k[(size_t)i * kvd + t]);
+                vd[t] = quant_f32_to_f16(c->v[(size_t)i * kvd + t]);
+            }
+        }
+        attn_job aj = { c, rows, n, l };
+        llm_pool_run(c->pool, attn_part, &aj, attn_threads);
+        if (llm_matmul(&c->mc, &L->wo, c->att, n, c->tmp))
+            return -1;
+        for (size_t i = 0; i < (size_t)n * d; i++)
+            c->x[i] += c->tmp[i];
+        for (int i = 0; i < n; i++)
+            rmsnorm(c->x + (size_t)i * d, L->ffn_norm, c->xn + (size_t)i * d, d, hp->rms_eps);
+        if (llm_matmul(&c->mc, &L->wgate, c->xn, n, c->g) || llm_matmul(&c->mc, &L->wup, c->xn, n, c->u))
+            return -1;
+        for (size_t i = 0; i < (size_t)n * ff; i++) {
+            const float gv = c->g[i];
+            c->g[i] = gv / (1.0f + expf(-gv)) * c->u[i];
+        }
+        if (llm_matmul(&c->mc, &L->wdown, c->g, n, c->tmp))
+            return -1;
+        for (size_t i = 0; i < (size_t)n * d; i++)
+            c->x[i] += c->tmp[i];
+    }
+    for (int i = 0; i < n; i++)
+        rmsnorm(c->x + (size_t)i * d, m->output_norm, c->xn + (size_t)i * d, d, hp->rms_eps);
+    if (logits && out_from < n && llm_matmul(&c->mc, &m->output, c->xn + (size_t)out_from * d, n - out_from, logits))
+        return -1;
+    return 0;
+}
+
+/* Keeps the final-norm rows [from, from + cnt) of the last forward as seq's hidden states
+   (appending when `append`, so a chunked eval keeps its tail). */
+static int keep_hidden(llm_ctx *c, kv_seq *s, int from, int cnt, int append)
+{
+    const int d = c->m->hp.n_embd;
+    int32_t base = append ? s->n_hidden : 0;
+    if (base + cnt > s->cap_hidden) {
+        int32_t cap = base + cnt;
+        float *h = realloc(s->hidden, (size_t)cap * d * sizeof *h);
+        if (!h)
+            return -1;
+        s->hidden = h;
+        s->cap_hidden = cap;
+    }
+    memcpy(s->hidden + (size_t)base * d, c->xn + (size_t)from * d, (size_t)cnt * d * sizeof(float));
+    s->n_hidden = base + cnt;
+    return 0;
+}
+
+static int check_tokens(const llm_ctx *c, const int32_t *toks, size_t n, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < n; i++)
+        if (toks[i] < 0 || toks[i] >= c->m->hp.n_vocab) {
+            fmt_err(err, errlen, "token %zu: id %d is outside the vocabulary (%d)", i, toks[i], c->m->hp.n_vocab);
+            return DK_ERR_INVALID;
+        }
+    return 0;
+}
+
+static kv_seq *get_seq(llm_ctx *c, int32_t seq, char *err, size_t errlen)
+{
+    kv_seq *s = kv_get(&c->kv, seq);
+    if (!s)
+        fmt_err(err, errlen, "sequence %d does not exist", seq);
+    return s;
+}
+
+int llm_seq_new(llm_ctx *c, int32_t *out, char *err, size_t errlen)
+{
+    if (kv_seq_new(&c->kv, out)) {
+        fmt_err(err, errlen, "cannot create a sequence (out of memory or too many sequences)");
+        return DK_ERR_NOMEM;
+    }
+    return 0;
+}
+
+void llm_seq_free(llm_ctx *c, int32_t seq)
+{
+    kv_seq_free(&c->kv, seq);
+}
+
+size_t llm_seq_len(const llm_ctx *c, int32_t seq)
+{
+    const kv_seq *s = kv_get((kv_cache *)&c->kv, seq);
+    return s ? (size_t)s->len : 0;
+}
+
+int llm_eval(llm_ctx *c, int32_t seq, const int32_t *toks, size_t n, float *logits, int all_logits,
+             char *err, size_t errlen)
+{
+    kv_seq *s = get_seq(c, seq, err, errlen);
+    if (!s)
+        return DK_ERR_INVALID;
+    if (n == 0) {
+        fmt_err(err, errlen, "eval: no tokens");
+        return DK_ERR_INVALID;
+    }
+    int rc = check_tokens(c, toks, n, err, errlen);
+    if (rc)
+        return rc;
+    s->n_pending = 0;
+    const int32_t L = s->len;
+    if ((size_t)L + n > (size_t)c->n_ctx) {
+        fmt_err(err, errlen, "context full: %d + %zu tokens exceed %d positions", L, n, c->n_ctx);
+        return DK_ERR_RANGE;
+    }
+    if (kv_prepare(&c->kv, seq, L, L + (int32_t)n)) {
+        fmt_err(err, errlen, "out of memory for the KV cache");
+        return DK_ERR_NOMEM;
+    }
+    fw_row rows[EVAL_CHUNK];
+    const size_t nv = (size_t)c->m->hp.n_vocab;
+    for (size_t done = 0; done < n;) {
+        const int cn = (int)(n - done < EVAL_CHUNK ? n - done : EVAL_CHUNK);
+        const int last_chunk = done + (size_t)cn == n;
+        for (int i = 0; i < cn; i++) {
+            const int32_t p = L + (int32_t)done + i;
+            rows[i] = (fw_row){ seq, p, p, p + 1, 0, -1, NULL };
+        }
+        float *out = NULL;
+        int from = cn;
+        if (logits && all_logits) {
+            out = logits + done * nv;
+            from = 0;
+        } else if (logits && last_chunk) {
+            out = logits;
+            from = cn - 1;
+        }
+        if (forward(c, rows, toks + done, cn, from, out) ||
+            keep_hidden(c, &c->kv.seqs[seq], 0, cn, done > 0)) {
+            kv_truncate(&c->kv, seq, L);
+            fmt_err(err, errlen, "out of memory during evaluation");
+            return DK_ERR_NOMEM;
+        }
+        c->kv.seqs[seq].len = L + (int32_t)(done + (size_t)cn);
+        done += (size_t)cn;
+    }
+    return 0;
+}
+
+int llm_eval_batch(llm_ctx *c, const int32_t *seqs, const int32_t *toks, size_t n, float *logits,
+                   char *err, size_t errlen)
+{
+    if (n == 0) {
+        fmt_err(err, errlen, "eval_batch: no sequences");
+        return DK_ERR_INVALID;
+    }
+    int rc = check_tokens(c, toks, n, err, errlen);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        kv_seq *s = get_seq(c, seqs[i], err, errlen);
+        if (!s)
+            return DK_ERR_INVALID;
+        for (size_t j = 0; j < i; j++)
+            if (seqs[j] == seqs[i]) {
+                fmt_err(err, errlen, "eval_batch: sequence %d appears twice", seqs[i]);
+                return DK_ERR_INVALID;
+            }
+        if (s->len + 1 > c->n_ctx) {
+            fmt_err(err, errlen, "context full: sequence %d has %d positions", seqs[i], s->len);
+            return DK_ERR_RANGE;
+        }
+    }
+    fw_row *rows = malloc(n * sizeof *rows);
+    if (!rows) {
+        fmt_err(err, errlen, "out of memory");
+        return DK_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        kv_seq *s = &c->kv.seqs[seqs[i]];
+        s->n_pending = 0;
+        if (kv_prepare(&c->kv, seqs[i], s->len, s->len + 1)) {
+            free(rows);
+            fmt_err(err, errlen, "out of memory for the KV cache");
+            return DK_ERR_NOMEM;
+        }
+        const int32_t p = c->kv.seqs[seqs[i]].len;
+        rows[i] = (fw_row){ seqs[i], p, p, p + 1, 0, -1, NULL };
+    }
+    if (forward(c, rows, toks, (int)n, 0, logits)) {
+        free(rows);
+        fmt_err(err, errlen, "out of memory during evaluation");
+        return DK_ERR_NOMEM;
+    }
+    free(rows);
+    for (size_t i = 0; i < n; i++) {
+        kv_seq *s = &c->kv.seqs[seqs[i]];
+        if (keep_hidden(c, s, (int)i, 1, 0)) {
+            fmt_err(err, errlen, "out of memory");
+            return DK_ERR_NOMEM;
+        }
+        s->len++;
+    }
+    return 0;
+}
+
+int llm_eval_tree(llm_ctx *c, int32_t seq, const int32_t *toks, const int32_t *parents, size_t n,
+                  float *logits, char *err, size_t errlen)
+{
+    kv_seq *s = get_seq(c, seq, err, errlen);
+    if (!s)
+        return DK_ERR_INVALID;
+    if (n == 0 || n > (size_t)c->n_ctx) {
+        fmt_err(err, errlen, "eval_tree: %zu nodes", n);
+        return DK_ERR_INVALID;
+    }
+    int rc = check_tokens(c, toks, n, err, errlen);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        if (parents[i] < -1 || parents[i] >= (int32_t)i) {
+            fmt_err(err, errlen, "eval_tree: node %zu has parent %d (parents must precede children)", i, parents[i]);
+            return DK_ERR_INVALID;
+        }
+    s->n_pending = 0;
+    const int32_t L = s->len;
+    if ((size_t)L + n > (size_t)c->n_ctx) {
+        fmt_err(err, errlen, "context full: %d + %zu tree nodes exceed %d positions", L, n, c->n_ctx);
+        return DK_ERR_RANGE;
+    }
+    if ((int32_t)n > s->cap_parents) {
+        int32_t *p = realloc(s->parents, n * sizeof *p);
+        if (!p) {
+            fmt_err(err, errlen, "out of memory");
+            return DK_ERR_NOMEM;
+        }
+        s->parents = p;
+        s->cap_parents = (int32_t)n;
+    }
+    memcpy(s->parents, parents, n * sizeof *parents);
+    fw_row *rows = malloc(n * sizeof *rows);
+    int32_t *depth = malloc(n * sizeof *depth);
+    if (!rows || !depth || kv_prepare(&c->kv, seq, L, L + (int32_t)n)) {
+        free(rows);
+        free(depth);
+        fmt_err(err, errlen, "out of memory");
+        return DK_ERR_NOMEM;
+    }
+    s = &c->kv.seqs[seq];
+    for (size_t i = 0; i < n; i++) {
+        depth[i] = parents[i] < 0 ? 0 : depth[parents[i]] + 1;
+        rows[i] = (fw_row){ seq, L + depth[i], L + (int32_t)i, L, L, (int32_t)i, s->parents };
+    }
+    rc = forward(c, rows, toks, (int)n, 0, logits) || keep_hidden(c, s, 0, (int)n, 0);
+    free(rows);
+    free(depth);
+    if (rc) {
+        kv_truncate(&c->kv, seq, L);
+        fmt_err(err, errlen, "out of memory during evaluation");
+        return DK_ERR_NOMEM;
+    }
+    s->n_pending = (int32_t)n;
+    return 0;
+}
+
+int llm_accept_path(llm_ctx *c, int32_t seq, const int32_t *path, size_t n, char *err, size_t errlen)
+{
+    kv_seq *s = get_seq(c, seq, err, errlen);
+    if (!s)
+        return DK_ERR_INVALID;
+    if (n > (size_t)s->n_pending) {
+        fmt_err(err, errlen, "accept_path: %zu nodes but %d are pending", n, s->n_pending);
+        return s->n_pending ? DK_ERR_INVALID : DK_ERR_STATE;
+    }
+    for (size_t j = 0; j < n; j++) {
+        const int32_t want = j == 0 ? -1 : path[j - 1];
+        if (path[j] < 0 || path[j] >= s->n_pending || s->parents[path[j]] != want) {
+            fmt_err(err, errlen, "accept_path: entry %zu (node %d) does not continue a root-to-node chain", j,
+                    path[j]);
+            return DK_ERR_INVALID;
+        }
+    }
+    /* Node indices strictly increase along a chain and path[j] >= j, so moving rows in order
+       never overwrites a row that is still to be moved. */
+    const int32_t L = s->len, kvd = c->kv.kv_dim;
+    for (size_t j = 0; j < n; j++) {
+        if (path[j] == (int32_t)j)
+            continue;
+        for (int l = 0; l < c->kv.n_layer; l++) {
+            memcpy(kv_k(&c->kv, s, l, L + (int32_t)j), kv_k(&c->kv, s, l, L + path[j]), (size_t)kvd * sizeof(uint16_t));
+            memcpy(kv_v(&c->kv, s, l, L + (int32_t)j), kv_v(&c->kv, s, l, L + path[j]), (size_t)kvd * sizeof(uint16_t));
+        }
+    }
+    s->len = L + (int32_t)n;
+    kv_truncate(&c->kv, seq, s->len); /* releases blocks that only held rejected nodes */
+    return 0;
+}
+
+int llm_truncate(llm_ctx *c, int32_t seq, size_t n_keep, char *err, size_t errlen)
+{
+    kv_seq *s = get_seq(c, seq, err, errlen);
+    if (!s)
+        return DK_ERR_INVALID;
+    if (n_keep > (size_t)s->len) {
+        fmt_err(err, errlen, "truncate: keeping %zu positions of %d", n_keep, s->len);
+        return DK_ERR_RANGE;
+    }
+    kv_truncate(&c->kv, seq, (int32_t)n_keep);
+    return 0;
+}
+
+int llm_fork(llm_ctx *c, int32_t src, int32_t *out, char *err, size_t errlen)
+{
+    if (!get_seq(c, src, err, errlen))
+        return DK_ERR_INVALID;
+    if (kv_fork(&c->kv, src, out)) {
+        fmt_err(err, errlen, "fork: out of memory or too many sequences");
+        return DK_ERR_NOMEM;
+    }
+    return 0;
+}
+
+int llm_eval_masked(llm_ctx *c, const int32_t *toks, size_t n, float *logits, char *err, size_t errlen)
+{
+    if (c->m->hp.causal) {
+        fmt_err(err, errlen, "masked evaluation needs a model whose metadata declares non-causal attention");
+        return DK_ERR_UNSUPPORTED;
+    }
+    if (n == 0 || n > (size_t)c->n_ctx) {
+        fmt_err(err, errlen, "eval_masked: %zu tokens (context %d)", n, c->n_ctx);
+        return n ? DK_ERR_RANGE : DK_ERR_INVALID;
+    }
+    int rc = check_tokens(c, toks, n, err, errlen);
+    if (rc)
+        return rc;
+    int32_t seq;
+    fw_row *rows = malloc(n * sizeof *rows);
+    if (!rows || kv_seq_new(&c->kv, &seq)) {
+        free(rows);
+        fmt_err(err, errlen, "out of memory");
+        return DK_ERR_NOMEM;
+    }
+    if (kv_prepare(&c->kv, seq, 0, (int32_t)n)) {
+        rc = -1;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            rows[i] = (fw_row){ seq, (int32_t)i, (int32_t)i, (int32_t)n, 0, -1, NULL };
+        rc = forward(c, rows, toks, (int)n, 0, logits);
+    }
+    kv_seq_free(&c->kv, seq);
+    free(rows);
+    if (rc) {
+        fmt_err(err, errlen, "out of memory during evaluation");
+        return DK_ERR_NOMEM;
+    }
+    return 0;
+}
+
+int llm_hidden(llm_ctx *c, int32_t seq, size_t n, float *out, char *err, size_t errlen)
+{
+    kv_seq *s = get_seq(c, seq, err, errlen);
+    if (!s)
+        return DK_ERR_INVALID;
+    if (n > (size_t)s->n_hidden) {
+        fmt_err(err, errlen, "hidden: %zu rows asked, the last evaluation kept %d", n, s->n_hidden);
+        return DK_ERR_RANGE;
+    }
+    const size_t d = (size_t)c->m->hp.n_embd;
+    memcpy(out, s->hidden + (size_t)(s->n_hidden - (int32_t)n) * d, n * d * sizeof *out);
+    return 0;
+}

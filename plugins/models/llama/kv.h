@@ -1,0 +1,64 @@
+/* kv.h -- paged KV cache: fixed-size blocks with reference counts, per-sequence page tables.
+   Rows are stored as IEEE half, as the reference implementation does by default. */
+#ifndef DECOKIT_LLAMA_KV_H
+#define DECOKIT_LLAMA_KV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KV_BLOCK 16 /* positions per block */
+
+typedef struct kv_block {
+    uint16_t *data; /* n_layer x {K, V} x KV_BLOCK x kv_dim, IEEE half */
+    int ref;
+} kv_block;
+
+typedef struct kv_seq {
+    int used;
+    int32_t *pages; /* block ids, one per KV_BLOCK positions */
+    int n_pages, cap_pages;
+    int32_t len;       /* committed positions */
+    int32_t n_pending; /* tree nodes stored after len, awaiting accept_path */
+    int32_t *parents;  /* the pending tree's parent indices */
+    int32_t cap_parents;
+    float *hidden;     /* final-norm rows of the latest eval */
+    int32_t n_hidden, cap_hidden;
+} kv_seq;
+
+typedef struct kv_cache {
+    int n_layer, kv_dim, n_ctx;
+    size_t block_elems;
+    kv_block *blocks;
+    int n_blocks, cap_blocks;
+    int32_t *free_ids;
+    int n_free;
+    kv_seq *seqs;
+    int n_seqs;
+} kv_cache;
+
+int kv_init(kv_cache *kv, int n_layer, int kv_dim, int n_ctx);
+void kv_destroy(kv_cache *kv);
+
+/* 0 or -1 (out of memory / too many sequences). */
+int kv_seq_new(kv_cache *kv, int32_t *out);
+void kv_seq_free(kv_cache *kv, int32_t seq);
+kv_seq *kv_get(kv_cache *kv, int32_t seq); /* NULL when not a live sequence */
+int kv_fork(kv_cache *kv, int32_t src, int32_t *out);
+/* Drops positions >= n_keep (and any pending tree). */
+void kv_truncate(kv_cache *kv, int32_t seq, int32_t n_keep);
+/* Makes slots [from, to) writable: allocates missing blocks, copies shared ones. 0 or -1. */
+int kv_prepare(kv_cache *kv, int32_t seq, int32_t from, int32_t to);
+
+static inline uint16_t *kv_k(const kv_cache *kv, const kv_seq *s, int layer, int32_t slot)
+{
+    return kv->blocks[s->pages[slot / KV_BLOCK]].data +
+           ((size_t)(layer * 2) * KV_BLOCK + (size_t)(slot % KV_BLOCK)) * (size_t)kv->kv_dim;
+}
+
+static inline uint16_t *kv_v(const kv_cache *kv, const kv_seq *s, int layer, int32_t slot)
+{
+    return kv->blocks[s->pages[slot / KV_BLOCK]].data +
+           ((size_t)(layer * 2 + 1) * KV_BLOCK + (size_t)(slot % KV_BLOCK)) * (size_t)kv->kv_dim;
+}
+
+#endif
