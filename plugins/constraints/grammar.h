@@ -1,0 +1,108 @@
+/* grammar.h -- constraint grammar engine: GBNF parsing, byte-level pushdown matcher, token masks */
+#ifndef DK_GRAMMAR_H
+#define DK_GRAMMAR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Source-level grammar (code points), the form GBNF text parses to and prints from.
+ * A rule is its alternatives separated by DKG_ALT and terminated by one DKG_END. */
+enum dkg_etype {
+  DKG_END = 0,      /* end of the rule */
+  DKG_ALT,          /* separates alternatives */
+  DKG_REF,          /* value = rule index */
+  DKG_CHAR,         /* value = code point; starts a char class */
+  DKG_CHAR_NOT,     /* value = code point; starts a negated class */
+  DKG_RNG_UPPER,    /* value = upper bound of a range begun by the previous element */
+  DKG_CHAR_ALT,     /* value = another code point of the same class */
+  DKG_ANY           /* any code point ('.') */
+};
+
+typedef struct dkg_elem {
+  uint32_t type;
+  uint32_t value;
+} dkg_elem;
+
+typedef struct dkg_grammar {
+  uint32_t n_rules;
+  uint32_t root;
+  char **names;          /* rule names; generated rules are named after their parent */
+  dkg_elem **rules;      /* rules[r][0 .. rule_len[r]) */
+  uint32_t *rule_len;
+} dkg_grammar;
+
+/* Parses GBNF (llama.cpp dialect). On error returns -1 and writes "LINE:COL: message". */
+int dkg_grammar_parse(const char *src, size_t len, dkg_grammar **out,
+                      char *err, size_t errlen);
+void dkg_grammar_free(dkg_grammar *g);
+/* Prints g as GBNF into a malloc'd string (caller frees); NULL on allocation failure. */
+char *dkg_grammar_print(const dkg_grammar *g);
+/* Index of the rule called name, or -1. */
+int32_t dkg_grammar_find(const dkg_grammar *g, const char *name);
+
+/* Vocabulary with its byte trie; immutable, shareable between matchers. */
+typedef struct dkg_vocab dkg_vocab;
+dkg_vocab *dkg_vocab_new(const char *const *piece, const uint32_t *piece_len,
+                         int32_t n_vocab, int32_t eos, const uint8_t *is_special,
+                         char *err, size_t errlen);
+void dkg_vocab_free(dkg_vocab *v);
+int32_t dkg_vocab_size(const dkg_vocab *v);
+int32_t dkg_vocab_eos(const dkg_vocab *v);
+
+/* Compiled byte-level grammar + the caches shared by a matcher and its forks.
+ * Compiling checks for left recursion and removes alternatives that cannot produce
+ * any string. */
+typedef struct dkg_engine dkg_engine;
+dkg_engine *dkg_engine_new(const dkg_grammar *g, dkg_vocab *v,
+                           char *err, size_t errlen);
+void dkg_engine_release(dkg_engine *e);      /* refcounted; matchers hold a reference */
+
+/* Tuning and statistics; a zero field in the options keeps the default. */
+typedef struct dkg_engine_stats {
+  uint64_t n_nodes, n_states;
+  uint64_t mask_calls, mask_hits, ctx_walks, ctx_hits, cd_checks;
+} dkg_engine_stats;
+void dkg_engine_get_stats(dkg_engine *e, dkg_engine_stats *st);
+void dkg_engine_set_context_depth(dkg_engine *e, uint32_t depth);
+
+/* A position in the language: a history of parser states. */
+typedef struct dkg_matcher dkg_matcher;
+dkg_matcher *dkg_matcher_new(dkg_engine *e);        /* takes a new reference on e */
+dkg_matcher *dkg_matcher_fork(const dkg_matcher *m); /* O(1): shares the history */
+void dkg_matcher_free(dkg_matcher *m);
+
+/* Writes the allowed-token bitset, (n_vocab + 31) / 32 words, bit set = allowed. */
+int dkg_matcher_mask(dkg_matcher *m, uint32_t *bits);
+/* Advances by one token; returns 0, or -1 when the token is not allowed (state kept).
+ * Advancing by EOS ends the matcher: afterwards nothing is allowed. */
+int dkg_matcher_advance(dkg_matcher *m, int32_t token);
+/* Advances by raw bytes as one step (rollback(1) undoes it); -1 if rejected. */
+int dkg_matcher_advance_bytes(dkg_matcher *m, const char *s, size_t n);
+/* Undoes the last n advances; -1 if fewer than n were made (state kept). */
+int dkg_matcher_rollback(dkg_matcher *m, size_t n);
+size_t dkg_matcher_n_steps(const dkg_matcher *m);
+int dkg_matcher_is_complete(const dkg_matcher *m);  /* EOS allowed now */
+int dkg_matcher_is_finished(const dkg_matcher *m);  /* EOS consumed */
+/* Bytes that must follow whatever comes next (the forced continuation), up to cap;
+ * stops where a choice or completion is possible. Returns the length. */
+size_t dkg_matcher_forced(dkg_matcher *m, char *buf, size_t cap);
+/* True when the bytes s could be the next output (a viable continuation). */
+int dkg_matcher_accepts_bytes(dkg_matcher *m, const char *s, size_t n);
+
+/* Converters to GBNF text (malloc'd, caller frees). On error they return NULL and
+ * write a message. */
+char *dkg_regex_to_gbnf(const char *pattern, char *err, size_t errlen);
+/* Appends rules for a regex to buf as rule `name`, used by the JSON Schema converter. */
+char *dkg_choice_to_gbnf(const char *const *options, size_t n, char *err, size_t errlen);
+enum dkg_ws { DKG_WS_NONE = 0, DKG_WS_FLEXIBLE = 1 };
+char *dkg_json_schema_to_gbnf(const char *schema_json, size_t len, int ws,
+                              char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,53 @@
+/* grammar_impl.h -- internal structures shared by the grammar engine's source files */
+#ifndef DK_GRAMMAR_IMPL_H
+#define DK_GRAMMAR_IMPL_H
+
+#include "grammar.h"
+
+/* Byte-level program: code[] holds alternatives, each a run of BYTES/REF ops ended by
+ * END. An op is (kind << 24) | argument. */
+enum { OP_END = 0, OP_BYTES = 1, OP_REF = 2 };
+#define OP_KIND(c) ((c) >> 24)
+#define OP_ARG(c) ((c)&0xFFFFFFu)
+#define OP_MAKE(k, a) (((uint32_t)(k) << 24) | (uint32_t)(a))
+
+typedef struct dkg_byteset {
+  uint64_t w[4];
+} dkg_byteset;
+
+static inline int byteset_has(const dkg_byteset *s, unsigned b) {
+  return (int)((s->w[b >> 6] >> (b & 63)) & 1u);
+}
+
+typedef struct dkg_prog {
+  uint32_t n_rules, root;
+  uint32_t *code;
+  uint32_t n_code, cap_code;
+  uint32_t *alt_start;   /* code offset of each alternative */
+  uint32_t n_alts, cap_alts;
+  uint32_t *rule_alt;    /* rule r owns alternatives rule_alt[r] .. rule_alt[r + 1] */
+  dkg_byteset *sets;
+  uint32_t n_sets, cap_sets;
+  char **names;          /* for messages; generated rules share their owner's name */
+} dkg_prog;
+
+int dkg_prog_compile(const dkg_grammar *g, dkg_prog *out, char *err, size_t errlen);
+void dkg_prog_free(dkg_prog *p);
+
+/* Pieces sorted by bytes give the trie in preorder; each node knows the end of its
+ * subtree (skip) and its tokens' range in sorted[]. */
+struct dkg_vocab {
+  int32_t n_vocab, eos;
+  int refs;
+  uint8_t *is_special;
+  char *bytes;
+  uint32_t *off, *len;        /* piece of token t = bytes + off[t], len[t] */
+  uint32_t n_nodes, max_depth;
+  uint8_t *node_byte;
+  uint16_t *node_depth;
+  uint32_t *node_skip, *node_tok_lo, *node_tok_hi, *node_n_end;
+  int32_t *sorted;
+  uint32_t n_sorted;
+};
+
+#endif

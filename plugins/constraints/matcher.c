@@ -1,0 +1,735 @@
+/* matcher.c -- pushdown recogniser over bytes with interned persistent stacks, token masks */
+#include "grammar_impl.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+/* Stacks are linked lists of interned nodes (pos, parent): equal stacks are the same
+ * node, so parser states (sorted node-id sets) intern too, and every transition and
+ * mask can be memoised on the state. Node 0 is the empty stack (the input may end
+ * here); node 1 stands for "the unknown rest of a stack" below a truncated top. */
+enum { N_EMPTY = 0, N_BOTTOM = 1 };
+enum { S_DEAD = 0 };
+
+typedef struct rnode {
+  uint32_t pos, parent, depth;
+} rnode;
+
+/* What the top of a stack decides on its own: tokens accepted whatever lies below
+ * (ci), and tokens that reach below the truncation and must be checked against the
+ * full stack (cd). */
+typedef struct ctxinfo {
+  uint32_t *ci;
+  int32_t *cd;
+  uint32_t n_cd;
+} ctxinfo;
+
+typedef struct rstate {
+  uint32_t off, n;
+  uint64_t hash;
+  uint32_t *next;     /* 256 memoised transitions, state id + 1, 0 = not yet known */
+  uint32_t *mask;     /* cached full mask */
+  ctxinfo *ctx;
+  uint32_t trunc;     /* truncated form, id + 1 */
+  uint8_t has_empty, has_bottom;
+} rstate;
+
+typedef struct hist {
+  struct hist *prev;
+  size_t depth;
+  uint32_t state;
+  uint32_t finished;
+} hist;
+
+typedef struct hchunk {
+  struct hchunk *next;
+  uint32_t used;
+  hist h[1024];
+} hchunk;
+
+struct dkg_engine {
+  pthread_mutex_t mu;
+  int refs;
+  int oom;
+  dkg_prog prog;
+  dkg_vocab *vocab;
+  uint32_t words;
+  rnode *nodes;
+  uint32_t n_nodes, cap_nodes;
+  uint32_t *node_tab;          /* open addressing, node id + 1 */
+  uint32_t node_tab_cap;
+  rstate *states;
+  uint32_t n_states, cap_states;
+  uint32_t *pool;
+  size_t n_pool, cap_pool;
+  uint32_t *state_tab;         /* open addressing, state id + 1 */
+  uint32_t state_tab_cap;
+  uint32_t *scratch;
+  size_t n_scratch, cap_scratch;
+  uint64_t *visit_key;
+  uint32_t *visit_gen;
+  uint32_t visit_cap, visit_n, gen;
+  uint32_t *walk;              /* state per trie depth */
+  uint32_t init_state;
+  uint32_t ctx_depth;
+  uint32_t n_masks, max_masks;
+  hchunk *chunks;
+  hist *root_hist;
+  dkg_engine_stats st;
+};
+
+struct dkg_matcher {
+  dkg_engine *e;
+  hist *cur;
+};
+
+/* ---- interning ---- */
+
+static uint32_t node_hash(uint32_t pos, uint32_t parent) {
+  uint64_t k = ((uint64_t)pos << 32) | parent;
+  k ^= k >> 33;
+  k *= 0xff51afd7ed558ccdULL;
+  k ^= k >> 33;
+  return (uint32_t)k;
+}
+
+static int node_tab_grow(dkg_engine *e) {
+  uint32_t nc = e->node_tab_cap ? e->node_tab_cap * 2 : 4096;
+  uint32_t *t = calloc(nc, sizeof *t);
+  if (!t) return -1;
+  for (uint32_t id = 2; id < e->n_nodes; id++) {
+    uint32_t h = node_hash(e->nodes[id].pos, e->nodes[id].parent) & (nc - 1);
+    while (t[h]) h = (h + 1) & (nc - 1);
+    t[h] = id + 1;
+  }
+  free(e->node_tab);
+  e->node_tab = t;
+  e->node_tab_cap = nc;
+  return 0;
+}
+
+static uint32_t intern_node(dkg_engine *e, uint32_t pos, uint32_t parent) {
+  if ((uint64_t)e->n_nodes * 2 >= e->node_tab_cap && node_tab_grow(e)) {
+    e->oom = 1;
+    return N_BOTTOM;
+  }
+  uint32_t mask = e->node_tab_cap - 1, h = node_hash(pos, parent) & mask;
+  for (; e->node_tab[h]; h = (h + 1) & mask) {
+    const rnode *n = &e->nodes[e->node_tab[h] - 1];
+    if (n->pos == pos && n->parent == parent) return e->node_tab[h] - 1;
+  }
+  if (e->n_nodes == e->cap_nodes) {
+    uint32_t nc = e->cap_nodes * 2;
+    rnode *nn = realloc(e->nodes, nc * sizeof *nn);
+    if (!nn) {
+      e->oom = 1;
+      return N_BOTTOM;
+    }
+    e->nodes = nn;
+    e->cap_nodes = nc;
+  }
+  uint32_t id = e->n_nodes++;
+  e->nodes[id].pos = pos;
+  e->nodes[id].parent = parent;
+  e->nodes[id].depth = (parent <= N_BOTTOM ? 0 : e->nodes[parent].depth) + 1;
+  e->node_tab[h] = id + 1;
+  return id;
+}
+
+static void push_scratch(dkg_engine *e, uint32_t id) {
+  if (e->n_scratch == e->cap_scratch) {
+    size_t nc = e->cap_scratch ? e->cap_scratch * 2 : 256;
+    uint32_t *ns = realloc(e->scratch, nc * sizeof *ns);
+    if (!ns) {
+      e->oom = 1;
+      return;
+    }
+    e->scratch = ns;
+    e->cap_scratch = nc;
+  }
+  e->scratch[e->n_scratch++] = id;
+}
+
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static int state_tab_grow(dkg_engine *e) {
+  uint32_t nc = e->state_tab_cap ? e->state_tab_cap * 2 : 1024;
+  uint32_t *t = calloc(nc, sizeof *t);
+  if (!t) return -1;
+  for (uint32_t id = 0; id < e->n_states; id++) {
+    uint32_t h = (uint32_t)e->states[id].hash & (nc - 1);
+    while (t[h]) h = (h + 1) & (nc - 1);
+    t[h] = id + 1;
+  }
+  free(e->state_tab);
+  e->state_tab = t;
+  e->state_tab_cap = nc;
+  return 0;
+}
+
+/* Interns the node set in scratch (sorted and deduplicated here). */
+static uint32_t intern_state(dkg_engine *e) {
+  if (e->oom) return S_DEAD;
+  size_t n = e->n_scratch;
+  if (n > 1) {
+    qsort(e->scratch, n, sizeof *e->scratch, cmp_u32);
+    size_t w = 1;
+    for (size_t i = 1; i < n; i++)
+      if (e->scratch[i] != e->scratch[w - 1]) e->scratch[w++] = e->scratch[i];
+    n = w;
+  }
+  uint64_t h = XXH3_64bits(e->scratch, n * sizeof *e->scratch);
+  if ((uint64_t)e->n_states * 2 >= e->state_tab_cap && state_tab_grow(e)) {
+    e->oom = 1;
+    return S_DEAD;
+  }
+  uint32_t mask = e->state_tab_cap - 1, slot = (uint32_t)h & mask;
+  for (; e->state_tab[slot]; slot = (slot + 1) & mask) {
+    const rstate *s = &e->states[e->state_tab[slot] - 1];
+    if (s->hash == h && s->n == n &&
+        (n == 0 || !memcmp(e->pool + s->off, e->scratch, n * sizeof *e->scratch)))
+      return e->state_tab[slot] - 1;
+  }
+  if (e->n_states == e->cap_states) {
+    uint32_t nc = e->cap_states * 2;
+    rstate *ns = realloc(e->states, nc * sizeof *ns);
+    if (!ns) {
+      e->oom = 1;
+      return S_DEAD;
+    }
+    e->states = ns;
+    e->cap_states = nc;
+  }
+  if (e->n_pool + n > e->cap_pool) {
+    size_t nc = e->cap_pool * 2;
+    while (nc < e->n_pool + n) nc *= 2;
+    uint32_t *np = realloc(e->pool, nc * sizeof *np);
+    if (!np) {
+      e->oom = 1;
+      return S_DEAD;
+    }
+    e->pool = np;
+    e->cap_pool = nc;
+  }
+  uint32_t id = e->n_states++;
+  rstate *s = &e->states[id];
+  memset(s, 0, sizeof *s);
+  s->off = (uint32_t)e->n_pool;
+  s->n = (uint32_t)n;
+  s->hash = h;
+  if (n) memcpy(e->pool + e->n_pool, e->scratch, n * sizeof *e->scratch);
+  e->n_pool += n;
+  for (size_t i = 0; i < n; i++) {
+    if (e->scratch[i] == N_EMPTY) s->has_empty = 1;
+    if (e->scratch[i] == N_BOTTOM) s->has_bottom = 1;
+  }
+  e->state_tab[slot] = id + 1;
+  return id;
+}
+
+/* ---- closure and transitions ---- */
+
+static int visit_insert(dkg_engine *e, uint64_t key) {
+  if (e->visit_n * 2 >= e->visit_cap) {
+    uint32_t nc = e->visit_cap ? e->visit_cap * 2 : 1024;
+    uint64_t *nk = malloc(nc * sizeof *nk);
+    uint32_t *ng = calloc(nc, sizeof *ng);
+    if (!nk || !ng) {
+      free(nk);
+      free(ng);
+      e->oom = 1;
+      return 0;
+    }
+    for (uint32_t i = 0; i < e->visit_cap; i++)
+      if (e->visit_gen[i] == e->gen) {
+        uint32_t h = node_hash((uint32_t)(e->visit_key[i] >> 32), (uint32_t)e->visit_key[i]) &
+                     (nc - 1);
+        while (ng[h] == e->gen) h = (h + 1) & (nc - 1);
+        nk[h] = e->visit_key[i];
+        ng[h] = e->gen;
+      }
+    free(e->visit_key);
+    free(e->visit_gen);
+    e->visit_key = nk;
+    e->visit_gen = ng;
+    e->visit_cap = nc;
+  }
+  uint32_t mask = e->visit_cap - 1;
+  uint32_t h = node_hash((uint32_t)(key >> 32), (uint32_t)key) & mask;
+  for (; e->visit_gen[h] == e->gen; h = (h + 1) & mask)
+    if (e->visit_key[h] == key) return 0;
+  e->visit_key[h] = key;
+  e->visit_gen[h] = e->gen;
+  e->visit_n++;
+  return 1;
+}
+
+static void visit_clear(dkg_engine *e) {
+  e->visit_n = 0;
+  if (++e->gen == 0) {   /* wrapped: stale stamps could collide */
+    if (e->visit_gen) memset(e->visit_gen, 0, e->visit_cap * sizeof *e->visit_gen);
+    e->gen = 1;
+  }
+}
+
+/* Adds to scratch every stack with a byte test on top reachable from continuing at
+ * pos over parent without reading input; the (pos, parent) set cuts nullable cycles. */
+static void closure(dkg_engine *e, uint32_t pos, uint32_t parent) {
+  if (e->oom || !visit_insert(e, ((uint64_t)pos << 32) | parent)) return;
+  uint32_t op = e->prog.code[pos];
+  switch (OP_KIND(op)) {
+    case OP_END:
+      if (parent <= N_BOTTOM) {
+        push_scratch(e, parent);
+      } else {
+        rnode p = e->nodes[parent];
+        closure(e, p.pos, p.parent);
+      }
+      break;
+    case OP_BYTES:
+      push_scratch(e, intern_node(e, pos, parent));
+      break;
+    default: {
+      /* a reference in tail position needs no return address */
+      uint32_t cont = OP_KIND(e->prog.code[pos + 1]) == OP_END ? parent
+                                                                 : intern_node(e, pos + 1, parent);
+      uint32_t r = OP_ARG(op);
+      for (uint32_t a = e->prog.rule_alt[r]; a < e->prog.rule_alt[r + 1]; a++)
+        closure(e, e->prog.alt_start[a], cont);
+    }
+  }
+}
+
+static uint32_t step_slow(dkg_engine *e, uint32_t sid, unsigned b) {
+  e->n_scratch = 0;
+  visit_clear(e);
+  uint32_t off = e->states[sid].off, n = e->states[sid].n;
+  for (uint32_t k = 0; k < n; k++) {
+    uint32_t id = e->pool[off + k];
+    if (id == N_EMPTY) continue;
+    if (id == N_BOTTOM) {
+      push_scratch(e, N_BOTTOM);   /* unknown context stays unknown */
+      continue;
+    }
+    rnode nd = e->nodes[id];
+    if (byteset_has(&e->prog.sets[OP_ARG(e->prog.code[nd.pos])], b))
+      closure(e, nd.pos + 1, nd.parent);
+  }
+  uint32_t r = intern_state(e);
+  if (e->oom) return S_DEAD;
+  rstate *s = &e->states[sid];
+  if (!s->next) s->next = calloc(256, sizeof *s->next);
+  if (s->next) s->next[b] = r + 1;
+  return r;
+}
+
+static inline uint32_t step(dkg_engine *e, uint32_t sid, unsigned b) {
+  const uint32_t *nx = e->states[sid].next;
+  if (nx && nx[b]) return nx[b] - 1;
+  return step_slow(e, sid, b);
+}
+
+static uint32_t step_bytes(dkg_engine *e, uint32_t sid, const uint8_t *p, size_t n) {
+  for (size_t i = 0; i < n && sid != S_DEAD; i++) sid = step(e, sid, p[i]);
+  return sid;
+}
+
+/* Keeps the top ctx_depth nodes of every stack and replaces the rest by N_BOTTOM. */
+static uint32_t truncate_state(dkg_engine *e, uint32_t sid) {
+  if (e->states[sid].trunc) return e->states[sid].trunc - 1;
+  uint32_t k = e->ctx_depth;
+  uint32_t posbuf[64];
+  if (k > 64) k = 64;
+  e->n_scratch = 0;
+  uint32_t off = e->states[sid].off, n = e->states[sid].n;
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t id = e->pool[off + i];
+    if (id <= N_BOTTOM || e->nodes[id].depth <= k) {
+      push_scratch(e, id);
+      continue;
+    }
+    uint32_t x = id;
+    for (uint32_t d = 0; d < k; d++) {
+      posbuf[d] = e->nodes[x].pos;
+      x = e->nodes[x].parent;
+    }
+    uint32_t t = N_BOTTOM;
+    for (uint32_t d = k; d-- > 0;) t = intern_node(e, posbuf[d], t);
+    push_scratch(e, t);
+  }
+  uint32_t r = intern_state(e);
+  if (!e->oom) e->states[sid].trunc = r + 1;
+  return r;
+}
+
+/* ---- masks ---- */
+
+static int cd_push(ctxinfo *c, uint32_t *cap, int32_t tok) {
+  if (c->n_cd == *cap) {
+    uint32_t nc = *cap ? *cap * 2 : 64;
+    int32_t *n = realloc(c->cd, nc * sizeof *n);
+    if (!n) return -1;
+    c->cd = n;
+    *cap = nc;
+  }
+  c->cd[c->n_cd++] = tok;
+  return 0;
+}
+
+/* One walk of the vocabulary trie from a (truncated) state, pruning dead subtrees. */
+static ctxinfo *context_info(dkg_engine *e, uint32_t tid) {
+  if (e->states[tid].ctx) {
+    e->st.ctx_hits++;
+    return e->states[tid].ctx;
+  }
+  e->st.ctx_walks++;
+  const dkg_vocab *v = e->vocab;
+  ctxinfo *c = calloc(1, sizeof *c);
+  uint32_t cap = 0;
+  if (!c || !(c->ci = calloc(e->words, sizeof *c->ci))) goto oom;
+  uint32_t *walk = e->walk;
+  walk[0] = tid;
+  for (uint32_t i = 0; i < v->n_nodes;) {
+    uint32_t d = v->node_depth[i];
+    uint32_t x = step(e, walk[d - 1], v->node_byte[i]);
+    if (e->oom) goto oom;
+    if (x == S_DEAD) {
+      i = v->node_skip[i];
+      continue;
+    }
+    const rstate *xs = &e->states[x];
+    if (xs->n == 1 && xs->has_bottom) {   /* the whole subtree depends on context */
+      for (uint32_t k = v->node_tok_lo[i]; k < v->node_tok_hi[i]; k++)
+        if (cd_push(c, &cap, v->sorted[k])) goto oom;
+      i = v->node_skip[i];
+      continue;
+    }
+    walk[d] = x;
+    if (v->node_n_end[i]) {
+      int real = xs->n > xs->has_bottom;
+      for (uint32_t k = v->node_tok_lo[i]; k < v->node_tok_lo[i] + v->node_n_end[i]; k++) {
+        int32_t t = v->sorted[k];
+        if (real) c->ci[t >> 5] |= 1u << (t & 31);
+        else if (xs->has_bottom && cd_push(c, &cap, t)) goto oom;
+      }
+    }
+    i++;
+  }
+  e->states[tid].ctx = c;
+  return c;
+oom:
+  e->oom = 1;
+  if (c) {
+    free(c->ci);
+    free(c->cd);
+    free(c);
+  }
+  return NULL;
+}
+
+static void drop_cached_masks(dkg_engine *e) {
+  for (uint32_t i = 0; i < e->n_states; i++) {
+    free(e->states[i].mask);
+    e->states[i].mask = NULL;
+  }
+  e->n_masks = 0;
+}
+
+static int state_mask(dkg_engine *e, uint32_t sid, uint32_t *bits) {
+  e->st.mask_calls++;
+  if (e->states[sid].mask) {
+    e->st.mask_hits++;
+    memcpy(bits, e->states[sid].mask, e->words * sizeof *bits);
+    return 0;
+  }
+  const dkg_vocab *v = e->vocab;
+  uint32_t tid = truncate_state(e, sid);
+  const ctxinfo *c = e->oom ? NULL : context_info(e, tid);
+  if (!c) return -1;
+  memcpy(bits, c->ci, e->words * sizeof *bits);
+  e->st.cd_checks += c->n_cd;
+  for (uint32_t k = 0; k < c->n_cd; k++) {
+    int32_t t = c->cd[k];
+    if (step_bytes(e, sid, (const uint8_t *)v->bytes + v->off[t], v->len[t]) != S_DEAD)
+      bits[t >> 5] |= 1u << (t & 31);
+  }
+  if (e->oom) return -1;
+  if (e->states[sid].has_empty && v->eos >= 0 && v->eos < v->n_vocab)
+    bits[v->eos >> 5] |= 1u << (v->eos & 31);
+  if (e->n_masks >= e->max_masks) drop_cached_masks(e);
+  uint32_t *copy = malloc(e->words * sizeof *copy);
+  if (copy) {
+    memcpy(copy, bits, e->words * sizeof *copy);
+    e->states[sid].mask = copy;
+    e->n_masks++;
+  }
+  return 0;
+}
+
+/* ---- engine ---- */
+
+static hist *new_hist(dkg_engine *e, hist *prev, uint32_t state, uint32_t finished) {
+  if (!e->chunks || e->chunks->used == 1024) {
+    hchunk *c = malloc(sizeof *c);
+    if (!c) return NULL;
+    c->next = e->chunks;
+    c->used = 0;
+    e->chunks = c;
+  }
+  hist *h = &e->chunks->h[e->chunks->used++];
+  h->prev = prev;
+  h->depth = prev ? prev->depth + 1 : 0;
+  h->state = state;
+  h->finished = finished;
+  return h;
+}
+
+static void engine_destroy(dkg_engine *e) {
+  if (!e) return;
+  for (uint32_t i = 0; i < e->n_states; i++) {
+    free(e->states[i].next);
+    free(e->states[i].mask);
+    if (e->states[i].ctx) {
+      free(e->states[i].ctx->ci);
+      free(e->states[i].ctx->cd);
+      free(e->states[i].ctx);
+    }
+  }
+  while (e->chunks) {
+    hchunk *c = e->chunks;
+    e->chunks = c->next;
+    free(c);
+  }
+  free(e->nodes);
+  free(e->node_tab);
+  free(e->states);
+  free(e->pool);
+  free(e->state_tab);
+  free(e->scratch);
+  free(e->visit_key);
+  free(e->visit_gen);
+  free(e->walk);
+  dkg_prog_free(&e->prog);
+  if (e->vocab) dkg_vocab_free(e->vocab);
+  pthread_mutex_destroy(&e->mu);
+  free(e);
+}
+
+dkg_engine *dkg_engine_new(const dkg_grammar *g, dkg_vocab *v, char *err, size_t errlen) {
+  dkg_engine *e = calloc(1, sizeof *e);
+  if (!e) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  if (pthread_mutex_init(&e->mu, NULL)) {
+    free(e);
+    snprintf(err, errlen, "cannot create a mutex");
+    return NULL;
+  }
+  if (dkg_prog_compile(g, &e->prog, err, errlen)) {
+    pthread_mutex_destroy(&e->mu);
+    free(e);
+    return NULL;
+  }
+  e->refs = 1;
+  __atomic_add_fetch(&v->refs, 1, __ATOMIC_ACQ_REL);
+  e->vocab = v;
+  e->words = ((uint32_t)v->n_vocab + 31) / 32;
+  e->ctx_depth = 4;
+  e->max_masks = (uint32_t)((64u << 20) / (e->words * 4u));
+  if (e->max_masks < 64) e->max_masks = 64;
+  e->cap_nodes = 1024;
+  e->nodes = malloc(e->cap_nodes * sizeof *e->nodes);
+  e->cap_states = 256;
+  e->states = malloc(e->cap_states * sizeof *e->states);
+  e->cap_pool = 1024;
+  e->pool = malloc(e->cap_pool * sizeof *e->pool);
+  e->walk = malloc(((size_t)v->max_depth + 1) * sizeof *e->walk);
+  e->gen = 1;
+  if (!e->nodes || !e->states || !e->pool || !e->walk || node_tab_grow(e) ||
+      state_tab_grow(e))
+    goto oom;
+  e->nodes[N_EMPTY] = (rnode){0, 0, 0};
+  e->nodes[N_BOTTOM] = (rnode){0, 0, 0};
+  e->n_nodes = 2;
+  e->n_scratch = 0;
+  if (intern_state(e) != S_DEAD) goto oom;   /* the dead state is id 0 */
+  visit_clear(e);
+  for (uint32_t a = e->prog.rule_alt[e->prog.root]; a < e->prog.rule_alt[e->prog.root + 1]; a++)
+    closure(e, e->prog.alt_start[a], N_EMPTY);
+  e->init_state = intern_state(e);
+  e->root_hist = new_hist(e, NULL, e->init_state, 0);
+  if (e->oom || !e->root_hist) goto oom;
+  return e;
+oom:
+  snprintf(err, errlen, "out of memory");
+  engine_destroy(e);
+  return NULL;
+}
+
+void dkg_engine_release(dkg_engine *e) {
+  if (!e) return;
+  pthread_mutex_lock(&e->mu);
+  int left = --e->refs;
+  pthread_mutex_unlock(&e->mu);
+  if (left == 0) engine_destroy(e);
+}
+
+void dkg_engine_get_stats(dkg_engine *e, dkg_engine_stats *st) {
+  pthread_mutex_lock(&e->mu);
+  *st = e->st;
+  st->n_nodes = e->n_nodes;
+  st->n_states = e->n_states;
+  pthread_mutex_unlock(&e->mu);
+}
+
+void dkg_engine_set_context_depth(dkg_engine *e, uint32_t depth) {
+  pthread_mutex_lock(&e->mu);
+  if (depth >= 1 && depth <= 64 && depth != e->ctx_depth) {
+    e->ctx_depth = depth;
+    for (uint32_t i = 0; i < e->n_states; i++) {
+      e->states[i].trunc = 0;
+      free(e->states[i].mask);
+      e->states[i].mask = NULL;
+    }
+    e->n_masks = 0;
+  }
+  pthread_mutex_unlock(&e->mu);
+}
+
+/* ---- matchers ---- */
+
+dkg_matcher *dkg_matcher_new(dkg_engine *e) {
+  dkg_matcher *m = malloc(sizeof *m);
+  if (!m) return NULL;
+  pthread_mutex_lock(&e->mu);
+  e->refs++;
+  m->e = e;
+  m->cur = e->root_hist;
+  pthread_mutex_unlock(&e->mu);
+  return m;
+}
+
+dkg_matcher *dkg_matcher_fork(const dkg_matcher *src) {
+  dkg_matcher *m = malloc(sizeof *m);
+  if (!m) return NULL;
+  pthread_mutex_lock(&src->e->mu);
+  src->e->refs++;
+  m->e = src->e;
+  m->cur = src->cur;
+  pthread_mutex_unlock(&src->e->mu);
+  return m;
+}
+
+void dkg_matcher_free(dkg_matcher *m) {
+  if (!m) return;
+  dkg_engine_release(m->e);
+  free(m);
+}
+
+int dkg_matcher_mask(dkg_matcher *m, uint32_t *bits) {
+  dkg_engine *e = m->e;
+  pthread_mutex_lock(&e->mu);
+  int rc = 0;
+  if (m->cur->finished) memset(bits, 0, e->words * sizeof *bits);
+  else rc = state_mask(e, m->cur->state, bits);
+  pthread_mutex_unlock(&e->mu);
+  return rc;
+}
+
+static int advance_locked(dkg_matcher *m, const uint8_t *p, size_t n, int is_eos) {
+  dkg_engine *e = m->e;
+  if (m->cur->finished) return -1;
+  uint32_t sid = m->cur->state;
+  uint32_t fin = 0;
+  if (is_eos) {
+    if (!e->states[sid].has_empty) return -1;
+    fin = 1;
+  } else {
+    sid = step_bytes(e, sid, p, n);
+    if (sid == S_DEAD) return -1;
+  }
+  hist *h = new_hist(e, m->cur, sid, fin);
+  if (!h) return -1;
+  m->cur = h;
+  return 0;
+}
+
+int dkg_matcher_advance(dkg_matcher *m, int32_t token) {
+  dkg_engine *e = m->e;
+  const dkg_vocab *v = e->vocab;
+  if (token < 0 || token >= v->n_vocab) return -1;
+  pthread_mutex_lock(&e->mu);
+  int rc;
+  if (token == v->eos) rc = advance_locked(m, NULL, 0, 1);
+  else if (v->is_special[token] || v->len[token] == 0) rc = -1;
+  else rc = advance_locked(m, (const uint8_t *)v->bytes + v->off[token], v->len[token], 0);
+  pthread_mutex_unlock(&e->mu);
+  return rc;
+}
+
+int dkg_matcher_advance_bytes(dkg_matcher *m, const char *s, size_t n) {
+  pthread_mutex_lock(&m->e->mu);
+  int rc = advance_locked(m, (const uint8_t *)s, n, 0);
+  pthread_mutex_unlock(&m->e->mu);
+  return rc;
+}
+
+int dkg_matcher_rollback(dkg_matcher *m, size_t n) {
+  if (n > m->cur->depth) return -1;
+  while (n--) m->cur = m->cur->prev;   /* history nodes are immutable; no lock needed */
+  return 0;
+}
+
+size_t dkg_matcher_n_steps(const dkg_matcher *m) { return m->cur->depth; }
+
+int dkg_matcher_is_complete(const dkg_matcher *m) {
+  if (m->cur->finished) return 1;
+  pthread_mutex_lock(&m->e->mu);
+  int r = m->e->states[m->cur->state].has_empty;
+  pthread_mutex_unlock(&m->e->mu);
+  return r;
+}
+
+int dkg_matcher_is_finished(const dkg_matcher *m) { return (int)m->cur->finished; }
+
+size_t dkg_matcher_forced(dkg_matcher *m, char *buf, size_t cap) {
+  dkg_engine *e = m->e;
+  if (m->cur->finished) return 0;
+  pthread_mutex_lock(&e->mu);
+  uint32_t sid = m->cur->state;
+  size_t n = 0;
+  while (n < cap && !e->states[sid].has_empty) {
+    int only = -1;
+    uint32_t next = S_DEAD;
+    for (unsigned b = 0; b < 256; b++) {
+      uint32_t x = step(e, sid, b);
+      if (x == S_DEAD) continue;
+      if (only >= 0) {
+        only = -2;
+        break;
+      }
+      only = (int)b;
+      next = x;
+    }
+    if (only < 0 || e->oom) break;
+    buf[n++] = (char)only;
+    sid = next;
+  }
+  pthread_mutex_unlock(&e->mu);
+  return n;
+}
+
+int dkg_matcher_accepts_bytes(dkg_matcher *m, const char *s, size_t n) {
+  if (m->cur->finished) return n == 0;
+  pthread_mutex_lock(&m->e->mu);
+  int r = step_bytes(m->e, m->cur->state, (const uint8_t *)s, n) != S_DEAD;
+  pthread_mutex_unlock(&m->e->mu);
+  return r;
+}
