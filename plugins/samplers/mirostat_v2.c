@@ -1,0 +1,83 @@
+/* mirostat_v2.c -- Mirostat 2.0 (Basu et al.): a selector that steers the observed surprise toward tau. */
+#include "sampler_common.h"
+
+typedef struct mirostat_v2_inst {
+  const dk_host *host;
+  double tau, eta, mu;
+  dks_rng rng, rng0;
+  dk_token pending;       /* the token last selected, or -1 */
+  double pending_surprise; /* its surprise in bits under the truncated distribution */
+} mirostat_v2_inst;
+
+static const dk_param_spec mirostat_v2_params[] = {
+    {"tau", DK_PARAM_DOUBLE, DK_PARAM_MIN, "5.0", 0, 0,
+     "Target surprise in bits (-log2 p of the chosen token). Lower gives more focused text. mu "
+     "starts at 2 * tau. Default 5.0, as in llama.cpp."},
+    {"eta", DK_PARAM_DOUBLE, DK_PARAM_MIN, "0.1", 0, 0,
+     "Learning rate: after each token, mu -= eta * (observed surprise - tau). The update happens when "
+     "the host reports the chosen token (accept) and that token is the one this sampler selected. "
+     "Default 0.1, as in llama.cpp."},
+    {NULL, 0, 0, NULL, 0, 0, NULL}};
+
+static int mirostat_v2_create(const dk_host *host, const dk_create_info *ci, void **inst, dk_error *err) {
+  mirostat_v2_inst *s = malloc(sizeof *s);
+  if (s == NULL) return host->set_error(err, DK_ERR_NOMEM, "mirostat_v2: out of memory");
+  s->host = host;
+  s->tau = host->cfg_double(ci->config, "tau");
+  s->eta = host->cfg_double(ci->config, "eta");
+  s->mu = 2 * s->tau;
+  s->pending = -1;
+  s->pending_surprise = 0;
+  dks_rng_init(&s->rng, host, ci);
+  s->rng0 = s->rng;
+  *inst = s;
+  return DK_OK;
+}
+
+static void mirostat_v2_destroy(void *inst) { free(inst); }
+
+static int mirostat_v2_apply(void *inst, const dk_sample_ctx *ctx, dk_candidates *cand, dk_error *err) {
+  mirostat_v2_inst *s = inst;
+  (void)ctx;
+  if (cand->n == 0) return s->host->set_error(err, DK_ERR_INVALID, "mirostat_v2: no candidates left");
+  s->host->cand_softmax(cand);
+  /* surprise -log2 p <= mu  <=>  p >= 2^-mu: a threshold, so no sort is needed to count */
+  const double floor_p = exp2(-s->mu);
+  size_t keep = 0;
+  for (size_t i = 0; i < cand->n; i++) keep += cand->data[i].p >= floor_p;
+  if (keep == 0) keep = 1;
+  s->host->cand_top(cand, keep);
+  cand->flags &= ~DK_CAND_SOFTMAXED;
+  s->host->cand_softmax(cand);
+  cand->selected = dks_draw(cand, dks_rng_uniform(&s->rng));
+  const dk_token_data *d = &cand->data[cand->selected];
+  s->pending = d->id;
+  s->pending_surprise = -log2((double)d->p);
+  return DK_OK;
+}
+
+static void mirostat_v2_accept(void *inst, dk_token tok) {
+  mirostat_v2_inst *s = inst;
+  if (s->pending >= 0 && tok == s->pending) s->mu -= s->eta * (s->pending_surprise - s->tau);
+  s->pending = -1;
+}
+
+static void mirostat_v2_reset(void *inst) {
+  mirostat_v2_inst *s = inst;
+  s->mu = 2 * s->tau;
+  s->pending = -1;
+  s->rng = s->rng0;
+}
+
+static int mirostat_v2_clone(const void *inst, void **out, dk_error *err) {
+  (void)err;
+  *out = dks_memdup(inst, sizeof(mirostat_v2_inst));
+  return *out ? DK_OK : DK_ERR_NOMEM;
+}
+
+static const dk_sampler_iface mirostat_v2_iface = {
+    DKS_HEADER("mirostat_v2", "Mirostat 2.0 selector: keep the surprise near tau", mirostat_v2_params),
+    mirostat_v2_create, mirostat_v2_destroy, mirostat_v2_apply, mirostat_v2_accept,
+    mirostat_v2_reset, mirostat_v2_clone};
+
+DKS_PLUGIN(mirostat_v2, mirostat_v2_iface)
