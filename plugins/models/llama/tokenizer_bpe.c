@@ -1,0 +1,190 @@
+/* tokenizer_bpe.c -- byte-level BPE: pre-tokenize, map bytes to tokens, apply merges by rank. */
+#include "tokenizer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct sym {
+    int32_t prev, next;
+    int32_t id;     /* token of this symbol, -1 if its text is not in the vocabulary */
+    uint32_t off, n; /* raw bytes of the word; n == 0 once merged away */
+} sym;
+
+typedef struct bigram {
+    int32_t rank;
+    int32_t left, right;
+    uint32_t ln, rn; /* byte lengths of both sides when queued: same lengths = same text */
+    int32_t result;
+} bigram;
+
+/* Min-heap on rank; ties go to the leftmost pair. */
+static int bigram_before(const bigram *a, const bigram *b)
+{
+    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
+}
+
+typedef struct heap {
+    bigram *v;
+    size_t n, cap;
+} heap;
+
+static int heap_push(heap *h, bigram b)
+{
+    if (h->n == h->cap) {
+        size_t nc = h->cap ? h->cap * 2 : 64;
+        bigram *nv = realloc(h->v, nc * sizeof(*nv));
+        if (!nv)
+            return -1;
+        h->v = nv;
+        h->cap = nc;
+    }
+    size_t i = h->n++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!bigram_before(&b, &h->v[p]))
+            break;
+        h->v[i] = h->v[p];
+        i = p;
+    }
+    h->v[i] = b;
+    return 0;
+}
+
+static bigram heap_pop(heap *h)
+{
+    bigram top = h->v[0], last = h->v[--h->n];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, best = i;
+        const bigram *bv = &last;
+        if (l < h->n && bigram_before(&h->v[l], bv)) {
+            best = l;
+            bv = &h->v[l];
+        }
+        if (r < h->n && bigram_before(&h->v[r], bv))
+            best = r;
+        if (best == i)
+            break;
+        h->v[i] = h->v[best];
+        i = best;
+    }
+    if (h->n)
+        h->v[i] = last;
+    return top;
+}
+
+static int try_add(const llm_vocab *v, const sym *s, int32_t l, int32_t r, heap *h)
+{
+    if (l < 0 || r < 0 || s[l].id < 0 || s[r].id < 0)
+        return 0;
+    int32_t result;
+    int32_t rank = llm_merge_rank(v, s[l].id, s[r].id, &result);
+    if (rank < 0)
+        return 0;
+    bigram b = {rank, l, r, s[l].n, s[r].n, result};
+    return heap_push(h, b);
+}
+
+/* Whole-word lookup used by vocabularies whose tokenizer ignores merges for words in the vocabulary. */
+static int32_t lookup_mapped(const llm_vocab *v, const unsigned char *w, size_t len, char **buf, size_t *cap)
+{
+    if (*cap < 2 * len) {
+        char *nb = realloc(*buf, 2 * len);
+        if (!nb)
+            return -2;
+        *buf = nb;
+        *cap = 2 * len;
+    }
+    size_t j = 0;
+    for (size_t i = 0; i < len; i++) {
+        uint32_t cp = llm_byte_to_cp(w[i]);
+        if (cp < 0x80) {
+            (*buf)[j++] = (char)cp;
+        } else {
+            (*buf)[j++] = (char)(0xC0 | (cp >> 6));
+            (*buf)[j++] = (char)(0x80 | (cp & 0x3F));
+        }
+    }
+    return llm_vocab_lookup(v, *buf, j);
+}
+
+static int tokenize_word(const llm_vocab *v, const unsigned char *w, size_t len, sym **s, size_t *scap,
+                         heap *h, char **mbuf, size_t *mcap, llm_tokbuf *out)
+{
+    if (v->ignore_merges) {
+        int32_t id = lookup_mapped(v, w, len, mbuf, mcap);
+        if (id == -2)
+            return -1;
+        if (id >= 0)
+            return llm_tokbuf_push(out, id);
+    }
+    if (*scap < len) {
+        sym *ns = realloc(*s, len * sizeof(*ns));
+        if (!ns)
+            return -1;
+        *s = ns;
+        *scap = len;
+    }
+    sym *sy = *s;
+    int32_t n = (int32_t)len;
+    for (int32_t i = 0; i < n; i++) {
+        sy[i].prev = i - 1;
+        sy[i].next = i + 1 < n ? i + 1 : -1;
+        sy[i].id = v->byte_tok[w[i]];
+        sy[i].off = (uint32_t)i;
+        sy[i].n = 1;
+    }
+    h->n = 0;
+    for (int32_t i = 1; i < n; i++)
+        if (try_add(v, sy, i - 1, i, h))
+            return -1;
+    while (h->n) {
+        bigram b = heap_pop(h);
+        sym *l = &sy[b.left], *r = &sy[b.right];
+        if (l->n == 0 || r->n == 0 || l->n != b.ln || r->n != b.rn)
+            continue; /* outdated: a side changed since the pair was queued */
+        l->n += r->n;
+        l->id = b.result;
+        r->n = 0;
+        l->next = r->next;
+        if (r->next >= 0)
+            sy[r->next].prev = b.left;
+        if (try_add(v, sy, l->prev, b.left, h) || try_add(v, sy, b.left, l->next, h))
+            return -1;
+    }
+    for (int32_t i = 0; i != -1; i = sy[i].next) {
+        if (sy[i].id >= 0) {
+            if (llm_tokbuf_push(out, sy[i].id))
+                return -1;
+            continue;
+        }
+        /* A merge whose result is not in the vocabulary: fall back to the byte tokens. */
+        for (uint32_t k = 0; k < sy[i].n; k++) {
+            int32_t bt = v->byte_tok[w[sy[i].off + k]];
+            if (bt >= 0 && llm_tokbuf_push(out, bt))
+                return -1;
+        }
+    }
+    return 0;
+}
+
+int llm_bpe_tokenize(const llm_vocab *v, const char *text, size_t len, llm_tokbuf *out)
+{
+    llm_span *words;
+    size_t nw;
+    if (llm_pretokenize(v->pre, text, len, &words, &nw))
+        return -1;
+    sym *s = NULL;
+    size_t scap = 0, mcap = 0;
+    char *mbuf = NULL;
+    heap h = {0};
+    int rc = 0;
+    for (size_t i = 0; i < nw && rc == 0; i++)
+        rc = tokenize_word(v, (const unsigned char *)text + words[i].off, words[i].len, &s, &scap, &h,
+                           &mbuf, &mcap, out);
+    free(h.v);
+    free(s);
+    free(mbuf);
+    free(words);
+    return rc;
+}
