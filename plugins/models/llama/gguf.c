@@ -1,4 +1,5 @@
 /* gguf.c -- bounds-checked, mmap-based GGUF v2/v3 reader. */
+#define _POSIX_C_SOURCE 200809L
 #include "gguf.h"
 
 #include <errno.h>

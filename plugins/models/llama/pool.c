@@ -1,4 +1,5 @@
 /* pool.c -- worker threads for splitting matrix rows; workers spin briefly before sleeping
+#define _POSIX_C_SOURCE 200809L
    because a decode step issues many short jobs back to back. */
 #include "pool.h"
 

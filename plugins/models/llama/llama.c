@@ -1,0 +1,265 @@
+/* llama.c -- the `llama` model plugin: glue between the decokit model ABI and the engine. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "decokit/plugin.h"
+#include "llm.h"
+#include "vocab.h"
+
+#define ERRLEN 512
+
+typedef struct llama_inst {
+    const dk_host *host;
+    llm_model *model;
+    llm_ctx *ctx;
+    llm_vocab *vocab; /* NULL when the file carries no tokenizer */
+    dk_token mask;
+    char err[ERRLEN];
+} llama_inst;
+
+static const dk_param_spec k_params[] = {
+    { "path", DK_PARAM_PATH, DK_PARAM_REQUIRED, NULL, 0, 0, "The GGUF file to load (memory-mapped)." },
+    { "n_ctx", DK_PARAM_INT, DK_PARAM_MIN | DK_PARAM_MAX, "0", 0, 16777216,
+      "Maximum positions per sequence; 0 uses the context length in the file's metadata." },
+    { NULL, 0, 0, NULL, 0, 0, NULL },
+};
+
+static void llama_destroy(void *p)
+{
+    llama_inst *li = p;
+    if (!li)
+        return;
+    llm_ctx_free(li->ctx);
+    llm_vocab_free(li->vocab);
+    llm_model_free(li->model);
+    free(li);
+}
+
+static int fail(llama_inst *li, dk_error *err, int rc)
+{
+    return li->host->set_error(err, rc, "%s", li->err);
+}
+
+static int llama_create(const dk_host *host, const dk_create_info *ci, void **inst, dk_error *err)
+{
+    const char *path = host->cfg_string(ci->config, "path");
+    int64_t n_ctx = host->cfg_int(ci->config, "n_ctx");
+    llama_inst *li = calloc(1, sizeof *li);
+    if (!li)
+        return host->set_error(err, DK_ERR_NOMEM, "out of memory");
+    li->host = host;
+    if (!path) {
+        free(li);
+        return host->set_error(err, DK_ERR_INVALID, "llama: 'path' is required");
+    }
+    li->model = llm_model_load(path, li->err, sizeof li->err);
+    if (!li->model) {
+        int rc = strstr(li->err, "No such file") || strstr(li->err, "Permission") ? DK_ERR_IO : DK_ERR_FORMAT;
+        int r = fail(li, err, rc);
+        llama_destroy(li);
+        return r;
+    }
+    for (int i = 0; i < llm_model_n_warnings(li->model); i++)
+        host->log(host, DK_LOG_WARN, "%s: %s", path, llm_model_warning(li->model, i));
+    const gguf_file *f = llm_model_gguf(li->model);
+    if (gguf_find(f, "tokenizer.ggml.tokens")) {
+        li->vocab = llm_vocab_load(f, li->err, sizeof li->err);
+        if (!li->vocab) {
+            int r = host->set_error(err, DK_ERR_FORMAT, "%s: tokenizer: %s", path, li->err);
+            llama_destroy(li);
+            return r;
+        }
+        const char *w = llm_vocab_warnings(li->vocab);
+        if (w && *w)
+            host->log(host, DK_LOG_WARN, "%s: tokenizer: %s", path, w);
+    }
+    li->ctx = llm_ctx_create(li->model, ci->n_threads > 0 ? ci->n_threads : 1, (int)n_ctx, li->err, sizeof li->err);
+    if (!li->ctx) {
+        int r = fail(li, err, DK_ERR_NOMEM);
+        llama_destroy(li);
+        return r;
+    }
+    uint32_t mask;
+    li->mask = -1;
+    if (gguf_get_u32(f, "tokenizer.ggml.mask_token_id", &mask) == 0 &&
+        (int64_t)mask < llm_model_hparams(li->model)->n_vocab)
+        li->mask = (dk_token)mask;
+    *inst = li;
+    return DK_OK;
+}
+
+static int llama_info(void *p, dk_model_info *out)
+{
+    llama_inst *li = p;
+    const llm_hparams *hp = llm_model_hparams(li->model);
+    dk_model_info info;
+    memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
+    info.n_vocab = hp->n_vocab;
+    info.n_ctx = llm_ctx_n_ctx(li->ctx);
+    info.n_embd = hp->n_embd;
+    info.bos = li->vocab ? llm_vocab_bos(li->vocab) : -1;
+    info.eos = li->vocab ? llm_vocab_eos(li->vocab) : -1;
+    info.eot = li->vocab ? llm_vocab_eot(li->vocab) : -1;
+    info.mask = li->mask;
+    info.caps = DK_MODEL_CAP_BATCH | DK_MODEL_CAP_TREE | DK_MODEL_CAP_FORK | DK_MODEL_CAP_TRUNCATE |
+                DK_MODEL_CAP_HIDDEN | (hp->causal ? 0 : DK_MODEL_CAP_MASKED);
+    info.add_bos = li->vocab ? llm_vocab_add_bos(li->vocab) : 0;
+    info.arch = hp->arch;
+    /* The caller's struct may be older (smaller) than ours. */
+    uint32_t size = out->struct_size < sizeof info ? out->struct_size : (uint32_t)sizeof info;
+    if (size < sizeof(uint32_t))
+        return DK_ERR_ABI;
+    memcpy((char *)out + sizeof(uint32_t), (const char *)&info + sizeof(uint32_t), size - sizeof(uint32_t));
+    return DK_OK;
+}
+
+static int llama_seq_new(void *p, dk_seq *out, dk_error *err)
+{
+    llama_inst *li = p;
+    int rc = llm_seq_new(li->ctx, out, li->err, sizeof li->err);
+    return rc ? fail(li, err, rc) : DK_OK;
+}
+
+static void llama_seq_free(void *p, dk_seq seq)
+{
+    llama_inst *li = p;
+    llm_seq_free(li->ctx, seq);
+}
+
+static size_t llama_seq_len(void *p, dk_seq seq)
+{
+    llama_inst *li = p;
+    return llm_seq_len(li->ctx, seq);
+}
+
+static int llama_eval(void *p, dk_seq seq, const dk_token *toks, size_t n, float *logits, uint32_t flags,
+                      dk_error *err)
+{
+    llama_inst *li = p;
+    int rc = llm_eval(li->ctx, seq, toks, n, logits, (flags & DK_EVAL_ALL_LOGITS) != 0, li->err, sizeof li->err);
+    return rc ? fail(li, err, rc) : DK_OK;
+}
+
+static int llama_tokenize(void *p, const char *text, size_t len, uint32_t flags, dk_token *out, size_t cap,
+                          size_t *n_out, dk_error *err)
+{
+    llama_inst *li = p;
+    if (!li->vocab)
+        return li->host->set_error(err, DK_ERR_UNSUPPORTED, "this model file has no tokenizer");
+    int rc = llm_tokenize(li->vocab, text, len, (flags & DK_TOKENIZE_ADD_SPECIAL) != 0,
+                          (flags & DK_TOKENIZE_PARSE_SPECIAL) != 0, out, cap, n_out);
+    if (rc < 0)
+        return li->host->set_error(err, DK_ERR_INVALID, "tokenize failed (%d)", rc);
+    if (*n_out > cap)
+        return li->host->set_error(err, DK_ERR_RANGE, "tokenize: %zu tokens do not fit in %zu", *n_out, cap);
+    return DK_OK;
+}
+
+static const char *llama_token_piece(void *p, dk_token tok, size_t *len)
+{
+    llama_inst *li = p;
+    *len = 0;
+    if (!li->vocab)
+        return NULL;
+    return llm_token_piece(li->vocab, tok, len);
+}
+
+static int llama_detokenize(void *p, const dk_token *toks, size_t n, char *out, size_t cap, size_t *n_out,
+                            dk_error *err)
+{
+    llama_inst *li = p;
+    if (!li->vocab)
+        return li->host->set_error(err, DK_ERR_UNSUPPORTED, "this model file has no tokenizer");
+    int rc = llm_detokenize(li->vocab, toks, n, 0, out, cap, n_out);
+    if (rc < 0)
+        return li->host->set_error(err, DK_ERR_INVALID, "detokenize: a token id is out of range");
+    if (*n_out > cap)
+        return li->host->set_error(err, DK_ERR_RANGE, "detokenize: %zu bytes do not fit in %zu", *n_out, cap);
+    return DK_OK;
+}
+
+static int llama_eval_batch(void *p, const dk_seq *seqs, const dk_token *toks, size_t n, float *logits,
+                            dk_error *err)
+{
+    llama_inst *li = p;
+    int rc = llm_eval_batch(li->ctx, seqs, toks, n, logits, li->err, sizeof li->err);
+    return rc ? fail(li, err, rc) : DK_OK;
+}
+
+static int llama_eval_tree(void *p, dk_seq seq, const dk_token *toks, const int32_t *parents, size_t n,
+                           float *logits, dk_error *err)
+{
+    llama_inst *li = p;
+    int rc = llm_eval_tree(li->ctx, seq, toks, parents, n, logits, li->err, sizeof li->err);
+    return rc ? fail(li, err, rc) : DK_OK;
+}
+
+static int llama_accept_path(void *p, dk_seq seq, const int32_t *path, size_t n, dk_error *err)
+{
+    llama_inst *li = p;
+    int rc = llm_accept_path(li->ctx, seq, path, n, li->err, sizeof li->err);
+    return rc ? fail(li, err, rc) : DK_OK;
+}
+
+static int llama_truncate(void *p, dk_seq seq, size_t n_keep, dk_error *err)
+{
+    llama_inst *li = p;
+    int rc = llm_truncate(li->ctx, seq, n_keep, li->err, sizeof li->err);
+    return rc ? fail(li, err, rc) : DK_OK;
+}
+
+static int llama_fork(void *p, dk_seq src, dk_seq *out, dk_error *err)
+{
+    llama_inst *li = p;
+    int rc = llm_fork(li->ctx, src, out, li->err, sizeof li->err);
+    return rc ? fail(li, err, rc) : DK_OK;
+}
+
+static int llama_eval_masked(void *p, const dk_token *toks, size_t n, float *logits, dk_error *err)
+{
+    llama_inst *li = p;
+    int rc = llm_eval_masked(li->ctx, toks, n, logits, li->err, sizeof li->err);
+    return rc ? fail(li, err, rc) : DK_OK;
+}
+
+static int llama_hidden(void *p, dk_seq seq, size_t n, float *out, dk_error *err)
+{
+    llama_inst *li = p;
+    int rc = llm_hidden(li->ctx, seq, n, out, li->err, sizeof li->err);
+    return rc ? fail(li, err, rc) : DK_OK;
+}
+
+static const dk_model_iface k_llama = {
+    .hdr = { sizeof(dk_model_iface), DK_KIND_MODEL, "llama", "1.0.0",
+             "GGUF llama-family models (llama, mistral, qwen2) on CPU with OpenBLAS", k_params,
+             sizeof(dk_param_spec), DK_CAP_INSTANCE_MT },
+    .create = llama_create,
+    .destroy = llama_destroy,
+    .info = llama_info,
+    .seq_new = llama_seq_new,
+    .seq_free = llama_seq_free,
+    .seq_len = llama_seq_len,
+    .eval = llama_eval,
+    .tokenize = llama_tokenize,
+    .token_piece = llama_token_piece,
+    .detokenize = llama_detokenize,
+    .eval_batch = llama_eval_batch,
+    .eval_tree = llama_eval_tree,
+    .accept_path = llama_accept_path,
+    .truncate = llama_truncate,
+    .fork = llama_fork,
+    .eval_masked = llama_eval_masked,
+    .hidden = llama_hidden,
+};
+
+static const dk_iface_header *const k_components[] = { &k_llama.hdr };
+
+static const dk_plugin_desc k_desc = {
+    DK_PLUGIN_DESC_HEAD, "llama", "1.0.0", k_components, 1, NULL, NULL,
+};
+
+DK_PLUGIN_ENTRY(llama)
+{
+    return &k_desc;
+}
