@@ -1,0 +1,336 @@
+/* synth.c -- random-weight llama GGUF writer with standard keys and tensor names. */
+#define _POSIX_C_SOURCE 200809L
+#include "synth.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../plugins/models/llama/ggml_types.h"
+#include "../../plugins/models/llama/gguf.h"
+#include "../../plugins/models/llama/quant.h"
+
+#define ALIGN 32
+
+static void fmt_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void fmt_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+typedef struct tensor_plan {
+    char name[64];
+    int64_t cols, rows; /* rows == 1: a vector */
+    uint32_t type;
+    uint64_t offset, nbytes;
+    float scale, center; /* weights are center + uniform(-scale, scale) */
+} tensor_plan;
+
+static uint64_t next_rand(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static float uniform(uint64_t *s)
+{
+    return (float)((next_rand(s) >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
+}
+
+static void w_u32(FILE *f, uint32_t v) { fwrite(&v, 4, 1, f); }
+static void w_u64(FILE *f, uint64_t v) { fwrite(&v, 8, 1, f); }
+static void w_f32(FILE *f, float v) { fwrite(&v, 4, 1, f); }
+
+static void w_str(FILE *f, const char *s)
+{
+    w_u64(f, strlen(s));
+    fwrite(s, 1, strlen(s), f);
+}
+
+static void kv_u32(FILE *f, const char *key, uint32_t v)
+{
+    w_str(f, key);
+    w_u32(f, GGUF_T_U32);
+    w_u32(f, v);
+}
+
+static void kv_f32(FILE *f, const char *key, float v)
+{
+    w_str(f, key);
+    w_u32(f, GGUF_T_F32);
+    w_f32(f, v);
+}
+
+static void kv_str(FILE *f, const char *key, const char *v)
+{
+    w_str(f, key);
+    w_u32(f, GGUF_T_STR);
+    w_str(f, v);
+}
+
+static void kv_bool(FILE *f, const char *key, int v)
+{
+    uint8_t b = (uint8_t)(v != 0);
+    w_str(f, key);
+    w_u32(f, GGUF_T_BOOL);
+    fwrite(&b, 1, 1, f);
+}
+
+/* Byte length of a value whose bytes start at p (already bounds-checked by the reader). */
+static size_t value_len(uint32_t type, const uint8_t *p)
+{
+    size_t sz = gguf_type_size(type);
+    if (sz)
+        return sz;
+    if (type == GGUF_T_STR) {
+        uint64_t n;
+        memcpy(&n, p, 8);
+        return 8 + (size_t)n;
+    }
+    return 0;
+}
+
+/* Copies a key-value pair verbatim (arrays: header rebuilt, elements copied). */
+static void kv_copy(FILE *f, const gguf_kv *kv)
+{
+    w_u64(f, kv->key.len);
+    fwrite(kv->key.ptr, 1, (size_t)kv->key.len, f);
+    w_u32(f, kv->type);
+    if (kv->type != GGUF_T_ARR) {
+        fwrite(kv->data, 1, value_len(kv->type, kv->data), f);
+        return;
+    }
+    w_u32(f, kv->arr_type);
+    w_u64(f, kv->arr_n);
+    const uint8_t *p = kv->data;
+    for (uint64_t i = 0; i < kv->arr_n; i++)
+        p += value_len(kv->arr_type, p);
+    fwrite(kv->data, 1, (size_t)(p - kv->data), f);
+}
+
+static uint32_t pick_type(uint32_t want, int64_t cols)
+{
+    const ggml_type_traits *t = ggml_type_get(want);
+    if (t && cols % t->block_elems == 0)
+        return want;
+    return GGML_TYPE_F16;
+}
+
+static int add_plan(tensor_plan *p, int *n, const char *name, int64_t cols, int64_t rows, uint32_t type,
+                    float scale, float center)
+{
+    tensor_plan *t = &p[(*n)++];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->cols = cols;
+    t->rows = rows;
+    t->type = rows == 1 ? GGML_TYPE_F32 : pick_type(type, cols);
+    t->nbytes = quant_row_bytes(t->type, cols) * (uint64_t)rows;
+    t->scale = scale;
+    t->center = center;
+    return 0;
+}
+
+int synth_write(FILE *out, const synth_opts *o0, char *err, size_t errlen)
+{
+    synth_opts o = *o0;
+    const char *arch = o.arch ? o.arch : "llama";
+    int qwen = strcmp(arch, "qwen2") == 0;
+    if (!qwen && strcmp(arch, "llama") != 0) {
+        fmt_err(err, errlen, "arch '%s' is not supported (llama, qwen2)", arch);
+        return -1;
+    }
+    if (!quant_supported(o.type)) {
+        fmt_err(err, errlen, "tensor type %u is not supported", o.type);
+        return -1;
+    }
+    if (o.n_head_kv <= 0)
+        o.n_head_kv = o.n_head;
+    if (o.n_embd <= 0 || o.n_layer <= 0 || o.n_head <= 0 || o.n_ff <= 0 || o.n_embd % o.n_head ||
+        o.n_head % o.n_head_kv || (o.n_embd / o.n_head) % 2) {
+        fmt_err(err, errlen, "inconsistent dimensions (embd %d, heads %d/%d, ffn %d, layers %d)", o.n_embd, o.n_head,
+                o.n_head_kv, o.n_ff, o.n_layer);
+        return -1;
+    }
+    gguf_file *vf = NULL;
+    if (o.vocab_path) {
+        char inner[300];
+        vf = gguf_open(o.vocab_path, inner, sizeof inner);
+        if (!vf) {
+            fmt_err(err, errlen, "vocabulary: %s", inner);
+            return -1;
+        }
+        const gguf_kv *tk = gguf_find(vf, "tokenizer.ggml.tokens");
+        if (!tk || tk->type != GGUF_T_ARR) {
+            fmt_err(err, errlen, "vocabulary: %s has no tokenizer.ggml.tokens", o.vocab_path);
+            gguf_close(vf);
+            return -1;
+        }
+        o.n_vocab = (int)tk->arr_n;
+    }
+    if (o.n_vocab <= 0) {
+        fmt_err(err, errlen, "vocabulary size must be positive");
+        gguf_close(vf);
+        return -1;
+    }
+    if (o.n_ctx <= 0)
+        o.n_ctx = 512;
+    const int hd = o.n_embd / o.n_head, kvd = hd * o.n_head_kv, bias = qwen || o.qkv_bias;
+    const int max_t = 3 + o.n_layer * 12;
+    tensor_plan *plan = calloc((size_t)max_t, sizeof *plan);
+    if (!plan) {
+        gguf_close(vf);
+        fmt_err(err, errlen, "out of memory");
+        return -1;
+    }
+    int nt = 0;
+    const float sd = 1.0f / sqrtf((float)o.n_embd), sf = 1.0f / sqrtf((float)o.n_ff);
+    add_plan(plan, &nt, "token_embd.weight", o.n_embd, o.n_vocab, o.type, 1.0f, 0);
+    add_plan(plan, &nt, "output_norm.weight", o.n_embd, 1, 0, 0.1f, 1.0f);
+    if (!o.tied)
+        add_plan(plan, &nt, "output.weight", o.n_embd, o.n_vocab, o.type, sd, 0);
+    for (int l = 0; l < o.n_layer; l++) {
+        char nm[64];
+#define P(suffix, cols, rows, sc, ce)                                     \
+        snprintf(nm, sizeof nm, "blk.%d.%s", l, suffix);                  \
+        add_plan(plan, &nt, nm, cols, rows, o.type, sc, ce)
+        P("attn_norm.weight", o.n_embd, 1, 0.1f, 1.0f);
+        P("attn_q.weight", o.n_embd, o.n_embd, 2 * sd, 0);
+        P("attn_k.weight", o.n_embd, kvd, 2 * sd, 0);
+        P("attn_v.weight", o.n_embd, kvd, sd, 0);
+        if (bias) {
+            P("attn_q.bias", o.n_embd, 1, 0.1f, 0);
+            P("attn_k.bias", kvd, 1, 0.1f, 0);
+            P("attn_v.bias", kvd, 1, 0.1f, 0);
+        }
+        P("attn_output.weight", o.n_embd, o.n_embd, sd, 0);
+        P("ffn_norm.weight", o.n_embd, 1, 0.1f, 1.0f);
+        P("ffn_gate.weight", o.n_embd, o.n_ff, sd, 0);
+        P("ffn_up.weight", o.n_embd, o.n_ff, sd, 0);
+        P("ffn_down.weight", o.n_ff, o.n_embd, sf, 0);
+#undef P
+    }
+    uint64_t off = 0;
+    for (int i = 0; i < nt; i++) {
+        plan[i].offset = off;
+        off += (plan[i].nbytes + ALIGN - 1) / ALIGN * ALIGN;
+    }
+
+    uint64_t n_kv = 12 + (o.non_causal ? 1 : 0);
+    if (vf)
+        for (uint64_t i = 0; i < vf->n_kv; i++)
+            if (vf->kv[i].key.len > 10 && memcmp(vf->kv[i].key.ptr, "tokenizer.", 10) == 0)
+                n_kv++;
+    fwrite("GGUF", 1, 4, out);
+    w_u32(out, 3);
+    w_u64(out, (uint64_t)nt);
+    w_u64(out, n_kv);
+    char key[96];
+#define K(suffix) (snprintf(key, sizeof key, "%s.%s", arch, suffix), key)
+    kv_str(out, "general.architecture", arch);
+    kv_str(out, "general.name", "decokit synthetic");
+    kv_u32(out, K("context_length"), (uint32_t)o.n_ctx);
+    kv_u32(out, K("embedding_length"), (uint32_t)o.n_embd);
+    kv_u32(out, K("block_count"), (uint32_t)o.n_layer);
+    kv_u32(out, K("feed_forward_length"), (uint32_t)o.n_ff);
+    kv_u32(out, K("rope.dimension_count"), (uint32_t)hd);
+    kv_u32(out, K("attention.head_count"), (uint32_t)o.n_head);
+    kv_u32(out, K("attention.head_count_kv"), (uint32_t)o.n_head_kv);
+    kv_f32(out, K("attention.layer_norm_rms_epsilon"), o.rms_eps > 0 ? o.rms_eps : 1e-5f);
+    kv_f32(out, K("rope.freq_base"), o.rope_theta > 0 ? o.rope_theta : 10000.0f);
+    kv_u32(out, "general.quantization_version", 2);
+    if (o.non_causal)
+        kv_bool(out, K("attention.causal"), 0);
+#undef K
+    if (vf)
+        for (uint64_t i = 0; i < vf->n_kv; i++)
+            if (vf->kv[i].key.len > 10 && memcmp(vf->kv[i].key.ptr, "tokenizer.", 10) == 0)
+                kv_copy(out, &vf->kv[i]);
+    gguf_close(vf);
+    for (int i = 0; i < nt; i++) {
+        w_str(out, plan[i].name);
+        w_u32(out, 1 + (plan[i].rows > 1));
+        w_u64(out, (uint64_t)plan[i].cols);
+        if (plan[i].rows > 1)
+            w_u64(out, (uint64_t)plan[i].rows);
+        w_u32(out, plan[i].type);
+        w_u64(out, plan[i].offset);
+    }
+    long pos = ftell(out);
+    static const uint8_t zeros[ALIGN] = { 0 };
+    if (pos >= 0 && pos % ALIGN)
+        fwrite(zeros, 1, (size_t)(ALIGN - pos % ALIGN), out);
+
+    float *row = malloc((size_t)(o.n_embd > o.n_ff ? o.n_embd : o.n_ff) * sizeof *row);
+    uint8_t *q = malloc((size_t)(o.n_embd > o.n_ff ? o.n_embd : o.n_ff) * 4 + 64);
+    if (!row || !q) {
+        free(row);
+        free(q);
+        free(plan);
+        fmt_err(err, errlen, "out of memory");
+        return -1;
+    }
+    uint64_t rng = o.seed ^ 0x5eed5eedull;
+    for (int i = 0; i < nt; i++) {
+        const tensor_plan *t = &plan[i];
+        for (int64_t r = 0; r < t->rows; r++) {
+            for (int64_t c = 0; c < t->cols; c++)
+                row[c] = t->center + t->scale * uniform(&rng);
+            size_t nb = quant_quantize_row(t->type, row, q, t->cols);
+            fwrite(q, 1, nb, out);
+        }
+        if (t->nbytes % ALIGN)
+            fwrite(zeros, 1, (size_t)(ALIGN - t->nbytes % ALIGN), out);
+    }
+    free(row);
+    free(q);
+    free(plan);
+    if (ferror(out)) {
+        fmt_err(err, errlen, "write error");
+        return -1;
+    }
+    return 0;
+}
+
+int synth_write_file(const char *path, const synth_opts *o, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        fmt_err(err, errlen, "%s: cannot open for writing", path);
+        return -1;
+    }
+    int rc = synth_write(f, o, err, errlen);
+    if (fclose(f) != 0 && rc == 0) {
+        fmt_err(err, errlen, "%s: write error", path);
+        rc = -1;
+    }
+    return rc;
+}
+
+int synth_write_memory(const synth_opts *o, uint8_t **buf, size_t *size, char *err, size_t errlen)
+{
+    char *p = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&p, &n);
+    if (!f) {
+        fmt_err(err, errlen, "open_memstream failed");
+        return -1;
+    }
+    int rc = synth_write(f, o, err, errlen);
+    fclose(f);
+    if (rc) {
+        free(p);
+        return -1;
+    }
+    *buf = (uint8_t *)p;
+    *size = n;
+    return 0;
+}
