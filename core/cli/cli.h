@@ -1,0 +1,53 @@
+/* cli.h -- shared pieces of the decokit command-line program. */
+#ifndef DK_CLI_H
+#define DK_CLI_H
+
+#include <stdio.h>
+
+#include "error.h"
+#include "loader.h"
+#include "pipeline.h"
+#include "session.h"
+
+/* Exit statuses, documented in decokit(1). */
+enum {
+  DK_EXIT_OK = 0,
+  DK_EXIT_RUNTIME = 1,  /* generation or model failure */
+  DK_EXIT_USAGE = 2,    /* bad command line */
+  DK_EXIT_PIPELINE = 3, /* invalid pipeline or plugin */
+};
+
+/* Options every pipeline-driven command understands. */
+typedef struct dk_cli_common {
+  const char *pipeline;    /* NULL: an all-defaults pipeline */
+  const char *plugin_path; /* --plugin-path */
+  const char *sets[64];    /* --set assignments in order */
+  size_t n_sets;
+} dk_cli_common;
+
+/* Parse a common option at argv[*i]; returns 1 if consumed, 0 if not
+ * common, -1 on a usage error (message printed). */
+int dk_cli_common_opt(dk_cli_common *c, int argc, char **argv, int *i);
+/* Load, override and resolve; prints the error and returns an exit status. */
+int dk_cli_load_pipeline(const dk_cli_common *c, dk_registry **reg, dk_pipeline **p);
+/* The bundled default model, or NULL if none can be found. */
+const char *dk_cli_default_model(void);
+/* Registry with the standard search path (and the build tree when run from it). */
+dk_registry *dk_cli_registry(const char *cli_path, const char *pipeline_path);
+void dk_cli_error(const char *fmt, ...) DK_PRINTF(1, 2);
+/* Read all of a stream (for prompts from stdin). */
+char *dk_cli_slurp(FILE *f);
+/* Value of "--opt VALUE" or "--opt=VALUE" at argv[*i]; NULL if not this option. */
+const char *dk_cli_value(const char *opt, int argc, char **argv, int *i);
+
+int dk_cmd_run(int argc, char **argv);
+int dk_cmd_validate(int argc, char **argv);
+int dk_cmd_plugins(int argc, char **argv);
+int dk_cmd_tokenize(int argc, char **argv);
+int dk_cmd_perplexity(int argc, char **argv);
+int dk_cmd_bench(int argc, char **argv);
+
+/* JSON result of `run --json` (jansson). */
+int dk_cli_print_json(FILE *out, const dk_result *r, dk_run *run, const dk_pipeline *p, int top);
+
+#endif

@@ -1,0 +1,263 @@
+/* cmd_model.c -- model-only commands: `decokit tokenize` and `decokit perplexity`. */
+#include "cli.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Options shared by model commands; returns 1 consumed, 0 not ours, -1 error. */
+static int model_opt(dk_cli_common *c, char *set_buf, size_t set_len, int argc, char **argv,
+                     int *i) {
+  const char *v;
+  int r = dk_cli_common_opt(c, argc, argv, i);
+  if (r) return r;
+  if ((v = dk_cli_value("--model", argc, argv, i)) || (v = dk_cli_value("-m", argc, argv, i))) {
+    if (!*v) return -1;
+    snprintf(set_buf, set_len, "model.path=%s", v);
+    c->sets[c->n_sets++] = set_buf;
+    return 1;
+  }
+  if ((v = dk_cli_value("--pipeline", argc, argv, i))) {
+    if (!*v) return -1;
+    c->pipeline = v;
+    return 1;
+  }
+  return 0;
+}
+
+static int open_model(dk_cli_common *c, dk_registry **reg, dk_pipeline **p, dk_run **run) {
+  int st = dk_cli_load_pipeline(c, reg, p);
+  if (st) return st;
+  dk_error err;
+  dk_error_clear(&err);
+  dk_run_opts opts = {.logprobs = -1};
+  if (dk_run_new(*p, &opts, run, &err)) {
+    dk_cli_error("%s", err.msg);
+    dk_pipeline_free(*p);
+    dk_registry_free(*reg);
+    return DK_EXIT_PIPELINE;
+  }
+  return DK_EXIT_OK;
+}
+
+static void close_model(dk_registry *reg, dk_pipeline *p, dk_run *run) {
+  dk_run_free(run);
+  dk_pipeline_free(p);
+  dk_registry_free(reg);
+}
+
+/* Tokenize text with the model's tokenizer into a fresh array. */
+static int tokenize_all(const dk_model_ref *m, const char *text, size_t len, uint32_t flags,
+                        dk_token **out, size_t *n, dk_error *err) {
+  size_t cap = len + 8;
+  *out = malloc(cap * sizeof **out);
+  if (!*out) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+  int rc = m->iface->tokenize(m->inst, text, len, flags, *out, cap, n, err);
+  if (rc == DK_ERR_RANGE && *n > cap) {
+    dk_token *t = realloc(*out, *n * sizeof *t);
+    if (!t) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+    *out = t;
+    rc = m->iface->tokenize(m->inst, text, len, flags, *out, *n, n, err);
+  }
+  if (rc) dk_error_ensure(err, rc, "tokenize");
+  return rc;
+}
+
+int dk_cmd_tokenize(int argc, char **argv) {
+  dk_cli_common c = {0};
+  char set_buf[4096];
+  const char *text = NULL;
+  int ids_only = 0, no_bos = 0, special = 0;
+  for (int i = 1; i < argc; i++) {
+    int r = model_opt(&c, set_buf, sizeof set_buf, argc, argv, &i);
+    if (r < 0) return DK_EXIT_USAGE;
+    if (r > 0) continue;
+    const char *a = argv[i];
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      fputs("Usage: decokit tokenize [OPTIONS] TEXT|-\n"
+            "\n"
+            "Print the model's tokens for TEXT ('-' reads stdin): one line per token with\n"
+            "its id and piece, or only the ids with --ids.\n"
+            "\n"
+            "Options:\n"
+            "  -m, --model FILE      the GGUF model (default: the bundled model)\n"
+            "  --pipeline FILE       take the model from this pipeline\n"
+            "  --ids                 print only the ids, space-separated, on one line\n"
+            "  --no-bos              do not add the BOS token\n"
+            "  --special             match special-token texts such as </s> in TEXT\n"
+            "  --plugin-path DIRS    search these folders for plugins first\n"
+            "  -h, --help            show this help\n",
+            stdout);
+      return DK_EXIT_OK;
+    } else if (strcmp(a, "--ids") == 0) {
+      ids_only = 1;
+    } else if (strcmp(a, "--no-bos") == 0) {
+      no_bos = 1;
+    } else if (strcmp(a, "--special") == 0) {
+      special = 1;
+    } else if ((a[0] == '-' && a[1]) || text) {
+      dk_cli_error("tokenize: unexpected argument '%s' (try decokit tokenize --help)", a);
+      return DK_EXIT_USAGE;
+    } else {
+      text = a;
+    }
+  }
+  if (!text) {
+    dk_cli_error("tokenize: no text given (decokit tokenize TEXT, or - for stdin)");
+    return DK_EXIT_USAGE;
+  }
+  char *owned = strcmp(text, "-") == 0 ? dk_cli_slurp(stdin) : NULL;
+  if (owned) text = owned;
+  dk_registry *reg;
+  dk_pipeline *p;
+  dk_run *run;
+  int st = open_model(&c, &reg, &p, &run);
+  if (st) {
+    free(owned);
+    return st;
+  }
+  const dk_model_ref *m = dk_run_model(run);
+  const dk_vocab *v = dk_run_vocab(run);
+  dk_error err;
+  dk_error_clear(&err);
+  dk_token *toks = NULL;
+  size_t n = 0;
+  uint32_t flags = (no_bos ? 0 : DK_TOKENIZE_ADD_SPECIAL) | (special ? DK_TOKENIZE_PARSE_SPECIAL : 0);
+  if (tokenize_all(m, text, strlen(text), flags, &toks, &n, &err)) {
+    dk_cli_error("%s", err.msg);
+    st = DK_EXIT_RUNTIME;
+  } else if (ids_only) {
+    for (size_t i = 0; i < n; i++) printf("%s%d", i ? " " : "", toks[i]);
+    putchar('\n');
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      printf("%6d  '", toks[i]);
+      for (uint32_t k = 0; k < v->piece_len[toks[i]]; k++) {
+        unsigned char ch = (unsigned char)v->piece[toks[i]][k];
+        if (ch == '\n') fputs("\\n", stdout);
+        else if (ch == '\\' || ch == '\'') printf("\\%c", ch);
+        else if (ch < 0x20 || ch == 0x7f) printf("\\x%02x", ch);
+        else putchar(ch);
+      }
+      puts("'");
+    }
+  }
+  free(toks);
+  free(owned);
+  close_model(reg, p, run);
+  return st;
+}
+
+int dk_cmd_perplexity(int argc, char **argv) {
+  dk_cli_common c = {0};
+  char set_buf[4096];
+  const char *file = NULL;
+  long ctx = 0;
+  for (int i = 1; i < argc; i++) {
+    int r = model_opt(&c, set_buf, sizeof set_buf, argc, argv, &i);
+    if (r < 0) return DK_EXIT_USAGE;
+    if (r > 0) continue;
+    const char *a = argv[i], *v;
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      fputs("Usage: decokit perplexity [OPTIONS] FILE\n"
+            "\n"
+            "The model's perplexity on a text file: the file is tokenized with BOS at its\n"
+            "start and cut into windows of the context length without overlap; every\n"
+            "token after a window's first is predicted from the window so far.  Prints\n"
+            "the tokens scored, the mean negative log-likelihood (nats/token) and the\n"
+            "perplexity.\n"
+            "\n"
+            "Options:\n"
+            "  -m, --model FILE      the GGUF model (default: the bundled model)\n"
+            "  --pipeline FILE       take the model from this pipeline\n"
+            "  -c, --ctx N           window length (default: the model's context)\n"
+            "  --plugin-path DIRS    search these folders for plugins first\n"
+            "  -h, --help            show this help\n",
+            stdout);
+      return DK_EXIT_OK;
+    } else if ((v = dk_cli_value("--ctx", argc, argv, &i)) || (v = dk_cli_value("-c", argc, argv, &i))) {
+      char *end;
+      ctx = strtol(v, &end, 10);
+      if (!*v || *end || ctx < 2) {
+        dk_cli_error("perplexity: --ctx needs a whole number >= 2, got '%s'", v);
+        return DK_EXIT_USAGE;
+      }
+    } else if ((a[0] == '-' && a[1]) || file) {
+      dk_cli_error("perplexity: unexpected argument '%s' (try decokit perplexity --help)", a);
+      return DK_EXIT_USAGE;
+    } else {
+      file = a;
+    }
+  }
+  if (!file) {
+    dk_cli_error("perplexity: which text file? (decokit perplexity FILE)");
+    return DK_EXIT_USAGE;
+  }
+  FILE *f = fopen(file, "rb");
+  if (!f) {
+    dk_cli_error("perplexity: cannot open '%s'", file);
+    return DK_EXIT_USAGE;
+  }
+  char *text = dk_cli_slurp(f);
+  fclose(f);
+  dk_registry *reg;
+  dk_pipeline *p;
+  dk_run *run;
+  int st = open_model(&c, &reg, &p, &run);
+  if (st) {
+    free(text);
+    return st;
+  }
+  const dk_model_ref *m = dk_run_model(run);
+  int nv = m->info->n_vocab;
+  size_t win = ctx > 0 ? (size_t)ctx : (size_t)(m->info->n_ctx > 0 ? m->info->n_ctx : 512);
+  dk_error err;
+  dk_error_clear(&err);
+  dk_token *toks = NULL;
+  size_t n = 0;
+  float *logits = malloc(win * (size_t)nv * sizeof *logits);
+  int rc = logits ? tokenize_all(m, text, strlen(text), DK_TOKENIZE_ADD_SPECIAL, &toks, &n, &err)
+                  : dk_error_set(&err, DK_ERR_NOMEM, "out of memory");
+  double nll = 0;
+  size_t scored = 0;
+  double t0 = dk_now();
+  for (size_t start = 0; !rc && start + 1 < n; start += win) {
+    size_t len = n - start < win ? n - start : win;
+    dk_seq seq;
+    rc = m->iface->seq_new(m->inst, &seq, &err);
+    if (rc) break;
+    rc = m->iface->eval(m->inst, seq, toks + start, len, logits, DK_EVAL_ALL_LOGITS, &err);
+    m->iface->seq_free(m->inst, seq);
+    for (size_t i = 0; !rc && i + 1 < len; i++) {
+      const float *row = logits + i * (size_t)nv;
+      float max = row[0];
+      for (int k = 1; k < nv; k++)
+        if (row[k] > max) max = row[k];
+      double sum = 0;
+      for (int k = 0; k < nv; k++) sum += exp((double)row[k] - max);
+      nll += max + log(sum) - row[toks[start + i + 1]];
+      scored++;
+    }
+    fprintf(stderr, "\rdecokit: perplexity: %zu/%zu tokens", start + len, n);
+  }
+  if (n > 1) fputc('\n', stderr);
+  if (rc) {
+    dk_error_ensure(&err, rc, "evaluation");
+    dk_cli_error("%s", err.msg);
+    st = DK_EXIT_RUNTIME;
+  } else if (!scored) {
+    dk_cli_error("perplexity: '%s' has fewer than two tokens", file);
+    st = DK_EXIT_RUNTIME;
+  } else {
+    double mean = nll / (double)scored;
+    printf("tokens %zu\nwindow %zu\nnll %.6f\nperplexity %.4f\nbytes %zu\nbits_per_byte %.4f\n"
+           "seconds %.2f\n",
+           scored, win, mean, exp(mean), strlen(text), nll / log(2.0) / (double)strlen(text),
+           dk_now() - t0);
+  }
+  free(logits);
+  free(toks);
+  free(text);
+  close_model(reg, p, run);
+  return st;
+}

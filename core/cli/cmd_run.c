@@ -1,0 +1,149 @@
+/* cmd_run.c -- `decokit run`: generate from a pipeline, streaming text or printing JSON. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void run_usage(FILE *f) {
+  fputs("Usage: decokit run [PIPELINE] [OPTIONS]\n"
+        "\n"
+        "Generate text with the pipeline (default: the bundled model, greedy).\n"
+        "\n"
+        "Options:\n"
+        "  -p, --prompt TEXT     the prompt (default: generate.prompt; '-' reads stdin)\n"
+        "  --set SECTION.KEY=V   override a pipeline value, e.g. --set decoder.beams=4,\n"
+        "                        --set samplers.0.k=40, --set generate.max_tokens=32\n"
+        "  -n, --max-tokens N    same as --set generate.max_tokens=N\n"
+        "  --seed N              same as --set generate.seed=N\n"
+        "  -t, --threads N       same as --set generate.threads=N\n"
+        "  --json                print one JSON object (text, ids, logprobs, stats)\n"
+        "  --no-prompt           do not echo the prompt before the generated text\n"
+        "  -q, --quiet           no statistics line on stderr\n"
+        "  --plugin-path DIRS    search these folders for plugins first\n"
+        "  -h, --help            show this help\n",
+        f);
+}
+
+typedef struct stream_ctx {
+  size_t n;
+  size_t last;
+} stream_ctx;
+
+static void on_text(void *user, size_t completion, const char *bytes, size_t len) {
+  stream_ctx *sc = user;
+  if (sc->n > 1 && completion != sc->last) {
+    printf("\n--- completion %zu ---\n", completion + 1);
+    sc->last = completion;
+  }
+  fwrite(bytes, 1, len, stdout);
+  fflush(stdout);
+}
+
+int dk_cmd_run(int argc, char **argv) {
+  dk_cli_common c = {0};
+  const char *prompt = NULL;
+  int json = 0, quiet = 0, echo = 1;
+  char set_buf[3][64];
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v;
+    int r = dk_cli_common_opt(&c, argc, argv, &i);
+    if (r < 0) return DK_EXIT_USAGE;
+    if (r > 0) continue;
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      run_usage(stdout);
+      return DK_EXIT_OK;
+    } else if ((v = dk_cli_value("--prompt", argc, argv, &i)) || (v = dk_cli_value("-p", argc, argv, &i))) {
+      prompt = v;
+    } else if ((v = dk_cli_value("--max-tokens", argc, argv, &i)) || (v = dk_cli_value("-n", argc, argv, &i))) {
+      snprintf(set_buf[0], sizeof set_buf[0], "generate.max_tokens=%s", v);
+      c.sets[c.n_sets++] = set_buf[0];
+    } else if ((v = dk_cli_value("--seed", argc, argv, &i))) {
+      snprintf(set_buf[1], sizeof set_buf[1], "generate.seed=%s", v);
+      c.sets[c.n_sets++] = set_buf[1];
+    } else if ((v = dk_cli_value("--threads", argc, argv, &i)) || (v = dk_cli_value("-t", argc, argv, &i))) {
+      snprintf(set_buf[2], sizeof set_buf[2], "generate.threads=%s", v);
+      c.sets[c.n_sets++] = set_buf[2];
+    } else if (strcmp(a, "--json") == 0) {
+      json = 1;
+    } else if (strcmp(a, "--no-prompt") == 0) {
+      echo = 0;
+    } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+      quiet = 1;
+    } else if (a[0] == '-' && a[1]) {
+      dk_cli_error("run: unknown option '%s' (try decokit run --help)", a);
+      return DK_EXIT_USAGE;
+    } else if (!c.pipeline) {
+      c.pipeline = a;
+    } else {
+      dk_cli_error("run: more than one pipeline given ('%s' and '%s')", c.pipeline, a);
+      return DK_EXIT_USAGE;
+    }
+    if (c.n_sets >= sizeof c.sets / sizeof *c.sets) {
+      dk_cli_error("run: too many --set options");
+      return DK_EXIT_USAGE;
+    }
+  }
+  char *stdin_prompt = NULL;
+  if (prompt && strcmp(prompt, "-") == 0) prompt = stdin_prompt = dk_cli_slurp(stdin);
+  dk_registry *reg;
+  dk_pipeline *p;
+  int status = dk_cli_load_pipeline(&c, &reg, &p);
+  if (status) {
+    free(stdin_prompt);
+    return status;
+  }
+  stream_ctx sc = {(size_t)dk_gen_int(p, "n"), 0};
+  dk_run_opts opts = {.prompt = prompt,
+                      .on_text = json ? NULL : on_text,
+                      .user = &sc,
+                      .record_logprobs = json,
+                      .logprobs = -1};
+  dk_error err;
+  dk_error_clear(&err);
+  dk_run *run = NULL;
+  dk_result *res = NULL;
+  int rc = dk_run_new(p, &opts, &run, &err);
+  if (rc) {
+    dk_cli_error("%s", err.msg);
+    status = DK_EXIT_PIPELINE;
+    goto out;
+  }
+  const char *ptext = prompt ? prompt : dk_gen_string(p, "prompt");
+  if (!json && echo) {
+    fputs(ptext, stdout);
+    fflush(stdout);
+  }
+  rc = dk_run_generate(run, &res, &err);
+  if (json && res) {
+    dk_cli_print_json(stdout, res, run, p, (int)dk_gen_int(p, "logprobs"));
+  } else if (res) {
+    putchar('\n');
+  }
+  fflush(stdout);
+  if (rc) {
+    dk_cli_error("%s", err.msg);
+    status = DK_EXIT_RUNTIME;
+  }
+  if (!quiet && res && !json) {
+    uint64_t gen = 0, passes = 0;
+    double t = 0;
+    for (size_t i = 0; i < res->n; i++) {
+      gen += res->c[i].n_tokens;
+      passes += res->c[i].forward_passes;
+      t += res->c[i].t_total;
+    }
+    fprintf(stderr,
+            "decokit: %zu prompt tokens (%.1f tok/s), %llu generated (%.1f tok/s), %llu forward "
+            "passes, stop: %s, pipeline %s\n",
+            res->n_prompt, res->t_prompt > 0 ? (double)res->n_prompt / res->t_prompt : 0.0,
+            (unsigned long long)gen, t > 0 ? (double)gen / t : 0.0, (unsigned long long)passes,
+            res->n && res->c[0].stop_reason ? res->c[0].stop_reason : "error", res->fingerprint);
+  }
+out:
+  dk_result_free(res);
+  dk_run_free(run);
+  dk_pipeline_free(p);
+  dk_registry_free(reg);
+  free(stdin_prompt);
+  return status;
+}

@@ -1,0 +1,192 @@
+/* common.c -- options, pipeline loading and path discovery shared by the CLI's commands. */
+#include "cli.h"
+
+#include "log.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void dk_cli_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("decokit: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+const char *dk_cli_value(const char *opt, int argc, char **argv, int *i) {
+  size_t ol = strlen(opt);
+  const char *a = argv[*i];
+  if (strncmp(a, opt, ol) != 0) return NULL;
+  if (a[ol] == '=') return a + ol + 1;
+  if (a[ol] != '\0') return NULL;
+  if (*i + 1 >= argc) {
+    dk_cli_error("option %s needs a value", opt);
+    return "";
+  }
+  return argv[++*i];
+}
+
+int dk_cli_common_opt(dk_cli_common *c, int argc, char **argv, int *i) {
+  const char *v;
+  if ((v = dk_cli_value("--plugin-path", argc, argv, i))) {
+    if (!*v) return -1;
+    c->plugin_path = v;
+    return 1;
+  }
+  if ((v = dk_cli_value("--set", argc, argv, i))) {
+    if (!*v) return -1;
+    if (c->n_sets == sizeof c->sets / sizeof *c->sets) {
+      dk_cli_error("too many --set options");
+      return -1;
+    }
+    c->sets[c->n_sets++] = v;
+    return 1;
+  }
+  return 0;
+}
+
+static int is_file(const char *p) {
+  struct stat st;
+  return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int is_dir(const char *p) {
+  struct stat st;
+  return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The folder holding the running executable, or "" when unknown. */
+static const char *exe_dir(void) {
+  static char dir[PATH_MAX];
+  if (!dir[0]) {
+    ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+    if (n <= 0) return "";
+    dir[n] = '\0';
+    char *s = strrchr(dir, '/');
+    if (s) *s = '\0';
+  }
+  return dir;
+}
+
+/* When run from a build tree (core/decokit or libtool's core/.libs/), the
+ * top of that tree; NULL for an installed binary. */
+static const char *build_top(void) {
+  static char top[PATH_MAX];
+  static int done;
+  if (!done) {
+    done = 1;
+    const char *d = exe_dir();
+    size_t n = strlen(d);
+    const char *suffixes[] = {"/core/.libs", "/core"};
+    for (size_t i = 0; i < 2; i++) {
+      size_t sl = strlen(suffixes[i]);
+      if (n > sl && strcmp(d + n - sl, suffixes[i]) == 0 && n - sl < sizeof top) {
+        memcpy(top, d, n - sl);
+        top[n - sl] = '\0';
+        break;
+      }
+    }
+  }
+  return top[0] ? top : NULL;
+}
+
+const char *dk_cli_default_model(void) {
+  static char path[PATH_MAX];
+  const char *env = getenv("DECOKIT_MODEL");
+  if (env && *env) return env;
+  const char *top = build_top();
+  if (top) {
+    /* A build tree: the source tree's models/ (srcdir may differ: try the
+     * configured one first). */
+    snprintf(path, sizeof path, "%s/models/decokit-tiny.gguf", top);
+    if (is_file(path)) return path;
+    const char *src = getenv("DECOKIT_SRCDIR");
+    if (src) {
+      snprintf(path, sizeof path, "%s/models/decokit-tiny.gguf", src);
+      if (is_file(path)) return path;
+    }
+#ifdef ABS_TOP_SRCDIR
+    snprintf(path, sizeof path, "%s/models/decokit-tiny.gguf", ABS_TOP_SRCDIR);
+    if (is_file(path)) return path;
+#endif
+  }
+  snprintf(path, sizeof path, "%s/models/decokit-tiny.gguf", PKGDATADIR);
+  return is_file(path) ? path : NULL;
+}
+
+dk_registry *dk_cli_registry(const char *cli_path, const char *pipeline_path) {
+  dk_registry *reg = dk_registry_new();
+  if (!reg) return NULL;
+  dk_registry_add_path(reg, cli_path);
+  const char *env = getenv("DECOKIT_PLUGIN_PATH");
+  dk_registry_add_path(reg, env);
+  dk_registry_add_path(reg, pipeline_path);
+  if (!(env && *env)) {
+    const char *top = build_top();
+    char p[PATH_MAX];
+    if (top && (size_t)snprintf(p, sizeof p, "%s/plugins/.libs", top) < sizeof p && is_dir(p))
+      dk_registry_add_path(reg, p);
+    dk_registry_add_path(reg, PLUGINDIR);
+  }
+  return reg;
+}
+
+char *dk_cli_slurp(FILE *f) {
+  char *buf = NULL;
+  size_t len = 0, cap = 0;
+  char chunk[65536];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) dk_buf_append(&buf, &len, &cap, chunk, n);
+  return buf ? buf : dk_strdup("");
+}
+
+/* True when the pipeline relies on the bundled model: no model block, or a
+ * llama block without a path. */
+static int needs_default_model(const dk_pipeline *p) {
+  if (!p->model) return 1;
+  if (p->model->plugin && strcmp(p->model->plugin, "llama") != 0) return 0;
+  for (size_t i = 0; i < p->model->n_kv; i++)
+    if (strcmp(p->model->kv[i].key, "path") == 0) return 0;
+  return 1;
+}
+
+int dk_cli_load_pipeline(const dk_cli_common *c, dk_registry **reg, dk_pipeline **p) {
+  dk_error err;
+  dk_error_clear(&err);
+  *reg = NULL;
+  *p = NULL;
+  int rc;
+  if (c->pipeline) {
+    rc = dk_pipeline_load(c->pipeline, p, &err);
+  } else {
+    *p = dk_pipeline_new_default(".");
+    rc = *p ? DK_OK : dk_error_set(&err, DK_ERR_NOMEM, "out of memory");
+  }
+  for (size_t i = 0; !rc && i < c->n_sets; i++) rc = dk_pipeline_override(*p, c->sets[i], &err);
+  if (!rc) {
+    *reg = dk_cli_registry(c->plugin_path, (*p)->plugin_path);
+    if (!*reg) rc = dk_error_set(&err, DK_ERR_NOMEM, "out of memory");
+  }
+  const char *def = dk_cli_default_model();
+  if (!rc && !def && needs_default_model(*p))
+    rc = dk_error_set(&err, DK_ERR_INVALID,
+                      "%s: no model given and the bundled default model was not found "
+                      "(set model.path, or DECOKIT_MODEL)",
+                      (*p)->file);
+  if (!rc) rc = dk_pipeline_resolve(*p, *reg, def, &err);
+  if (rc) {
+    dk_cli_error("%s", err.msg);
+    dk_pipeline_free(*p);
+    dk_registry_free(*reg);
+    *p = NULL;
+    *reg = NULL;
+    return rc == DK_ERR_NOMEM ? DK_EXIT_RUNTIME : DK_EXIT_PIPELINE;
+  }
+  return DK_EXIT_OK;
+}

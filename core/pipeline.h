@@ -1,0 +1,71 @@
+/* pipeline.h -- YAML pipelines: parse, override, resolve against plugin schemas, fingerprint. */
+#ifndef DK_CORE_PIPELINE_H
+#define DK_CORE_PIPELINE_H
+
+#include <decokit/plugin.h>
+
+#include "loader.h"
+#include "params.h"
+
+/* One `key: value` (or `key: [list]`) as written, with where it was written. */
+typedef struct dk_raw_kv {
+  char *key;
+  char *value;  /* scalar, or NULL for a list */
+  char **list;
+  size_t n_list;
+  int is_list;
+  int line, col; /* 1-based; 0 = from --set */
+} dk_raw_kv;
+
+/* A component block (`{ plugin: top_k, k: 40 }`) or the generate block. */
+typedef struct dk_block {
+  char *plugin;
+  int line, col;
+  dk_raw_kv *kv;
+  size_t n_kv;
+  uint32_t kind;
+  const dk_component *comp; /* after resolve */
+  dk_config cfg;            /* after resolve */
+} dk_block;
+
+typedef struct dk_pipeline {
+  char *file;  /* as given, for messages ("<default>" when none) */
+  char *dir;   /* folder relative paths resolve against */
+  long version;
+  char *plugin_path;
+  dk_block *model, *draft, *decoder, *drafter, *constraint;
+  dk_block *samplers;
+  size_t n_samplers;
+  dk_block *scorers;
+  size_t n_scorers;
+  dk_block generate;
+  int resolved;
+} dk_pipeline;
+
+/* Parse a file; errors are "FILE:LINE:COL: message". */
+int dk_pipeline_load(const char *path, dk_pipeline **out, dk_error *err);
+/* Parse YAML text (file names the source in messages; dir for relative paths). */
+int dk_pipeline_parse(const char *text, size_t len, const char *file, const char *dir,
+                      dk_pipeline **out, dk_error *err);
+/* An empty pipeline (all defaults). */
+dk_pipeline *dk_pipeline_new_default(const char *dir);
+void dk_pipeline_free(dk_pipeline *p);
+/* Apply `section.key=value` (samplers.N.key or samplers.NAME.key for lists). */
+int dk_pipeline_override(dk_pipeline *p, const char *assignment, dk_error *err);
+/* Fill defaults (decoder `sample`, model `llama` on the default model), look
+ * up every plugin in reg and check every key against its schema. */
+int dk_pipeline_resolve(dk_pipeline *p, dk_registry *reg, const char *default_model,
+                        dk_error *err);
+/* XXH3 of the canonical resolved pipeline, as 16 hex digits. */
+void dk_pipeline_fingerprint(const dk_pipeline *p, char out[17]);
+
+/* The generate block's host-declared parameters. */
+int64_t dk_gen_int(const dk_pipeline *p, const char *key);
+const char *dk_gen_string(const dk_pipeline *p, const char *key);
+size_t dk_gen_list_len(const dk_pipeline *p, const char *key);
+const char *dk_gen_list_item(const dk_pipeline *p, const char *key, size_t i);
+int dk_gen_bool(const dk_pipeline *p, const char *key);
+/* The spec table of the generate block, for docs and `plugins info`. */
+const dk_iface_header *dk_generate_header(void);
+
+#endif

@@ -1,0 +1,24 @@
+/* harness.h -- load one component through the real loader and drive it from a unit test. */
+#ifndef DK_TEST_HARNESS_H
+#define DK_TEST_HARNESS_H
+
+#include <decokit/plugin.h>
+
+typedef struct dk_harness dk_harness;
+
+/* A registry over $DECOKIT_PLUGIN_PATH (the build tree's plugins). */
+dk_harness *dkh_new(void);
+void dkh_free(dk_harness *h);
+/* Create component (kind, name) with parameters given as "key", "value", ...,
+ * NULL (a value starting with '[' is split on ',' into a list: "[a,b]").
+ * On failure returns NULL and the message is in err.  The harness owns the
+ * instance: free it with dkh_destroy. */
+void *dkh_create(dk_harness *h, int kind, const char *name, const char *const *kv, uint64_t seed,
+                 const dk_vocab *vocab, const void **iface_out, char *err, size_t errlen);
+void dkh_destroy(dk_harness *h, void *inst);
+const dk_host *dkh_host(dk_harness *h);
+/* A scratch error sink for direct plugin calls, and its message. */
+dk_error *dkh_error(dk_harness *h);
+const char *dkh_error_message(dk_harness *h);
+
+#endif
