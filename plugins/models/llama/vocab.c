@@ -714,7 +714,8 @@ int llm_tokenize(const llm_vocab *v, const char *text, size_t len, int add_speci
     }
     if (add_special && v->add_eos && llm_tokbuf_push(&b, v->eos))
         goto done;
-    memcpy(out, b.v, (b.n < cap ? b.n : cap) * sizeof(*out));
+    if (b.n && cap)
+        memcpy(out, b.v, (b.n < cap ? b.n : cap) * sizeof(*out));
     *n_out = b.n;
     rc = 0;
 done:
