@@ -36,9 +36,14 @@ static int min_tokens_apply(void *inst, const dk_sample_ctx *ctx, dk_candidates 
   (void)err;
   if (s->n <= 0 || ctx == NULL || cand->n == 0) return DK_OK;
   if (ctx->n_tokens - ctx->n_prompt >= (uint64_t)s->n) return DK_OK;
-  size_t keep = 0;
-  for (size_t i = 0; i < cand->n; i++) keep += !is_end(s, cand->data[i].id);
-  if (keep == 0 || keep == cand->n) return DK_OK;
+  /* never leave only impossible (-inf) tokens behind */
+  size_t keep = 0, keep_finite = 0;
+  for (size_t i = 0; i < cand->n; i++) {
+    int ok = !is_end(s, cand->data[i].id);
+    keep += ok;
+    keep_finite += ok && cand->data[i].logit > -INFINITY;
+  }
+  if (keep_finite == 0 || keep == cand->n) return DK_OK;
   size_t j = 0;
   for (size_t i = 0; i < cand->n; i++)
     if (!is_end(s, cand->data[i].id)) cand->data[j++] = cand->data[i];

@@ -13,7 +13,7 @@ static const dk_param_spec no_repeat_ngram_params[] = {
      "n-gram size. A candidate is removed when it and the n - 1 tokens before it would form an n-gram "
      "that already occurs in the context (prompt and generated), as transformers' "
      "no_repeat_ngram_size does. n = 1 forbids every token seen before; n <= 0 disables the sampler. "
-     "If every candidate is forbidden the list is left unchanged. Default 3."},
+     "If no candidate with a finite logit would be left, the list is left unchanged. Default 3."},
     {NULL, 0, 0, NULL, 0, 0, NULL}};
 
 static int nrn_create(const dk_host *host, const dk_create_info *ci, void **inst, dk_error *err) {
@@ -54,12 +54,15 @@ static int nrn_apply(void *inst, const dk_sample_ctx *ctx, dk_candidates *cand, 
     s->banned[b] = 1;
   }
   if (n_banned == 0) return DK_OK;
-  size_t keep = 0;
+  /* a ban must not leave only impossible (-inf) tokens behind */
+  size_t keep = 0, keep_finite = 0;
   for (size_t i = 0; i < cand->n; i++) {
     dk_token id = cand->data[i].id;
-    keep += !(id >= 0 && (size_t)id < s->cap && s->banned[id]);
+    int ok = !(id >= 0 && (size_t)id < s->cap && s->banned[id]);
+    keep += ok;
+    keep_finite += ok && cand->data[i].logit > -INFINITY;
   }
-  if (keep > 0 && keep < cand->n) {
+  if (keep_finite > 0 && keep < cand->n) {
     size_t j = 0;
     for (size_t i = 0; i < cand->n; i++) {
       dk_token id = cand->data[i].id;

@@ -49,7 +49,7 @@ static int top_h_apply(void *inst, const dk_sample_ctx *ctx, dk_candidates *cand
    * sum of the kept set past the budget */
   double h = plogp(cand->data[0].p);
   size_t keep = 1;
-  while (keep < cand->n) {
+  while (keep < cand->n && cand->data[keep].p > 0) {
     h += plogp(cand->data[keep].p);
     if (h > budget) break;
     keep++;
