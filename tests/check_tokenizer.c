@@ -311,6 +311,21 @@ START_TEST(test_user_defined_always_split)
 }
 END_TEST
 
+START_TEST(test_missing_pre_uses_default)
+{
+    loaded l = load_rel("vocab/ggml-vocab-gpt-neox.gguf");
+    ck_assert_str_eq(llm_vocab_pre_name(l.v), "default");
+    ck_assert_ptr_nonnull(strstr(llm_vocab_warnings(l.v), "tokenizer.ggml.pre"));
+    int32_t ids[32];
+    size_t n = tok(l.v, "Hello world", 0, 0, ids, 32);
+    char back[64];
+    size_t bl;
+    ck_assert_int_eq(llm_detokenize(l.v, ids, n, 0, back, sizeof(back), &bl), 0);
+    ck_assert(bl == 11 && memcmp(back, "Hello world", 11) == 0);
+    unload(l);
+}
+END_TEST
+
 START_TEST(test_starcoder_fim)
 {
     loaded l = load_rel("vocab/ggml-vocab-starcoder.gguf");
@@ -353,6 +368,14 @@ START_TEST(test_pretokenizers)
     assert_words(LLM_PRE_QWEN2, "123'S", q1, 4);
     static const char *const s1[] = {"x", "1", "2", " ", "3"};
     assert_words(LLM_PRE_STARCODER, "x12 3", s1, 5);
+    static const char *const d1[] = {"Hello", " \xd0\xbc\xd0\xb8\xd1\x80", " ", "123", " ",
+                                     "\xe6\x88\x91\xe6\x83\xb3\xe5\x9c\xa8", "apple", "\xef\xbc\x81", " ok", "  ", "\n"};
+    assert_words(LLM_PRE_DEEPSEEK_LLM,
+                 "Hello \xd0\xbc\xd0\xb8\xd1\x80 123 \xe6\x88\x91\xe6\x83\xb3\xe5\x9c\xa8" "apple\xef\xbc\x81 ok  \n", d1, 11);
+    static const char *const f1[] = {"a", "+=", "b", ";", " x", " ", "=", " ", "123", "456", "7", "|~"};
+    assert_words(LLM_PRE_DEFAULT, "a+=b; x = 1234567|~", f1, 12);
+    static const char *const c1[] = {"hi", ",", " ", "\xe4\xb8\x96\xe7\x95\x8c", "4", "2"};
+    assert_words(LLM_PRE_DEEPSEEK_CODER, "hi, \xe4\xb8\x96\xe7\x95\x8c" "42", c1, 6);
 }
 END_TEST
 
@@ -510,6 +533,41 @@ START_TEST(test_bad_metadata)
 }
 END_TEST
 
+START_TEST(test_llama3_style_flags)
+{
+    /* llama-bpe: BOS added by default, and a word found whole in the vocabulary skips the merges */
+    static const char *const toks[] = {"a", "b", "c", "bc", "abc", "<|begin_of_text|>"};
+    static const char *const merges[] = {"b c"};
+    char err[256];
+    gguf_file *f;
+    int32_t ids[16];
+    size_t n;
+    for (int llama3 = 0; llama3 < 2; llama3++) {
+        wbuf b = {0};
+        header(&b, 5);
+        kv_str(&b, "tokenizer.ggml.model", "gpt2");
+        kv_str(&b, "tokenizer.ggml.pre", llama3 ? "llama-bpe" : "gpt-2");
+        kv_strs(&b, "tokenizer.ggml.tokens", toks, 6);
+        kv_strs(&b, "tokenizer.ggml.merges", merges, 1);
+        kv_u32(&b, "tokenizer.ggml.bos_token_id", 5);
+        llm_vocab *v = load_mem(&b, &f, err, sizeof(err));
+        ck_assert_msg(v != NULL, "%s", err);
+        ck_assert_int_eq(llm_vocab_add_bos(v), llama3);
+        ck_assert_int_eq(llm_tokenize(v, "abc", 3, 1, 0, ids, 16, &n), 0);
+        if (llama3) {
+            static const int32_t want[] = {5, 4};
+            assert_ids(ids, n, want, 2, "llama-bpe");
+        } else {
+            static const int32_t want[] = {0, 3};
+            assert_ids(ids, n, want, 2, "gpt-2");
+        }
+        llm_vocab_free(v);
+        gguf_close(f);
+        free(b.p);
+    }
+}
+END_TEST
+
 /* ---- speed: reported, never asserted ---- */
 
 static double now(void)
@@ -564,8 +622,10 @@ int main(void)
     tcase_add_test(tc, test_bpe_pieces_and_special);
     tcase_add_test(tc, test_user_defined_always_split);
     tcase_add_test(tc, test_starcoder_fim);
+    tcase_add_test(tc, test_missing_pre_uses_default);
     tcase_add_test(tc, test_pretokenizers);
     tcase_add_test(tc, test_bad_metadata);
+    tcase_add_test(tc, test_llama3_style_flags);
     tcase_add_loop_test(tc, test_throughput, 0, 2);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
