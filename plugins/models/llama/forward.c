@@ -20,6 +20,7 @@ struct llm_ctx {
     llm_matmul_ctx mc;
     kv_cache kv;
     int n_ctx;
+    int attn_avx2; /* F16C attention kernel usable (CPU support and head_dim % 8 == 0) */
     float *inv_freq; /* n_rot/2 rotation frequencies */
     int cap_rows;
     float *x, *xn, *q, *k, *v, *att, *g, *u, *tmp;
@@ -68,6 +69,7 @@ llm_ctx *llm_ctx_create(const llm_model *m, int n_threads, int n_ctx, char *err,
     }
     c->mc.pool = c->pool;
     c->mc.use_avx2 = quant_have_avx2();
+    c->attn_avx2 = c->mc.use_avx2 && hp->head_dim % 8 == 0;
     for (int i = 0; i < hp->n_rot / 2; i++) {
         double f = pow((double)hp->rope_theta, -2.0 * i / hp->n_rot) * hp->rope_freq_scale;
         if (m->rope_freq_factors)
@@ -212,6 +214,74 @@ static void attend_one(llm_ctx *c, const fw_row *r, int layer, const float *q, f
         out[t] = acc[t] * inv;
 }
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define ATTN_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+ATTN_AVX2 static __m256 round_half8(__m256 v)
+{
+    return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
+ATTN_AVX2 static float hsum8(__m256 v)
+{
+    __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+    return _mm_cvtss_f32(lo);
+}
+
+/* attend_slot with F16C conversions; same rounding, head_dim a multiple of 8. */
+ATTN_AVX2 static void attend_slot_avx2(const uint16_t *k, const uint16_t *v, const float *qh, float *acc, int hd,
+                                       float scale, float *M, float *S)
+{
+    __m256 dv = _mm256_setzero_ps();
+    for (int t = 0; t < hd; t += 8)
+        dv = _mm256_fmadd_ps(_mm256_loadu_ps(qh + t), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + t))), dv);
+    const float d = hsum8(dv) * scale;
+    float ms = 1.0f, vs = 1.0f;
+    if (d > *M) {
+        ms = expf(*M - d);
+        *M = d;
+        const __m256 m8 = _mm256_set1_ps(ms);
+        for (int t = 0; t < hd; t += 8)
+            _mm256_storeu_ps(acc + t, round_half8(_mm256_mul_ps(_mm256_loadu_ps(acc + t), m8)));
+    } else {
+        vs = expf(d - *M);
+    }
+    const __m256 v8 = _mm256_set1_ps(vs);
+    for (int t = 0; t < hd; t += 8)
+        _mm256_storeu_ps(acc + t, round_half8(_mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + t))),
+                                                              v8, _mm256_loadu_ps(acc + t))));
+    *S = *S * ms + vs;
+}
+
+ATTN_AVX2 static void attend_one_avx2(llm_ctx *c, const fw_row *r, int layer, const float *q, float *out, float *buf,
+                                      int h)
+{
+    const llm_hparams *hp = &c->m->hp;
+    const int hd = hp->head_dim, kvh = h / (hp->n_head / hp->n_head_kv);
+    const kv_seq *s = &c->kv.seqs[r->seq];
+    const float scale = 1.0f / sqrtf((float)hd);
+    float *qh = buf, *acc = buf + hd, M = -INFINITY, S = 0.0f;
+    for (int t = 0; t < hd; t += 8) {
+        _mm256_storeu_ps(qh + t, round_half8(_mm256_loadu_ps(q + t)));
+        _mm256_storeu_ps(acc + t, _mm256_setzero_ps());
+    }
+    const size_t off = (size_t)kvh * hd;
+    for (int32_t j = 0; j < r->n_prefix; j++)
+        attend_slot_avx2(kv_k(&c->kv, s, layer, j) + off, kv_v(&c->kv, s, layer, j) + off, qh, acc, hd, scale, &M,
+                         &S);
+    if (r->parents)
+        for (int32_t a = r->node; a >= 0; a = r->parents[a])
+            attend_slot_avx2(kv_k(&c->kv, s, layer, r->tree_base + a) + off,
+                             kv_v(&c->kv, s, layer, r->tree_base + a) + off, qh, acc, hd, scale, &M, &S);
+    const __m256 inv = _mm256_set1_ps(1.0f / S);
+    for (int t = 0; t < hd; t += 8)
+        _mm256_storeu_ps(out + t, _mm256_mul_ps(_mm256_loadu_ps(acc + t), inv));
+}
+#endif
+
 static void attn_part(void *arg, int ith, int nth)
 {
     attn_job *j = arg;
@@ -223,6 +293,12 @@ static void attn_part(void *arg, int ith, int nth)
     for (long idx = a; idx < b; idx++) {
         const int i = (int)(idx / nh), h = (int)(idx % nh);
         const size_t off = (size_t)i * nh * hd + (size_t)h * hd;
+#if defined(__x86_64__)
+        if (c->attn_avx2) {
+            attend_one_avx2(c, &j->rows[i], j->layer, c->q + off, c->att + off, sc, h);
+            continue;
+        }
+#endif
         attend_one(c, &j->rows[i], j->layer, c->q + off, c->att + off, sc, h);
     }
 }
