@@ -88,37 +88,6 @@ static inline int64_t dks_draw(const dk_candidates *c, double u) {
   return last >= 0 ? last : 0;
 }
 
-/* How many of the most probable candidates are enough to hold probability
- * mass `mass` (and at least min_keep), found without sorting: a histogram
- * over the binary exponent of p bounds the cut.  Needs p filled.  The
- * result is an upper bound, so the exact cut lies inside the top that many. */
-static inline size_t dks_top_count_for_mass(const dk_candidates *c, double mass, size_t min_keep) {
-  enum { NB = 64 };
-  size_t count[NB] = {0};
-  double sum[NB] = {0};
-  for (size_t i = 0; i < c->n; i++) {
-    float p = c->data[i].p;
-    int b = NB - 1;
-    if (p > 0) {
-      int e;
-      (void)frexpf(p, &e); /* p = m * 2^e, e <= 1 */
-      b = 1 - e;
-      if (b < 0) b = 0;
-      if (b > NB - 1) b = NB - 1;
-    }
-    count[b]++;
-    sum[b] += p;
-  }
-  size_t k = 0;
-  double acc = 0;
-  for (int b = 0; b < NB; b++) {
-    k += count[b];
-    acc += sum[b];
-    if (acc >= mass && k >= min_keep) return k;
-  }
-  return c->n;
-}
-
 /* Scale logits by 1/t; t <= 0 keeps only the argmax (lowest id on ties). */
 static inline void dks_apply_temp(dk_candidates *c, double t) {
   if (c->n == 0) return;

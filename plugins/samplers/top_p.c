@@ -28,28 +28,75 @@ static int top_p_create(const dk_host *host, const dk_create_info *ci, void **in
 
 static void top_p_destroy(void *inst) { free(inst); }
 
+/* Buckets of logit distance below the maximum, 1/16 nat wide: fine enough
+ * that the bucket holding the cut is small, so only it needs sorting. */
+enum { TOP_P_BUCKETS = 2048, TOP_P_SCALE = 16 };
+
+static size_t bucket_of(float logit, float max) {
+  float d = (max - logit) * (float)TOP_P_SCALE;
+  return d < (float)(TOP_P_BUCKETS - 1) ? (size_t)d : TOP_P_BUCKETS - 1;
+}
+
+static int by_logit_desc(const void *pa, const void *pb) {
+  const dk_token_data *a = pa, *b = pb;
+  if (a->logit != b->logit) return a->logit > b->logit ? -1 : 1;
+  return (a->id > b->id) - (a->id < b->id);
+}
+
+static void swap_td(dk_token_data *a, dk_token_data *b) {
+  dk_token_data t = *a;
+  *a = *b;
+  *b = t;
+}
+
 static int top_p_apply(void *inst, const dk_sample_ctx *ctx, dk_candidates *cand, dk_error *err) {
   const top_p_inst *s = inst;
   (void)ctx;
   (void)err;
   if (s->p >= 1.0 || cand->n == 0) return DK_OK;
   s->host->cand_softmax(cand);
-  if (!(cand->flags & DK_CAND_SORTED)) {
-    /* the nucleus is usually tiny: select just enough of the top, never the whole vocabulary */
-    size_t k = dks_top_count_for_mass(cand, s->p, s->min_keep);
-    s->host->cand_top(cand, k);
-  }
-  /* cand_top moves whole entries, so p still holds the probabilities computed above */
+  size_t before = 0; /* candidates known to be in the nucleus, at data[0..before) */
   double cum = 0;
+  if (!(cand->flags & DK_CAND_SORTED) && cand->n > 64) {
+    /* The nucleus can be thousands of tokens on a flat row, so instead of
+     * sorting it, find the bucket where the cumulative mass crosses p, move
+     * the buckets above it to the front and sort only the crossing bucket. */
+    size_t count[TOP_P_BUCKETS] = {0};
+    double mass[TOP_P_BUCKETS] = {0};
+    const float max = dks_max_logit(cand);
+    for (size_t i = 0; i < cand->n; i++) {
+      size_t b = bucket_of(cand->data[i].logit, max);
+      count[b]++;
+      mass[b] += cand->data[i].p;
+    }
+    size_t cut = 0, k = 0;
+    for (; cut < TOP_P_BUCKETS - 1; cut++) {
+      if ((cum + mass[cut] >= s->p && k + count[cut] >= s->min_keep)) break;
+      cum += mass[cut];
+      k += count[cut];
+    }
+    size_t j = 0;
+    for (size_t i = 0; i < cand->n; i++)
+      if (bucket_of(cand->data[i].logit, max) < cut) swap_td(&cand->data[j++], &cand->data[i]);
+    before = j;
+    for (size_t i = j; i < cand->n; i++)
+      if (bucket_of(cand->data[i].logit, max) == cut) swap_td(&cand->data[j++], &cand->data[i]);
+    qsort(cand->data + before, j - before, sizeof *cand->data, by_logit_desc);
+    cand->n = j;
+    cand->flags &= ~DK_CAND_SORTED; /* the front part is in no particular order */
+  } else {
+    s->host->cand_sort(cand);
+  }
+  /* data[before..n) is sorted: walk it until the mass reaches p */
   size_t last = cand->n;
-  for (size_t i = 0; i < cand->n; i++) {
+  for (size_t i = before; i < cand->n; i++) {
     cum += cand->data[i].p;
     if (cum >= s->p && i + 1 >= s->min_keep) {
       last = i + 1;
       break;
     }
   }
-  if (last < cand->n) cand->n = last;
+  cand->n = last;
   cand->flags &= ~DK_CAND_SOFTMAXED;
   return DK_OK;
 }
