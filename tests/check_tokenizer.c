@@ -344,6 +344,60 @@ START_TEST(test_starcoder_fim)
 }
 END_TEST
 
+/* ---- random text, including invalid UTF-8 and special-token texts, decodes to itself ---- */
+
+static const char *const roundtrip_files[] = {
+    "vocab/ggml-vocab-llama-spm.gguf", "vocab/ggml-vocab-gpt-2.gguf", "vocab/ggml-vocab-deepseek-llm.gguf",
+    "vocab/ggml-vocab-mpt.gguf", "stories260K.gguf",
+};
+
+START_TEST(test_random_roundtrip)
+{
+    static const char *const atoms[] = {
+        " ", "  ", "\n", "\t", "\r\n", "a", "Z", "'s", "'LL", "7", "123456", "!", "...", "<s>", "</s>",
+        "<|endoftext|>", "<unk>", "\xc3\xa4", "\xe2\x96\x81", "\xe6\x88\x91", "\xf0\x9f\xa6\x99",
+        "\xc3\xb8", "\xff", "\xc3", "\xe2\x82", "\x00", "\x01", "\xcc\x81", "word", " word", "    ",
+    };
+    loaded l = load_rel(roundtrip_files[_i]);
+    uint32_t seed = 12345u + (uint32_t)_i;
+    char text[512], back[2048];
+    int32_t ids[1024];
+    /* Some byte-level vocabularies have no token for bytes that never occur in UTF-8 (or only a
+       user-defined look-alike); such input is lost, as in the reference tokenizers. */
+    size_t nff = 0, bff = 0;
+    ck_assert_int_eq(llm_tokenize(l.v, "\xff", 1, 0, 0, ids, 1024, &nff), 0);
+    ck_assert_int_eq(llm_detokenize(l.v, ids, nff, 0, back, sizeof(back), &bff), 0);
+    int ff_ok = bff == 1 && (unsigned char)back[0] == 0xff;
+    if (strstr(roundtrip_files[_i], "gpt-2") || llm_vocab_type(l.v) == LLM_VOCAB_SPM)
+        ck_assert(ff_ok);
+    for (int it = 0; it < 300; it++) {
+        size_t len = 0;
+        seed = seed * 1664525u + 1013904223u;
+        int n_atoms = 1 + (int)((seed >> 16) % 24);
+        for (int k = 0; k < n_atoms; k++) {
+            seed = seed * 1664525u + 1013904223u;
+            const char *a = atoms[(seed >> 16) % (sizeof(atoms) / sizeof(atoms[0]))];
+            if (llm_vocab_type(l.v) == LLM_VOCAB_SPM && strcmp(a, "\xe2\x96\x81") == 0)
+                a = "_"; /* SentencePiece reads U+2581 as its space mark: that one cannot round-trip */
+            if (!ff_ok && strcmp(a, "\xff") == 0)
+                a = "?";
+            size_t al = a[0] ? strlen(a) : 1; /* the "\x00" atom is one NUL byte */
+            memcpy(text + len, a, al);
+            len += al;
+        }
+        size_t n = 0, bl = 0;
+        ck_assert_int_eq(llm_tokenize(l.v, text, len, 1, 0, ids, 1024, &n), 0);
+        ck_assert_uint_le(n, 1024);
+        for (size_t i = 0; i < n; i++)
+            ck_assert(ids[i] >= 0 && ids[i] < llm_vocab_n(l.v));
+        ck_assert_int_eq(llm_detokenize(l.v, ids, n, 0, back, sizeof(back), &bl), 0);
+        ck_assert_msg(bl == len && memcmp(back, text, len) == 0, "%s: iteration %d does not round-trip",
+                      roundtrip_files[_i], it);
+    }
+    unload(l);
+}
+END_TEST
+
 /* ---- pre-tokenizer splits, checked directly ---- */
 
 static void assert_words(int pre, const char *text, const char *const *want, size_t nw)
@@ -623,6 +677,7 @@ int main(void)
     tcase_add_test(tc, test_user_defined_always_split);
     tcase_add_test(tc, test_starcoder_fim);
     tcase_add_test(tc, test_missing_pre_uses_default);
+    tcase_add_loop_test(tc, test_random_roundtrip, 0, (int)(sizeof(roundtrip_files) / sizeof(roundtrip_files[0])));
     tcase_add_test(tc, test_pretokenizers);
     tcase_add_test(tc, test_bad_metadata);
     tcase_add_test(tc, test_llama3_style_flags);

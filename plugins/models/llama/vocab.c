@@ -98,7 +98,10 @@ int32_t llm_vocab_lookup(const llm_vocab *v, const char *s, size_t len)
     }
 }
 
-/* Later duplicates replace earlier ones, as the vectors' reference does. */
+/* Later duplicates replace earlier ones, except that a normal token is never displaced by a
+   special one: byte-level vocabularies repeat some byte characters as user-defined tokens, and the
+   byte mapping and merges must keep using the normal ones (user-defined texts are matched before
+   the tokenizer runs anyway). */
 static void tab_insert(llm_vocab *v, int32_t id)
 {
     const char *s = v->text + v->text_off[id];
@@ -110,8 +113,11 @@ static void tab_insert(llm_vocab *v, int32_t id)
         int32_t o = v->tab[i];
         if (o < 0)
             break;
-        if (v->tab_hash[i] == h32 && v->text_len[o] == len && memcmp(v->text + v->text_off[o], s, len) == 0)
+        if (v->tab_hash[i] == h32 && v->text_len[o] == len && memcmp(v->text + v->text_off[o], s, len) == 0) {
+            if ((v->attr[o] & LLM_TOKEN_ATTR_NORMAL) && !(v->attr[id] & LLM_TOKEN_ATTR_NORMAL))
+                return;
             break;
+        }
     }
     v->tab[i] = id;
     v->tab_hash[i] = h32;
