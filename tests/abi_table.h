@@ -1,0 +1,92 @@
+/* abi_table.h -- the frozen LP64 layout of ABI 1.0: sizes and offsets that must never change. */
+#ifndef DK_ABI_TABLE_H
+#define DK_ABI_TABLE_H
+
+#include <decokit/plugin.h>
+
+/* Appending a member at an "ABI 1.1 and later" marker changes only the
+ * enclosing struct's size: update that size here, never an offset. */
+#define DK_ABI_SIZES(X) \
+  X(dk_token_data, 12) \
+  X(dk_candidates, 32) \
+  X(dk_draft, 32) \
+  X(dk_param_spec, 48) \
+  X(dk_vocab, 48) \
+  X(dk_create_info, 48) \
+  X(dk_host, 240) \
+  X(dk_model_ref, 24) \
+  X(dk_iface_header, 48) \
+  X(dk_model_info, 48) \
+  X(dk_model_iface, 192) \
+  X(dk_decoder_iface, 88) \
+  X(dk_drafter_iface, 88) \
+  X(dk_constraint_iface, 112) \
+  X(dk_sampler_iface, 96) \
+  X(dk_scorer_iface, 72) \
+  X(dk_sample_ctx, 32) \
+  X(dk_plugin_desc, 56)
+
+#define DK_ABI_OFFSETS(X) \
+  X(dk_token_data, logit, 4) \
+  X(dk_token_data, p, 8) \
+  X(dk_candidates, n, 8) \
+  X(dk_candidates, selected, 16) \
+  X(dk_candidates, flags, 24) \
+  X(dk_draft, parents, 8) \
+  X(dk_draft, cap, 24) \
+  X(dk_param_spec, def, 16) \
+  X(dk_param_spec, min, 24) \
+  X(dk_param_spec, doc, 40) \
+  X(dk_vocab, bos, 8) \
+  X(dk_vocab, piece, 24) \
+  X(dk_vocab, attr, 40) \
+  X(dk_create_info, config, 8) \
+  X(dk_create_info, rng, 16) \
+  X(dk_create_info, vocab, 32) \
+  X(dk_create_info, n_threads, 40) \
+  X(dk_host, log, 8) \
+  X(dk_host, set_error, 16) \
+  X(dk_host, cfg_int, 24) \
+  X(dk_host, rng_u64, 80) \
+  X(dk_host, cand_sort, 96) \
+  X(dk_host, session_model, 120) \
+  X(dk_host, session_sample, 192) \
+  X(dk_host, commit, 208) \
+  X(dk_host, get_proc, 232) \
+  X(dk_iface_header, kind, 4) \
+  X(dk_iface_header, name, 8) \
+  X(dk_iface_header, params, 32) \
+  X(dk_iface_header, param_stride, 40) \
+  X(dk_iface_header, caps, 44) \
+  X(dk_model_info, n_vocab, 4) \
+  X(dk_model_info, bos, 16) \
+  X(dk_model_info, caps, 32) \
+  X(dk_model_info, arch, 40) \
+  X(dk_model_iface, create, 48) \
+  X(dk_model_iface, info, 64) \
+  X(dk_model_iface, eval, 96) \
+  X(dk_model_iface, tokenize, 104) \
+  X(dk_model_iface, token_piece, 112) \
+  X(dk_model_iface, token_attr, 120) \
+  X(dk_model_iface, eval_tree, 144) \
+  X(dk_model_iface, hidden, 184) \
+  X(dk_decoder_iface, step, 72) \
+  X(dk_drafter_iface, propose, 64) \
+  X(dk_drafter_iface, observe, 72) \
+  X(dk_constraint_iface, mask, 64) \
+  X(dk_constraint_iface, is_complete, 96) \
+  X(dk_constraint_iface, forced, 104) \
+  X(dk_sampler_iface, apply, 64) \
+  X(dk_sampler_iface, clone, 88) \
+  X(dk_scorer_iface, score, 64) \
+  X(dk_sample_ctx, tokens, 8) \
+  X(dk_sample_ctx, n_prompt, 24) \
+  X(dk_plugin_desc, abi_major, 4) \
+  X(dk_plugin_desc, abi_minor, 6) \
+  X(dk_plugin_desc, name, 8) \
+  X(dk_plugin_desc, components, 24) \
+  X(dk_plugin_desc, n_components, 32) \
+  X(dk_plugin_desc, init, 40) \
+  X(dk_plugin_desc, fini, 48)
+
+#endif

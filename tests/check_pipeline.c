@@ -1,0 +1,255 @@
+/* check_pipeline.c -- pipeline YAML: located errors, typed parameters, overrides, fingerprints. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "loader.h"
+#include "pipeline.h"
+
+static dk_registry *reg;
+static dk_error err;
+
+static void setup(void) {
+  reg = dk_registry_new();
+  dk_registry_add_path(reg, getenv("DECOKIT_PLUGIN_PATH"));
+  dk_registry_add_path(reg, getenv("DECOKIT_FIXTURE_DIR"));
+  dk_error_clear(&err);
+}
+
+static void teardown(void) { dk_registry_free(reg); }
+
+/* Parse and resolve; returns the status, message in err. */
+static int load(const char *yaml, dk_pipeline **out) {
+  dk_pipeline *p = NULL;
+  int rc = dk_pipeline_parse(yaml, strlen(yaml), "t.yaml", "/base", &p, &err);
+  if (!rc) rc = dk_pipeline_resolve(p, reg, NULL, &err);
+  if (out && !rc)
+    *out = p;
+  else
+    dk_pipeline_free(p);
+  return rc;
+}
+
+#define MODEL "model: { plugin: hashlm }\n"
+
+START_TEST(test_minimal) {
+  dk_pipeline *p;
+  ck_assert_msg(load("decokit: 1\n" MODEL, &p) == DK_OK, "%s", err.msg);
+  ck_assert_str_eq(p->decoder->comp->hdr->name, "sample"); /* the default decoder */
+  ck_assert_int_eq(dk_gen_int(p, "max_tokens"), 128);      /* defaults filled in */
+  ck_assert_int_eq(dk_gen_int(p, "n"), 1);
+  ck_assert_uint_eq(dk_gen_list_len(p, "stop"), 0);
+  dk_pipeline_free(p);
+}
+END_TEST
+
+START_TEST(test_unknown_section) {
+  ck_assert_int_eq(load("decokit: 1\nmodle: { plugin: hashlm }\n", NULL), DK_ERR_INVALID);
+  ck_assert_str_eq(err.msg, "t.yaml:2:1: unknown key 'modle' (expected one of: decokit, "
+                            "plugin_path, model, draft, decoder, drafter, constraint, samplers, "
+                            "scorers, generate)");
+}
+END_TEST
+
+START_TEST(test_unknown_param) {
+  ck_assert_int_eq(load("decokit: 1\n" MODEL "samplers:\n  - { plugin: good, bais: 2 }\n", NULL),
+                   DK_ERR_INVALID);
+  ck_assert_str_eq(err.msg, "t.yaml:4:21: samplers: unknown key 'bais' for 'good' (expected one of: bias)");
+}
+END_TEST
+
+START_TEST(test_wrong_type) {
+  ck_assert_int_eq(load("decokit: 1\n" MODEL "samplers:\n  - plugin: good\n    bias: lots\n", NULL),
+                   DK_ERR_INVALID);
+  ck_assert_str_eq(err.msg, "t.yaml:5:5: samplers: key 'bias': expected a number, got 'lots'");
+}
+END_TEST
+
+START_TEST(test_out_of_range) {
+  ck_assert_int_eq(load("decokit: 1\n" MODEL "generate: { n: 0 }\n", NULL), DK_ERR_INVALID);
+  ck_assert_str_eq(err.msg, "t.yaml:3:13: generate: key 'n': 0 is out of range [1, 1024]");
+  ck_assert_int_eq(load("decokit: 1\n" MODEL "samplers: [ { plugin: good, bias: -1 } ]\n", NULL),
+                   DK_ERR_INVALID);
+  ck_assert_str_eq(err.msg, "t.yaml:3:29: samplers: key 'bias': -1 is below the minimum 0");
+}
+END_TEST
+
+START_TEST(test_bool_is_strict) {
+  /* YAML 1.1 would read `yes` as true; decokit asks for true or false. */
+  ck_assert_int_eq(load("decokit: 1\n" MODEL "generate: { ignore_eos: yes }\n", NULL), DK_ERR_INVALID);
+  ck_assert_str_eq(err.msg, "t.yaml:3:13: generate: key 'ignore_eos': expected true or false, got 'yes'");
+}
+END_TEST
+
+START_TEST(test_missing_plugin) {
+  ck_assert_int_eq(load("decokit: 1\n" MODEL "decoder: { plugin: nope }\n", NULL), DK_ERR_INVALID);
+  ck_assert_msg(strncmp(err.msg, "t.yaml:3:10: decoder: no decoder plugin named 'nope' (searched: ", 64) == 0,
+                "%s", err.msg);
+}
+END_TEST
+
+START_TEST(test_missing_plugin_key) {
+  ck_assert_int_eq(load("decokit: 1\n" MODEL "decoder: { beams: 4 }\n", NULL), DK_ERR_INVALID);
+  ck_assert_str_eq(err.msg, "t.yaml:3:10: 'decoder': missing key 'plugin' (the plugin's name)");
+}
+END_TEST
+
+START_TEST(test_version) {
+  ck_assert_int_eq(load(MODEL, NULL), DK_ERR_INVALID);
+  ck_assert_str_eq(err.msg, "t.yaml:1:1: missing key 'decokit' (the format version: decokit: 1)");
+  ck_assert_int_eq(load("decokit: 2\n" MODEL, NULL), DK_ERR_INVALID);
+  ck_assert_str_eq(err.msg, "t.yaml:1:10: key 'decokit': format version 2 is not supported (this decokit reads 1)");
+}
+END_TEST
+
+START_TEST(test_yaml_syntax) {
+  ck_assert_int_eq(load("decokit: 1\nmodel: { plugin: hashlm\n", NULL), DK_ERR_FORMAT);
+  ck_assert_msg(strncmp(err.msg, "t.yaml:3:1: YAML syntax error: ", 31) == 0, "%s", err.msg);
+}
+END_TEST
+
+START_TEST(test_duplicate_key) {
+  ck_assert_int_eq(load("decokit: 1\n" MODEL "generate: { n: 2, n: 3 }\n", NULL), DK_ERR_INVALID);
+  ck_assert_str_eq(err.msg, "t.yaml:3:19: key 'n' appears twice");
+}
+END_TEST
+
+START_TEST(test_lists_and_strings) {
+  dk_pipeline *p;
+  ck_assert_msg(load("decokit: 1\n" MODEL "generate:\n  stop: [\"\\n\\n\", 'The end']\n  prompt: 123\n", &p) == DK_OK,
+                "%s", err.msg);
+  ck_assert_uint_eq(dk_gen_list_len(p, "stop"), 2);
+  ck_assert_str_eq(dk_gen_list_item(p, "stop", 0), "\n\n");
+  ck_assert_str_eq(dk_gen_list_item(p, "stop", 1), "The end");
+  ck_assert_str_eq(dk_gen_string(p, "prompt"), "123"); /* typed by schema, not guessed */
+  dk_pipeline_free(p);
+  ck_assert_int_eq(load("decokit: 1\n" MODEL "generate: { stop: \"x\" }\n", NULL), DK_ERR_INVALID);
+  ck_assert_str_eq(err.msg, "t.yaml:3:13: generate: key 'stop': expected a list of strings, got a scalar");
+}
+END_TEST
+
+START_TEST(test_overrides) {
+  dk_pipeline *p = NULL;
+  const char *y = "decokit: 1\n" MODEL "samplers:\n  - { plugin: good }\n  - { plugin: good, bias: 1 }\n";
+  /* Two instances of one sampler are fine in a chain. */
+  ck_assert_int_eq(dk_pipeline_parse(y, strlen(y), "t.yaml", "/base", &p, &err), DK_OK);
+  ck_assert_int_eq(dk_pipeline_override(p, "samplers.1.bias=4", &err), DK_OK);
+  ck_assert_int_eq(dk_pipeline_override(p, "generate.max_tokens=7", &err), DK_OK);
+  ck_assert_int_eq(dk_pipeline_override(p, "generate.stop=[a,bc]", &err), DK_OK);
+  ck_assert_int_eq(dk_pipeline_override(p, "model.seed=9", &err), DK_OK);
+  ck_assert_int_eq(dk_pipeline_override(p, "nonsense", &err), DK_ERR_INVALID);
+  ck_assert_str_eq(err.msg, "--set nonsense: expected SECTION.KEY=VALUE (e.g. decoder.beams=4)");
+  ck_assert_int_eq(dk_pipeline_override(p, "samplers.5.bias=1", &err), DK_ERR_INVALID);
+  ck_assert_int_eq(dk_pipeline_override(p, "sampler.bias=1", &err), DK_ERR_INVALID);
+  ck_assert_msg(strstr(err.msg, "unknown section 'sampler'") != NULL, "%s", err.msg);
+  ck_assert_msg(dk_pipeline_resolve(p, reg, NULL, &err) == DK_OK, "%s", err.msg);
+  ck_assert_double_eq(dk_cfg_double(&p->samplers[1].cfg, "bias"), 4.0);
+  ck_assert_double_eq(dk_cfg_double(&p->samplers[0].cfg, "bias"), 1.5);
+  ck_assert_int_eq(dk_gen_int(p, "max_tokens"), 7);
+  ck_assert_uint_eq(dk_gen_list_len(p, "stop"), 2);
+  ck_assert_str_eq(dk_gen_list_item(p, "stop", 1), "bc");
+  ck_assert_int_eq(dk_cfg_int(&p->model->cfg, "seed"), 9);
+  dk_pipeline_free(p);
+  /* A bad override is reported as such, not as a file position. */
+  ck_assert_int_eq(dk_pipeline_parse(y, strlen(y), "t.yaml", "/base", &p, &err), DK_OK);
+  ck_assert_int_eq(dk_pipeline_override(p, "samplers.good.bias=x", &err), DK_OK);
+  ck_assert_int_eq(dk_pipeline_resolve(p, reg, NULL, &err), DK_ERR_INVALID);
+  ck_assert_str_eq(err.msg, "--set samplers.bias: key 'bias': expected a number, got 'x'");
+  dk_pipeline_free(p);
+}
+END_TEST
+
+static void fp_of(const char *yaml, char out[17]) {
+  dk_pipeline *p;
+  ck_assert_msg(load(yaml, &p) == DK_OK, "%s", err.msg);
+  dk_pipeline_fingerprint(p, out);
+  dk_pipeline_free(p);
+}
+
+START_TEST(test_fingerprint) {
+  char a[17], b[17], c[17], d[17];
+  fp_of("decokit: 1\n" MODEL "samplers: [ { plugin: good } ]\n", a);
+  /* Writing a default explicitly, or in another layout, changes nothing. */
+  fp_of("decokit: 1\nsamplers:\n  - plugin: good\n    bias: 1.5\nmodel:\n  plugin: hashlm\n  seed: 0\n", b);
+  fp_of("decokit: 1\n" MODEL "samplers: [ { plugin: good, bias: 1.25 } ]\n", c);
+  fp_of("decokit: 1\n" MODEL "samplers: [ { plugin: good } ]\ngenerate: { seed: 1 }\n", d);
+  ck_assert_uint_eq(strlen(a), 16);
+  ck_assert_str_eq(a, b);
+  ck_assert_str_ne(a, c);
+  ck_assert_str_ne(a, d);
+}
+END_TEST
+
+START_TEST(test_relative_paths) {
+  dk_pipeline *p;
+  const char *y = "decokit: 1\nplugin_path: plug:/abs/dir\n" MODEL;
+  ck_assert_int_eq(dk_pipeline_parse(y, strlen(y), "t.yaml", "/base", &p, &err), DK_OK);
+  ck_assert_str_eq(p->plugin_path, "/base/plug:/abs/dir");
+  dk_pipeline_free(p);
+  /* PATH parameters resolve against the pipeline's folder. */
+  static const dk_param_spec specs[] = {
+      {"file", DK_PARAM_PATH, 0, NULL, 0, 0, "a file"},
+      {"abs", DK_PARAM_PATH, 0, NULL, 0, 0, "a file"},
+      {"need", DK_PARAM_INT, DK_PARAM_REQUIRED, NULL, 0, 0, "required"},
+      {NULL, 0, 0, NULL, 0, 0, NULL}};
+  dk_iface_header hdr = {sizeof hdr, DK_KIND_CONSTRAINT, "x", "1", "x", specs, sizeof *specs, 0};
+  dk_config cfg;
+  ck_assert_int_eq(dk_config_init(&cfg, &hdr, &err), DK_OK);
+  ck_assert_int_eq(dk_config_set(&cfg, "file", "g/json.gbnf", &err), DK_OK);
+  ck_assert_int_eq(dk_config_set(&cfg, "abs", "/etc/x", &err), DK_OK);
+  ck_assert_int_eq(dk_config_finish(&cfg, "/base", &err), DK_ERR_INVALID);
+  ck_assert_str_eq(err.msg, "missing required key 'need' for 'x' (integer)");
+  ck_assert_int_eq(dk_config_set(&cfg, "need", "3", &err), DK_OK);
+  ck_assert_int_eq(dk_config_finish(&cfg, "/base", &err), DK_OK);
+  ck_assert_str_eq(dk_cfg_string(&cfg, "file"), "/base/g/json.gbnf");
+  ck_assert_str_eq(dk_cfg_string(&cfg, "abs"), "/etc/x");
+  ck_assert(dk_cfg_is_set(&cfg, "need"));
+  dk_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_bad_specs_refused) {
+  static const dk_param_spec bad_name[] = {{"Bad-Name", DK_PARAM_INT, 0, "1", 0, 0, "x"},
+                                           {NULL, 0, 0, NULL, 0, 0, NULL}};
+  static const dk_param_spec twice[] = {{"a", DK_PARAM_INT, 0, "1", 0, 0, "x"},
+                                        {"a", DK_PARAM_INT, 0, "1", 0, 0, "x"},
+                                        {NULL, 0, 0, NULL, 0, 0, NULL}};
+  dk_iface_header hdr = {sizeof hdr, DK_KIND_SAMPLER, "s", "1", "s", bad_name, sizeof(dk_param_spec), 0};
+  dk_config cfg;
+  ck_assert_int_eq(dk_config_init(&cfg, &hdr, &err), DK_ERR_ABI);
+  ck_assert_str_eq(err.msg, "component 's': parameter 0 ('Bad-Name') has an invalid name");
+  hdr.params = twice;
+  ck_assert_int_eq(dk_config_init(&cfg, &hdr, &err), DK_ERR_ABI);
+  ck_assert_str_eq(err.msg, "component 's': parameter 'a' declared twice");
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("pipeline");
+  TCase *tc = tcase_create("pipeline");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, test_minimal);
+  tcase_add_test(tc, test_unknown_section);
+  tcase_add_test(tc, test_unknown_param);
+  tcase_add_test(tc, test_wrong_type);
+  tcase_add_test(tc, test_out_of_range);
+  tcase_add_test(tc, test_bool_is_strict);
+  tcase_add_test(tc, test_missing_plugin);
+  tcase_add_test(tc, test_missing_plugin_key);
+  tcase_add_test(tc, test_version);
+  tcase_add_test(tc, test_yaml_syntax);
+  tcase_add_test(tc, test_duplicate_key);
+  tcase_add_test(tc, test_lists_and_strings);
+  tcase_add_test(tc, test_overrides);
+  tcase_add_test(tc, test_fingerprint);
+  tcase_add_test(tc, test_relative_paths);
+  tcase_add_test(tc, test_bad_specs_refused);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_ENV);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
