@@ -1,0 +1,86 @@
+#!/bin/sh
+# cli.sh -- the decokit command end to end: help, exit codes, located errors, run, plugins.
+set -u
+: "${DECOKIT_BUILDDIR:?run through make check}"
+dk="$DECOKIT_BUILDDIR/core/decokit"
+fx="$DECOKIT_FIXTURE_DIR"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+# expect STATUS DESCRIPTION -- COMMAND...: run, compare the exit status.
+expect() {
+  want=$1 what=$2; shift 3
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  got=$?
+  if [ "$got" -eq "$want" ]; then ok; else bad "$what: exit $got, wanted $want"; cat "$tmp/err"; fi
+}
+has() { # has FILE TEXT DESCRIPTION
+  if grep -qF -- "$2" "$1"; then ok; else bad "$3: no '$2' in:"; cat "$1"; fi
+}
+
+expect 0 "--version" -- "$dk" --version
+has "$tmp/out" "decokit 0.1.0 (plugin ABI 1.0)" "--version"
+for c in run validate plugins tokenize perplexity bench; do
+  expect 0 "$c --help" -- "$dk" "$c" --help
+  has "$tmp/out" "Usage: decokit $c" "$c --help"
+done
+expect 0 "--help" -- "$dk" --help
+expect 2 "no command" -- "$dk"
+expect 2 "unknown command" -- "$dk" frobnicate
+has "$tmp/err" "unknown command 'frobnicate'" "unknown command"
+expect 2 "unknown option" -- "$dk" run --frob
+has "$tmp/err" "run: unknown option '--frob'" "unknown option"
+
+# A pipeline on the hash LM fixture, so no weights are needed.
+cat >"$tmp/good.yaml" <<'YAML'
+decokit: 1
+model: { plugin: hashlm }
+generate: { max_tokens: 12, prompt: "the cat", ignore_eos: true }
+YAML
+expect 0 "validate good" -- "$dk" validate --plugin-path "$fx" "$tmp/good.yaml"
+has "$tmp/out" "good.yaml: ok (fingerprint " "validate good"
+expect 0 "run" -- "$dk" run --plugin-path "$fx" -q "$tmp/good.yaml"
+has "$tmp/out" "the cat" "run echoes the prompt"
+[ "$(wc -c <"$tmp/out")" -gt 9 ] && ok || bad "run printed no generated text"
+expect 0 "run --json" -- "$dk" run --plugin-path "$fx" --json "$tmp/good.yaml" --set generate.logprobs=2
+has "$tmp/out" '"fingerprint":' "run --json"
+has "$tmp/out" '"stop_reason": "length"' "run --json stop reason"
+has "$tmp/out" '"processed_top":' "run --json logprobs"
+expect 0 "run twice is identical" -- sh -c "'$dk' run --plugin-path '$fx' -q --json '$tmp/good.yaml' > '$tmp/a'; '$dk' run --plugin-path '$fx' -q --json '$tmp/good.yaml' > '$tmp/b'; grep -v '_s\"\\|per_s\"' '$tmp/a' > '$tmp/a2'; grep -v '_s\"\\|per_s\"' '$tmp/b' > '$tmp/b2'; cmp '$tmp/a2' '$tmp/b2'"
+printf 'from stdin' >"$tmp/prompt"
+expect 0 "prompt from stdin" -- sh -c "'$dk' run --plugin-path '$fx' -q -p - '$tmp/good.yaml' < '$tmp/prompt'"
+has "$tmp/out" "from stdin" "prompt from stdin"
+
+# Wrong pipelines: one clear located error each, exit status 3.
+printf 'decokit: 1\nmodel: { plugin: hashlm }\nsamplers:\n  - { plugin: top_k, kk: 3 }\n' >"$tmp/key.yaml"
+expect 3 "unknown key" -- "$dk" validate --plugin-path "$fx" "$tmp/key.yaml"
+has "$tmp/err" "key.yaml:4:22: samplers: unknown key 'kk' for 'top_k'" "unknown key"
+printf 'decokit: 1\nmodel: { plugin: hashlm }\ngenerate:\n  max_tokens: many\n' >"$tmp/type.yaml"
+expect 3 "wrong type" -- "$dk" run --plugin-path "$fx" "$tmp/type.yaml"
+has "$tmp/err" "type.yaml:4:3: generate: key 'max_tokens': expected an integer, got 'many'" "wrong type"
+printf 'decokit: 1\nmodel: { plugin: hashlm }\ndecoder: { plugin: no_such_decoder }\n' >"$tmp/plug.yaml"
+expect 3 "missing plugin" -- "$dk" validate --plugin-path "$fx" "$tmp/plug.yaml"
+has "$tmp/err" "plug.yaml:3:10: decoder: no decoder plugin named 'no_such_decoder'" "missing plugin"
+[ "$(wc -l <"$tmp/err")" -eq 1 ] && ok || bad "missing plugin: more than one error line"
+expect 3 "bad --set" -- "$dk" validate --plugin-path "$fx" --set generate.n=0 "$tmp/good.yaml"
+has "$tmp/err" "--set generate.n: key 'n': 0 is out of range [1, 1024]" "bad --set"
+expect 3 "missing file" -- "$dk" validate "$tmp/absent.yaml"
+has "$tmp/err" "absent.yaml: cannot open pipeline: No such file or directory" "missing file"
+
+# Plugins: the built-ins are listed; each exports exactly one symbol.
+expect 0 "plugins" -- "$dk" plugins
+has "$tmp/out" "decoder    sample" "plugins lists the sample decoder"
+expect 0 "plugins info" -- "$dk" plugins info hashlm --plugin-path "$fx"
+has "$tmp/out" "window" "plugins info shows parameters"
+expect 3 "plugins info absent" -- "$dk" plugins info no_such_plugin
+for so in "$DECOKIT_PLUGIN_PATH"/*.so; do
+  n=$(nm -D --defined-only "$so" | awk '$2 == "T" || $2 == "D" || $2 == "B" || $2 == "R"' | wc -l)
+  syms=$(nm -D --defined-only "$so" | awk '{print $3}' | tr '\n' ' ')
+  if [ "$n" -eq 1 ] && nm -D --defined-only "$so" | grep -q ' T dk_plugin_entry$'; then ok; else bad "$so exports: $syms"; fi
+done
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
