@@ -48,8 +48,8 @@ static void print_info(const dk_component *c) {
            : s->type == DK_PARAM_LIST   ? "list"
                                         : "string",
            spec_default(s));
-    if (s->flags & DK_PARAM_MIN) printf(", min %g", s->min);
-    if (s->flags & DK_PARAM_MAX) printf(", max %g", s->max);
+    if (s->flags & DK_PARAM_MIN) printf(", min %.15g", s->min);
+    if (s->flags & DK_PARAM_MAX) printf(", max %.15g", s->max);
     printf("\n      %s\n", s->doc ? s->doc : "");
   }
 }
@@ -82,8 +82,8 @@ static void print_man(const dk_component *c) {
     man_text(s->doc);
     printf("\n.No Default: ");
     man_text(spec_default(s));
-    if (s->flags & DK_PARAM_MIN) printf(", minimum %g", s->min);
-    if (s->flags & DK_PARAM_MAX) printf(", maximum %g", s->max);
+    if (s->flags & DK_PARAM_MIN) printf(", minimum %.15g", s->min);
+    if (s->flags & DK_PARAM_MAX) printf(", maximum %.15g", s->max);
     printf(".\n");
   }
   printf(".El\n");
