@@ -276,6 +276,8 @@ static const synth_case k_cases[] = {
     { "q4_0 llama", { "llama", 64, 2, 4, 4, 128, 200, 64, GGML_TYPE_Q4_0, 15, 0, 0, 0, 0, 0, NULL } },
     { "q4_K llama", { "llama", 256, 1, 4, 2, 256, 100, 64, GGML_TYPE_Q4_K, 16, 0, 0, 0, 0, 0, NULL } },
     { "q6_K qwen2", { "qwen2", 256, 1, 4, 4, 256, 100, 64, GGML_TYPE_Q6_K, 17, 1, 0, 0, 0, 0, NULL } },
+    /* head dim 12 is not a multiple of 8: the portable attention kernel */
+    { "f32 head dim 12", { "llama", 48, 2, 4, 2, 64, 120, 64, GGML_TYPE_F32, 18, 0, 0, 0, 0, 0, NULL } },
 };
 #define N_CASES ((int)(sizeof k_cases / sizeof k_cases[0]))
 

@@ -24,7 +24,7 @@ struct llm_ctx {
     float *inv_freq; /* n_rot/2 rotation frequencies */
     int cap_rows;
     float *x, *xn, *q, *k, *v, *att, *g, *u, *tmp;
-    float *scores; /* per thread: 2 x head_dim of attention scratch */
+    float *scores; /* per thread: attention scratch (see scratch_per_thread) */
 };
 
 /* One row of a forward pass: the token at rope position `pos`, whose K/V go to cache `slot`
@@ -47,6 +47,13 @@ static void fmt_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Floats of attention scratch per thread: rounded query and accumulator, then scores,
+   running maxima and visible slot ids (int32, same size as float) for up to n_ctx rows. */
+static size_t scratch_per_thread(const llm_hparams *hp, int n_ctx)
+{
+    return 2 * (size_t)hp->head_dim + 3 * (size_t)n_ctx;
+}
+
 llm_ctx *llm_ctx_create(const llm_model *m, int n_threads, int n_ctx, char *err, size_t errlen)
 {
     const llm_hparams *hp = &m->hp;
@@ -61,7 +68,7 @@ llm_ctx *llm_ctx_create(const llm_model *m, int n_threads, int n_ctx, char *err,
         n_threads = 1;
     c->pool = llm_pool_create(n_threads);
     c->inv_freq = malloc((size_t)(hp->n_rot / 2) * sizeof *c->inv_freq);
-    c->scores = malloc((size_t)n_threads * 2 * (size_t)hp->head_dim * sizeof *c->scores);
+    c->scores = malloc((size_t)n_threads * scratch_per_thread(hp, c->n_ctx) * sizeof *c->scores);
     if (!c->pool || !c->inv_freq || !c->scores) {
         fmt_err(err, errlen, "out of memory (context of %d positions, %d threads)", c->n_ctx, n_threads);
         llm_ctx_free(c);
@@ -231,31 +238,29 @@ ATTN_AVX2 static float hsum8(__m256 v)
     return _mm_cvtss_f32(lo);
 }
 
-/* attend_slot with F16C conversions; same rounding, head_dim a multiple of 8. */
-ATTN_AVX2 static void attend_slot_avx2(const uint16_t *k, const uint16_t *v, const float *qh, float *acc, int hd,
-                                       float scale, float *M, float *S)
+/* exp for x <= 0 (Cephes-style polynomial, about 1 ulp): the attention weights need one exp
+   per visible row, and scalar expf dominated long prompts. */
+ATTN_AVX2 static __m256 exp8(__m256 x)
 {
-    __m256 dv = _mm256_setzero_ps();
-    for (int t = 0; t < hd; t += 8)
-        dv = _mm256_fmadd_ps(_mm256_loadu_ps(qh + t), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + t))), dv);
-    const float d = hsum8(dv) * scale;
-    float ms = 1.0f, vs = 1.0f;
-    if (d > *M) {
-        ms = expf(*M - d);
-        *M = d;
-        const __m256 m8 = _mm256_set1_ps(ms);
-        for (int t = 0; t < hd; t += 8)
-            _mm256_storeu_ps(acc + t, round_half8(_mm256_mul_ps(_mm256_loadu_ps(acc + t), m8)));
-    } else {
-        vs = expf(d - *M);
-    }
-    const __m256 v8 = _mm256_set1_ps(vs);
-    for (int t = 0; t < hd; t += 8)
-        _mm256_storeu_ps(acc + t, round_half8(_mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + t))),
-                                                              v8, _mm256_loadu_ps(acc + t))));
-    *S = *S * ms + vs;
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+    __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
 }
 
+/* The same online softmax as attend_one, in three passes so the dot products and the
+   exponentials vectorise: scores, running maxima and weights first, then the sequential
+   half-precision accumulation. */
 ATTN_AVX2 static void attend_one_avx2(llm_ctx *c, const fw_row *r, int layer, const float *q, float *out, float *buf,
                                       int h)
 {
@@ -263,19 +268,50 @@ ATTN_AVX2 static void attend_one_avx2(llm_ctx *c, const fw_row *r, int layer, co
     const int hd = hp->head_dim, kvh = h / (hp->n_head / hp->n_head_kv);
     const kv_seq *s = &c->kv.seqs[r->seq];
     const float scale = 1.0f / sqrtf((float)hd);
-    float *qh = buf, *acc = buf + hd, M = -INFINITY, S = 0.0f;
+    float *qh = buf, *acc = buf + hd, *sc = buf + 2 * hd, *mr = sc + c->n_ctx;
+    int32_t *slots = (int32_t *)(mr + c->n_ctx);
+    int nv = 0;
+    for (int32_t j = 0; j < r->n_prefix; j++)
+        slots[nv++] = j;
+    if (r->parents)
+        for (int32_t a = r->node; a >= 0; a = r->parents[a])
+            slots[nv++] = r->tree_base + a;
     for (int t = 0; t < hd; t += 8) {
         _mm256_storeu_ps(qh + t, round_half8(_mm256_loadu_ps(q + t)));
         _mm256_storeu_ps(acc + t, _mm256_setzero_ps());
     }
     const size_t off = (size_t)kvh * hd;
-    for (int32_t j = 0; j < r->n_prefix; j++)
-        attend_slot_avx2(kv_k(&c->kv, s, layer, j) + off, kv_v(&c->kv, s, layer, j) + off, qh, acc, hd, scale, &M,
-                         &S);
-    if (r->parents)
-        for (int32_t a = r->node; a >= 0; a = r->parents[a])
-            attend_slot_avx2(kv_k(&c->kv, s, layer, r->tree_base + a) + off,
-                             kv_v(&c->kv, s, layer, r->tree_base + a) + off, qh, acc, hd, scale, &M, &S);
+    float M = -INFINITY;
+    for (int j = 0; j < nv; j++) {
+        const uint16_t *k = kv_k(&c->kv, s, layer, slots[j]) + off;
+        __m256 dv = _mm256_mul_ps(_mm256_loadu_ps(qh), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)k)));
+        for (int t = 8; t < hd; t += 8)
+            dv = _mm256_fmadd_ps(_mm256_loadu_ps(qh + t), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + t))), dv);
+        sc[j] = hsum8(dv) * scale;
+        M = sc[j] > M ? sc[j] : M;
+        mr[j] = M;
+    }
+    int j = 0;
+    for (; j + 8 <= nv; j += 8)
+        _mm256_storeu_ps(sc + j, exp8(_mm256_sub_ps(_mm256_loadu_ps(sc + j), _mm256_loadu_ps(mr + j))));
+    for (; j < nv; j++)
+        sc[j] = expf(sc[j] - mr[j]);
+    float S = 0.0f;
+    for (j = 0; j < nv; j++) {
+        const uint16_t *v = kv_v(&c->kv, s, layer, slots[j]) + off;
+        if (j > 0 && mr[j] != mr[j - 1]) {
+            const float ms = expf(mr[j - 1] - mr[j]);
+            const __m256 m8 = _mm256_set1_ps(ms);
+            for (int t = 0; t < hd; t += 8)
+                _mm256_storeu_ps(acc + t, round_half8(_mm256_mul_ps(_mm256_loadu_ps(acc + t), m8)));
+            S *= ms;
+        }
+        const __m256 v8 = _mm256_set1_ps(sc[j]);
+        for (int t = 0; t < hd; t += 8)
+            _mm256_storeu_ps(acc + t, round_half8(_mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + t))),
+                                                                  v8, _mm256_loadu_ps(acc + t))));
+        S += sc[j];
+    }
     const __m256 inv = _mm256_set1_ps(1.0f / S);
     for (int t = 0; t < hd; t += 8)
         _mm256_storeu_ps(out + t, _mm256_mul_ps(_mm256_loadu_ps(acc + t), inv));
@@ -289,7 +325,7 @@ static void attn_part(void *arg, int ith, int nth)
     const llm_hparams *hp = &c->m->hp;
     const int nh = hp->n_head, hd = hp->head_dim;
     const long total = (long)j->n * nh, a = total * ith / nth, b = total * (ith + 1) / nth;
-    float *sc = c->scores + (size_t)ith * 2 * (size_t)hd;
+    float *sc = c->scores + (size_t)ith * scratch_per_thread(hp, c->n_ctx);
     for (long idx = a; idx < b; idx++) {
         const int i = (int)(idx / nh), h = (int)(idx % nh);
         const size_t off = (size_t)i * nh * hd + (size_t)h * hd;
