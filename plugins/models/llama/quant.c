@@ -9,7 +9,9 @@
 #define QUANT_X86 1
 #endif
 
-float quant_f16_to_f32(uint16_t h)
+/* Inlined everywhere (including the AVX2 kernels, where a call into non-VEX code per block
+   cost more than the block's arithmetic). */
+static inline __attribute__((always_inline)) float f16_to_f32(uint16_t h)
 {
     uint32_t s = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff, bits;
     float f;
@@ -24,6 +26,11 @@ float quant_f16_to_f32(uint16_t h)
         bits = s | ((e + 112) << 23) | (m << 13);
     memcpy(&f, &bits, 4);
     return f;
+}
+
+float quant_f16_to_f32(uint16_t h)
+{
+    return f16_to_f32(h);
 }
 
 uint16_t quant_f32_to_f16(float v)
@@ -48,12 +55,17 @@ uint16_t quant_f32_to_f16(float v)
     return (uint16_t)(sign | h);
 }
 
-float quant_bf16_to_f32(uint16_t h)
+static inline __attribute__((always_inline)) float bf16_to_f32_inl(uint16_t h)
 {
     uint32_t bits = (uint32_t)h << 16;
     float f;
     memcpy(&f, &bits, 4);
     return f;
+}
+
+float quant_bf16_to_f32(uint16_t h)
+{
+    return bf16_to_f32_inl(h);
 }
 
 uint16_t quant_f32_to_bf16(float v)
@@ -84,14 +96,14 @@ size_t quant_row_bytes(uint32_t type, int64_t n)
     return (size_t)(n / t->block_elems) * t->block_bytes;
 }
 
-static uint16_t rd16(const void *p)
+static inline __attribute__((always_inline)) uint16_t rd16(const void *p)
 {
     uint16_t v;
     memcpy(&v, p, 2);
     return v;
 }
 
-static void scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uint8_t *m)
+static inline __attribute__((always_inline)) void scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uint8_t *m)
 {
     if (j < 4) {
         *sc = q[j] & 63;
@@ -102,9 +114,9 @@ static void scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uint8_t *m)
     }
 }
 
-static void dequant_q4_K_block(const uint8_t *blk, float *y)
+static inline __attribute__((always_inline)) void dequant_q4_K_block(const uint8_t *blk, float *y)
 {
-    const float d = quant_f16_to_f32(rd16(blk)), dmin = quant_f16_to_f32(rd16(blk + 2));
+    const float d = f16_to_f32(rd16(blk)), dmin = f16_to_f32(rd16(blk + 2));
     const uint8_t *scales = blk + 4, *q = blk + 16;
     for (int j = 0, is = 0; j < QK_K; j += 64, is += 2, q += 32) {
         uint8_t sc, m;
@@ -119,11 +131,11 @@ static void dequant_q4_K_block(const uint8_t *blk, float *y)
     }
 }
 
-static void dequant_q6_K_block(const uint8_t *blk, float *y)
+static inline __attribute__((always_inline)) void dequant_q6_K_block(const uint8_t *blk, float *y)
 {
     const uint8_t *ql = blk, *qh = blk + 128;
     const int8_t *sc = (const int8_t *)(blk + 192);
-    const float d = quant_f16_to_f32(rd16(blk + 208));
+    const float d = f16_to_f32(rd16(blk + 208));
     for (int n = 0; n < QK_K; n += 128, ql += 64, qh += 32, sc += 8, y += 128) {
         for (int l = 0; l < 32; l++) {
             int is = l / 16;
@@ -148,22 +160,22 @@ void quant_dequant_row(uint32_t type, const void *row, float *out, int64_t n)
         break;
     case GGML_TYPE_F16:
         for (int64_t i = 0; i < n; i++)
-            out[i] = quant_f16_to_f32(rd16(p + 2 * i));
+            out[i] = f16_to_f32(rd16(p + 2 * i));
         break;
     case GGML_TYPE_BF16:
         for (int64_t i = 0; i < n; i++)
-            out[i] = quant_bf16_to_f32(rd16(p + 2 * i));
+            out[i] = bf16_to_f32_inl(rd16(p + 2 * i));
         break;
     case GGML_TYPE_Q8_0:
         for (int64_t b = 0; b < n / QK8_0; b++, p += 34) {
-            const float d = quant_f16_to_f32(rd16(p));
+            const float d = f16_to_f32(rd16(p));
             for (int j = 0; j < QK8_0; j++)
                 out[b * QK8_0 + j] = d * (float)(int8_t)p[2 + j];
         }
         break;
     case GGML_TYPE_Q4_0:
         for (int64_t b = 0; b < n / QK4_0; b++, p += 18) {
-            const float d = quant_f16_to_f32(rd16(p));
+            const float d = f16_to_f32(rd16(p));
             for (int j = 0; j < 16; j++) {
                 out[b * QK4_0 + j] = d * (float)((p[2 + j] & 0xF) - 8);
                 out[b * QK4_0 + j + 16] = d * (float)((p[2 + j] >> 4) - 8);
@@ -199,18 +211,18 @@ float quant_dot_row_portable(uint32_t type, const void *row, const float *x, int
     }
     case GGML_TYPE_F16:
         for (int64_t i = 0; i < n; i++)
-            sum += quant_f16_to_f32(rd16(p + 2 * i)) * x[i];
+            sum += f16_to_f32(rd16(p + 2 * i)) * x[i];
         return sum;
     case GGML_TYPE_BF16:
         for (int64_t i = 0; i < n; i++)
-            sum += quant_bf16_to_f32(rd16(p + 2 * i)) * x[i];
+            sum += bf16_to_f32_inl(rd16(p + 2 * i)) * x[i];
         return sum;
     case GGML_TYPE_Q8_0:
         for (int64_t b = 0; b < n / QK8_0; b++, p += 34, x += QK8_0) {
             float s = 0.0f;
             for (int j = 0; j < QK8_0; j++)
                 s += (float)(int8_t)p[2 + j] * x[j];
-            sum += quant_f16_to_f32(rd16(p)) * s;
+            sum += f16_to_f32(rd16(p)) * s;
         }
         return sum;
     case GGML_TYPE_Q4_0:
@@ -218,7 +230,7 @@ float quant_dot_row_portable(uint32_t type, const void *row, const float *x, int
             float s = 0.0f;
             for (int j = 0; j < 16; j++)
                 s += (float)((p[2 + j] & 0xF) - 8) * x[j] + (float)((p[2 + j] >> 4) - 8) * x[j + 16];
-            sum += quant_f16_to_f32(rd16(p)) * s;
+            sum += f16_to_f32(rd16(p)) * s;
         }
         return sum;
     case GGML_TYPE_Q4_K:
@@ -289,7 +301,7 @@ AVX2_FN static float dot_f16_avx2(const uint8_t *w, const float *x, int64_t n)
                              _mm256_loadu_ps(x + i), a0);
     float s = hsum256(a0);
     for (; i < n; i++)
-        s += quant_f16_to_f32(rd16(w + 2 * i)) * x[i];
+        s += f16_to_f32(rd16(w + 2 * i)) * x[i];
     return s;
 }
 
@@ -303,7 +315,7 @@ AVX2_FN static float dot_bf16_avx2(const uint8_t *w, const float *x, int64_t n)
     }
     float s = hsum256(a0);
     for (; i < n; i++)
-        s += quant_bf16_to_f32(rd16(w + 2 * i)) * x[i];
+        s += bf16_to_f32_inl(rd16(w + 2 * i)) * x[i];
     return s;
 }
 
@@ -315,7 +327,7 @@ AVX2_FN static float dot_q8_0_avx2(const uint8_t *p, const float *x, int64_t n)
         s = _mm256_fmadd_ps(i8x8_to_ps(p + 10), _mm256_loadu_ps(x + 8), s);
         s = _mm256_fmadd_ps(i8x8_to_ps(p + 18), _mm256_loadu_ps(x + 16), s);
         s = _mm256_fmadd_ps(i8x8_to_ps(p + 26), _mm256_loadu_ps(x + 24), s);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(quant_f16_to_f32(rd16(p))), s, acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(rd16(p))), s, acc);
     }
     return hsum256(acc);
 }
@@ -332,7 +344,7 @@ AVX2_FN static float dot_q4_0_avx2(const uint8_t *p, const float *x, int64_t n)
         s = _mm256_fmadd_ps(_mm256_sub_ps(u8x8_to_ps(_mm_srli_si128(lo, 8)), eight), _mm256_loadu_ps(x + 8), s);
         s = _mm256_fmadd_ps(_mm256_sub_ps(u8x8_to_ps(hi), eight), _mm256_loadu_ps(x + 16), s);
         s = _mm256_fmadd_ps(_mm256_sub_ps(u8x8_to_ps(_mm_srli_si128(hi, 8)), eight), _mm256_loadu_ps(x + 24), s);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(quant_f16_to_f32(rd16(p))), s, acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(rd16(p))), s, acc);
     }
     return hsum256(acc);
 }
@@ -417,7 +429,7 @@ static void quantize_q4_K_block(const float *x, uint8_t *blk)
     uint16_t hd = quant_f32_to_f16(d), hm = quant_f32_to_f16(dmin);
     memcpy(blk, &hd, 2);
     memcpy(blk + 2, &hm, 2);
-    const float dq = quant_f16_to_f32(hd), mq = quant_f16_to_f32(hm);
+    const float dq = f16_to_f32(hd), mq = f16_to_f32(hm);
     for (int j = 0; j < 8; j++) {
         int a = dq > 0 ? nearest_int(scale[j] / dq) : 0, b = mq > 0 ? nearest_int(minv[j] / mq) : 0;
         sc[j] = (uint8_t)(a < 0 ? 0 : a > 63 ? 63 : a);
@@ -456,7 +468,7 @@ static void quantize_q6_K_block(const float *x, uint8_t *blk)
     }
     const float d = amax / 127.0f;
     uint16_t hd = quant_f32_to_f16(d);
-    const float dq = quant_f16_to_f32(hd);
+    const float dq = f16_to_f32(hd);
     int8_t *sc = (int8_t *)(blk + 192);
     for (int j = 0; j < 16; j++) {
         int v = dq > 0 ? nearest_int(sub[j] / dq) : 0;
