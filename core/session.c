@@ -2,6 +2,7 @@
 #include "session.h"
 
 #include "candidates.h"
+#include "chain.h"
 #include "error.h"
 #include "model_proxy.h"
 
@@ -44,8 +45,7 @@ struct dk_session {
   dk_token *toks;
   size_t n_toks, cap_toks, n_prompt;
   const float *prompt_logits;
-  dk_instance **samplers;
-  size_t n_samplers;
+  dk_chain chain;
   dk_instance *constraint;
   dk_rng rng;
   dk_model_meter meter, draft_meter;
@@ -290,23 +290,9 @@ static int run_chain(dk_session *s, const float *logits, const dk_token *extra, 
     n_ctx += n_extra;
   }
   dk_sample_ctx sc = {sizeof sc, ctx, n_ctx, s->n_prompt};
-  for (size_t i = 0; i < s->n_samplers && cand->selected < 0; i++) {
-    dk_instance *in = s->samplers[i];
-    const dk_sampler_iface *si = (const dk_sampler_iface *)(const void *)in->comp->hdr;
-    int rc = si->apply(in->inst, &sc, cand, err);
-    if (rc == DK_OK && cand->n == 0)
-      rc = dk_error_set(err, DK_ERR_INTERNAL, "removed every candidate");
-    if (rc == DK_OK && cand->selected >= (int64_t)cand->n)
-      rc = dk_error_set(err, DK_ERR_INTERNAL, "selected index %lld of %zu candidates",
-                        (long long)cand->selected, cand->n);
-    if (rc) {
-      dk_error_ensure(err, rc, "apply");
-      s->out->t_sample += dk_now() - t0;
-      return dk_error_prefix(err, "sampler '%s': ", in->comp->hdr->name);
-    }
-  }
+  int rc = dk_chain_apply(&s->chain, &sc, cand, err);
   s->out->t_sample += dk_now() - t0;
-  return DK_OK;
+  return rc;
 }
 
 static void record_logprobs(dk_session *s, const float *logits, const dk_candidates *cand,
@@ -361,31 +347,7 @@ int dk_session_sample(dk_session *s, const float *logits, const dk_token *extra,
   dk_candidates cand;
   int rc = run_chain(s, logits, extra, n_extra, &cand, err);
   if (rc) return rc;
-  dk_token chosen;
-  if (cand.selected >= 0) {
-    chosen = cand.data[cand.selected].id;
-  } else if (s->n_samplers == 0) {
-    /* No chain: greedy, ties to the lower id. */
-    size_t best = 0;
-    for (size_t i = 1; i < cand.n; i++)
-      if (cand.data[i].logit > cand.data[best].logit ||
-          (cand.data[i].logit == cand.data[best].logit && cand.data[i].id < cand.data[best].id))
-        best = i;
-    chosen = cand.data[best].id;
-  } else {
-    /* A chain without a selector ends in a draw from what is left. */
-    dk_cand_softmax(&cand);
-    double u = dk_rng_uniform(&s->rng), acc = 0;
-    size_t pick = cand.n - 1;
-    for (size_t i = 0; i < cand.n; i++) {
-      acc += cand.data[i].p;
-      if (u < acc) {
-        pick = i;
-        break;
-      }
-    }
-    chosen = cand.data[pick].id;
-  }
+  dk_token chosen = dk_chain_choose(&s->chain, &cand, &s->rng);
   if (s->run->opts.record_logprobs) record_logprobs(s, logits, &cand, chosen);
   *out = chosen;
   return DK_OK;
@@ -499,10 +461,7 @@ int dk_session_commit(dk_session *s, const dk_token *toks, size_t n, dk_error *e
                                s->constraint->comp->hdr->name, t);
       }
     }
-    for (size_t k = 0; k < s->n_samplers; k++) {
-      const dk_sampler_iface *si = (const dk_sampler_iface *)(const void *)s->samplers[k]->comp->hdr;
-      if (si->accept) si->accept(s->samplers[k]->inst, t);
-    }
+    dk_chain_accept(&s->chain, t);
     s->n_generated++;
     if (is_eos) return finish(s, "eos");
     if (grow((void **)&s->toks, &s->cap_toks, s->n_toks + 1, sizeof *s->toks) ||
@@ -530,8 +489,7 @@ int dk_session_commit(dk_session *s, const dk_token *toks, size_t n, dk_error *e
 /* ---- completions ---- */
 
 static void session_free(dk_session *s) {
-  for (size_t i = 0; i < s->n_samplers; i++) dk_instance_destroy(s->samplers[i]);
-  free(s->samplers);
+  dk_chain_free(&s->chain);
   dk_instance_destroy(s->constraint);
   free(s->scorer_refs);
   free(s->cand_buf);
@@ -569,18 +527,10 @@ static int session_init(dk_session *s, dk_run *run, size_t index, const dk_token
   memcpy(s->toks, prompt, n_prompt * sizeof *prompt);
   s->n_toks = s->n_prompt = n_prompt;
   const dk_pipeline *p = run->p;
-  if (p->n_samplers) {
-    s->samplers = calloc(p->n_samplers, sizeof *s->samplers);
-    if (!s->samplers) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
-  }
-  for (size_t i = 0; i < p->n_samplers; i++) {
-    int rc = dk_instance_create(p->samplers[i].comp, &p->samplers[i].cfg, run->seed,
-                                1000 * (index + 1) + i, &run->vocab, 1, &s->samplers[i], err);
-    if (rc) return rc;
-    s->n_samplers = i + 1;
-  }
+  int rc = dk_chain_init(&s->chain, p, run->seed, 1000 * (index + 1), &run->vocab, err);
+  if (rc) return rc;
   if (p->constraint) {
-    int rc = dk_instance_create(p->constraint->comp, &p->constraint->cfg, run->seed,
+    rc = dk_instance_create(p->constraint->comp, &p->constraint->cfg, run->seed,
                                 1000 * (index + 1) + 500, &run->vocab, 1, &s->constraint, err);
     if (rc) return rc;
     s->constraint_ref.iface =
