@@ -73,6 +73,9 @@ static int px_truncate(void *inst, dk_seq s, size_t keep, dk_error *e) {
 static int px_fork(void *inst, dk_seq s, dk_seq *o, dk_error *e) {
   return PX(inst)->real->fork(PX(inst)->real_inst, s, o, e);
 }
+static int px_describe(void *inst, char *o, size_t cap, size_t *n, dk_error *e) {
+  return PX(inst)->real->describe(PX(inst)->real_inst, o, cap, n, e);
+}
 static int px_hidden(void *inst, dk_seq s, size_t n, float *o, dk_error *e) {
   return PX(inst)->real->hidden(PX(inst)->real_inst, s, n, o, e);
 }
@@ -100,6 +103,7 @@ void dk_model_proxy_init(dk_model_proxy *px, const struct dk_model_iface *real, 
   OPT(fork, px_fork);
   OPT(eval_masked, px_eval_masked);
   OPT(hidden, px_hidden);
+  OPT(describe, px_describe);
 #undef OPT
   px->ref.iface = &px->iface;
   px->ref.inst = px;

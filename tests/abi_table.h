@@ -17,7 +17,7 @@
   X(dk_model_ref, 24) \
   X(dk_iface_header, 48) \
   X(dk_model_info, 48) \
-  X(dk_model_iface, 192) \
+  X(dk_model_iface, 200) \
   X(dk_decoder_iface, 88) \
   X(dk_drafter_iface, 88) \
   X(dk_constraint_iface, 112) \
@@ -70,6 +70,7 @@
   X(dk_model_iface, token_attr, 120) \
   X(dk_model_iface, eval_tree, 144) \
   X(dk_model_iface, hidden, 184) \
+  X(dk_model_iface, describe, 192) \
   X(dk_decoder_iface, step, 72) \
   X(dk_drafter_iface, propose, 64) \
   X(dk_drafter_iface, observe, 72) \

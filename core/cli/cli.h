@@ -45,6 +45,7 @@ int dk_cmd_validate(int argc, char **argv);
 int dk_cmd_plugins(int argc, char **argv);
 int dk_cmd_tokenize(int argc, char **argv);
 int dk_cmd_perplexity(int argc, char **argv);
+int dk_cmd_model(int argc, char **argv);
 int dk_cmd_bench(int argc, char **argv);
 
 /* JSON result of `run --json` (jansson). */

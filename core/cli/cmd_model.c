@@ -261,3 +261,74 @@ int dk_cmd_perplexity(int argc, char **argv) {
   close_model(reg, p, run);
   return st;
 }
+
+int dk_cmd_model(int argc, char **argv) {
+  dk_cli_common c = {0};
+  char set_buf[4096];
+  const char *sub = NULL, *file = NULL;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      fputs("Usage: decokit model info [OPTIONS] FILE\n"
+            "\n"
+            "Describe a model file as the model plugin sees it: architecture, sizes, the\n"
+            "type of every tensor, vocabulary, special tokens and the memory needed.\n"
+            "\n"
+            "Options:\n"
+            "  --set model.plugin=NAME  use another model plugin (default: llama)\n"
+            "  --plugin-path DIRS       search these folders for plugins first\n"
+            "  -h, --help               show this help\n",
+            stdout);
+      return DK_EXIT_OK;
+    }
+    int r = dk_cli_common_opt(&c, argc, argv, &i);
+    if (r < 0) return DK_EXIT_USAGE;
+    if (r > 0) continue;
+    if (!sub && strcmp(a, "info") == 0) {
+      sub = a;
+    } else if (sub && !file && a[0] != '-') {
+      file = a;
+    } else {
+      dk_cli_error("model: unexpected argument '%s' (try decokit model --help)", a);
+      return DK_EXIT_USAGE;
+    }
+  }
+  if (!sub || !file) {
+    dk_cli_error("model: expected 'decokit model info FILE'");
+    return DK_EXIT_USAGE;
+  }
+  snprintf(set_buf, sizeof set_buf, "model.path=%s", file);
+  if (c.n_sets >= sizeof c.sets / sizeof *c.sets) return DK_EXIT_USAGE;
+  c.sets[c.n_sets++] = set_buf;
+  dk_registry *reg;
+  dk_pipeline *p;
+  dk_run *run;
+  int st = open_model(&c, &reg, &p, &run);
+  if (st) return st;
+  const dk_model_ref *m = dk_run_model(run);
+  dk_error err;
+  dk_error_clear(&err);
+  if (!m->iface->describe) {
+    dk_cli_error("model: the '%s' plugin cannot describe its models", p->model->comp->hdr->name);
+    close_model(reg, p, run);
+    return DK_EXIT_RUNTIME;
+  }
+  size_t n = 0, cap = 1 << 16;
+  char *buf = malloc(cap);
+  int rc = buf ? m->iface->describe(m->inst, buf, cap, &n, &err) : DK_ERR_NOMEM;
+  if (rc == DK_ERR_RANGE && n > cap) {
+    char *t = realloc(buf, n);
+    rc = t ? m->iface->describe(m->inst, (buf = t), n, &n, &err) : DK_ERR_NOMEM;
+  }
+  if (rc) {
+    dk_error_ensure(&err, rc, "describe");
+    dk_cli_error("%s", err.msg);
+    st = DK_EXIT_RUNTIME;
+  } else {
+    fwrite(buf, 1, n, stdout);
+    if (n && buf[n - 1] != '\n') putchar('\n');
+  }
+  free(buf);
+  close_model(reg, p, run);
+  return st;
+}

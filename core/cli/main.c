@@ -23,6 +23,7 @@ static void usage(FILE *f) {
         "  run [PIPELINE]        generate text (see decokit run --help)\n"
         "  validate PIPELINE...  check pipelines without running them\n"
         "  plugins [info NAME]   list plugins, or show one plugin's parameters\n"
+        "  model info FILE       describe a model file\n"
         "  tokenize TEXT         show a model's token ids and pieces\n"
         "  perplexity FILE       a model's perplexity on a text file\n"
         "  bench                 measure speed of pipelines and components\n"
@@ -61,6 +62,7 @@ int main(int argc, char **argv) {
               {"validate", dk_cmd_validate},
               {"plugins", dk_cmd_plugins},
               {"tokenize", dk_cmd_tokenize},
+              {"model", dk_cmd_model},
               {"perplexity", dk_cmd_perplexity},
               {"bench", dk_cmd_bench}};
   for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)

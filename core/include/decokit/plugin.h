@@ -414,6 +414,11 @@ struct dk_model_iface {
   /** Last-layer hidden states (after the final norm) of the last n rows of
    *  the sequence's most recent eval (or eval_tree) call: n*n_embd floats. */
   int (*hidden)(void *inst, dk_seq seq, size_t n, float *out, dk_error *err);
+  /** A human-readable report of the loaded model (architecture, sizes,
+   *  tensor types, vocabulary, special tokens, memory), one "key: value"
+   *  per line, for `decokit model info`.  Same DK_ERR_RANGE protocol as
+   *  tokenize. */
+  int (*describe)(void *inst, char *out, size_t cap, size_t *n_out, dk_error *err);
   /* ABI 1.1 and later: append here. */
 };
 
