@@ -42,5 +42,5 @@ void dk_trace(const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  g_sink(DK_LOG_ERROR, msg, g_user); /* traces are asked for: always shown */
+  g_sink(DK_LOG_TRACE, msg, g_user); /* asked for: shown whatever the level */
 }

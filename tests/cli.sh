@@ -70,6 +70,11 @@ has "$tmp/err" "--set generate.n: key 'n': 0 is out of range [1, 1024]" "bad --s
 expect 3 "missing file" -- "$dk" validate "$tmp/absent.yaml"
 has "$tmp/err" "absent.yaml: cannot open pipeline: No such file or directory" "missing file"
 
+# Loading can be traced.
+expect 0 "verbose loading" -- env DECOKIT_PLUGIN_VERBOSE=1 "$dk" validate --plugin-path "$fx" "$tmp/good.yaml"
+has "$tmp/err" "trace: plugin: dlopen $fx/hashlm.so" "verbose loading"
+has "$tmp/err" "accepted 'hashlm' 1.0.0 (ABI 1.0, 1 component)" "verbose loading"
+
 # Plugins: the built-ins are listed; each exports exactly one symbol.
 expect 0 "plugins" -- "$dk" plugins
 has "$tmp/out" "decoder    sample" "plugins lists the sample decoder"

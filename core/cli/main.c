@@ -10,8 +10,8 @@
 
 static void stderr_sink(int level, const char *msg, void *user) {
   (void)user;
-  static const char *const names[] = {"error", "warning", "info", "debug"};
-  fprintf(stderr, "decokit: %s: %s\n", names[level >= 0 && level <= 3 ? level : 0], msg);
+  static const char *const names[] = {"error", "warning", "info", "debug", "trace"};
+  fprintf(stderr, "decokit: %s: %s\n", names[level >= 0 && level <= 4 ? level : 0], msg);
 }
 
 static void usage(FILE *f) {
