@@ -190,6 +190,53 @@ START_TEST(test_logprobs_recorded) {
 }
 END_TEST
 
+static const char *metric(const dk_completion *c, const char *name, double *v) {
+  for (size_t i = 0; i < c->n_metrics; i++)
+    if (strcmp(c->metrics[i].name, name) == 0) {
+      *v = c->metrics[i].value;
+      return name;
+    }
+  return NULL;
+}
+
+/* The probe decoder drives every session service and model op (drafts,
+ * trees, accept_path, fork, truncate, hidden, batch, masked, scorers) and
+ * must still produce exactly the greedy output, in fewer forward passes. */
+START_TEST(test_every_service_lossless) {
+  char lib[4096], yaml[16384];
+  snprintf(lib, sizeof lib, "%s/probe.so", getenv("DECOKIT_FIXTURE_DIR"));
+  snprintf(yaml, sizeof yaml,
+           HEAD "decoder: { plugin: %s }\ndrafter: { plugin: %s, k: 4 }\nscorers: [ { plugin: %s } ]\n"
+                "generate: { max_tokens: 80, ignore_eos: true }\n",
+           lib, lib, lib);
+  static const char *prompts[] = {"the the the the", "abcabcabc", "Once upon a time", "xyz",
+                                  "in the end the", "1 2 1 2 1 2", "aaaa", "The cat sat on the mat"};
+  long saved = 0;
+  for (size_t k = 0; k < sizeof prompts / sizeof *prompts; k++) {
+    dk_result *g = run_yaml(HEAD "generate: { max_tokens: 80, ignore_eos: true }\n", prompts[k], NULL);
+    dk_result *r = run_yaml(yaml, prompts[k], NULL);
+    ck_assert_uint_eq(r->c[0].n_tokens, g->c[0].n_tokens);
+    ck_assert_msg(memcmp(r->c[0].tokens, g->c[0].tokens, g->c[0].n_tokens * sizeof(dk_token)) == 0,
+                  "prompt '%s': speculative output differs from greedy", prompts[k]);
+    double drafted, accepted, score;
+    ck_assert_ptr_nonnull(metric(&r->c[0], "drafted", &drafted));
+    ck_assert_ptr_nonnull(metric(&r->c[0], "accepted", &accepted));
+    ck_assert_ptr_nonnull(metric(&r->c[0], "score", &score));
+    ck_assert_double_eq(score, (double)r->c[0].n_tokens);
+    ck_assert(accepted <= drafted);
+    /* Every accepted draft saves one forward pass (begin spends two on its
+     * batch and masked probes; the last step may draft past max_tokens). */
+    uint64_t tree_passes = r->c[0].forward_passes - 2;
+    ck_assert_uint_ge(tree_passes + (uint64_t)accepted, g->c[0].forward_passes);
+    ck_assert_uint_le(tree_passes + (uint64_t)accepted, g->c[0].forward_passes + 4);
+    saved += (long)g->c[0].forward_passes - (long)tree_passes;
+    dk_result_free(g);
+    dk_result_free(r);
+  }
+  ck_assert_int_gt(saved, 0); /* fewer passes than greedy over the prompts */
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("session");
   TCase *tc = tcase_create("session");
@@ -200,6 +247,7 @@ int main(void) {
   tcase_add_test(tc, test_max_tokens_zero);
   tcase_add_test(tc, test_n_completions_seeded);
   tcase_add_test(tc, test_logprobs_recorded);
+  tcase_add_test(tc, test_every_service_lossless);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_ENV);
