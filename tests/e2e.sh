@@ -57,5 +57,15 @@ out=$("$dk" run --set model.path="$m/stories260K.gguf" -p "Once upon a time" -n 
   --set 'generate.stop=[Lily]' --no-prompt -q)
 [ "$out" = ", there was a little girl named " ] && ok || bad "stop string: got '$out'"
 
+# A byte token cut off by max_tokens is not valid UTF-8: JSON keeps it as U+FFFD.
+cat >"$tmp/byte.yaml" <<YAML
+decokit: 1
+model: { plugin: llama, path: "$m/stories260K.gguf" }
+samplers: [ { plugin: logit_bias, bias: ["229:100"] }, { plugin: greedy } ]
+generate: { max_tokens: 1, prompt: "Once" }
+YAML
+out=$("$dk" run --json "$tmp/byte.yaml" | tr -d ' \n')
+case "$out" in *'"text":"\uFFFD"'*) ok ;; *) bad "invalid UTF-8 in JSON text: $out" ;; esac
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -29,6 +29,46 @@ static json_t *piece_json(const dk_vocab *v, dk_token id) {
   return bytes;
 }
 
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+  unsigned char c = s[0];
+  size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+  if (!len || len > n) return 0;
+  for (size_t i = 1; i < len; i++)
+    if ((s[i] & 0xC0) != 0x80) return 0;
+  /* Overlong forms, surrogates and values past U+10FFFF are invalid too. */
+  uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
+  for (size_t i = 1; i < len; i++) cp = (cp << 6) | (s[i] & 0x3F);
+  static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < min[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return len;
+}
+
+/* Text as a JSON string; bytes that are not UTF-8 (a sequence cut at the
+ * token limit) become U+FFFD instead of losing the whole text. */
+static json_t *text_json(const char *t, size_t n) {
+  json_t *s = json_stringn(t ? t : "", n);
+  if (s) return s;
+  char *buf = malloc(3 * n + 1);
+  if (!buf) return json_string("");
+  size_t o = 0;
+  for (size_t i = 0; i < n;) {
+    size_t l = utf8_seq((const unsigned char *)t + i, n - i);
+    if (l) {
+      memcpy(buf + o, t + i, l);
+      o += l;
+      i += l;
+    } else {
+      memcpy(buf + o, "\xEF\xBF\xBD", 3);
+      o += 3;
+      i++;
+    }
+  }
+  s = json_stringn(buf, o);
+  free(buf);
+  return s ? s : json_string("");
+}
+
 static json_t *number(double x) { return isfinite(x) ? json_real(x) : json_null(); }
 
 static json_t *alts(const dk_logprob_alt *a, size_t n, const dk_vocab *v) {
@@ -46,9 +86,7 @@ static json_t *alts(const dk_logprob_alt *a, size_t n, const dk_vocab *v) {
 
 static json_t *completion_json(const dk_completion *c, const dk_vocab *v, int top) {
   json_t *o = json_object();
-  json_t *text = json_stringn(c->text ? c->text : "", c->text_len);
-  if (!text) text = json_string("");
-  json_object_set_new(o, "text", text);
+  json_object_set_new(o, "text", text_json(c->text, c->text_len));
   json_t *ids = json_array();
   for (size_t i = 0; i < c->n_tokens; i++) json_array_append_new(ids, json_integer(c->tokens[i]));
   json_object_set_new(o, "tokens", ids);
