@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../plugins/models/llama/describe.h"
 #include "../plugins/models/llama/llm.h"
 #include "../plugins/models/llama/model.h"
 #include "../plugins/models/llama/quant.h"
@@ -543,6 +544,32 @@ START_TEST(test_bad_calls)
 }
 END_TEST
 
+START_TEST(test_describe)
+{
+    fixture fx;
+    fx_open(&fx, &k_cases[3].o);
+    /* a short buffer gets a prefix of the report and the full length */
+    const size_t n = llm_describe(fx.m, NULL, 64, NULL, NULL, 0);
+    ck_assert_uint_gt(n, 200);
+    char *full = malloc(n), *part = malloc(40);
+    ck_assert_uint_eq(llm_describe(fx.m, NULL, 64, "x.gguf", part, 40), n + strlen("file: \"x.gguf\"\n"));
+    ck_assert_uint_eq(llm_describe(fx.m, NULL, 64, NULL, full, n), n);
+    ck_assert_int_eq(memcmp(full, "file.size: ", 11), 0);
+    ck_assert_int_eq(memcmp(part, "file: \"x.gguf\"\nfile.size: ", 26), 0);
+    char *text = malloc(n + 1);
+    memcpy(text, full, n);
+    text[n] = 0;
+    ck_assert_ptr_nonnull(strstr(text, "\narchitecture: qwen2\n"));
+    ck_assert_ptr_nonnull(strstr(text, "\nrope.type: neox\n"));
+    ck_assert_ptr_nonnull(strstr(text, "\nqkv_bias: yes\n"));
+    ck_assert_ptr_nonnull(strstr(text, "\ntensor blk.1.attn_q.weight: Q8_0 [64, 64]\n"));
+    ck_assert_ptr_nonnull(strstr(text, "\nn_ctx: 64\n"));
+    ck_assert_int_eq(text[n - 1], '\n');
+    free(full); free(part); free(text);
+    fx_close(&fx);
+}
+END_TEST
+
 /* ---- robustness: truncated and corrupted files ------------------------------------------ */
 
 /* Loads (and, if it loads, runs) a copy of buf[0..size) in an exactly-sized allocation so the
@@ -679,6 +706,7 @@ int main(void)
     tcase_add_loop_test(tr, test_tree_matches_reference, 0, N_CASES);
     tcase_add_test(tr, test_masked);
     tcase_add_test(tr, test_bad_calls);
+    tcase_add_test(tr, test_describe);
     suite_add_tcase(s, tr);
     TCase *tf = tcase_create("robustness");
     tcase_set_timeout(tf, 60);

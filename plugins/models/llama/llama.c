@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "decokit/plugin.h"
+#include "describe.h"
 #include "llm.h"
 #include "vocab.h"
 
@@ -14,6 +15,7 @@ typedef struct llama_inst {
     llm_ctx *ctx;
     llm_vocab *vocab; /* NULL when the file carries no tokenizer */
     dk_token mask;
+    char *path; /* as given, for describe */
     char err[ERRLEN];
 } llama_inst;
 
@@ -32,6 +34,7 @@ static void llama_destroy(void *p)
     llm_ctx_free(li->ctx);
     llm_vocab_free(li->vocab);
     llm_model_free(li->model);
+    free(li->path);
     free(li);
 }
 
@@ -51,6 +54,13 @@ static int llama_create(const dk_host *host, const dk_create_info *ci, void **in
     if (!path) {
         free(li);
         return host->set_error(err, DK_ERR_INVALID, "llama: 'path' is required");
+    }
+    li->path = malloc(strlen(path) + 1);
+    if (li->path)
+        memcpy(li->path, path, strlen(path) + 1);
+    if (!li->path) {
+        free(li);
+        return host->set_error(err, DK_ERR_NOMEM, "out of memory");
     }
     li->model = llm_model_load(path, li->err, sizeof li->err);
     if (!li->model) {
@@ -230,6 +240,15 @@ static int llama_hidden(void *p, dk_seq seq, size_t n, float *out, dk_error *err
     return rc ? fail(li, err, rc) : DK_OK;
 }
 
+static int llama_describe(void *p, char *out, size_t cap, size_t *n_out, dk_error *err)
+{
+    llama_inst *li = p;
+    *n_out = llm_describe(li->model, li->vocab, llm_ctx_n_ctx(li->ctx), li->path, out, cap);
+    if (*n_out > cap)
+        return li->host->set_error(err, DK_ERR_RANGE, "describe: %zu bytes do not fit in %zu", *n_out, cap);
+    return DK_OK;
+}
+
 static const dk_model_iface k_llama = {
     .hdr = { sizeof(dk_model_iface), DK_KIND_MODEL, "llama", "1.0.0",
              "GGUF llama-family models (llama, mistral, qwen2) on CPU with OpenBLAS", k_params,
@@ -251,6 +270,7 @@ static const dk_model_iface k_llama = {
     .fork = llama_fork,
     .eval_masked = llama_eval_masked,
     .hidden = llama_hidden,
+    .describe = llama_describe,
 };
 
 static const dk_iface_header *const k_components[] = { &k_llama.hdr };
