@@ -23,7 +23,7 @@ has() { # has FILE TEXT DESCRIPTION
 
 expect 0 "--version" -- "$dk" --version
 has "$tmp/out" "decokit 0.1.0 (plugin ABI 1.0)" "--version"
-for c in run validate plugins tokenize perplexity bench; do
+for c in run validate plugins model tokenize perplexity bench; do
   expect 0 "$c --help" -- "$dk" "$c" --help
   has "$tmp/out" "Usage: decokit $c" "$c --help"
 done

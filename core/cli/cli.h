@@ -25,9 +25,12 @@ typedef struct dk_cli_common {
   size_t n_sets;
 } dk_cli_common;
 
-/* Parse a common option at argv[*i]; returns 1 if consumed, 0 if not
- * common, -1 on a usage error (message printed). */
-int dk_cli_common_opt(dk_cli_common *c, int argc, char **argv, int *i);
+/* The shared part of every command's option loop: --set, --plugin-path and
+ * -h/--help (printed with usage).  Returns DK_CLI_NEXT when argv[*i] was
+ * consumed, DK_CLI_MINE when it is the command's own, or an exit status to
+ * return now (after --help, or a usage error already printed). */
+enum { DK_CLI_MINE = -1, DK_CLI_NEXT = -2 };
+int dk_cli_common_opt(dk_cli_common *c, int argc, char **argv, int *i, void (*usage)(FILE *));
 /* Load, override and resolve; prints the error and returns an exit status. */
 int dk_cli_load_pipeline(const dk_cli_common *c, dk_registry **reg, dk_pipeline **p);
 /* The bundled default model, or NULL if none can be found. */

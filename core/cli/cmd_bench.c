@@ -186,13 +186,10 @@ int dk_cmd_bench(int argc, char **argv) {
   long vocabs[16], tokens = 2000;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v;
-    int r = dk_cli_common_opt(&c, argc, argv, &i);
-    if (r < 0) return DK_EXIT_USAGE;
-    if (r > 0) continue;
-    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-      bench_usage(stdout);
-      return DK_EXIT_OK;
-    } else if ((v = dk_cli_value("--prompt", argc, argv, &i)) || (v = dk_cli_value("-p", argc, argv, &i))) {
+    int r = dk_cli_common_opt(&c, argc, argv, &i, bench_usage);
+    if (r == DK_CLI_NEXT) continue;
+    if (r != DK_CLI_MINE) return r;
+    if ((v = dk_cli_value("--prompt", argc, argv, &i)) || (v = dk_cli_value("-p", argc, argv, &i))) {
       if (n_prompts < 64) prompts[n_prompts++] = v;
     } else if ((v = dk_cli_value("--repeat", argc, argv, &i)) || (v = dk_cli_value("-r", argc, argv, &i))) {
       repeat = atoi(v);

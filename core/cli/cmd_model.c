@@ -1,28 +1,29 @@
-/* cmd_model.c -- model-only commands: `decokit tokenize` and `decokit perplexity`. */
+/* cmd_model.c -- model-only commands: `decokit model info`, `tokenize` and `perplexity`. */
 #include "cli.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Options shared by model commands; returns 1 consumed, 0 not ours, -1 error. */
+/* Options shared by model commands (-m, --pipeline and the common ones);
+ * same return protocol as dk_cli_common_opt. */
 static int model_opt(dk_cli_common *c, char *set_buf, size_t set_len, int argc, char **argv,
-                     int *i) {
+                     int *i, void (*usage)(FILE *)) {
   const char *v;
-  int r = dk_cli_common_opt(c, argc, argv, i);
-  if (r) return r;
+  int r = dk_cli_common_opt(c, argc, argv, i, usage);
+  if (r != DK_CLI_MINE) return r;
   if ((v = dk_cli_value("--model", argc, argv, i)) || (v = dk_cli_value("-m", argc, argv, i))) {
-    if (!*v) return -1;
+    if (!*v || c->n_sets == sizeof c->sets / sizeof *c->sets) return DK_EXIT_USAGE;
     snprintf(set_buf, set_len, "model.path=%s", v);
     c->sets[c->n_sets++] = set_buf;
-    return 1;
+    return DK_CLI_NEXT;
   }
   if ((v = dk_cli_value("--pipeline", argc, argv, i))) {
-    if (!*v) return -1;
+    if (!*v) return DK_EXIT_USAGE;
     c->pipeline = v;
-    return 1;
+    return DK_CLI_NEXT;
   }
-  return 0;
+  return DK_CLI_MINE;
 }
 
 static int open_model(dk_cli_common *c, dk_registry **reg, dk_pipeline **p, dk_run **run) {
@@ -63,33 +64,34 @@ static int tokenize_all(const dk_model_ref *m, const char *text, size_t len, uin
   return rc;
 }
 
+static void tokenize_usage(FILE *f) {
+  fputs("Usage: decokit tokenize [OPTIONS] TEXT|-\n"
+        "\n"
+        "Print the model's tokens for TEXT ('-' reads stdin): one line per token with\n"
+        "its id and piece, or only the ids with --ids.\n"
+        "\n"
+        "Options:\n"
+        "  -m, --model FILE      the GGUF model (default: the bundled model)\n"
+        "  --pipeline FILE       take the model from this pipeline\n"
+        "  --ids                 print only the ids, space-separated, on one line\n"
+        "  --no-bos              do not add the BOS token\n"
+        "  --special             match special-token texts such as </s> in TEXT\n"
+        "  --plugin-path DIRS    search these folders for plugins first\n"
+        "  -h, --help            show this help\n",
+        f);
+}
+
 int dk_cmd_tokenize(int argc, char **argv) {
   dk_cli_common c = {0};
   char set_buf[4096];
   const char *text = NULL;
   int ids_only = 0, no_bos = 0, special = 0;
   for (int i = 1; i < argc; i++) {
-    int r = model_opt(&c, set_buf, sizeof set_buf, argc, argv, &i);
-    if (r < 0) return DK_EXIT_USAGE;
-    if (r > 0) continue;
+    int r = model_opt(&c, set_buf, sizeof set_buf, argc, argv, &i, tokenize_usage);
+    if (r == DK_CLI_NEXT) continue;
+    if (r != DK_CLI_MINE) return r;
     const char *a = argv[i];
-    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-      fputs("Usage: decokit tokenize [OPTIONS] TEXT|-\n"
-            "\n"
-            "Print the model's tokens for TEXT ('-' reads stdin): one line per token with\n"
-            "its id and piece, or only the ids with --ids.\n"
-            "\n"
-            "Options:\n"
-            "  -m, --model FILE      the GGUF model (default: the bundled model)\n"
-            "  --pipeline FILE       take the model from this pipeline\n"
-            "  --ids                 print only the ids, space-separated, on one line\n"
-            "  --no-bos              do not add the BOS token\n"
-            "  --special             match special-token texts such as </s> in TEXT\n"
-            "  --plugin-path DIRS    search these folders for plugins first\n"
-            "  -h, --help            show this help\n",
-            stdout);
-      return DK_EXIT_OK;
-    } else if (strcmp(a, "--ids") == 0) {
+    if (strcmp(a, "--ids") == 0) {
       ids_only = 1;
     } else if (strcmp(a, "--no-bos") == 0) {
       no_bos = 1;
@@ -148,34 +150,35 @@ int dk_cmd_tokenize(int argc, char **argv) {
   return st;
 }
 
+static void perplexity_usage(FILE *f) {
+  fputs("Usage: decokit perplexity [OPTIONS] FILE\n"
+        "\n"
+        "The model's perplexity on a text file: the file is tokenized with BOS at its\n"
+        "start and cut into windows of the context length without overlap; every\n"
+        "token after a window's first is predicted from the window so far.  Prints\n"
+        "the tokens scored, the mean negative log-likelihood (nats/token) and the\n"
+        "perplexity.\n"
+        "\n"
+        "Options:\n"
+        "  -m, --model FILE      the GGUF model (default: the bundled model)\n"
+        "  --pipeline FILE       take the model from this pipeline\n"
+        "  -c, --ctx N           window length (default: the model's context)\n"
+        "  --plugin-path DIRS    search these folders for plugins first\n"
+        "  -h, --help            show this help\n",
+        f);
+}
+
 int dk_cmd_perplexity(int argc, char **argv) {
   dk_cli_common c = {0};
   char set_buf[4096];
   const char *file = NULL;
   long ctx = 0;
   for (int i = 1; i < argc; i++) {
-    int r = model_opt(&c, set_buf, sizeof set_buf, argc, argv, &i);
-    if (r < 0) return DK_EXIT_USAGE;
-    if (r > 0) continue;
+    int r = model_opt(&c, set_buf, sizeof set_buf, argc, argv, &i, perplexity_usage);
+    if (r == DK_CLI_NEXT) continue;
+    if (r != DK_CLI_MINE) return r;
     const char *a = argv[i], *v;
-    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-      fputs("Usage: decokit perplexity [OPTIONS] FILE\n"
-            "\n"
-            "The model's perplexity on a text file: the file is tokenized with BOS at its\n"
-            "start and cut into windows of the context length without overlap; every\n"
-            "token after a window's first is predicted from the window so far.  Prints\n"
-            "the tokens scored, the mean negative log-likelihood (nats/token) and the\n"
-            "perplexity.\n"
-            "\n"
-            "Options:\n"
-            "  -m, --model FILE      the GGUF model (default: the bundled model)\n"
-            "  --pipeline FILE       take the model from this pipeline\n"
-            "  -c, --ctx N           window length (default: the model's context)\n"
-            "  --plugin-path DIRS    search these folders for plugins first\n"
-            "  -h, --help            show this help\n",
-            stdout);
-      return DK_EXIT_OK;
-    } else if ((v = dk_cli_value("--ctx", argc, argv, &i)) || (v = dk_cli_value("-c", argc, argv, &i))) {
+    if ((v = dk_cli_value("--ctx", argc, argv, &i)) || (v = dk_cli_value("-c", argc, argv, &i))) {
       char *end;
       ctx = strtol(v, &end, 10);
       if (!*v || *end || ctx < 2) {
@@ -262,28 +265,28 @@ int dk_cmd_perplexity(int argc, char **argv) {
   return st;
 }
 
+static void model_usage(FILE *f) {
+  fputs("Usage: decokit model info [OPTIONS] FILE\n"
+        "\n"
+        "Describe a model file as the model plugin sees it: architecture, sizes, the\n"
+        "type of every tensor, vocabulary, special tokens and the memory needed.\n"
+        "\n"
+        "Options:\n"
+        "  --set model.plugin=NAME  use another model plugin (default: llama)\n"
+        "  --plugin-path DIRS       search these folders for plugins first\n"
+        "  -h, --help               show this help\n",
+        f);
+}
+
 int dk_cmd_model(int argc, char **argv) {
   dk_cli_common c = {0};
   char set_buf[4096];
   const char *sub = NULL, *file = NULL;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
-    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-      fputs("Usage: decokit model info [OPTIONS] FILE\n"
-            "\n"
-            "Describe a model file as the model plugin sees it: architecture, sizes, the\n"
-            "type of every tensor, vocabulary, special tokens and the memory needed.\n"
-            "\n"
-            "Options:\n"
-            "  --set model.plugin=NAME  use another model plugin (default: llama)\n"
-            "  --plugin-path DIRS       search these folders for plugins first\n"
-            "  -h, --help               show this help\n",
-            stdout);
-      return DK_EXIT_OK;
-    }
-    int r = dk_cli_common_opt(&c, argc, argv, &i);
-    if (r < 0) return DK_EXIT_USAGE;
-    if (r > 0) continue;
+    int r = dk_cli_common_opt(&c, argc, argv, &i, model_usage);
+    if (r == DK_CLI_NEXT) continue;
+    if (r != DK_CLI_MINE) return r;
     if (!sub && strcmp(a, "info") == 0) {
       sub = a;
     } else if (sub && !file && a[0] != '-') {

@@ -101,13 +101,10 @@ int dk_cmd_plugins(int argc, char **argv) {
   int verbose = 0, man = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v;
-    int r = dk_cli_common_opt(&c, argc, argv, &i);
-    if (r < 0) return DK_EXIT_USAGE;
-    if (r > 0) continue;
-    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-      plugins_usage(stdout);
-      return DK_EXIT_OK;
-    } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+    int r = dk_cli_common_opt(&c, argc, argv, &i, plugins_usage);
+    if (r == DK_CLI_NEXT) continue;
+    if (r != DK_CLI_MINE) return r;
+    if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
       verbose = 1;
     } else if (strcmp(a, "--man") == 0) {
       man = 1;

@@ -46,13 +46,10 @@ int dk_cmd_run(int argc, char **argv) {
   char set_buf[3][64];
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v;
-    int r = dk_cli_common_opt(&c, argc, argv, &i);
-    if (r < 0) return DK_EXIT_USAGE;
-    if (r > 0) continue;
-    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-      run_usage(stdout);
-      return DK_EXIT_OK;
-    } else if ((v = dk_cli_value("--prompt", argc, argv, &i)) || (v = dk_cli_value("-p", argc, argv, &i))) {
+    int r = dk_cli_common_opt(&c, argc, argv, &i, run_usage);
+    if (r == DK_CLI_NEXT) continue;
+    if (r != DK_CLI_MINE) return r;
+    if ((v = dk_cli_value("--prompt", argc, argv, &i)) || (v = dk_cli_value("-p", argc, argv, &i))) {
       prompt = v;
     } else if ((v = dk_cli_value("--max-tokens", argc, argv, &i)) || (v = dk_cli_value("-n", argc, argv, &i))) {
       snprintf(set_buf[0], sizeof set_buf[0], "generate.max_tokens=%s", v);

@@ -24,13 +24,10 @@ int dk_cmd_validate(int argc, char **argv) {
   size_t n_files = 0;
   int quiet = 0;
   for (int i = 1; i < argc; i++) {
-    int r = dk_cli_common_opt(&c, argc, argv, &i);
-    if (r < 0) return DK_EXIT_USAGE;
-    if (r > 0) continue;
-    if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-      validate_usage(stdout);
-      return DK_EXIT_OK;
-    } else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
+    int r = dk_cli_common_opt(&c, argc, argv, &i, validate_usage);
+    if (r == DK_CLI_NEXT) continue;
+    if (r != DK_CLI_MINE) return r;
+    if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
       quiet = 1;
     } else if (argv[i][0] == '-') {
       dk_cli_error("validate: unknown option '%s' (try decokit validate --help)", argv[i]);

@@ -32,23 +32,27 @@ const char *dk_cli_value(const char *opt, int argc, char **argv, int *i) {
   return argv[++*i];
 }
 
-int dk_cli_common_opt(dk_cli_common *c, int argc, char **argv, int *i) {
+int dk_cli_common_opt(dk_cli_common *c, int argc, char **argv, int *i, void (*usage)(FILE *)) {
   const char *v;
+  if (strcmp(argv[*i], "-h") == 0 || strcmp(argv[*i], "--help") == 0) {
+    usage(stdout);
+    return DK_EXIT_OK;
+  }
   if ((v = dk_cli_value("--plugin-path", argc, argv, i))) {
-    if (!*v) return -1;
+    if (!*v) return DK_EXIT_USAGE;
     c->plugin_path = v;
-    return 1;
+    return DK_CLI_NEXT;
   }
   if ((v = dk_cli_value("--set", argc, argv, i))) {
-    if (!*v) return -1;
+    if (!*v) return DK_EXIT_USAGE;
     if (c->n_sets == sizeof c->sets / sizeof *c->sets) {
       dk_cli_error("too many --set options");
-      return -1;
+      return DK_EXIT_USAGE;
     }
     c->sets[c->n_sets++] = v;
-    return 1;
+    return DK_CLI_NEXT;
   }
-  return 0;
+  return DK_CLI_MINE;
 }
 
 static int is_file(const char *p) {
