@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "harness.h"
 #include "loader.h"
 #include "pipeline.h"
 #include "session.h"
@@ -13,9 +14,7 @@ static dk_registry *reg;
 static dk_error err;
 
 static void setup(void) {
-  reg = dk_registry_new();
-  dk_registry_add_path(reg, getenv("DECOKIT_PLUGIN_PATH"));
-  dk_registry_add_path(reg, getenv("DECOKIT_FIXTURE_DIR"));
+  reg = dkh_registry();
   dk_error_clear(&err);
 }
 

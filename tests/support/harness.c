@@ -35,6 +35,15 @@ dk_harness *dkh_new(void) {
   return h;
 }
 
+dk_registry *dkh_registry(void) {
+  dk_registry *reg = dk_registry_new();
+  if (reg) {
+    dk_registry_add_path(reg, getenv("DECOKIT_PLUGIN_PATH"));
+    dk_registry_add_path(reg, getenv("DECOKIT_FIXTURE_DIR"));
+  }
+  return reg;
+}
+
 void dkh_free(dk_harness *h) {
   if (!h) return;
   for (size_t i = 0; i < h->n; i++) {

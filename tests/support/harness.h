@@ -8,6 +8,9 @@ typedef struct dk_harness dk_harness;
 
 /* A registry over $DECOKIT_PLUGIN_PATH (the build tree's plugins). */
 dk_harness *dkh_new(void);
+/* A bare registry over the built plugins and the fixture plugins
+ * ($DECOKIT_FIXTURE_DIR), for tests that drive the loader themselves. */
+struct dk_registry *dkh_registry(void);
 void dkh_free(dk_harness *h);
 /* Create component (kind, name) with parameters given as "key", "value", ...,
  * NULL (a value starting with '[' is split on ',' into a list: "[a,b]").
