@@ -582,7 +582,7 @@ static void print_rule(sbuf *b, const dkg_grammar *g, uint32_t r) {
   uint32_t n = g->rule_len[r];
   sb_puts(b, g->names[r]);
   sb_puts(b, " ::=");
-  int in_lit = 0;
+  int in_lit = 0, alt_empty = 1;
   for (uint32_t i = 0; i < n; i++) {
     uint32_t t = e[i].type;
     int single_char = t == DKG_CHAR && !(i + 1 < n && is_class_cont(e[i + 1].type));
@@ -590,6 +590,10 @@ static void print_rule(sbuf *b, const dkg_grammar *g, uint32_t r) {
       sb_puts(b, "\"");
       in_lit = 0;
     }
+    /* an empty alternative prints as "" so that a trailing '|' never swallows the
+     * newline (after '|' a rule continues on the next line) */
+    if ((t == DKG_END || t == DKG_ALT) && alt_empty) sb_puts(b, " \"\"");
+    alt_empty = t == DKG_ALT;
     if (t == DKG_END) break;
     if (t == DKG_ALT) {
       sb_puts(b, " |");

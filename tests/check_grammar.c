@@ -1,0 +1,254 @@
+/* check_grammar.c -- GBNF parser (round trips, exact error messages) and matcher unit tests */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grammar.h"
+
+static dkg_grammar *parse_ok(const char *src) {
+  dkg_grammar *g = NULL;
+  char err[256];
+  int rc = dkg_grammar_parse(src, strlen(src), &g, err, sizeof err);
+  ck_assert_msg(rc == 0, "parse failed: %s\n%s", err, src);
+  return g;
+}
+
+static const char *const round_trip_sources[] = {
+    "root ::= \"a\" b* | [x-z]+ \"end\"?\nb ::= \"b\" | ( \"c\" [^\\n\\\"] ){2,3}\n",
+    "# arithmetic\nroot ::= expr\nexpr ::= term ( [-+] term )*\nterm ::= factor ( [*/] factor )*\n"
+    "factor ::= [0-9]+ | \"(\" expr \")\"\n",
+    "root ::= \"\\x41\\u00e9\\U0001F600\\t\\r\\n\\\\\\\"\" [\\[\\]\\x2D^] . [^a-c\\u4e00-\\u9fff]{0,2}\n",
+    "root ::=\n  \"{\" (\n    ws \"k\"\n  )? \"}\"\nws ::= [ \\t\\n]{1,}\n",
+    "root ::= x{3} x{2,} x{,2} x{0}\nx ::= \"x\" | \n",
+};
+
+START_TEST(test_round_trip) {
+  for (size_t i = 0; i < sizeof round_trip_sources / sizeof *round_trip_sources; i++) {
+    dkg_grammar *g1 = parse_ok(round_trip_sources[i]);
+    char *t1 = dkg_grammar_print(g1);
+    dkg_grammar *g2 = parse_ok(t1);
+    char *t2 = dkg_grammar_print(g2);
+    ck_assert_str_eq(t1, t2);
+    ck_assert_uint_eq(g1->n_rules, g2->n_rules);
+    free(t1);
+    free(t2);
+    dkg_grammar_free(g1);
+    dkg_grammar_free(g2);
+  }
+}
+END_TEST
+
+START_TEST(test_print_exact) {
+  dkg_grammar *g = parse_ok("root ::= \"ab\" [c-e^] x?  # comment\nx ::= \"\\n\" | .\n");
+  char *t = dkg_grammar_print(g);
+  ck_assert_str_eq(t,
+                   "root ::= \"ab\" [c-e\\x5E] root_1\n"
+                   "root_1 ::= x | \"\"\n"
+                   "x ::= \"\\n\" | .\n");
+  free(t);
+  dkg_grammar_free(g);
+  /* repetitions expand like llama.cpp: x{1,3} = x (x (x)?)? */
+  g = parse_ok("root ::= \"a\"{1,3}\n");
+  t = dkg_grammar_print(g);
+  ck_assert_str_eq(t,
+                   "root ::= \"a\" root_2\n"
+                   "root_2 ::= \"a\" root_1 | \"\"\n"
+                   "root_1 ::= \"a\" | \"\"\n");
+  free(t);
+  dkg_grammar_free(g);
+}
+END_TEST
+
+static const struct {
+  const char *src, *msg;
+} bad[] = {
+    {"root ::= \"abc", "1:10: unterminated string literal"},
+    {"root ::= [a-", "1:10: unterminated character class"},
+    {"root ::= foo", "1:10: undefined rule 'foo'"},
+    {"rot ::= \"a\"", "1:12: the grammar has no 'root' rule"},
+    {"root ::= \"a\"\nroot ::= \"b\"", "2:1: rule 'root' is defined twice"},
+    {"root = \"a\"", "1:6: expected '::=' after rule name"},
+    {"root ::= ( \"a\"", "1:10: expected ')' to close this group"},
+    {"root ::= \"\\q\"", "1:11: unknown escape '\\q'"},
+    {"root ::= * \"a\"", "1:10: '*' has no item to repeat"},
+    {"root ::= \"a\"{3,1}", "1:13: repetition maximum is below its minimum"},
+    {"root ::= [z-a]", "1:12: character range is reversed"},
+    {"root ::= \"a\" )", "1:14: unexpected ')'; expected a newline or the end of input"},
+    {"root ::= \"\\x4\"", "1:11: expected 2 hex digits"},
+    {"# c\nroot ::= x\n\nx ::= \"a\" |\n  \"b\" [", "5:7: unterminated character class"},
+    {"root ::= []", "1:10: empty character class"},
+    {"root ::= \"é\" x\nx ::= ( \"b\"\n  | \"c\" ) }",
+     "3:11: unexpected '}'; expected a newline or the end of input"},
+};
+
+START_TEST(test_parse_errors) {
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    dkg_grammar *g = NULL;
+    char err[256];
+    ck_assert_int_eq(dkg_grammar_parse(bad[i].src, strlen(bad[i].src), &g, err, sizeof err), -1);
+    ck_assert_ptr_null(g);
+    ck_assert_str_eq(err, bad[i].msg);
+  }
+}
+END_TEST
+
+/* A small vocabulary with multi-byte pieces and pieces that split a character. */
+static const char *const pieces[] = {"a", "b", "ab", "abc", "c", "\xc3", "\xa9", "\xc3\xa9",
+                                     "x", "</s>", "<s>", "", "ba"};
+enum { N_PIECES = 13, EOS = 9, BOS = 10 };
+
+static dkg_vocab *small_vocab(void) {
+  uint32_t len[N_PIECES];
+  uint8_t special[N_PIECES] = {0};
+  for (int i = 0; i < N_PIECES; i++) len[i] = (uint32_t)strlen(pieces[i]);
+  special[BOS] = 1;
+  char err[128];
+  dkg_vocab *v = dkg_vocab_new(pieces, len, N_PIECES, EOS, special, err, sizeof err);
+  ck_assert_msg(v != NULL, "%s", err);
+  return v;
+}
+
+static dkg_engine *engine_for(const char *src, dkg_vocab *v) {
+  dkg_grammar *g = parse_ok(src);
+  char err[256];
+  dkg_engine *e = dkg_engine_new(g, v, err, sizeof err);
+  ck_assert_msg(e != NULL, "%s", err);
+  dkg_grammar_free(g);
+  return e;
+}
+
+static uint32_t mask_of(dkg_matcher *m) {
+  uint32_t w = 0;
+  ck_assert_int_eq(dkg_matcher_mask(m, &w), 0);
+  return w;
+}
+
+#define BIT(t) (1u << (t))
+
+START_TEST(test_masks_small) {
+  dkg_vocab *v = small_vocab();
+  dkg_engine *e = engine_for("root ::= \"a\" | \"ab\" [c-e]* | \"é\"+\n", v);
+  dkg_matcher *m = dkg_matcher_new(e);
+  /* "\xc3" alone ends inside 'é' and is allowed; '\xa9' alone never starts a character */
+  ck_assert_uint_eq(mask_of(m), BIT(0) | BIT(2) | BIT(3) | BIT(5) | BIT(7));
+  ck_assert_int_eq(dkg_matcher_advance(m, 5), 0);
+  ck_assert_uint_eq(mask_of(m), BIT(6));
+  ck_assert_int_eq(dkg_matcher_is_complete(m), 0);
+  ck_assert_int_eq(dkg_matcher_advance(m, 6), 0);
+  ck_assert_uint_eq(mask_of(m), BIT(5) | BIT(7) | BIT(EOS));
+  ck_assert_int_eq(dkg_matcher_is_complete(m), 1);
+  ck_assert_int_eq(dkg_matcher_advance(m, 0), -1);          /* refused, state kept */
+  ck_assert_uint_eq(mask_of(m), BIT(5) | BIT(7) | BIT(EOS));
+  ck_assert_int_eq(dkg_matcher_advance(m, BOS), -1);        /* special tokens never */
+  ck_assert_int_eq(dkg_matcher_advance(m, EOS), 0);
+  ck_assert_uint_eq(mask_of(m), 0);
+  ck_assert_int_eq(dkg_matcher_is_finished(m), 1);
+  ck_assert_int_eq(dkg_matcher_rollback(m, 3), 0);
+  ck_assert_uint_eq(mask_of(m), BIT(0) | BIT(2) | BIT(3) | BIT(5) | BIT(7));
+  ck_assert_int_eq(dkg_matcher_rollback(m, 1), -1);
+  /* "a" is complete, but "ab" continues: after "a" only "b"-pieces or EOS */
+  ck_assert_int_eq(dkg_matcher_advance(m, 0), 0);
+  ck_assert_uint_eq(mask_of(m), BIT(1) | BIT(EOS));
+  dkg_matcher_free(m);
+  dkg_engine_release(e);
+  dkg_vocab_free(v);
+}
+END_TEST
+
+START_TEST(test_forced_and_fork) {
+  dkg_vocab *v = small_vocab();
+  dkg_engine *e = engine_for("root ::= \"abc\" ( \"x\" | \"ba\" ) \"cc\"\n", v);
+  dkg_matcher *m = dkg_matcher_new(e);
+  char buf[16];
+  size_t n = dkg_matcher_forced(m, buf, sizeof buf);
+  ck_assert_uint_eq(n, 3);
+  ck_assert_int_eq(memcmp(buf, "abc", 3), 0);
+  ck_assert_int_eq(dkg_matcher_advance(m, 3), 0);
+  ck_assert_uint_eq(dkg_matcher_forced(m, buf, sizeof buf), 0);   /* a choice follows */
+  dkg_matcher *f = dkg_matcher_fork(m);
+  ck_assert_int_eq(dkg_matcher_advance(f, 8), 0);
+  n = dkg_matcher_forced(f, buf, sizeof buf);
+  ck_assert_uint_eq(n, 2);
+  ck_assert_int_eq(memcmp(buf, "cc", 2), 0);
+  /* the original did not move */
+  ck_assert_uint_eq(mask_of(m), BIT(1) | BIT(8) | BIT(12));
+  ck_assert_uint_eq(dkg_matcher_n_steps(m), 1);
+  ck_assert_uint_eq(dkg_matcher_n_steps(f), 2);
+  dkg_matcher_free(m);
+  ck_assert_int_eq(dkg_matcher_advance(f, 4), 0);
+  ck_assert_int_eq(dkg_matcher_advance(f, 4), 0);
+  ck_assert_int_eq(dkg_matcher_is_complete(f), 1);
+  dkg_matcher_free(f);
+  dkg_engine_release(e);
+  dkg_vocab_free(v);
+}
+END_TEST
+
+START_TEST(test_compile_errors) {
+  static const struct {
+    const char *src, *msg;
+  } cases[] = {
+      {"root ::= root \"a\" | \"b\"\n", "rule 'root' is left-recursive"},
+      {"root ::= x\nx ::= y \"+\" | \"1\"\ny ::= \"a\"? x\n", "rule 'x' is left-recursive"},
+      {"root ::= x\nx ::= \"a\" x\n", "rule 'root' cannot produce any string"},
+  };
+  dkg_vocab *v = small_vocab();
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    dkg_grammar *g = parse_ok(cases[i].src);
+    char err[256];
+    dkg_engine *e = dkg_engine_new(g, v, err, sizeof err);
+    ck_assert_ptr_null(e);
+    ck_assert_str_eq(err, cases[i].msg);
+    dkg_grammar_free(g);
+  }
+  /* nullable loops in tail position are fine, and dead alternatives are dropped */
+  dkg_engine *e = engine_for("root ::= ( \"a\"? )* dead | \"b\"*\ndead ::= \"c\" dead\n", v);
+  dkg_matcher *m = dkg_matcher_new(e);
+  ck_assert_uint_eq(mask_of(m), BIT(1) | BIT(EOS));
+  dkg_matcher_free(m);
+  dkg_engine_release(e);
+  dkg_vocab_free(v);
+}
+END_TEST
+
+START_TEST(test_utf8_classes) {
+  dkg_vocab *v = small_vocab();
+  /* é is U+00E9: inside [\u00e0-\u00ff], outside [^\u00e9] */
+  dkg_engine *e = engine_for("root ::= [\\u00e0-\\u00ff] [^\\u00e9b]\n", v);
+  dkg_matcher *m = dkg_matcher_new(e);
+  ck_assert_uint_eq(mask_of(m), BIT(5) | BIT(7));
+  ck_assert_int_eq(dkg_matcher_accepts_bytes(m, "\xc3\xa9" "a", 3), 1);
+  ck_assert_int_eq(dkg_matcher_accepts_bytes(m, "\xc3\xa9" "b", 3), 0);
+  ck_assert_int_eq(dkg_matcher_accepts_bytes(m, "\xc3\xa9\xc3\xa9", 4), 0);
+  ck_assert_int_eq(dkg_matcher_accepts_bytes(m, "\xc3\xa9\xc3", 3), 1);   /* could be à */
+  ck_assert_int_eq(dkg_matcher_accepts_bytes(m, "\xc3\xa9\xed\xa0", 4), 0);   /* surrogate */
+  ck_assert_int_eq(dkg_matcher_advance(m, 7), 0);
+  ck_assert_uint_eq(mask_of(m), BIT(0) | BIT(4) | BIT(5) | BIT(8));
+  dkg_matcher_free(m);
+  dkg_engine_release(e);
+  dkg_vocab_free(v);
+}
+END_TEST
+
+static Suite *grammar_suite(void) {
+  Suite *s = suite_create("grammar");
+  TCase *tc = tcase_create("core");
+  tcase_add_test(tc, test_round_trip);
+  tcase_add_test(tc, test_print_exact);
+  tcase_add_test(tc, test_parse_errors);
+  tcase_add_test(tc, test_masks_small);
+  tcase_add_test(tc, test_forced_and_fork);
+  tcase_add_test(tc, test_compile_errors);
+  tcase_add_test(tc, test_utf8_classes);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(grammar_suite());
+  srunner_run_all(sr, CK_ENV);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
