@@ -70,8 +70,11 @@ START_TEST(test_stories_goldens)
     } else if (_i / 2 == 1) {
         ck_assert_msg(fabsf(lg[432] - 17.796947f) < 1e-3f, "f16 top logit %f", lg[432]);
     } else {
-        /* the reference quantises activations to Q8_0 as well; we keep them in float */
-        ck_assert_msg(fabsf(lg[432] - 17.820465f) < 0.05f, "q8_0 top logit %f", lg[432]);
+        /* Activations are quantised to Q8_0 as the reference does (17.8169 here; 17.79 with
+           float activations), but Q8_0 rounding amplifies sub-1e-4 differences upstream: the
+           attention kernel's half-precision roundings alone move this logit by up to 3e-2
+           across the reference's own kernel variants, so the file's value is matched to 5e-3. */
+        ck_assert_msg(fabsf(lg[432] - 17.820465f) < 5e-3f, "q8_0 top logit %f", lg[432]);
     }
     for (int t = 0; t < 64; t++) {
         int32_t id = argmax(lg, nv);
@@ -102,7 +105,8 @@ END_TEST
 
 typedef struct ref_model {
     const llm_model *m;
-    float **w; /* dequantised matrices, indexed like ref_w() */
+    float **w;      /* dequantised matrices, indexed like ref_w() */
+    uint32_t *type; /* their ggml types: activations are rounded to each one's dot format */
 } ref_model;
 
 enum { RW_Q, RW_K, RW_V, RW_O, RW_G, RW_U, RW_D, RW_N };
@@ -117,15 +121,20 @@ static float *deq(const llm_weight *w)
 
 static ref_model ref_make(const llm_model *m)
 {
-    ref_model r = { m, calloc((size_t)m->hp.n_layer * RW_N + 2, sizeof(float *)) };
+    const size_t nw = (size_t)m->hp.n_layer * RW_N + 2;
+    ref_model r = { m, calloc(nw, sizeof(float *)), calloc(nw, sizeof(uint32_t)) };
     for (int l = 0; l < m->hp.n_layer; l++) {
         const llm_layer *L = &m->layers[l];
         const llm_weight *ws[RW_N] = { &L->wq, &L->wk, &L->wv, &L->wo, &L->wgate, &L->wup, &L->wdown };
-        for (int k = 0; k < RW_N; k++)
+        for (int k = 0; k < RW_N; k++) {
             r.w[l * RW_N + k] = deq(ws[k]);
+            r.type[l * RW_N + k] = ws[k]->type;
+        }
     }
     r.w[m->hp.n_layer * RW_N] = deq(&m->tok_embd);
     r.w[m->hp.n_layer * RW_N + 1] = deq(&m->output);
+    r.type[m->hp.n_layer * RW_N] = m->tok_embd.type;
+    r.type[m->hp.n_layer * RW_N + 1] = m->output.type;
     return r;
 }
 
@@ -134,16 +143,26 @@ static void ref_free(ref_model *r)
     for (int i = 0; i < r->m->hp.n_layer * RW_N + 2; i++)
         free(r->w[i]);
     free(r->w);
+    free(r->type);
 }
 
-static void mv(const float *W, const float *x, float *y, int rows, int cols)
+/* y = W x in double, after rounding x to the weight type's dot-product format (Q8_0 blocks,
+   Q8_K blocks, half, bfloat) as the engine and the reference implementation both do. */
+static void mv(const float *W, uint32_t wtype, const float *x, float *y, int rows, int cols)
 {
+    const uint32_t vt = quant_vec_dot_type(wtype);
+    uint8_t *q = malloc((size_t)cols * 4 + 64);
+    float *xr = malloc((size_t)cols * sizeof *xr);
+    quant_act_row(vt, x, q, cols);
+    quant_dequant_row(vt, q, xr, cols);
     for (int i = 0; i < rows; i++) {
         double s = 0;
         for (int j = 0; j < cols; j++)
-            s += (double)W[(size_t)i * cols + j] * x[j];
+            s += (double)W[(size_t)i * cols + j] * xr[j];
         y[i] = (float)s;
     }
+    free(q);
+    free(xr);
 }
 
 static void norm(const float *x, const float *w, float *o, int n, float eps)
@@ -169,6 +188,42 @@ static void ref_rope(const llm_hparams *hp, float *v, int nh, int pos)
         }
 }
 
+static float half(float x)
+{
+    return quant_f16_to_f32(quant_f32_to_f16(x));
+}
+
+/* Attention of one query over rows 0..lim-1 of K/V (row stride kvd), rounded as the
+   reference CPU kernel rounds over a half-precision cache: K, V and the query in half, the
+   softmax online in float with the weighted V sum kept in half. Quantised activations turn
+   any larger difference into rounding flips, so the plain reference follows it exactly. */
+static void ref_attend(const float *q, const float *k, const float *v, int kvd, int lim, int hd, float *out)
+{
+    float acc[256], M = -INFINITY, S = 0.0f;
+    for (int e = 0; e < hd; e++)
+        acc[e] = 0.0f;
+    for (int j = 0; j < lim; j++) {
+        double dot = 0;
+        for (int e = 0; e < hd; e++)
+            dot += (double)half(q[e]) * half(k[(size_t)j * kvd + e]);
+        const float sc = (float)(dot / sqrt(hd));
+        float ms = 1.0f, vs = 1.0f;
+        if (sc > M) {
+            ms = expf(M - sc);
+            M = sc;
+            for (int e = 0; e < hd; e++)
+                acc[e] = half(acc[e] * ms);
+        } else {
+            vs = expf(sc - M);
+        }
+        for (int e = 0; e < hd; e++)
+            acc[e] = half(acc[e] + half(v[(size_t)j * kvd + e]) * vs);
+        S = S * ms + vs;
+    }
+    for (int e = 0; e < hd; e++)
+        out[e] = acc[e] / S;
+}
+
 /* Logits (n x n_vocab) and final-norm hidden rows (n x n_embd, may be NULL) for toks at
    positions 0..n-1, recomputed from scratch; causal unless bidir. */
 static void ref_forward(const ref_model *r, const int32_t *toks, int n, int bidir, float *logits, float *hidden)
@@ -185,11 +240,12 @@ static void ref_forward(const ref_model *r, const int32_t *toks, int n, int bidi
     for (int l = 0; l < hp->n_layer; l++) {
         const llm_layer *L = &r->m->layers[l];
         float *const *W = r->w + l * RW_N;
+        const uint32_t *T = r->type + l * RW_N;
         for (int i = 0; i < n; i++) {
             norm(x + (size_t)i * d, L->attn_norm, xn, d, hp->rms_eps);
-            mv(W[RW_Q], xn, q + (size_t)i * qd, qd, d);
-            mv(W[RW_K], xn, k + (size_t)i * kvd, kvd, d);
-            mv(W[RW_V], xn, v + (size_t)i * kvd, kvd, d);
+            mv(W[RW_Q], T[RW_Q], xn, q + (size_t)i * qd, qd, d);
+            mv(W[RW_K], T[RW_K], xn, k + (size_t)i * kvd, kvd, d);
+            mv(W[RW_V], T[RW_V], xn, v + (size_t)i * kvd, kvd, d);
             for (int j = 0; j < qd && L->bq; j++)
                 q[(size_t)i * qd + j] += L->bq[j];
             for (int j = 0; j < kvd && L->bk; j++)
@@ -203,35 +259,20 @@ static void ref_forward(const ref_model *r, const int32_t *toks, int n, int bidi
         for (int i = 0; i < n; i++) {
             for (int h = 0; h < hp->n_head; h++) {
                 const int kh = h / (hp->n_head / hp->n_head_kv), lim = bidir ? n : i + 1;
-                double mx = -1e300, sum = 0;
-                for (int j = 0; j < lim; j++) {
-                    double s = 0;
-                    for (int e = 0; e < hd; e++)
-                        s += (double)q[(size_t)i * qd + h * hd + e] * k[(size_t)j * kvd + kh * hd + e];
-                    sc[j] = (float)(s / sqrt(hd));
-                    mx = sc[j] > mx ? sc[j] : mx;
-                }
-                for (int j = 0; j < lim; j++)
-                    sum += exp(sc[j] - mx);
-                for (int e = 0; e < hd; e++) {
-                    double o = 0;
-                    for (int j = 0; j < lim; j++)
-                        o += exp(sc[j] - mx) / sum * v[(size_t)j * kvd + kh * hd + e];
-                    att[h * hd + e] = (float)o;
-                }
+                ref_attend(q + (size_t)i * qd + h * hd, k + kh * hd, v + kh * hd, kvd, lim, hd, att + h * hd);
             }
-            mv(W[RW_O], att, t, d, qd);
+            mv(W[RW_O], T[RW_O], att, t, d, qd);
             for (int e = 0; e < d; e++)
                 nx[(size_t)i * d + e] = x[(size_t)i * d + e] + t[e];
         }
         for (int i = 0; i < n; i++) {
             float *xi = nx + (size_t)i * d;
             norm(xi, L->ffn_norm, xn, d, hp->rms_eps);
-            mv(W[RW_G], xn, g, ff, d);
-            mv(W[RW_U], xn, u, ff, d);
+            mv(W[RW_G], T[RW_G], xn, g, ff, d);
+            mv(W[RW_U], T[RW_U], xn, u, ff, d);
             for (int e = 0; e < ff; e++)
                 g[e] = g[e] / (1.0f + expf(-g[e])) * u[e];
-            mv(W[RW_D], g, t, d, ff);
+            mv(W[RW_D], T[RW_D], g, t, d, ff);
             for (int e = 0; e < d; e++)
                 xi[e] += t[e];
         }
@@ -242,13 +283,22 @@ static void ref_forward(const ref_model *r, const int32_t *toks, int n, int bidi
         norm(x + (size_t)i * d, r->m->output_norm, xn, d, hp->rms_eps);
         if (hidden)
             memcpy(hidden + (size_t)i * d, xn, (size_t)d * 4);
-        mv(r->w[hp->n_layer * RW_N + 1], xn, logits + (size_t)i * hp->n_vocab, hp->n_vocab, d);
+        mv(r->w[hp->n_layer * RW_N + 1], r->type[hp->n_layer * RW_N + 1], xn, logits + (size_t)i * hp->n_vocab, hp->n_vocab, d);
     }
     free(x); free(xn); free(q); free(k); free(v); free(att); free(t); free(g); free(u); free(sc);
 }
 
-/* The cache holds K/V in half precision and attention rounds like the reference kernel, so
-   rows agree with the float reference to about 1e-3 of the logit scale. */
+/* The plain reference rounds activations, K/V and the attention accumulator as the engine
+   does, so rows agree to float-summation error: 1e-3 of the logit scale. With Q8_K activations
+   (the K-quants) one scale covers 256 values, and a single rounding flip caused by float
+   versus double sums moves a logit by up to ~5e-3 of the scale. */
+static float g_tol = 1e-3f;
+
+static void set_tol(uint32_t wtype)
+{
+    g_tol = quant_vec_dot_type(wtype) == GGML_TYPE_Q8_K ? 1e-2f : 1e-3f;
+}
+
 static void assert_close(const float *a, const float *b, int n, const char *what)
 {
     float scale = 1.0f, worst = 0.0f;
@@ -260,7 +310,7 @@ static void assert_close(const float *a, const float *b, int n, const char *what
             worst = fabsf(a[i] - b[i]);
             wi = i;
         }
-    ck_assert_msg(worst <= 5e-3f * scale, "%s: element %d differs by %g (%g vs %g, scale %g)", what, wi, worst,
+    ck_assert_msg(worst <= g_tol * scale, "%s: element %d differs by %g (%g vs %g, scale %g)", what, wi, worst,
                   a[wi], b[wi], scale);
 }
 
@@ -291,6 +341,7 @@ typedef struct fixture {
 
 static void fx_open(fixture *fx, const synth_opts *o)
 {
+    set_tol(o->type);
     char err[512];
     size_t size;
     ck_assert_msg(synth_write_memory(o, &fx->buf, &size, err, sizeof err) == 0, "%s", err);

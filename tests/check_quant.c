@@ -136,14 +136,16 @@ static float frand(unsigned *s)
     return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
 }
 
-/* Quantise random rows, then check dequantisation error and that both dot paths agree with
-   dequantised-weights . x. */
+/* Quantise random rows, then check dequantisation error, and that both dot-product kernels
+   agree with dequantised weights . dequantised converted activations. */
 START_TEST(test_roundtrip_and_dots)
 {
     const int64_t n = 512;
     uint32_t type = k_types[_i];
-    float *x = malloc(n * sizeof *x), *w = malloc(n * sizeof *w), *back = malloc(n * sizeof *back);
-    uint8_t *q = malloc(n * 4);
+    const uint32_t vt = quant_vec_dot_type(type);
+    float *x = malloc(n * sizeof *x), *w = malloc(n * sizeof *w), *back = malloc(n * sizeof *back),
+          *xr = malloc(n * sizeof *xr);
+    uint8_t *q = malloc(n * 4), *xq = malloc(n * 4);
     unsigned seed = 1234u + (unsigned)_i;
     for (int64_t i = 0; i < n; i++) {
         w[i] = frand(&seed);
@@ -152,27 +154,110 @@ START_TEST(test_roundtrip_and_dots)
     size_t nb = quant_quantize_row(type, w, q, n);
     ck_assert_uint_eq(nb, quant_row_bytes(type, n));
     quant_dequant_row(type, q, back, n);
+    quant_act_row(vt, x, xq, n);
+    quant_dequant_row(vt, xq, xr, n);
     /* worst-case step of each format for values in [-1, 1] */
     float tol = type == GGML_TYPE_F32 ? 0 : type == GGML_TYPE_F16 ? 1e-3f : type == GGML_TYPE_BF16 ? 8e-3f
               : type == GGML_TYPE_Q8_0 ? 1e-2f : type == GGML_TYPE_Q6_K ? 5e-2f : 0.2f;
+    float xtol = vt == GGML_TYPE_F32 ? 0 : vt == GGML_TYPE_F16 ? 1e-3f : vt == GGML_TYPE_BF16 ? 8e-3f : 1e-2f;
     double ref = 0, mag = 0;
     for (int64_t i = 0; i < n; i++) {
         ck_assert_msg(fabsf(back[i] - w[i]) <= tol, "type %u elem %ld: %g vs %g", type, (long)i, back[i], w[i]);
-        ref += (double)back[i] * x[i];
-        mag += fabs((double)back[i] * x[i]);
+        ck_assert_msg(fabsf(xr[i] - x[i]) <= xtol, "act %u elem %ld: %g vs %g", vt, (long)i, xr[i], x[i]);
+        ref += (double)back[i] * xr[i];
+        mag += fabs((double)back[i] * xr[i]);
     }
-    float p = quant_dot_row_portable(type, q, x, n);
+    float p = quant_vec_dot_kernel(type, 0)(q, xq, n);
     ck_assert_msg(fabs(p - ref) <= 1e-5 * mag + 1e-6, "portable dot %g vs %g", p, ref);
     if (quant_have_avx2()) {
-        float a = quant_dot_row_avx2(type, q, x, n);
+        float a = quant_vec_dot_kernel(type, 1)(q, xq, n);
         ck_assert_msg(fabs(a - ref) <= 1e-5 * mag + 1e-6, "avx2 dot %g vs %g", a, ref);
     }
-    float d = quant_dot_row(type, q, x, n);
-    ck_assert_msg(fabs(d - ref) <= 1e-5 * mag + 1e-6, "dispatched dot %g vs %g", d, ref);
     free(x);
     free(w);
     free(back);
+    free(xr);
     free(q);
+    free(xq);
+}
+END_TEST
+
+START_TEST(test_vec_dot_types)
+{
+    ck_assert_uint_eq(quant_vec_dot_type(GGML_TYPE_F32), GGML_TYPE_F32);
+    ck_assert_uint_eq(quant_vec_dot_type(GGML_TYPE_F16), GGML_TYPE_F16);
+    ck_assert_uint_eq(quant_vec_dot_type(GGML_TYPE_BF16), GGML_TYPE_BF16);
+    ck_assert_uint_eq(quant_vec_dot_type(GGML_TYPE_Q8_0), GGML_TYPE_Q8_0);
+    ck_assert_uint_eq(quant_vec_dot_type(GGML_TYPE_Q4_0), GGML_TYPE_Q8_0);
+    ck_assert_uint_eq(quant_vec_dot_type(GGML_TYPE_Q4_K), GGML_TYPE_Q8_K);
+    ck_assert_uint_eq(quant_vec_dot_type(GGML_TYPE_Q6_K), GGML_TYPE_Q8_K);
+    ck_assert_uint_eq(sizeof(block_q8_K), 292);
+    ck_assert_uint_eq(quant_row_bytes(GGML_TYPE_Q8_K, 512), 584);
+}
+END_TEST
+
+/* Activation blocks as the reference builds them: Q8_0 scale amax/127 in half, values
+   x * 127/amax rounded to nearest even; Q8_K scale -max/127 from the signed extreme, clamped
+   to 127, with sums of 16. */
+START_TEST(test_act_blocks)
+{
+    float x[256];
+    uint8_t q[292];
+    for (int j = 0; j < 32; j++)
+        x[j] = (float)(j - 16);
+    quant_act_row(GGML_TYPE_Q8_0, x, q, 32);
+    uint16_t hd;
+    memcpy(&hd, q, 2);
+    ck_assert_uint_eq(hd, quant_f32_to_f16(16.0f / 127.0f));
+    ck_assert_int_eq((int8_t)q[2 + 0], -127);   /* -16 * 7.9375 */
+    ck_assert_int_eq((int8_t)q[2 + 17], 8);     /* 1 * 7.9375 */
+    ck_assert_int_eq((int8_t)q[2 + 18], 16);    /* 15.875 */
+    ck_assert_int_eq((int8_t)q[2 + 31], 119);   /* 15 * 7.9375 = 119.0625 */
+    ck_assert_int_eq((int8_t)q[2 + 16], 0);
+    for (int j = 0; j < 32; j++)
+        x[j] = 0.0f;
+    quant_act_row(GGML_TYPE_Q8_0, x, q, 32);
+    memcpy(&hd, q, 2);
+    ck_assert_uint_eq(hd, 0);
+    for (int j = 0; j < 32; j++)
+        ck_assert_int_eq(q[2 + j], 0);
+
+    for (int j = 0; j < 256; j++)
+        x[j] = (float)(j % 16) / 16.0f;
+    x[5] = -2.0f; /* the signed extreme: iscale = -127 / -2 = 63.5 */
+    quant_act_row(GGML_TYPE_Q8_K, x, q, 256);
+    block_q8_K b;
+    memcpy(&b, q, sizeof b);
+    ck_assert_float_eq_tol(b.d, 1.0f / 63.5f, 1e-9f);
+    ck_assert_int_eq(b.qs[5], -127);
+    ck_assert_int_eq(b.qs[1], 4);   /* 63.5 / 16 = 3.97 */
+    ck_assert_int_eq(b.qs[8], 32);  /* 31.75 */
+    ck_assert_int_eq(b.qs[15], 60); /* 59.53 */
+    for (int s = 0; s < 16; s++) {
+        int sum = 0;
+        for (int l = 0; l < 16; l++)
+            sum += b.qs[16 * s + l];
+        ck_assert_int_eq(b.bsums[s], sum);
+    }
+    /* a positive extreme gives a negative scale; +127 at the extreme after the clamp */
+    x[5] = 2.0f;
+    quant_act_row(GGML_TYPE_Q8_K, x, q, 256);
+    memcpy(&b, q, sizeof b);
+    ck_assert_float_lt(b.d, 0.0f);
+    ck_assert_int_eq(b.qs[5], -127);
+    ck_assert_int_eq(b.qs[8], -32);
+    float back[256];
+    quant_dequant_row(GGML_TYPE_Q8_K, q, back, 256);
+    ck_assert_float_eq_tol(back[5], 2.0f, 1e-6f);
+    ck_assert_float_eq_tol(back[8], 0.5f, 0.01f);
+    /* half and bfloat rows round to nearest even */
+    x[0] = 1.0f + ldexpf(1.0f, -11);
+    quant_act_row(GGML_TYPE_F16, x, q, 1);
+    memcpy(&hd, q, 2);
+    ck_assert_uint_eq(hd, 0x3c00);
+    quant_act_row(GGML_TYPE_BF16, x, q, 1);
+    memcpy(&hd, q, 2);
+    ck_assert_uint_eq(hd, 0x3f80);
 }
 END_TEST
 
@@ -202,6 +287,8 @@ int main(void)
     tcase_add_test(tc, test_q6_K_block);
     tcase_add_loop_test(tc, test_roundtrip_and_dots, 0, (int)(sizeof k_types / sizeof k_types[0]));
     tcase_add_test(tc, test_row_geometry);
+    tcase_add_test(tc, test_vec_dot_types);
+    tcase_add_test(tc, test_act_blocks);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);

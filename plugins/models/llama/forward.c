@@ -94,6 +94,8 @@ void llm_ctx_free(llm_ctx *c)
     kv_destroy(&c->kv);
     llm_pool_free(c->pool);
     free(c->mc.tile);
+    free(c->mc.act);
+    free(c->mc.actf);
     free(c->inv_freq);
     free(c->scores);
     free(c->x);
@@ -198,6 +200,26 @@ static void attend_slot(const uint16_t *k, const uint16_t *v, const float *qh, f
     *S = *S * ms + vs;
 }
 
+/* The slots row r attends to, in position order: the prefix, then its tree ancestors from the
+   root down to itself (the order fixes how the half-precision accumulator rounds). */
+static int visible_slots(const fw_row *r, int32_t *slots)
+{
+    int nv = 0;
+    for (int32_t j = 0; j < r->n_prefix; j++)
+        slots[nv++] = j;
+    if (r->parents) {
+        const int first = nv;
+        for (int32_t a = r->node; a >= 0; a = r->parents[a])
+            slots[nv++] = r->tree_base + a;
+        for (int i = first, k = nv - 1; i < k; i++, k--) {
+            const int32_t t = slots[i];
+            slots[i] = slots[k];
+            slots[k] = t;
+        }
+    }
+    return nv;
+}
+
 static void attend_one(llm_ctx *c, const fw_row *r, int layer, const float *q, float *out, float *buf, int h)
 {
     const llm_hparams *hp = &c->m->hp;
@@ -205,17 +227,16 @@ static void attend_one(llm_ctx *c, const fw_row *r, int layer, const float *q, f
     const kv_seq *s = &c->kv.seqs[r->seq];
     const float scale = 1.0f / sqrtf((float)hd);
     float *qh = buf, *acc = buf + hd, M = -INFINITY, S = 0.0f;
+    int32_t *slots = (int32_t *)(buf + 2 * hd + 2 * (size_t)c->n_ctx);
     for (int t = 0; t < hd; t++) {
         qh[t] = round_half(q[t]);
         acc[t] = 0.0f;
     }
     const size_t off = (size_t)kvh * hd;
-    for (int32_t j = 0; j < r->n_prefix; j++)
-        attend_slot(kv_k(&c->kv, s, layer, j) + off, kv_v(&c->kv, s, layer, j) + off, qh, acc, hd, scale, &M, &S);
-    if (r->parents)
-        for (int32_t a = r->node; a >= 0; a = r->parents[a])
-            attend_slot(kv_k(&c->kv, s, layer, r->tree_base + a) + off, kv_v(&c->kv, s, layer, r->tree_base + a) + off,
-                        qh, acc, hd, scale, &M, &S);
+    const int nv = visible_slots(r, slots);
+    for (int j = 0; j < nv; j++)
+        attend_slot(kv_k(&c->kv, s, layer, slots[j]) + off, kv_v(&c->kv, s, layer, slots[j]) + off, qh, acc, hd,
+                    scale, &M, &S);
     const float inv = 1.0f / S;
     for (int t = 0; t < hd; t++)
         out[t] = acc[t] * inv;
@@ -270,12 +291,7 @@ ATTN_AVX2 static void attend_one_avx2(llm_ctx *c, const fw_row *r, int layer, co
     const float scale = 1.0f / sqrtf((float)hd);
     float *qh = buf, *acc = buf + hd, *sc = buf + 2 * hd, *mr = sc + c->n_ctx;
     int32_t *slots = (int32_t *)(mr + c->n_ctx);
-    int nv = 0;
-    for (int32_t j = 0; j < r->n_prefix; j++)
-        slots[nv++] = j;
-    if (r->parents)
-        for (int32_t a = r->node; a >= 0; a = r->parents[a])
-            slots[nv++] = r->tree_base + a;
+    const int nv = visible_slots(r, slots);
     for (int t = 0; t < hd; t += 8) {
         _mm256_storeu_ps(qh + t, round_half8(_mm256_loadu_ps(q + t)));
         _mm256_storeu_ps(acc + t, _mm256_setzero_ps());
@@ -369,8 +385,9 @@ static int forward(llm_ctx *c, const fw_row *rows, const int32_t *toks, int n, i
         const llm_layer *L = &m->layers[l];
         for (int i = 0; i < n; i++)
             rmsnorm(c->x + (size_t)i * d, L->attn_norm, c->xn + (size_t)i * d, d, hp->rms_eps);
-        if (llm_matmul(&c->mc, &L->wq, c->xn, n, c->q) || llm_matmul(&c->mc, &L->wk, c->xn, n, c->k) ||
-            llm_matmul(&c->mc, &L->wv, c->xn, n, c->v))
+        const llm_weight *qkv[3] = { &L->wq, &L->wk, &L->wv };
+        float *const qkv_out[3] = { c->q, c->k, c->v };
+        if (llm_matmul_multi(&c->mc, qkv, qkv_out, 3, c->xn, n))
             return -1;
         add_bias(c->q, L->bq, n, qd);
         add_bias(c->k, L->bk, n, kvd);
@@ -394,7 +411,9 @@ static int forward(llm_ctx *c, const fw_row *rows, const int32_t *toks, int n, i
             c->x[i] += c->tmp[i];
         for (int i = 0; i < n; i++)
             rmsnorm(c->x + (size_t)i * d, L->ffn_norm, c->xn + (size_t)i * d, d, hp->rms_eps);
-        if (llm_matmul(&c->mc, &L->wgate, c->xn, n, c->g) || llm_matmul(&c->mc, &L->wup, c->xn, n, c->u))
+        const llm_weight *gu[2] = { &L->wgate, &L->wup };
+        float *const gu_out[2] = { c->g, c->u };
+        if (llm_matmul_multi(&c->mc, gu, gu_out, 2, c->xn, n))
             return -1;
         for (size_t i = 0; i < (size_t)n * ff; i++) {
             const float gv = c->g[i];

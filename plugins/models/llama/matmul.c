@@ -1,4 +1,5 @@
-/* matmul.c -- the two matrix paths: threaded quantised GEMV and tiled OpenBLAS SGEMM. */
+/* matmul.c -- the two matrix paths: threaded quantised GEMV and tiled OpenBLAS SGEMM, both on
+   activations rounded to the weight type's dot-product format. */
 #include "matmul.h"
 
 #include <cblas.h>
@@ -12,24 +13,37 @@
 /* Upper bound on the dequantised tile handed to SGEMM, in floats. */
 #define TILE_FLOATS (1 << 20)
 
+static int reserve(void **p, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    void *q = realloc(*p, need);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = need;
+    return 0;
+}
+
 typedef struct gemv_job {
-    const llm_weight *w;
-    const float *x;
-    float *y;
-    int avx2;
+    int count;
+    const llm_weight *w[LLM_MATMUL_MAX];
+    const uint8_t *x[LLM_MATMUL_MAX];
+    float *y[LLM_MATMUL_MAX];
+    quant_vec_dot_fn dot[LLM_MATMUL_MAX];
 } gemv_job;
 
 static void gemv_part(void *arg, int ith, int nth)
 {
     const gemv_job *j = arg;
-    const int64_t rows = j->w->rows, r0 = rows * ith / nth, r1 = rows * (ith + 1) / nth;
-    const uint8_t *base = j->w->data;
-    if (j->avx2)
-        for (int64_t r = r0; r < r1; r++)
-            j->y[r] = quant_dot_row_avx2(j->w->type, base + (size_t)r * j->w->row_bytes, j->x, j->w->cols);
-    else
-        for (int64_t r = r0; r < r1; r++)
-            j->y[r] = quant_dot_row_portable(j->w->type, base + (size_t)r * j->w->row_bytes, j->x, j->w->cols);
+    for (int k = 0; k < j->count; k++) {
+        const llm_weight *w = j->w[k];
+        const int64_t r0 = w->rows * ith / nth, r1 = w->rows * (ith + 1) / nth;
+        const uint8_t *row = w->data + (size_t)r0 * w->row_bytes;
+        const quant_vec_dot_fn dot = j->dot[k];
+        for (int64_t r = r0; r < r1; r++, row += w->row_bytes)
+            j->y[k][r] = dot(row, j->x[k], w->cols);
+    }
 }
 
 typedef struct dequant_job {
@@ -47,15 +61,10 @@ static void dequant_part(void *arg, int ith, int nth)
                           j->tile + (size_t)r * (size_t)j->w->cols, j->w->cols);
 }
 
-int llm_matmul(llm_matmul_ctx *mc, const llm_weight *w, const float *X, int n, float *Y)
+static int sgemm(llm_matmul_ctx *mc, const llm_weight *w, const float *X, int n, float *Y)
 {
     const int64_t rows = w->rows, cols = w->cols;
     const int nth = llm_pool_size(mc->pool);
-    if (n == 1) {
-        gemv_job j = { w, X, Y, mc->use_avx2 };
-        llm_pool_run(mc->pool, gemv_part, &j, rows * cols >= PAR_MIN_MACS ? nth : 1);
-        return 0;
-    }
     if (w->type == GGML_TYPE_F32 && ((uintptr_t)w->data % sizeof(float)) == 0) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)rows, (int)cols, 1.0f, X, (int)cols,
                     (const float *)(const void *)w->data, (int)cols, 0.0f, Y, (int)rows);
@@ -66,14 +75,8 @@ int llm_matmul(llm_matmul_ctx *mc, const llm_weight *w, const float *X, int n, f
         tr = 1;
     if (tr > rows)
         tr = rows;
-    size_t need = (size_t)tr * (size_t)cols;
-    if (need > mc->tile_cap) {
-        float *t = realloc(mc->tile, need * sizeof *t);
-        if (!t)
-            return -1;
-        mc->tile = t;
-        mc->tile_cap = need;
-    }
+    if (reserve((void **)&mc->tile, &mc->tile_cap, (size_t)tr * (size_t)cols * sizeof(float)))
+        return -1;
     for (int64_t r0 = 0; r0 < rows; r0 += tr) {
         int64_t nr = rows - r0 < tr ? rows - r0 : tr;
         dequant_job j = { w, r0, nr, mc->tile };
@@ -82,4 +85,72 @@ int llm_matmul(llm_matmul_ctx *mc, const llm_weight *w, const float *X, int n, f
                     (int)cols, 0.0f, Y + r0, (int)rows);
     }
     return 0;
+}
+
+int llm_matmul_multi(llm_matmul_ctx *mc, const llm_weight *const *ws, float *const *Ys, int count, const float *X,
+                     int n)
+{
+    const int64_t cols = ws[0]->cols;
+    uint32_t vt[LLM_MATMUL_MAX], slot_type[LLM_MATMUL_MAX];
+    int slot[LLM_MATMUL_MAX], n_slots = 0;
+    size_t stride = 0;
+    /* one converted copy of X per distinct format; F32 weights read X itself */
+    for (int k = 0; k < count; k++) {
+        vt[k] = quant_vec_dot_type(ws[k]->type);
+        /* The reference's tiled kernel for batches multiplies F16 weights by float activations
+           when the row length is a multiple of 8; other shapes and single rows go through its
+           half-precision dot product. Following it keeps batched prompts within float rounding
+           of its logits. */
+        if (vt[k] == GGML_TYPE_F16 && n > 1 && cols % 8 == 0)
+            vt[k] = GGML_TYPE_F32;
+        slot[k] = -1;
+        if (vt[k] == GGML_TYPE_F32)
+            continue;
+        for (int j = 0; j < n_slots; j++)
+            if (slot_type[j] == vt[k])
+                slot[k] = j;
+        if (slot[k] < 0) {
+            slot_type[n_slots] = vt[k];
+            slot[k] = n_slots++;
+        }
+        const size_t b = quant_row_bytes(vt[k], cols);
+        stride = b > stride ? b : stride;
+    }
+    if (n_slots && reserve((void **)&mc->act, &mc->act_cap, (size_t)n_slots * (size_t)n * stride))
+        return -1;
+    if (n > 1 && n_slots &&
+        reserve((void **)&mc->actf, &mc->actf_cap, (size_t)n_slots * (size_t)n * (size_t)cols * sizeof(float)))
+        return -1;
+    for (int j = 0; j < n_slots; j++)
+        for (int i = 0; i < n; i++) {
+            uint8_t *a = mc->act + ((size_t)j * n + (size_t)i) * stride;
+            quant_act_row(slot_type[j], X + (size_t)i * cols, a, cols);
+            if (n > 1)
+                quant_dequant_row(slot_type[j], a, mc->actf + ((size_t)j * n + (size_t)i) * (size_t)cols, cols);
+        }
+    if (n == 1) {
+        gemv_job job;
+        int64_t macs = 0;
+        job.count = count;
+        for (int k = 0; k < count; k++) {
+            job.w[k] = ws[k];
+            job.y[k] = Ys[k];
+            job.x[k] = slot[k] < 0 ? (const uint8_t *)X : mc->act + (size_t)slot[k] * stride;
+            job.dot[k] = quant_vec_dot_kernel(ws[k]->type, mc->use_avx2);
+            macs += ws[k]->rows * cols;
+        }
+        llm_pool_run(mc->pool, gemv_part, &job, macs >= PAR_MIN_MACS ? llm_pool_size(mc->pool) : 1);
+        return 0;
+    }
+    for (int k = 0; k < count; k++) {
+        const float *xf = slot[k] < 0 ? X : mc->actf + (size_t)slot[k] * (size_t)n * (size_t)cols;
+        if (sgemm(mc, ws[k], xf, n, Ys[k]))
+            return -1;
+    }
+    return 0;
+}
+
+int llm_matmul(llm_matmul_ctx *mc, const llm_weight *w, const float *X, int n, float *Y)
+{
+    return llm_matmul_multi(mc, &w, &Y, 1, X, n);
 }

@@ -5,15 +5,26 @@
 #include "model.h"
 #include "pool.h"
 
+#define LLM_MATMUL_MAX 4 /* weights per llm_matmul_multi call */
+
 typedef struct llm_matmul_ctx {
     llm_pool *pool;
     int use_avx2;
     float *tile; /* dequantised weight rows for SGEMM */
     size_t tile_cap;
+    uint8_t *act; /* activations converted to the weights' dot-product formats */
+    size_t act_cap;
+    float *actf; /* the same, widened back to float for SGEMM */
+    size_t actf_cap;
 } llm_matmul_ctx;
 
-/* X: n rows of w->cols floats; Y: n rows of w->rows floats. n == 1 takes the quantised-dot
-   path, n > 1 goes through cblas_sgemm. Returns 0, or -1 when out of memory. */
+/* X: n rows of w->cols floats; Y: n rows of w->rows floats. The activations are first rounded
+   to the weight type's dot-product format (see quant_vec_dot_type); n == 1 then takes the
+   quantised-dot path, n > 1 goes through cblas_sgemm. Returns 0, or -1 when out of memory. */
 int llm_matmul(llm_matmul_ctx *mc, const llm_weight *w, const float *X, int n, float *Y);
+/* The same for up to LLM_MATMUL_MAX weights sharing the input X (same cols): each format of X
+   is made once, and the single-row products run as one threaded job. */
+int llm_matmul_multi(llm_matmul_ctx *mc, const llm_weight *const *ws, float *const *Ys, int count, const float *X,
+                     int n);
 
 #endif

@@ -190,66 +190,236 @@ void quant_dequant_row(uint32_t type, const void *row, float *out, int64_t n)
         for (int64_t b = 0; b < n / QK_K; b++)
             dequant_q6_K_block(p + b * 210, out + b * QK_K);
         break;
+    case GGML_TYPE_Q8_K:
+        for (int64_t b = 0; b < n / QK_K; b++, p += sizeof(block_q8_K)) {
+            float d;
+            memcpy(&d, p, 4);
+            for (int j = 0; j < QK_K; j++)
+                out[b * QK_K + j] = d * (float)(int8_t)p[4 + j];
+        }
+        break;
     default:
         memset(out, 0, (size_t)n * sizeof *out);
         break;
     }
 }
 
-float quant_dot_row_portable(uint32_t type, const void *row, const float *x, int64_t n)
+/* ---- activations in the weight's dot-product format --------------------------------------
+   The reference CPU kernels never multiply a quantised weight by float activations: they first
+   convert the activation row to a companion type (Q8_0 for Q8_0/Q4_0, Q8_K for the K-quants,
+   half for F16, bfloat for BF16) and take an integer or low-precision dot product. Doing the
+   same is what keeps our logits within float-rounding distance of theirs, and the integer
+   kernels are faster than widening every weight to float. */
+
+uint32_t quant_vec_dot_type(uint32_t wtype)
 {
-    const uint8_t *p = row;
-    float sum = 0.0f;
-    switch (type) {
-    case GGML_TYPE_F32: {
-        float w;
-        for (int64_t i = 0; i < n; i++) {
-            memcpy(&w, p + 4 * i, 4);
-            sum += w * x[i];
-        }
-        return sum;
+    switch (wtype) {
+    case GGML_TYPE_F16: return GGML_TYPE_F16;
+    case GGML_TYPE_BF16: return GGML_TYPE_BF16;
+    case GGML_TYPE_Q8_0: case GGML_TYPE_Q4_0: return GGML_TYPE_Q8_0;
+    case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: return GGML_TYPE_Q8_K;
+    default: return GGML_TYPE_F32;
     }
+}
+
+static void act_q8_0(const float *x, uint8_t *p, int64_t n)
+{
+    for (int64_t b = 0; b < n / QK8_0; b++, p += 34, x += QK8_0) {
+        float amax = 0.0f;
+        for (int j = 0; j < QK8_0; j++)
+            amax = fmaxf(amax, fabsf(x[j]));
+        /* the scale and its inverse are formed as the reference's vector path forms them */
+        const float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        const uint16_t hd = quant_f32_to_f16(d);
+        memcpy(p, &hd, 2);
+        for (int j = 0; j < QK8_0; j++)
+            p[2 + j] = (uint8_t)(int8_t)lrintf(x[j] * id);
+    }
+}
+
+static void act_q8_K(const float *x, uint8_t *p, int64_t n)
+{
+    for (int64_t b = 0; b < n / QK_K; b++, p += sizeof(block_q8_K), x += QK_K) {
+        block_q8_K blk;
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < QK_K; j++)
+            if (fabsf(x[j]) > amax) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
+        memset(&blk, 0, sizeof blk);
+        if (amax != 0.0f) {
+            const float iscale = -127.0f / max;
+            for (int j = 0; j < QK_K; j++) {
+                const long v = lrintf(iscale * x[j]);
+                blk.qs[j] = (int8_t)(v > 127 ? 127 : v);
+            }
+            for (int j = 0; j < QK_K / 16; j++) {
+                int sum = 0;
+                for (int l = 0; l < 16; l++)
+                    sum += blk.qs[16 * j + l];
+                blk.bsums[j] = (int16_t)sum;
+            }
+            blk.d = 1.0f / iscale;
+        }
+        memcpy(p, &blk, sizeof blk);
+    }
+}
+
+void quant_act_row(uint32_t vtype, const float *x, void *out, int64_t n)
+{
+    uint8_t *p = out;
+    switch (vtype) {
     case GGML_TYPE_F16:
-        for (int64_t i = 0; i < n; i++)
-            sum += f16_to_f32(rd16(p + 2 * i)) * x[i];
-        return sum;
+        for (int64_t i = 0; i < n; i++) {
+            const uint16_t h = quant_f32_to_f16(x[i]);
+            memcpy(p + 2 * i, &h, 2);
+        }
+        break;
     case GGML_TYPE_BF16:
-        for (int64_t i = 0; i < n; i++)
-            sum += bf16_to_f32_inl(rd16(p + 2 * i)) * x[i];
-        return sum;
+        for (int64_t i = 0; i < n; i++) {
+            const uint16_t h = quant_f32_to_bf16(x[i]);
+            memcpy(p + 2 * i, &h, 2);
+        }
+        break;
     case GGML_TYPE_Q8_0:
-        for (int64_t b = 0; b < n / QK8_0; b++, p += 34, x += QK8_0) {
-            float s = 0.0f;
-            for (int j = 0; j < QK8_0; j++)
-                s += (float)(int8_t)p[2 + j] * x[j];
-            sum += f16_to_f32(rd16(p)) * s;
-        }
-        return sum;
-    case GGML_TYPE_Q4_0:
-        for (int64_t b = 0; b < n / QK4_0; b++, p += 18, x += QK4_0) {
-            float s = 0.0f;
-            for (int j = 0; j < 16; j++)
-                s += (float)((p[2 + j] & 0xF) - 8) * x[j] + (float)((p[2 + j] >> 4) - 8) * x[j + 16];
-            sum += f16_to_f32(rd16(p)) * s;
-        }
-        return sum;
-    case GGML_TYPE_Q4_K:
-    case GGML_TYPE_Q6_K: {
-        float tmp[QK_K];
-        const size_t bb = type == GGML_TYPE_Q4_K ? 144 : 210;
-        for (int64_t b = 0; b < n / QK_K; b++, x += QK_K) {
-            if (type == GGML_TYPE_Q4_K)
-                dequant_q4_K_block(p + b * bb, tmp);
-            else
-                dequant_q6_K_block(p + b * bb, tmp);
-            for (int j = 0; j < QK_K; j++)
-                sum += tmp[j] * x[j];
-        }
-        return sum;
-    }
+        act_q8_0(x, p, n);
+        break;
+    case GGML_TYPE_Q8_K:
+        act_q8_K(x, p, n);
+        break;
     default:
-        return 0.0f;
+        memcpy(out, x, (size_t)n * sizeof *x);
+        break;
     }
+}
+
+/* ---- portable dot products of a weight row with converted activations ------------------- */
+
+static float vd_f32(const void *w, const void *x, int64_t n)
+{
+    const uint8_t *a = w, *b = x;
+    float sum = 0.0f, u, v;
+    for (int64_t i = 0; i < n; i++) {
+        memcpy(&u, a + 4 * i, 4);
+        memcpy(&v, b + 4 * i, 4);
+        sum += u * v;
+    }
+    return sum;
+}
+
+static float vd_f16(const void *w, const void *x, int64_t n)
+{
+    const uint8_t *a = w, *b = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++)
+        sum += f16_to_f32(rd16(a + 2 * i)) * f16_to_f32(rd16(b + 2 * i));
+    return sum;
+}
+
+static float vd_bf16(const void *w, const void *x, int64_t n)
+{
+    const uint8_t *a = w, *b = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++)
+        sum += bf16_to_f32_inl(rd16(a + 2 * i)) * bf16_to_f32_inl(rd16(b + 2 * i));
+    return sum;
+}
+
+static inline __attribute__((always_inline)) float vd_q8_0_q8_0_inl(const void *w, const void *x, int64_t n)
+{
+    const uint8_t *p = w, *q = x;
+    float sum = 0.0f;
+    for (int64_t b = 0; b < n / QK8_0; b++, p += 34, q += 34) {
+        int s = 0;
+        for (int j = 0; j < QK8_0; j++)
+            s += (int8_t)p[2 + j] * (int8_t)q[2 + j];
+        sum += f16_to_f32(rd16(p)) * f16_to_f32(rd16(q)) * (float)s;
+    }
+    return sum;
+}
+
+static inline __attribute__((always_inline)) float vd_q4_0_q8_0_inl(const void *w, const void *x, int64_t n)
+{
+    const uint8_t *p = w, *q = x;
+    float sum = 0.0f;
+    for (int64_t b = 0; b < n / QK4_0; b++, p += 18, q += 34) {
+        int s = 0;
+        for (int j = 0; j < 16; j++)
+            s += ((p[2 + j] & 0xF) - 8) * (int8_t)q[2 + j] + ((p[2 + j] >> 4) - 8) * (int8_t)q[2 + 16 + j];
+        sum += f16_to_f32(rd16(p)) * f16_to_f32(rd16(q)) * (float)s;
+    }
+    return sum;
+}
+
+static inline __attribute__((always_inline)) float vd_q4_K_q8_K_inl(const void *w, const void *x, int64_t n)
+{
+    const uint8_t *p = w, *y = x;
+    float sum = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++, p += 144, y += sizeof(block_q8_K)) {
+        float dy;
+        int16_t bs[QK_K / 16];
+        memcpy(&dy, y, 4);
+        memcpy(bs, y + 4 + QK_K, sizeof bs);
+        const int8_t *q8 = (const int8_t *)(y + 4);
+        const uint8_t *scales = p + 4, *q = p + 16;
+        int sumi = 0, summ = 0;
+        for (int j = 0, is = 0; j < QK_K; j += 64, is += 2, q += 32) {
+            uint8_t sc1, m1, sc2, m2;
+            scale_min_k4(is, scales, &sc1, &m1);
+            scale_min_k4(is + 1, scales, &sc2, &m2);
+            int s1 = 0, s2 = 0;
+            for (int l = 0; l < 32; l++) {
+                s1 += (q[l] & 0xF) * q8[j + l];
+                s2 += (q[l] >> 4) * q8[j + 32 + l];
+            }
+            sumi += sc1 * s1 + sc2 * s2;
+            summ += m1 * (bs[j / 16] + bs[j / 16 + 1]) + m2 * (bs[j / 16 + 2] + bs[j / 16 + 3]);
+        }
+        sum += dy * f16_to_f32(rd16(p)) * (float)sumi - dy * f16_to_f32(rd16(p + 2)) * (float)summ;
+    }
+    return sum;
+}
+
+static inline __attribute__((always_inline)) float vd_q6_K_q8_K_inl(const void *w, const void *x, int64_t n)
+{
+    const uint8_t *p = w, *y = x;
+    float sum = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++, p += 210, y += sizeof(block_q8_K)) {
+        float dy;
+        memcpy(&dy, y, 4);
+        const int8_t *q8 = (const int8_t *)(y + 4);
+        const uint8_t *ql = p, *qh = p + 128;
+        const int8_t *sc = (const int8_t *)(p + 192);
+        int8_t v[QK_K];
+        for (int h = 0; h < QK_K; h += 128, ql += 64, qh += 32)
+            for (int l = 0; l < 32; l++) {
+                v[h + l] = (int8_t)(((ql[l] & 0xF) | ((qh[l] & 3) << 4)) - 32);
+                v[h + l + 32] = (int8_t)(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+                v[h + l + 64] = (int8_t)(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+                v[h + l + 96] = (int8_t)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+            }
+        int sumi = 0;
+        for (int s = 0; s < QK_K / 16; s++) {
+            int t = 0;
+            for (int l = 0; l < 16; l++)
+                t += v[16 * s + l] * q8[16 * s + l];
+            sumi += sc[s] * t;
+        }
+        sum += dy * f16_to_f32(rd16(p + 208)) * (float)sumi;
+    }
+    return sum;
+}
+
+static float vd_q8_0_q8_0(const void *w, const void *x, int64_t n) { return vd_q8_0_q8_0_inl(w, x, n); }
+static float vd_q4_0_q8_0(const void *w, const void *x, int64_t n) { return vd_q4_0_q8_0_inl(w, x, n); }
+static float vd_q4_K_q8_K(const void *w, const void *x, int64_t n) { return vd_q4_K_q8_K_inl(w, x, n); }
+static float vd_q6_K_q8_K(const void *w, const void *x, int64_t n) { return vd_q6_K_q8_K_inl(w, x, n); }
+
+static float vd_none(const void *w, const void *x, int64_t n)
+{
+    (void)w, (void)x, (void)n;
+    return 0.0f;
 }
 
 #ifdef QUANT_X86
@@ -265,19 +435,9 @@ AVX2_FN static float hsum256(__m256 v)
     return _mm_cvtss_f32(lo);
 }
 
-/* 8 bytes as signed/unsigned ints widened to floats */
-AVX2_FN static __m256 i8x8_to_ps(const void *p)
+AVX2_FN static float vd_f32_avx2(const void *wv, const void *xv, int64_t n)
 {
-    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
-}
-
-AVX2_FN static __m256 u8x8_to_ps(__m128i v)
-{
-    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v));
-}
-
-AVX2_FN static float dot_f32_avx2(const float *w, const float *x, int64_t n)
-{
+    const float *w = wv, *x = xv;
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
@@ -292,91 +452,95 @@ AVX2_FN static float dot_f32_avx2(const float *w, const float *x, int64_t n)
     return s;
 }
 
-AVX2_FN static float dot_f16_avx2(const uint8_t *w, const float *x, int64_t n)
+AVX2_FN static float vd_f16_avx2(const void *wv, const void *xv, int64_t n)
 {
+    const uint8_t *w = wv, *x = xv;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 2 * i))),
+                             _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + 2 * i))), a0);
+        a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 2 * i + 16))),
+                             _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + 2 * i + 16))), a1);
+    }
+    for (; i + 8 <= n; i += 8)
+        a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 2 * i))),
+                             _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + 2 * i))), a0);
+    float s = hsum256(_mm256_add_ps(a0, a1));
+    for (; i < n; i++)
+        s += f16_to_f32(rd16(w + 2 * i)) * f16_to_f32(rd16(x + 2 * i));
+    return s;
+}
+
+AVX2_FN static __m256 bf16x8(const uint8_t *p)
+{
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+}
+
+AVX2_FN static float vd_bf16_avx2(const void *wv, const void *xv, int64_t n)
+{
+    const uint8_t *w = wv, *x = xv;
     __m256 a0 = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
-        a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 2 * i))),
-                             _mm256_loadu_ps(x + i), a0);
+        a0 = _mm256_fmadd_ps(bf16x8(w + 2 * i), bf16x8(x + 2 * i), a0);
     float s = hsum256(a0);
     for (; i < n; i++)
-        s += f16_to_f32(rd16(w + 2 * i)) * x[i];
+        s += bf16_to_f32_inl(rd16(w + 2 * i)) * bf16_to_f32_inl(rd16(x + 2 * i));
     return s;
 }
 
-AVX2_FN static float dot_bf16_avx2(const uint8_t *w, const float *x, int64_t n)
+/* 32 signed bytes times 32 signed bytes, as 8 int32 partial sums. maddubs wants one unsigned
+   operand, so the sign of w moves onto x; |w| <= 128 and |x| <= 127 keep the pairwise int16
+   sums below saturation. */
+AVX2_FN static __m256i dot_i8x32(__m256i w, __m256i x)
 {
-    __m256 a0 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(w + 2 * i)));
-        a0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v, 16)), _mm256_loadu_ps(x + i), a0);
+    const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+AVX2_FN static float vd_q8_0_q8_0_avx2(const void *wv, const void *xv, int64_t n)
+{
+    const uint8_t *p = wv, *q = xv;
+    const int64_t nb = n / QK8_0;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2, p += 68, q += 68) {
+        const __m256i s0 = dot_i8x32(_mm256_loadu_si256((const __m256i *)(p + 2)),
+                                     _mm256_loadu_si256((const __m256i *)(q + 2)));
+        const __m256i s1 = dot_i8x32(_mm256_loadu_si256((const __m256i *)(p + 36)),
+                                     _mm256_loadu_si256((const __m256i *)(q + 36)));
+        a0 = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(rd16(p)) * f16_to_f32(rd16(q))), _mm256_cvtepi32_ps(s0), a0);
+        a1 = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(rd16(p + 34)) * f16_to_f32(rd16(q + 34))),
+                             _mm256_cvtepi32_ps(s1), a1);
     }
-    float s = hsum256(a0);
-    for (; i < n; i++)
-        s += bf16_to_f32_inl(rd16(w + 2 * i)) * x[i];
-    return s;
+    for (; b < nb; b++, p += 34, q += 34) {
+        const __m256i s0 = dot_i8x32(_mm256_loadu_si256((const __m256i *)(p + 2)),
+                                     _mm256_loadu_si256((const __m256i *)(q + 2)));
+        a0 = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(rd16(p)) * f16_to_f32(rd16(q))), _mm256_cvtepi32_ps(s0), a0);
+    }
+    return hsum256(_mm256_add_ps(a0, a1));
 }
 
-AVX2_FN static float dot_q8_0_avx2(const uint8_t *p, const float *x, int64_t n)
+AVX2_FN static float vd_q4_0_q8_0_avx2(const void *wv, const void *xv, int64_t n)
 {
+    const uint8_t *p = wv, *q = xv;
+    const __m256i lo4 = _mm256_set1_epi8(0x0F), eight = _mm256_set1_epi8(8);
     __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / QK8_0; b++, p += 34, x += QK8_0) {
-        __m256 s = _mm256_mul_ps(i8x8_to_ps(p + 2), _mm256_loadu_ps(x));
-        s = _mm256_fmadd_ps(i8x8_to_ps(p + 10), _mm256_loadu_ps(x + 8), s);
-        s = _mm256_fmadd_ps(i8x8_to_ps(p + 18), _mm256_loadu_ps(x + 16), s);
-        s = _mm256_fmadd_ps(i8x8_to_ps(p + 26), _mm256_loadu_ps(x + 24), s);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(rd16(p))), s, acc);
+    for (int64_t b = 0; b < n / QK4_0; b++, p += 18, q += 34) {
+        const __m128i v = _mm_loadu_si128((const __m128i *)(p + 2));
+        /* elements 0..15 are the low nibbles, 16..31 the high ones */
+        __m256i w = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), lo4);
+        w = _mm256_sub_epi8(w, eight);
+        const __m256i s = dot_i8x32(w, _mm256_loadu_si256((const __m256i *)(q + 2)));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(rd16(p)) * f16_to_f32(rd16(q))), _mm256_cvtepi32_ps(s), acc);
     }
     return hsum256(acc);
 }
 
-AVX2_FN static float dot_q4_0_avx2(const uint8_t *p, const float *x, int64_t n)
-{
-    __m256 acc = _mm256_setzero_ps();
-    const __m128i mask = _mm_set1_epi8(0x0F);
-    const __m256 eight = _mm256_set1_ps(8.0f);
-    for (int64_t b = 0; b < n / QK4_0; b++, p += 18, x += QK4_0) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(p + 2));
-        __m128i lo = _mm_and_si128(v, mask), hi = _mm_and_si128(_mm_srli_epi16(v, 4), mask);
-        __m256 s = _mm256_mul_ps(_mm256_sub_ps(u8x8_to_ps(lo), eight), _mm256_loadu_ps(x));
-        s = _mm256_fmadd_ps(_mm256_sub_ps(u8x8_to_ps(_mm_srli_si128(lo, 8)), eight), _mm256_loadu_ps(x + 8), s);
-        s = _mm256_fmadd_ps(_mm256_sub_ps(u8x8_to_ps(hi), eight), _mm256_loadu_ps(x + 16), s);
-        s = _mm256_fmadd_ps(_mm256_sub_ps(u8x8_to_ps(_mm_srli_si128(hi, 8)), eight), _mm256_loadu_ps(x + 24), s);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(rd16(p))), s, acc);
-    }
-    return hsum256(acc);
-}
-
-AVX2_FN static float dot_kquant_avx2(uint32_t type, const uint8_t *p, const float *x, int64_t n)
-{
-    float tmp[QK_K];
-    float s = 0.0f;
-    const size_t bb = type == GGML_TYPE_Q4_K ? 144 : 210;
-    for (int64_t b = 0; b < n / QK_K; b++, x += QK_K) {
-        if (type == GGML_TYPE_Q4_K)
-            dequant_q4_K_block(p + b * bb, tmp);
-        else
-            dequant_q6_K_block(p + b * bb, tmp);
-        s += dot_f32_avx2(tmp, x, QK_K);
-    }
-    return s;
-}
-
-float quant_dot_row_avx2(uint32_t type, const void *row, const float *x, int64_t n)
-{
-    switch (type) {
-    case GGML_TYPE_F32: return dot_f32_avx2(row, x, n);
-    case GGML_TYPE_F16: return dot_f16_avx2(row, x, n);
-    case GGML_TYPE_BF16: return dot_bf16_avx2(row, x, n);
-    case GGML_TYPE_Q8_0: return dot_q8_0_avx2(row, x, n);
-    case GGML_TYPE_Q4_0: return dot_q4_0_avx2(row, x, n);
-    case GGML_TYPE_Q4_K:
-    case GGML_TYPE_Q6_K: return dot_kquant_avx2(type, row, x, n);
-    default: return 0.0f;
-    }
-}
+/* The K-quant kernels are the portable integer loops, compiled for AVX2 so they vectorise. */
+AVX2_FN static float vd_q4_K_q8_K_avx2(const void *w, const void *x, int64_t n) { return vd_q4_K_q8_K_inl(w, x, n); }
+AVX2_FN static float vd_q6_K_q8_K_avx2(const void *w, const void *x, int64_t n) { return vd_q6_K_q8_K_inl(w, x, n); }
 
 int quant_have_avx2(void)
 {
@@ -386,11 +550,6 @@ int quant_have_avx2(void)
 
 #else
 
-float quant_dot_row_avx2(uint32_t type, const void *row, const float *x, int64_t n)
-{
-    return quant_dot_row_portable(type, row, x, n);
-}
-
 int quant_have_avx2(void)
 {
     return 0;
@@ -398,11 +557,33 @@ int quant_have_avx2(void)
 
 #endif
 
-float quant_dot_row(uint32_t type, const void *row, const float *x, int64_t n)
+quant_vec_dot_fn quant_vec_dot_kernel(uint32_t wtype, int avx2)
 {
-    if (quant_have_avx2())
-        return quant_dot_row_avx2(type, row, x, n);
-    return quant_dot_row_portable(type, row, x, n);
+#ifdef QUANT_X86
+    if (avx2)
+        switch (wtype) {
+        case GGML_TYPE_F32: return vd_f32_avx2;
+        case GGML_TYPE_F16: return vd_f16_avx2;
+        case GGML_TYPE_BF16: return vd_bf16_avx2;
+        case GGML_TYPE_Q8_0: return vd_q8_0_q8_0_avx2;
+        case GGML_TYPE_Q4_0: return vd_q4_0_q8_0_avx2;
+        case GGML_TYPE_Q4_K: return vd_q4_K_q8_K_avx2;
+        case GGML_TYPE_Q6_K: return vd_q6_K_q8_K_avx2;
+        default: return vd_none;
+        }
+#else
+    (void)avx2;
+#endif
+    switch (wtype) {
+    case GGML_TYPE_F32: return vd_f32;
+    case GGML_TYPE_F16: return vd_f16;
+    case GGML_TYPE_BF16: return vd_bf16;
+    case GGML_TYPE_Q8_0: return vd_q8_0_q8_0;
+    case GGML_TYPE_Q4_0: return vd_q4_0_q8_0;
+    case GGML_TYPE_Q4_K: return vd_q4_K_q8_K;
+    case GGML_TYPE_Q6_K: return vd_q6_K_q8_K;
+    default: return vd_none;
+    }
 }
 
 static int nearest_int(float v)

@@ -16,6 +16,8 @@ typedef struct { uint16_t d; int8_t qs[QK8_0]; } block_q8_0;                 /* 
 typedef struct { uint16_t d; uint8_t qs[QK4_0 / 2]; } block_q4_0;            /* 18 bytes */
 typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[QK_K / 2]; } block_q4_K; /* 144 */
 typedef struct { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; uint16_t d; } block_q6_K; /* 210 */
+/* Activations only: the companion of the K-quants in dot products. */
+typedef struct { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } block_q8_K; /* 292 */
 
 float quant_f16_to_f32(uint16_t h);
 uint16_t quant_f32_to_f16(float f);
@@ -27,14 +29,20 @@ int quant_supported(uint32_t type);
 /* Bytes of a row of n elements (n a multiple of the block size). */
 size_t quant_row_bytes(uint32_t type, int64_t n);
 
+/* Also takes Q8_K (activation rows). */
 void quant_dequant_row(uint32_t type, const void *row, float *out, int64_t n);
 
-/* x . row, with the fastest implementation this CPU has. */
-float quant_dot_row(uint32_t type, const void *row, const float *x, int64_t n);
-/* The two implementations, exposed so tests can compare them. The AVX2 one must only be
-   called when quant_have_avx2() is true. */
-float quant_dot_row_portable(uint32_t type, const void *row, const float *x, int64_t n);
-float quant_dot_row_avx2(uint32_t type, const void *row, const float *x, int64_t n);
+/* Dot products follow the reference CPU kernels: the activation row is first converted to the
+   weight type's companion format (F32 -> F32, F16 -> F16, BF16 -> BF16, Q8_0 and Q4_0 -> Q8_0,
+   Q4_K and Q6_K -> Q8_K), rounding exactly as they do, and then multiplied with integer or
+   low-precision arithmetic. */
+uint32_t quant_vec_dot_type(uint32_t wtype);
+/* x (n floats, n a multiple of the companion's block) converted to vtype. */
+void quant_act_row(uint32_t vtype, const float *x, void *out, int64_t n);
+/* row . x for a weight row of the given type and x converted by quant_act_row. */
+typedef float (*quant_vec_dot_fn)(const void *row, const void *x, int64_t n);
+/* The AVX2 kernels (avx2 != 0) may only be asked for when quant_have_avx2() is true. */
+quant_vec_dot_fn quant_vec_dot_kernel(uint32_t wtype, int avx2);
 int quant_have_avx2(void);
 
 /* Round-to-nearest quantisation of one row (for writing synthetic models); returns bytes
