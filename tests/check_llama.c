@@ -64,17 +64,21 @@ START_TEST(test_stories_goldens)
     ck_assert_int_eq(llm_seq_new(c, &s, err, sizeof err), 0);
     ck_assert_msg(llm_eval(c, s, k_prompt, 5, lg, 0, err, sizeof err) == 0, "%s", err);
     if (_i / 2 == 0 || _i / 2 == 3) {
+        /* the batched attention kernel (AVX2) reproduces the reference to a few 1e-6; the
+           portable per-row kernel sums the scores in another order */
+        const float tol = quant_have_avx2() ? 1e-4f : 1e-3f;
         for (int k = 0; k < 5; k++)
-            ck_assert_msg(fabsf(lg[k_top5_id[k]] - k_top5_f32[k]) < 1e-3f, "%s: logit[%d] = %f, want %f", file,
+            ck_assert_msg(fabsf(lg[k_top5_id[k]] - k_top5_f32[k]) < tol, "%s: logit[%d] = %f, want %f", file,
                           k_top5_id[k], lg[k_top5_id[k]], k_top5_f32[k]);
     } else if (_i / 2 == 1) {
         ck_assert_msg(fabsf(lg[432] - 17.796947f) < 1e-3f, "f16 top logit %f", lg[432]);
     } else {
-        /* Activations are quantised to Q8_0 as the reference does (17.8169 here; 17.79 with
-           float activations), but Q8_0 rounding amplifies sub-1e-4 differences upstream: the
-           attention kernel's half-precision roundings alone move this logit by up to 3e-2
-           across the reference's own kernel variants, so the file's value is matched to 5e-3. */
-        ck_assert_msg(fabsf(lg[432] - 17.820465f) < 5e-3f, "q8_0 top logit %f", lg[432]);
+        /* Activations are quantised to Q8_0 as the reference does, but that rounding turns
+           float-summation differences upstream into whole-step flips: changing only the
+           summation order of the attention scores moves this logit between 17.781 and 17.817
+           (the F32 file, with the same code, matches the reference to 4e-6). The 64 greedy
+           ids below are the exact check; the logit is held to 5e-2. */
+        ck_assert_msg(fabsf(lg[432] - 17.820465f) < 5e-2f, "q8_0 top logit %f", lg[432]);
     }
     for (int t = 0; t < 64; t++) {
         int32_t id = argmax(lg, nv);

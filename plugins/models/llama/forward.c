@@ -1,5 +1,6 @@
 /* forward.c -- the llama block forward pass over rows of (sequence, position, cache slot), and
    the evaluation entry points built on it: plain, batched, tree, masked. */
+#include <cblas.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,6 +26,10 @@ struct llm_ctx {
     int cap_rows;
     float *x, *xn, *q, *k, *v, *att, *g, *u, *tmp;
     float *scores; /* per thread: attention scratch (see scratch_per_thread) */
+    /* batched attention over one sequence: K as float [kv head][dim][slot], V as float
+       [kv head][slot][dim], the half-rounded queries, and per-thread score tiles */
+    float *bk, *bv, *bq, *bs;
+    size_t cap_bk, cap_bv, cap_bq, cap_bs;
 };
 
 /* One row of a forward pass: the token at rope position `pos`, whose K/V go to cache `slot`
@@ -98,6 +103,10 @@ void llm_ctx_free(llm_ctx *c)
     free(c->mc.actf);
     free(c->inv_freq);
     free(c->scores);
+    free(c->bk);
+    free(c->bv);
+    free(c->bq);
+    free(c->bs);
     free(c->x);
     free(c->xn);
     free(c->q);
@@ -332,6 +341,141 @@ ATTN_AVX2 static void attend_one_avx2(llm_ctx *c, const fw_row *r, int layer, co
     for (int t = 0; t < hd; t += 8)
         _mm256_storeu_ps(out + t, _mm256_mul_ps(_mm256_loadu_ps(acc + t), inv));
 }
+
+/* ---- batched attention: the rows of one sequence at once ----------------------------------
+   Scores for all rows and visible slots of a head come from one SGEMM on float copies of the
+   half-precision cache (products of two halves are exact in float, so only the summation order
+   differs from the per-row kernel); the softmax and the half-precision V accumulation then run
+   per row exactly as in attend_one_avx2. */
+
+typedef struct battn_job {
+    llm_ctx *c;
+    const fw_row *rows;
+    int n, layer, L;
+} battn_job;
+
+/* float copies of slots [0, L) of the layer, split by slot range */
+ATTN_AVX2 static void bconvert_part(void *arg, int ith, int nth)
+{
+    const battn_job *j = arg;
+    llm_ctx *c = j->c;
+    const llm_hparams *hp = &c->m->hp;
+    const int hd = hp->head_dim, nkv = hp->n_head_kv, L = j->L;
+    const kv_seq *s = &c->kv.seqs[j->rows[0].seq];
+    const int a = L * ith / nth, b = L * (ith + 1) / nth;
+    for (int slot = a; slot < b; slot++) {
+        const uint16_t *k = kv_k(&c->kv, s, j->layer, slot), *v = kv_v(&c->kv, s, j->layer, slot);
+        for (int h = 0; h < nkv; h++)
+            for (int t = 0; t < hd; t += 8) {
+                float tmp[8];
+                _mm256_storeu_ps(tmp, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + h * hd + t))));
+                for (int e = 0; e < 8; e++)
+                    c->bk[((size_t)h * hd + t + e) * L + slot] = tmp[e];
+                _mm256_storeu_ps(c->bv + ((size_t)h * L + slot) * hd + t,
+                                 _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + h * hd + t))));
+            }
+    }
+}
+
+ATTN_AVX2 static void battn_part(void *arg, int ith, int nth)
+{
+    const battn_job *j = arg;
+    llm_ctx *c = j->c;
+    const llm_hparams *hp = &c->m->hp;
+    const int nh = hp->n_head, hd = hp->head_dim, qd = nh * hd, L = j->L, n = j->n;
+    const float scale = 1.0f / sqrtf((float)hd);
+    float *S = c->bs + (size_t)ith * n * L;
+    float *buf = c->scores + (size_t)ith * scratch_per_thread(hp, c->n_ctx);
+    float *acc = buf + hd, *sc = buf + 2 * hd, *mr = sc + c->n_ctx;
+    int32_t *slots = (int32_t *)(mr + c->n_ctx);
+    for (int h = nh * ith / nth; h < nh * (ith + 1) / nth; h++) {
+        const int kvh = h / (nh / hp->n_head_kv);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, L, hd, 1.0f, c->bq + (size_t)h * hd, qd,
+                    c->bk + (size_t)kvh * hd * L, L, 0.0f, S, L);
+        const float *vbase = c->bv + (size_t)kvh * L * hd;
+        for (int i = 0; i < n; i++) {
+            const fw_row *r = &j->rows[i];
+            const float *Si = S + (size_t)i * L;
+            /* a prompt row sees slots 0..n_prefix-1 in order; a tree row needs its list */
+            const int listed = r->parents != NULL;
+            const int nv = listed ? visible_slots(r, slots) : r->n_prefix;
+            float M = -INFINITY;
+            for (int q = 0; q < nv; q++) {
+                sc[q] = Si[listed ? slots[q] : q] * scale;
+                M = sc[q] > M ? sc[q] : M;
+                mr[q] = M;
+            }
+            int q = 0;
+            for (; q + 8 <= nv; q += 8)
+                _mm256_storeu_ps(sc + q, exp8(_mm256_sub_ps(_mm256_loadu_ps(sc + q), _mm256_loadu_ps(mr + q))));
+            for (; q < nv; q++)
+                sc[q] = expf(sc[q] - mr[q]);
+            for (int t = 0; t < hd; t += 8)
+                _mm256_storeu_ps(acc + t, _mm256_setzero_ps());
+            float sum = 0.0f;
+            for (q = 0; q < nv; q++) {
+                const float *v = vbase + (size_t)(listed ? slots[q] : q) * hd;
+                if (q > 0 && mr[q] != mr[q - 1]) {
+                    const float ms = expf(mr[q - 1] - mr[q]);
+                    const __m256 m8 = _mm256_set1_ps(ms);
+                    for (int t = 0; t < hd; t += 8)
+                        _mm256_storeu_ps(acc + t, round_half8(_mm256_mul_ps(_mm256_loadu_ps(acc + t), m8)));
+                    sum *= ms;
+                }
+                const __m256 w8 = _mm256_set1_ps(sc[q]);
+                for (int t = 0; t < hd; t += 8)
+                    _mm256_storeu_ps(acc + t, round_half8(_mm256_fmadd_ps(_mm256_loadu_ps(v + t), w8,
+                                                                          _mm256_loadu_ps(acc + t))));
+                sum += sc[q];
+            }
+            const __m256 inv = _mm256_set1_ps(1.0f / sum);
+            float *out = c->att + (size_t)i * qd + (size_t)h * hd;
+            for (int t = 0; t < hd; t += 8)
+                _mm256_storeu_ps(out + t, _mm256_mul_ps(_mm256_loadu_ps(acc + t), inv));
+        }
+    }
+}
+
+static int reserve_f(float **p, size_t *cap, size_t n)
+{
+    if (n <= *cap)
+        return 0;
+    float *q = realloc(*p, n * sizeof *q);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+/* Attention for rows that all belong to one sequence (a prompt chunk or a tree). Returns 1 when
+   it ran, 0 when the rows do not qualify, -1 when out of memory. */
+ATTN_AVX2 static int batched_attention(llm_ctx *c, const fw_row *rows, int n, int layer)
+{
+    const llm_hparams *hp = &c->m->hp;
+    if (!c->attn_avx2 || n < 2)
+        return 0;
+    int L = 0;
+    for (int i = 0; i < n; i++) {
+        if (rows[i].seq != rows[0].seq)
+            return 0;
+        const int top = rows[i].parents ? rows[i].tree_base + rows[i].node + 1 : rows[i].n_prefix;
+        L = top > L ? top : L;
+        L = rows[i].n_prefix > L ? rows[i].n_prefix : L;
+    }
+    const int nth = llm_pool_size(c->pool), hd = hp->head_dim, qd = hp->n_head * hd;
+    const size_t kvL = (size_t)L * hp->n_head_kv * hd;
+    if (reserve_f(&c->bk, &c->cap_bk, kvL) || reserve_f(&c->bv, &c->cap_bv, kvL) ||
+        reserve_f(&c->bq, &c->cap_bq, (size_t)n * qd) || reserve_f(&c->bs, &c->cap_bs, (size_t)nth * n * L))
+        return -1;
+    for (size_t i = 0; i < (size_t)n * qd; i += 8)
+        _mm256_storeu_ps(c->bq + i, round_half8(_mm256_loadu_ps(c->q + i)));
+    battn_job j = { c, rows, n, layer, L };
+    const long work = (long)L * n * qd;
+    llm_pool_run(c->pool, bconvert_part, &j, (long)L * hp->n_head_kv * hd >= (1 << 14) ? nth : 1);
+    llm_pool_run(c->pool, battn_part, &j, work >= (1 << 15) ? nth : 1);
+    return 1;
+}
 #endif
 
 static void attn_part(void *arg, int ith, int nth)
@@ -403,8 +547,16 @@ static int forward(llm_ctx *c, const fw_row *rows, const int32_t *toks, int n, i
                 vd[t] = quant_f32_to_f16(c->v[(size_t)i * kvd + t]);
             }
         }
-        attn_job aj = { c, rows, n, l };
-        llm_pool_run(c->pool, attn_part, &aj, attn_threads);
+        int done = 0;
+#if defined(__x86_64__)
+        done = batched_attention(c, rows, n, l);
+        if (done < 0)
+            return -1;
+#endif
+        if (!done) {
+            attn_job aj = { c, rows, n, l };
+            llm_pool_run(c->pool, attn_part, &aj, attn_threads);
+        }
         if (llm_matmul(&c->mc, &L->wo, c->att, n, c->tmp))
             return -1;
         for (size_t i = 0; i < (size_t)n * d; i++)
