@@ -629,6 +629,8 @@ static int run_completion(dk_run *run, size_t index, dk_seq seq, const dk_token 
     dk_session_metric_add(&s, "draft_seconds", s.draft_meter.seconds);
   }
   c->t_total = dk_now() - t0;
+  /* An empty completion still has a (NUL-terminated) text. */
+  if (!c->text && !grow((void **)&c->text, &s.cap_text, 1, 1)) c->text[0] = '\0';
   session_free(&s);
   return rc;
 }
