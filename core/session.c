@@ -238,18 +238,26 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
   return 0;
 }
 
+static int nan_logit(dk_error *err, size_t i) {
+  return dk_error_set(err, DK_ERR_INVALID, "the model returned a NaN logit for token %zu", i);
+}
+
 /* Constraint mask + sampler chain over one row of logits; leaves the final
  * candidates in s->cand_buf. */
 static int run_chain(dk_session *s, const float *logits, const dk_token *extra, size_t n_extra,
                      dk_candidates *cand, dk_error *err) {
   dk_run *run = s->run;
   size_t nv = (size_t)run->info.n_vocab;
-  for (size_t i = 0; i < nv; i++)
-    if (isnan(logits[i]))
-      return dk_error_set(err, DK_ERR_INVALID, "the model returned a NaN logit for token %zu", i);
   cand->data = s->cand_buf;
-  dk_cand_from_logits(cand, logits, nv);
-  if (s->constraint) {
+  cand->selected = -1;
+  cand->flags = 0;
+  size_t k = 0;
+  if (!s->constraint) {
+    for (size_t i = 0; i < nv; i++) {
+      if (isnan(logits[i])) return nan_logit(err, i);
+      cand->data[k++] = (dk_token_data){(dk_token)i, logits[i], 0.0f};
+    }
+  } else {
     double t0 = dk_now();
     const struct dk_constraint_iface *ci =
         (const struct dk_constraint_iface *)(const void *)s->constraint->comp->hdr;
@@ -259,7 +267,9 @@ static int run_chain(dk_session *s, const float *logits, const dk_token *extra, 
     int rc = DK_OK;
     for (; advanced < n_extra && rc == DK_OK; advanced++)
       rc = ci->advance(s->constraint->inst, extra[advanced], err);
+    double tm = dk_now();
     if (rc == DK_OK) rc = ci->mask(s->constraint->inst, s->mask, err);
+    double mask_s = dk_now() - tm;
     if (advanced) {
       size_t undo = rc == DK_OK ? advanced : advanced - 1;
       if (undo) ci->rollback(s->constraint->inst, undo, NULL);
@@ -268,18 +278,26 @@ static int run_chain(dk_session *s, const float *logits, const dk_token *extra, 
       dk_error_ensure(err, rc, "constraint");
       return dk_error_prefix(err, "constraint '%s': ", s->constraint->comp->hdr->name);
     }
-    size_t k = 0;
-    for (size_t i = 0; i < nv; i++)
-      if (s->mask[i >> 5] >> (i & 31) & 1u) cand->data[k++] = cand->data[i];
-    cand->n = k;
-    double dt = dk_now() - t0;
-    s->out->t_constraint += dt;
+    /* Only allowed tokens become candidates: walk set bits, skipping empty
+     * words, so a narrow grammar costs little even at 128k tokens. */
+    for (size_t w = 0; w < (nv + 31) / 32; w++) {
+      uint32_t bits = s->mask[w];
+      if (w == nv / 32) bits &= (1u << (nv % 32)) - 1u; /* no ids past the vocabulary */
+      while (bits) {
+        size_t i = w * 32 + (size_t)__builtin_ctz(bits);
+        bits &= bits - 1;
+        if (isnan(logits[i])) return nan_logit(err, i);
+        cand->data[k++] = (dk_token_data){(dk_token)i, logits[i], 0.0f};
+      }
+    }
+    s->out->t_constraint += dk_now() - t0;
     if (!grow((void **)&s->out->mask_us, &s->cap_mask, s->out->n_mask + 1, sizeof(double)))
-      s->out->mask_us[s->out->n_mask++] = dt * 1e6;
+      s->out->mask_us[s->out->n_mask++] = mask_s * 1e6;
     if (k == 0)
       return dk_error_set(err, DK_ERR_STATE, "constraint '%s' allows no token after %zu tokens",
                           s->constraint->comp->hdr->name, s->n_generated);
   }
+  cand->n = k;
   double t0 = dk_now();
   const dk_token *ctx = s->toks;
   size_t n_ctx = s->n_toks;
