@@ -167,6 +167,14 @@ START_TEST(test_roundtrip_and_dots)
         ref += (double)back[i] * xr[i];
         mag += fabs((double)back[i] * xr[i]);
     }
+    if (quant_have_avx2()) {
+        float *fast = malloc(n * sizeof *fast);
+        if (quant_dequant_row_fast(type, q, fast, n))
+            ck_assert_int_eq(memcmp(fast, back, n * sizeof *fast), 0);
+        else
+            ck_assert(type != GGML_TYPE_Q8_0 && type != GGML_TYPE_F16);
+        free(fast);
+    }
     float p = quant_vec_dot_kernel(type, 0)(q, xq, n);
     ck_assert_msg(fabs(p - ref) <= 1e-5 * mag + 1e-6, "portable dot %g vs %g", p, ref);
     if (quant_have_avx2()) {

@@ -50,15 +50,19 @@ typedef struct dequant_job {
     const llm_weight *w;
     int64_t r0, nr;
     float *tile;
+    int avx2;
 } dequant_job;
 
 static void dequant_part(void *arg, int ith, int nth)
 {
     const dequant_job *j = arg;
     const int64_t a = j->nr * ith / nth, b = j->nr * (ith + 1) / nth;
-    for (int64_t r = a; r < b; r++)
-        quant_dequant_row(j->w->type, j->w->data + (size_t)(j->r0 + r) * j->w->row_bytes,
-                          j->tile + (size_t)r * (size_t)j->w->cols, j->w->cols);
+    for (int64_t r = a; r < b; r++) {
+        const uint8_t *row = j->w->data + (size_t)(j->r0 + r) * j->w->row_bytes;
+        float *out = j->tile + (size_t)r * (size_t)j->w->cols;
+        if (!j->avx2 || !quant_dequant_row_fast(j->w->type, row, out, j->w->cols))
+            quant_dequant_row(j->w->type, row, out, j->w->cols);
+    }
 }
 
 static int sgemm(llm_matmul_ctx *mc, const llm_weight *w, const float *X, int n, float *Y)
@@ -79,7 +83,7 @@ static int sgemm(llm_matmul_ctx *mc, const llm_weight *w, const float *X, int n,
         return -1;
     for (int64_t r0 = 0; r0 < rows; r0 += tr) {
         int64_t nr = rows - r0 < tr ? rows - r0 : tr;
-        dequant_job j = { w, r0, nr, mc->tile };
+        dequant_job j = { w, r0, nr, mc->tile, mc->use_avx2 };
         llm_pool_run(mc->pool, dequant_part, &j, nr * cols >= PAR_MIN_MACS ? nth : 1);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)nr, (int)cols, 1.0f, X, (int)cols, mc->tile,
                     (int)cols, 0.0f, Y + r0, (int)rows);

@@ -435,6 +435,44 @@ AVX2_FN static float hsum256(__m256 v)
     return _mm_cvtss_f32(lo);
 }
 
+/* one half-precision scale through F16C: the generic conversion's branches cost more than a
+   block's arithmetic */
+AVX2_FN static inline float h2f(const uint8_t *p)
+{
+    return _cvtsh_ss(rd16(p));
+}
+
+/* Rows of Q8_0 and F16 weights widened for SGEMM tiles. */
+AVX2_FN static void dequant_q8_0_avx2(const uint8_t *p, float *out, int64_t n)
+{
+    for (int64_t b = 0; b < n / QK8_0; b++, p += 34, out += QK8_0) {
+        const __m256 d = _mm256_set1_ps(h2f(p));
+        for (int j = 0; j < QK8_0; j += 8)
+            _mm256_storeu_ps(out + j, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
+                                                       _mm_loadl_epi64((const __m128i *)(p + 2 + j))))));
+    }
+}
+
+AVX2_FN static void dequant_f16_avx2(const uint8_t *p, float *out, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 2 * i))));
+    for (; i < n; i++)
+        out[i] = f16_to_f32(rd16(p + 2 * i));
+}
+
+int quant_dequant_row_fast(uint32_t type, const void *row, float *out, int64_t n)
+{
+    if (type == GGML_TYPE_Q8_0)
+        dequant_q8_0_avx2(row, out, n);
+    else if (type == GGML_TYPE_F16)
+        dequant_f16_avx2(row, out, n);
+    else
+        return 0;
+    return 1;
+}
+
 AVX2_FN static float vd_f32_avx2(const void *wv, const void *xv, int64_t n)
 {
     const float *w = wv, *x = xv;
@@ -510,14 +548,14 @@ AVX2_FN static float vd_q8_0_q8_0_avx2(const void *wv, const void *xv, int64_t n
                                      _mm256_loadu_si256((const __m256i *)(q + 2)));
         const __m256i s1 = dot_i8x32(_mm256_loadu_si256((const __m256i *)(p + 36)),
                                      _mm256_loadu_si256((const __m256i *)(q + 36)));
-        a0 = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(rd16(p)) * f16_to_f32(rd16(q))), _mm256_cvtepi32_ps(s0), a0);
-        a1 = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(rd16(p + 34)) * f16_to_f32(rd16(q + 34))),
+        a0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(p) * h2f(q)), _mm256_cvtepi32_ps(s0), a0);
+        a1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(p + 34) * h2f(q + 34)),
                              _mm256_cvtepi32_ps(s1), a1);
     }
     for (; b < nb; b++, p += 34, q += 34) {
         const __m256i s0 = dot_i8x32(_mm256_loadu_si256((const __m256i *)(p + 2)),
                                      _mm256_loadu_si256((const __m256i *)(q + 2)));
-        a0 = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(rd16(p)) * f16_to_f32(rd16(q))), _mm256_cvtepi32_ps(s0), a0);
+        a0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(p) * h2f(q)), _mm256_cvtepi32_ps(s0), a0);
     }
     return hsum256(_mm256_add_ps(a0, a1));
 }
@@ -533,7 +571,7 @@ AVX2_FN static float vd_q4_0_q8_0_avx2(const void *wv, const void *xv, int64_t n
         __m256i w = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), lo4);
         w = _mm256_sub_epi8(w, eight);
         const __m256i s = dot_i8x32(w, _mm256_loadu_si256((const __m256i *)(q + 2)));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(rd16(p)) * f16_to_f32(rd16(q))), _mm256_cvtepi32_ps(s), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(p) * h2f(q)), _mm256_cvtepi32_ps(s), acc);
     }
     return hsum256(acc);
 }
@@ -552,6 +590,12 @@ int quant_have_avx2(void)
 
 int quant_have_avx2(void)
 {
+    return 0;
+}
+
+int quant_dequant_row_fast(uint32_t type, const void *row, float *out, int64_t n)
+{
+    (void)type, (void)row, (void)out, (void)n;
     return 0;
 }
 

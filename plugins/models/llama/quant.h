@@ -31,6 +31,9 @@ size_t quant_row_bytes(uint32_t type, int64_t n);
 
 /* Also takes Q8_K (activation rows). */
 void quant_dequant_row(uint32_t type, const void *row, float *out, int64_t n);
+/* The same with AVX2 for the types that have a vector version (Q8_0, F16): returns 1 when it
+   ran, 0 otherwise. Only when quant_have_avx2() is true. Bit-identical to quant_dequant_row. */
+int quant_dequant_row_fast(uint32_t type, const void *row, float *out, int64_t n);
 
 /* Dot products follow the reference CPU kernels: the activation row is first converted to the
    weight type's companion format (F32 -> F32, F16 -> F16, BF16 -> BF16, Q8_0 and Q4_0 -> Q8_0,
