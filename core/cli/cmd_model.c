@@ -134,12 +134,15 @@ int dk_cmd_tokenize(int argc, char **argv) {
   } else {
     for (size_t i = 0; i < n; i++) {
       printf("%6d  '", toks[i]);
-      for (uint32_t k = 0; k < v->piece_len[toks[i]]; k++) {
-        unsigned char ch = (unsigned char)v->piece[toks[i]][k];
+      const unsigned char *pc = (const unsigned char *)v->piece[toks[i]];
+      for (uint32_t k = 0, len = v->piece_len[toks[i]]; k < len;) {
+        unsigned char ch = pc[k];
+        size_t l = dk_utf8_seq(pc + k, len - k);
         if (ch == '\n') fputs("\\n", stdout);
         else if (ch == '\\' || ch == '\'') printf("\\%c", ch);
-        else if (ch < 0x20 || ch == 0x7f) printf("\\x%02x", ch);
-        else putchar(ch);
+        else if (ch < 0x20 || ch == 0x7f || !l) printf("\\x%02x", ch); /* a byte of a split character */
+        else fwrite(pc + k, 1, l, stdout);
+        k += l ? (uint32_t)l : 1;
       }
       puts("'");
     }

@@ -29,21 +29,6 @@ static json_t *piece_json(const dk_vocab *v, dk_token id) {
   return bytes;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-  unsigned char c = s[0];
-  size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-  if (!len || len > n) return 0;
-  for (size_t i = 1; i < len; i++)
-    if ((s[i] & 0xC0) != 0x80) return 0;
-  /* Overlong forms, surrogates and values past U+10FFFF are invalid too. */
-  uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
-  for (size_t i = 1; i < len; i++) cp = (cp << 6) | (s[i] & 0x3F);
-  static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < min[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
-}
-
 /* Text as a JSON string; bytes that are not UTF-8 (a sequence cut at the
  * token limit) become U+FFFD instead of losing the whole text. */
 static json_t *text_json(const char *t, size_t n) {
@@ -53,7 +38,7 @@ static json_t *text_json(const char *t, size_t n) {
   if (!buf) return json_string("");
   size_t o = 0;
   for (size_t i = 0; i < n;) {
-    size_t l = utf8_seq((const unsigned char *)t + i, n - i);
+    size_t l = dk_utf8_seq((const unsigned char *)t + i, n - i);
     if (l) {
       memcpy(buf + o, t + i, l);
       o += l;

@@ -1,0 +1,17 @@
+/* utf8.c -- UTF-8 validity, for printing model text that may end mid-character. */
+#include "cli.h"
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
+size_t dk_utf8_seq(const unsigned char *s, size_t n) {
+  unsigned char c = s[0];
+  size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+  if (!len || len > n) return 0;
+  for (size_t i = 1; i < len; i++)
+    if ((s[i] & 0xC0) != 0x80) return 0;
+  /* Overlong forms, surrogates and values past U+10FFFF are invalid too. */
+  uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
+  for (size_t i = 1; i < len; i++) cp = (cp << 6) | (s[i] & 0x3F);
+  static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < min[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return len;
+}
