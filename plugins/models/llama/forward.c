@@ -410,6 +410,24 @@ ATTN_AVX2 static void battn_part(void *arg, int ith, int nth)
                 _mm256_storeu_ps(sc + q, exp8(_mm256_sub_ps(_mm256_loadu_ps(sc + q), _mm256_loadu_ps(mr + q))));
             for (; q < nv; q++)
                 sc[q] = expf(sc[q] - mr[q]);
+            float *out = c->att + (size_t)i * qd + (size_t)h * hd;
+            if (hd == 8) {
+                /* one register of accumulator: the common small-head case without stores */
+                __m256 a8 = _mm256_setzero_ps();
+                float sum = 0.0f;
+                for (q = 0; q < nv; q++) {
+                    if (q > 0 && mr[q] != mr[q - 1]) {
+                        const float ms = expf(mr[q - 1] - mr[q]);
+                        a8 = round_half8(_mm256_mul_ps(a8, _mm256_set1_ps(ms)));
+                        sum *= ms;
+                    }
+                    const float *v = vbase + (size_t)(listed ? slots[q] : q) * 8;
+                    a8 = round_half8(_mm256_fmadd_ps(_mm256_loadu_ps(v), _mm256_set1_ps(sc[q]), a8));
+                    sum += sc[q];
+                }
+                _mm256_storeu_ps(out, _mm256_mul_ps(a8, _mm256_set1_ps(1.0f / sum)));
+                continue;
+            }
             for (int t = 0; t < hd; t += 8)
                 _mm256_storeu_ps(acc + t, _mm256_setzero_ps());
             float sum = 0.0f;
@@ -429,7 +447,6 @@ ATTN_AVX2 static void battn_part(void *arg, int ith, int nth)
                 sum += sc[q];
             }
             const __m256 inv = _mm256_set1_ps(1.0f / sum);
-            float *out = c->att + (size_t)i * qd + (size_t)h * hd;
             for (int t = 0; t < hd; t += 8)
                 _mm256_storeu_ps(out + t, _mm256_mul_ps(_mm256_loadu_ps(acc + t), inv));
         }
