@@ -1,5 +1,6 @@
 /* tokenizer_bpe.c -- byte-level BPE: pre-tokenize, map bytes to tokens, apply merges by rank. */
 #include "tokenizer.h"
+#include "tokenizer_queue.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -10,70 +11,7 @@ typedef struct sym {
     uint32_t off, n; /* raw bytes of the word; n == 0 once merged away */
 } sym;
 
-typedef struct bigram {
-    int32_t rank;
-    int32_t left, right;
-    uint32_t ln, rn; /* byte lengths of both sides when queued: same lengths = same text */
-    int32_t result;
-} bigram;
-
-/* Min-heap on rank; ties go to the leftmost pair. */
-static int bigram_before(const bigram *a, const bigram *b)
-{
-    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
-}
-
-typedef struct heap {
-    bigram *v;
-    size_t n, cap;
-} heap;
-
-static int heap_push(heap *h, bigram b)
-{
-    if (h->n == h->cap) {
-        size_t nc = h->cap ? h->cap * 2 : 64;
-        bigram *nv = realloc(h->v, nc * sizeof(*nv));
-        if (!nv)
-            return -1;
-        h->v = nv;
-        h->cap = nc;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!bigram_before(&b, &h->v[p]))
-            break;
-        h->v[i] = h->v[p];
-        i = p;
-    }
-    h->v[i] = b;
-    return 0;
-}
-
-static bigram heap_pop(heap *h)
-{
-    bigram top = h->v[0], last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, best = i;
-        const bigram *bv = &last;
-        if (l < h->n && bigram_before(&h->v[l], bv)) {
-            best = l;
-            bv = &h->v[l];
-        }
-        if (r < h->n && bigram_before(&h->v[r], bv))
-            best = r;
-        if (best == i)
-            break;
-        h->v[i] = h->v[best];
-        i = best;
-    }
-    if (h->n)
-        h->v[i] = last;
-    return top;
-}
-
-static int try_add(const llm_vocab *v, const sym *s, int32_t l, int32_t r, heap *h)
+static int try_add(const llm_vocab *v, const sym *s, int32_t l, int32_t r, llm_merge_queue *q)
 {
     if (l < 0 || r < 0 || s[l].id < 0 || s[r].id < 0)
         return 0;
@@ -81,8 +19,8 @@ static int try_add(const llm_vocab *v, const sym *s, int32_t l, int32_t r, heap 
     int32_t rank = llm_merge_rank(v, s[l].id, s[r].id, &result);
     if (rank < 0)
         return 0;
-    bigram b = {rank, l, r, s[l].n, s[r].n, result};
-    return heap_push(h, b);
+    llm_merge m = {-(double)rank, l, r, s[l].n, s[r].n, result}; /* lowest rank first */
+    return llm_merge_queue_push(q, m);
 }
 
 /* Whole-word lookup used by vocabularies whose tokenizer ignores merges for words in the vocabulary. */
@@ -109,7 +47,7 @@ static int32_t lookup_mapped(const llm_vocab *v, const unsigned char *w, size_t 
 }
 
 static int tokenize_word(const llm_vocab *v, const unsigned char *w, size_t len, sym **s, size_t *scap,
-                         heap *h, char **mbuf, size_t *mcap, llm_tokbuf *out)
+                         llm_merge_queue *q, char **mbuf, size_t *mcap, llm_tokbuf *out)
 {
     if (v->ignore_merges) {
         int32_t id = lookup_mapped(v, w, len, mbuf, mcap);
@@ -134,12 +72,12 @@ static int tokenize_word(const llm_vocab *v, const unsigned char *w, size_t len,
         sy[i].off = (uint32_t)i;
         sy[i].n = 1;
     }
-    h->n = 0;
+    q->n = 0;
     for (int32_t i = 1; i < n; i++)
-        if (try_add(v, sy, i - 1, i, h))
+        if (try_add(v, sy, i - 1, i, q))
             return -1;
-    while (h->n) {
-        bigram b = heap_pop(h);
+    while (q->n) {
+        llm_merge b = llm_merge_queue_pop(q);
         sym *l = &sy[b.left], *r = &sy[b.right];
         if (l->n == 0 || r->n == 0 || l->n != b.ln || r->n != b.rn)
             continue; /* outdated: a side changed since the pair was queued */
@@ -149,7 +87,7 @@ static int tokenize_word(const llm_vocab *v, const unsigned char *w, size_t len,
         l->next = r->next;
         if (r->next >= 0)
             sy[r->next].prev = b.left;
-        if (try_add(v, sy, l->prev, b.left, h) || try_add(v, sy, b.left, l->next, h))
+        if (try_add(v, sy, l->prev, b.left, q) || try_add(v, sy, b.left, l->next, q))
             return -1;
     }
     for (int32_t i = 0; i != -1; i = sy[i].next) {
@@ -177,12 +115,12 @@ int llm_bpe_tokenize(const llm_vocab *v, const char *text, size_t len, llm_tokbu
     sym *s = NULL;
     size_t scap = 0, mcap = 0;
     char *mbuf = NULL;
-    heap h = {0};
+    llm_merge_queue q = {0};
     int rc = 0;
     for (size_t i = 0; i < nw && rc == 0; i++)
-        rc = tokenize_word(v, (const unsigned char *)text + words[i].off, words[i].len, &s, &scap, &h,
+        rc = tokenize_word(v, (const unsigned char *)text + words[i].off, words[i].len, &s, &scap, &q,
                            &mbuf, &mcap, out);
-    free(h.v);
+    llm_merge_queue_free(&q);
     free(s);
     free(mbuf);
     free(words);

@@ -1,5 +1,6 @@
 /* tokenizer_spm.c -- SentencePiece-style BPE: merge the highest-scoring adjacent pair first, bytes as fallback. */
 #include "tokenizer.h"
+#include "tokenizer_queue.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -9,77 +10,16 @@ typedef struct sym {
     uint32_t off, n; /* bytes of the escaped text; n == 0 once merged away */
 } sym;
 
-typedef struct bigram {
-    float score;
-    int32_t left, right;
-    uint32_t size;
-} bigram;
-
-/* Max-heap on score; ties go to the leftmost pair, which is what SentencePiece does. */
-static int bigram_before(const bigram *a, const bigram *b)
-{
-    return a->score > b->score || (a->score == b->score && a->left < b->left);
-}
-
-typedef struct heap {
-    bigram *v;
-    size_t n, cap;
-} heap;
-
-static int heap_push(heap *h, bigram b)
-{
-    if (h->n == h->cap) {
-        size_t nc = h->cap ? h->cap * 2 : 256;
-        bigram *nv = realloc(h->v, nc * sizeof(*nv));
-        if (!nv)
-            return -1;
-        h->v = nv;
-        h->cap = nc;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!bigram_before(&b, &h->v[p]))
-            break;
-        h->v[i] = h->v[p];
-        i = p;
-    }
-    h->v[i] = b;
-    return 0;
-}
-
-static bigram heap_pop(heap *h)
-{
-    bigram top = h->v[0], last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, best = i;
-        const bigram *bv = &last;
-        if (l < h->n && bigram_before(&h->v[l], bv)) {
-            best = l;
-            bv = &h->v[l];
-        }
-        if (r < h->n && bigram_before(&h->v[r], bv))
-            best = r;
-        if (best == i)
-            break;
-        h->v[i] = h->v[best];
-        i = best;
-    }
-    if (h->n)
-        h->v[i] = last;
-    return top;
-}
-
-static int try_add(const llm_vocab *v, const char *t, const sym *s, int32_t l, int32_t r, heap *h)
+static int try_add(const llm_vocab *v, const char *t, const sym *s, int32_t l, int32_t r, llm_merge_queue *q)
 {
     if (l < 0 || r < 0)
         return 0;
     int32_t id = llm_vocab_lookup(v, t + s[l].off, s[l].n + s[r].n);
     if (id < 0)
         return 0;
-    bigram b = {v->score[id], l, r, s[l].n + s[r].n};
-    return heap_push(h, b);
+    /* highest score first; ties go to the leftmost pair, which is what SentencePiece does */
+    llm_merge m = {v->score[id], l, r, s[l].n, s[r].n, id};
+    return llm_merge_queue_push(q, m);
 }
 
 static size_t utf8_len(unsigned char c)
@@ -91,7 +31,7 @@ static size_t utf8_len(unsigned char c)
 static int is_sp(const char *t, size_t off) { return memcmp(t + off, "\xe2\x96\x81", 3) == 0; }
 
 /* Merges the characters of t[b, e) and appends the resulting ids. */
-static int segment(const llm_vocab *v, const char *t, size_t b, size_t e, sym *s, heap *h, llm_tokbuf *out)
+static int segment(const llm_vocab *v, const char *t, size_t b, size_t e, sym *s, llm_merge_queue *q, llm_tokbuf *out)
 {
     int32_t ns = 0;
     for (size_t off = b; off < e;) {
@@ -105,23 +45,23 @@ static int segment(const llm_vocab *v, const char *t, size_t b, size_t e, sym *s
         s[ns].next = off == e ? -1 : ns + 1;
         ns++;
     }
-    h->n = 0;
+    q->n = 0;
     for (int32_t i = 1; i < ns; i++)
-        if (try_add(v, t, s, i - 1, i, h))
+        if (try_add(v, t, s, i - 1, i, q))
             return -1;
 
-    while (h->n) {
-        bigram bg = heap_pop(h);
+    while (q->n) {
+        llm_merge bg = llm_merge_queue_pop(q);
         sym *l = &s[bg.left], *r = &s[bg.right];
         /* stale: one side was merged into something else since the pair was queued */
-        if (l->n == 0 || r->n == 0 || l->n + r->n != bg.size)
+        if (l->n == 0 || r->n == 0 || l->n + r->n != bg.ln + bg.rn)
             continue;
         l->n += r->n;
         r->n = 0;
         l->next = r->next;
         if (r->next >= 0)
             s[r->next].prev = bg.left;
-        if (try_add(v, t, s, l->prev, bg.left, h) || try_add(v, t, s, bg.left, l->next, h))
+        if (try_add(v, t, s, l->prev, bg.left, q) || try_add(v, t, s, bg.left, l->next, q))
             return -1;
     }
 
@@ -158,7 +98,7 @@ int llm_spm_tokenize(const llm_vocab *v, const char *text, size_t len, llm_tokbu
     size_t tl = len + 2 * n_sp;
     char *t = malloc(tl);
     sym *s = malloc(tl * sizeof(*s));
-    heap h = {0};
+    llm_merge_queue q = {0};
     int rc = -1;
     if (!t || !s)
         goto done;
@@ -177,18 +117,18 @@ int llm_spm_tokenize(const llm_vocab *v, const char *text, size_t len, llm_tokbu
     if (v->spm_word_split) {
         for (size_t p = 3; p + 3 <= tl; p++) {
             if (is_sp(t, p) && !(p >= 3 && is_sp(t, p - 3))) {
-                if (segment(v, t, b, p, s, &h, out))
+                if (segment(v, t, b, p, s, &q, out))
                     goto done;
                 b = p;
                 p += 2;
             }
         }
     }
-    if (segment(v, t, b, tl, s, &h, out))
+    if (segment(v, t, b, tl, s, &q, out))
         goto done;
     rc = 0;
 done:
-    free(h.v);
+    llm_merge_queue_free(&q);
     free(s);
     free(t);
     return rc;
