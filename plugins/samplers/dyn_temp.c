@@ -45,12 +45,7 @@ static int dyn_temp_apply(void *inst, const dk_sample_ctx *ctx, dk_candidates *c
   const double hi = s->t + s->range;
   const double max_entropy = log((double)cand->n);
   s->host->cand_softmax(cand);
-  double entropy = 0;
-  for (size_t i = 0; i < cand->n; i++) {
-    double p = cand->data[i].p;
-    if (p > 0) entropy -= p * log(p);
-  }
-  const double t = lo + (hi - lo) * pow(entropy / max_entropy, s->exponent);
+  const double t = lo + (hi - lo) * pow(dks_entropy(cand) / max_entropy, s->exponent);
   dks_apply_temp(cand, t);
   return DK_OK;
 }

@@ -34,19 +34,7 @@ static int epsilon_apply(void *inst, const dk_sample_ctx *ctx, dk_candidates *ca
   (void)err;
   if (s->epsilon <= 0 || cand->n == 0) return DK_OK;
   s->host->cand_softmax(cand);
-  const float cut = (float)s->epsilon;
-  size_t count = 0;
-  for (size_t i = 0; i < cand->n; i++) count += cand->data[i].p >= cut;
-  size_t need = s->min_keep > 1 ? s->min_keep : 1;
-  if (count < need) {
-    s->host->cand_top(cand, need < cand->n ? need : cand->n);
-  } else {
-    size_t j = 0;
-    for (size_t i = 0; i < cand->n; i++)
-      if (cand->data[i].p >= cut) cand->data[j++] = cand->data[i];
-    cand->n = j;
-  }
-  cand->flags &= ~DK_CAND_SOFTMAXED;
+  dks_keep_p_at_least(s->host, cand, (float)s->epsilon, s->min_keep);
   return DK_OK;
 }
 

@@ -35,26 +35,9 @@ static int eta_apply(void *inst, const dk_sample_ctx *ctx, dk_candidates *cand, 
   (void)err;
   if (s->epsilon <= 0 || cand->n == 0) return DK_OK;
   s->host->cand_softmax(cand);
-  double entropy = 0;
-  for (size_t i = 0; i < cand->n; i++) {
-    double p = cand->data[i].p;
-    if (p > 0) entropy -= p * log(p);
-  }
-  double eta = sqrt(s->epsilon) * exp(-entropy);
+  double eta = sqrt(s->epsilon) * exp(-dks_entropy(cand));
   if (s->epsilon < eta) eta = s->epsilon;
-  const float cut = (float)eta;
-  size_t count = 0;
-  for (size_t i = 0; i < cand->n; i++) count += cand->data[i].p >= cut;
-  size_t need = s->min_keep > 1 ? s->min_keep : 1;
-  if (count < need) {
-    s->host->cand_top(cand, need < cand->n ? need : cand->n);
-  } else {
-    size_t j = 0;
-    for (size_t i = 0; i < cand->n; i++)
-      if (cand->data[i].p >= cut) cand->data[j++] = cand->data[i];
-    cand->n = j;
-  }
-  cand->flags &= ~DK_CAND_SOFTMAXED;
+  dks_keep_p_at_least(s->host, cand, (float)eta, s->min_keep);
   return DK_OK;
 }
 

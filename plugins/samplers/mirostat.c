@@ -3,12 +3,9 @@
 
 typedef struct mirostat_inst {
   const dk_host *host;
-  double tau, eta, mu;
+  dks_mirostat ms;
   int64_t m;
   int32_t n_vocab; /* 0: use the candidate count */
-  dks_rng rng, rng0;
-  dk_token pending;
-  double pending_surprise;
 } mirostat_inst;
 
 static const dk_param_spec mirostat_params[] = {
@@ -28,15 +25,9 @@ static int mirostat_create(const dk_host *host, const dk_create_info *ci, void *
   mirostat_inst *s = malloc(sizeof *s);
   if (s == NULL) return host->set_error(err, DK_ERR_NOMEM, "mirostat: out of memory");
   s->host = host;
-  s->tau = host->cfg_double(ci->config, "tau");
-  s->eta = host->cfg_double(ci->config, "eta");
+  dks_mirostat_init(&s->ms, host, ci);
   s->m = host->cfg_int(ci->config, "m");
-  s->mu = 2 * s->tau;
   s->n_vocab = ci->vocab != NULL ? ci->vocab->n_vocab : 0;
-  s->pending = -1;
-  s->pending_surprise = 0;
-  dks_rng_init(&s->rng, host, ci);
-  s->rng0 = s->rng;
   *inst = s;
   return DK_OK;
 }
@@ -62,32 +53,25 @@ static int mirostat_apply(void *inst, const dk_sample_ctx *ctx, dk_candidates *c
   if (sum_tt > 0) {
     const double s_hat = sum_tb / sum_tt, e_hat = s_hat - 1;
     const double nv = s->n_vocab > 0 ? (double)s->n_vocab : (double)cand->n;
-    const double kf = pow(e_hat * exp2(s->mu) / (1 - pow(nv, -e_hat)), 1 / s_hat);
+    const double kf = pow(e_hat * exp2(s->ms.mu) / (1 - pow(nv, -e_hat)), 1 / s_hat);
     if (isfinite(kf) && kf > 1) k = kf >= (double)cand->n ? cand->n : (size_t)kf;
   }
   if (k < cand->n) {
     cand->n = k;
     cand->flags &= ~DK_CAND_SOFTMAXED;
   }
-  s->host->cand_softmax(cand);
-  cand->selected = dks_draw(cand, dks_rng_uniform(&s->rng));
-  const dk_token_data *d = &cand->data[cand->selected];
-  s->pending = d->id;
-  s->pending_surprise = -log2((double)d->p);
+  dks_mirostat_draw(&s->ms, s->host, cand);
   return DK_OK;
 }
 
 static void mirostat_accept(void *inst, dk_token tok) {
   mirostat_inst *s = inst;
-  if (s->pending >= 0 && tok == s->pending) s->mu -= s->eta * (s->pending_surprise - s->tau);
-  s->pending = -1;
+  dks_mirostat_accept(&s->ms, tok);
 }
 
 static void mirostat_reset(void *inst) {
   mirostat_inst *s = inst;
-  s->mu = 2 * s->tau;
-  s->pending = -1;
-  s->rng = s->rng0;
+  dks_mirostat_reset(&s->ms);
 }
 
 static int mirostat_clone(const void *inst, void **out, dk_error *err) {

@@ -3,10 +3,7 @@
 
 typedef struct mirostat_v2_inst {
   const dk_host *host;
-  double tau, eta, mu;
-  dks_rng rng, rng0;
-  dk_token pending;       /* the token last selected, or -1 */
-  double pending_surprise; /* its surprise in bits under the truncated distribution */
+  dks_mirostat ms;
 } mirostat_v2_inst;
 
 static const dk_param_spec mirostat_v2_params[] = {
@@ -23,13 +20,7 @@ static int mirostat_v2_create(const dk_host *host, const dk_create_info *ci, voi
   mirostat_v2_inst *s = malloc(sizeof *s);
   if (s == NULL) return host->set_error(err, DK_ERR_NOMEM, "mirostat_v2: out of memory");
   s->host = host;
-  s->tau = host->cfg_double(ci->config, "tau");
-  s->eta = host->cfg_double(ci->config, "eta");
-  s->mu = 2 * s->tau;
-  s->pending = -1;
-  s->pending_surprise = 0;
-  dks_rng_init(&s->rng, host, ci);
-  s->rng0 = s->rng;
+  dks_mirostat_init(&s->ms, host, ci);
   *inst = s;
   return DK_OK;
 }
@@ -42,31 +33,24 @@ static int mirostat_v2_apply(void *inst, const dk_sample_ctx *ctx, dk_candidates
   if (cand->n == 0) return s->host->set_error(err, DK_ERR_INVALID, "mirostat_v2: no candidates left");
   s->host->cand_softmax(cand);
   /* surprise -log2 p <= mu  <=>  p >= 2^-mu: a threshold, so no sort is needed to count */
-  const double floor_p = exp2(-s->mu);
+  const double floor_p = exp2(-s->ms.mu);
   size_t keep = 0;
   for (size_t i = 0; i < cand->n; i++) keep += cand->data[i].p >= floor_p;
   if (keep == 0) keep = 1;
   s->host->cand_top(cand, keep);
   cand->flags &= ~DK_CAND_SOFTMAXED;
-  s->host->cand_softmax(cand);
-  cand->selected = dks_draw(cand, dks_rng_uniform(&s->rng));
-  const dk_token_data *d = &cand->data[cand->selected];
-  s->pending = d->id;
-  s->pending_surprise = -log2((double)d->p);
+  dks_mirostat_draw(&s->ms, s->host, cand);
   return DK_OK;
 }
 
 static void mirostat_v2_accept(void *inst, dk_token tok) {
   mirostat_v2_inst *s = inst;
-  if (s->pending >= 0 && tok == s->pending) s->mu -= s->eta * (s->pending_surprise - s->tau);
-  s->pending = -1;
+  dks_mirostat_accept(&s->ms, tok);
 }
 
 static void mirostat_v2_reset(void *inst) {
   mirostat_v2_inst *s = inst;
-  s->mu = 2 * s->tau;
-  s->pending = -1;
-  s->rng = s->rng0;
+  dks_mirostat_reset(&s->ms);
 }
 
 static int mirostat_v2_clone(const void *inst, void **out, dk_error *err) {

@@ -125,6 +125,74 @@ static inline void *dks_memdup(const void *src, size_t n) {
   return p;
 }
 
+/* Entropy in nats of softmaxed candidates. */
+static inline double dks_entropy(const dk_candidates *c) {
+  double entropy = 0;
+  for (size_t i = 0; i < c->n; i++) {
+    double p = c->data[i].p;
+    if (p > 0) entropy -= p * log(p);
+  }
+  return entropy;
+}
+
+/* Drop softmaxed candidates with probability below cut, keeping the order;
+ * when fewer than max(min_keep, 1) pass, the most likely ones survive instead. */
+static inline void dks_keep_p_at_least(const dk_host *host, dk_candidates *c, float cut,
+                                       size_t min_keep) {
+  size_t count = 0;
+  for (size_t i = 0; i < c->n; i++) count += c->data[i].p >= cut;
+  size_t need = min_keep > 1 ? min_keep : 1;
+  if (count < need) {
+    host->cand_top(c, need < c->n ? need : c->n);
+  } else {
+    size_t j = 0;
+    for (size_t i = 0; i < c->n; i++)
+      if (c->data[i].p >= cut) c->data[j++] = c->data[i];
+    c->n = j;
+  }
+  c->flags &= ~DK_CAND_SOFTMAXED;
+}
+
+/* The feedback loop both Mirostat versions share: mu starts at 2 * tau and,
+ * once the host accepts the token the sampler drew, moves by
+ * eta * (observed surprise - tau). */
+typedef struct dks_mirostat {
+  double tau, eta, mu;
+  dks_rng rng, rng0;
+  dk_token pending;        /* the token last selected, or -1 */
+  double pending_surprise; /* its surprise in bits under the truncated distribution */
+} dks_mirostat;
+
+static inline void dks_mirostat_init(dks_mirostat *m, const dk_host *host, const dk_create_info *ci) {
+  m->tau = host->cfg_double(ci->config, "tau");
+  m->eta = host->cfg_double(ci->config, "eta");
+  m->mu = 2 * m->tau;
+  m->pending = -1;
+  m->pending_surprise = 0;
+  dks_rng_init(&m->rng, host, ci);
+  m->rng0 = m->rng;
+}
+
+/* Draw from the truncated candidates and remember the choice for accept(). */
+static inline void dks_mirostat_draw(dks_mirostat *m, const dk_host *host, dk_candidates *cand) {
+  host->cand_softmax(cand);
+  cand->selected = dks_draw(cand, dks_rng_uniform(&m->rng));
+  const dk_token_data *d = &cand->data[cand->selected];
+  m->pending = d->id;
+  m->pending_surprise = -log2((double)d->p);
+}
+
+static inline void dks_mirostat_accept(dks_mirostat *m, dk_token tok) {
+  if (m->pending >= 0 && tok == m->pending) m->mu -= m->eta * (m->pending_surprise - m->tau);
+  m->pending = -1;
+}
+
+static inline void dks_mirostat_reset(dks_mirostat *m) {
+  m->mu = 2 * m->tau;
+  m->pending = -1;
+  m->rng = m->rng0;
+}
+
 /* The iface header every sampler shares; only name, summary and params vary. */
 #define DKS_HEADER(name_, summary_, params_)                                             \
   {                                                                                      \
