@@ -9,6 +9,7 @@
 #include "../plugins/models/llama/describe.h"
 #include "../plugins/models/llama/llm.h"
 #include "../plugins/models/llama/model.h"
+#include "../plugins/models/llama/pool.h"
 #include "../plugins/models/llama/quant.h"
 #include "../tools/synth/synth.h"
 #include "decokit/plugin.h"
@@ -625,6 +626,46 @@ START_TEST(test_describe)
 }
 END_TEST
 
+/* ---- the thread pool: every part of every job runs exactly once ------------------------- */
+
+typedef struct pool_probe {
+    int runs[4];
+    int nth_seen[4];
+} pool_probe;
+
+static void pool_count(void *arg, int ith, int nth)
+{
+    pool_probe *p = arg;
+    p->runs[ith]++;
+    p->nth_seen[ith] = nth;
+}
+
+START_TEST(test_pool_parts)
+{
+    for (int threads = 1; threads <= 4; threads++) {
+        llm_pool *pool = llm_pool_create(threads);
+        ck_assert_ptr_nonnull(pool);
+        ck_assert_int_eq(llm_pool_size(pool), threads);
+        for (int job = 0; job < 3000; job++) {
+            /* alternate part counts, and a fresh probe each time, so a part that ran for a
+               finished job or ran twice is caught */
+            const int nth = 1 + job % 4;
+            pool_probe probe;
+            memset(&probe, 0, sizeof probe);
+            llm_pool_run(pool, pool_count, &probe, nth);
+            const int want = nth > threads ? threads : nth;
+            for (int i = 0; i < 4; i++) {
+                ck_assert_msg(probe.runs[i] == (i < want), "threads %d job %d part %d ran %d times", threads, job, i,
+                              probe.runs[i]);
+                if (i < want)
+                    ck_assert_int_eq(probe.nth_seen[i], want);
+            }
+        }
+        llm_pool_free(pool);
+    }
+}
+END_TEST
+
 /* ---- robustness: truncated and corrupted files ------------------------------------------ */
 
 /* Loads (and, if it loads, runs) a copy of buf[0..size) in an exactly-sized allocation so the
@@ -762,6 +803,7 @@ int main(void)
     tcase_add_test(tr, test_masked);
     tcase_add_test(tr, test_bad_calls);
     tcase_add_test(tr, test_describe);
+    tcase_add_test(tr, test_pool_parts);
     suite_add_tcase(s, tr);
     TCase *tf = tcase_create("robustness");
     tcase_set_timeout(tf, 60);

@@ -7,6 +7,9 @@
 
 #include "../../plugins/models/llama/llm.h"
 
+/* OpenBLAS's thread pool is process-global; like the decokit host, give it the same count. */
+extern void openblas_set_num_threads(int n);
+
 static double now(void)
 {
     struct timespec ts;
@@ -33,6 +36,7 @@ int main(int argc, char **argv)
     int n_pp = argc > 3 ? atoi(argv[3]) : 256, n_tg = argc > 4 ? atoi(argv[4]) : 128;
     const int reps = argc > 5 ? atoi(argv[5]) : 3;
     char err[600];
+    openblas_set_num_threads(threads > 0 ? threads : 1);
     llm_model *m = llm_model_load(argv[1], err, sizeof err);
     if (!m) {
         fprintf(stderr, "bench-model: %s\n", err);

@@ -1,11 +1,14 @@
-/* pool.c -- worker threads for splitting matrix rows. Workers and the caller spin briefly (a
-   decode step issues many short jobs back to back), then sleep on condition variables, so an
-   idle or oversubscribed core is not burnt waiting. */
+/* pool.c -- worker threads for splitting matrix rows. A job has as many parts as threads, and
+   whoever is running takes the next part: when the machine is oversubscribed and a worker is
+   not scheduled, the caller does its share instead of waiting for it. Idle workers spin
+   briefly (a decode step issues many short jobs back to back), then sleep on a condition
+   variable, so they do not burn a core another process needs. */
 #define _POSIX_C_SOURCE 200809L
 #include "pool.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -15,28 +18,58 @@
 #define CPU_RELAX() ((void)0)
 #endif
 
-/* Spin iterations before sleeping: a few microseconds, about the gap between two jobs of one
-   forward pass; longer spins only steal time from whatever else runs on the machine. */
-#define SPINS 2000
+/* Spin iterations before sleeping. Short on purpose: on a busy machine a spinning worker takes
+   the core the caller or another process needs (measured: 20000 spins halved 2-thread
+   generation speed under load, 200 keeps it level with 1 thread). */
+#define SPINS 200
 
 struct llm_pool {
     int n;
     pthread_t *threads;
     pthread_mutex_t mu;
     pthread_cond_t wake; /* a new job (or stop) */
-    pthread_cond_t done; /* the last worker finished */
-    atomic_uint gen;     /* bumped for every job */
-    atomic_int pending;  /* workers still running the current job */
+    pthread_cond_t done; /* the last part of a job finished */
+    atomic_uint gen;     /* job number, bumped for every job */
     atomic_int stop;
-    llm_pool_fn fn;
-    void *arg;
-    int nth;
+    /* The current job. A worker that wakes late may read these while the caller already
+       writes the next job's; the part counter below tells it to throw such a read away. */
+    _Atomic(llm_pool_fn) fn;
+    _Atomic(void *) arg;
+    atomic_int nth;
+    /* (job number << 32) | next part: a part is taken by a compare-and-swap that only
+       succeeds for the job it was read for */
+    atomic_uint_fast64_t next;
+    atomic_int left; /* parts of the current job not finished yet */
 };
 
 typedef struct worker_arg {
     llm_pool *p;
     int ith;
 } worker_arg;
+
+/* Runs parts of job g until none are left (or the job is no longer g). */
+static void take_parts(llm_pool *p, unsigned g)
+{
+    const llm_pool_fn fn = atomic_load_explicit(&p->fn, memory_order_acquire);
+    void *const arg = atomic_load_explicit(&p->arg, memory_order_acquire);
+    const int nth = atomic_load_explicit(&p->nth, memory_order_acquire);
+    uint_fast64_t v = atomic_load_explicit(&p->next, memory_order_acquire);
+    for (;;) {
+        if ((unsigned)(v >> 32) != g || (int)(v & 0xffffffffu) >= nth)
+            return;
+        if (!atomic_compare_exchange_weak_explicit(&p->next, &v, v + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue;
+        fn(arg, (int)(v & 0xffffffffu), nth);
+        if (atomic_fetch_sub_explicit(&p->left, 1, memory_order_acq_rel) == 1) {
+            /* under the lock, so a caller that saw left > 0 is already waiting */
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_broadcast(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
+        v = atomic_load_explicit(&p->next, memory_order_acquire);
+    }
+}
 
 static void *worker(void *a)
 {
@@ -58,15 +91,8 @@ static void *worker(void *a)
         }
         if (atomic_load(&p->stop))
             return NULL;
-        seen = atomic_load(&p->gen);
-        if (wa.ith < p->nth)
-            p->fn(p->arg, wa.ith, p->nth);
-        if (atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel) == 1) {
-            /* under the lock, so a caller that saw pending > 0 is already waiting */
-            pthread_mutex_lock(&p->mu);
-            pthread_cond_broadcast(&p->done);
-            pthread_mutex_unlock(&p->mu);
-        }
+        seen = atomic_load_explicit(&p->gen, memory_order_acquire);
+        take_parts(p, seen);
     }
 }
 
@@ -130,22 +156,24 @@ void llm_pool_run(llm_pool *p, llm_pool_fn fn, void *arg, int nth)
         fn(arg, 0, 1);
         return;
     }
-    p->fn = fn;
-    p->arg = arg;
-    p->nth = nth;
-    atomic_store(&p->pending, p->n - 1);
+    const unsigned g = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
+    atomic_store_explicit(&p->fn, fn, memory_order_release);
+    atomic_store_explicit(&p->arg, arg, memory_order_release);
+    atomic_store_explicit(&p->nth, nth, memory_order_release);
+    atomic_store_explicit(&p->left, nth, memory_order_relaxed);
+    atomic_store_explicit(&p->next, (uint_fast64_t)g << 32, memory_order_release);
     pthread_mutex_lock(&p->mu);
-    atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+    atomic_store_explicit(&p->gen, g, memory_order_release);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
-    fn(arg, 0, nth);
+    take_parts(p, g);
     for (int spins = 0; spins < SPINS; spins++) {
-        if (atomic_load_explicit(&p->pending, memory_order_acquire) == 0)
+        if (atomic_load_explicit(&p->left, memory_order_acquire) == 0)
             return;
         CPU_RELAX();
     }
     pthread_mutex_lock(&p->mu);
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0)
+    while (atomic_load_explicit(&p->left, memory_order_acquire) > 0)
         pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
 }
