@@ -131,9 +131,5 @@ int main(void) {
   tcase_add_test(tc, test_json_schema);
   tcase_add_test(tc, test_gbnf_file_and_errors);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return dkh_run(s);
 }

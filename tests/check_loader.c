@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "harness.h"
 #include "instance.h"
 #include "loader.h"
 #include "params.h"
@@ -232,9 +233,5 @@ int main(void) {
     tcase_add_test_raise_signal(tcc, test_crash_contained, SIGSEGV);
     suite_add_tcase(s, tcc);
   }
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return dkh_run(s);
 }

@@ -248,9 +248,5 @@ int main(void) {
   tcase_add_test(tc, test_logprobs_recorded);
   tcase_add_test(tc, test_every_service_lossless);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return dkh_run(s);
 }

@@ -35,6 +35,14 @@ dk_harness *dkh_new(void) {
   return h;
 }
 
+int dkh_run(Suite *s) {
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_ENV);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 dk_registry *dkh_registry(void) {
   dk_registry *reg = dk_registry_new();
   if (reg) {

@@ -2,12 +2,15 @@
 #ifndef DK_TEST_HARNESS_H
 #define DK_TEST_HARNESS_H
 
+#include <check.h>
 #include <decokit/plugin.h>
 
 typedef struct dk_harness dk_harness;
 
 /* A registry over $DECOKIT_PLUGIN_PATH (the build tree's plugins). */
 dk_harness *dkh_new(void);
+/* Run a suite (CK_ENV verbosity) and return the test program's exit status. */
+int dkh_run(Suite *s);
 /* A bare registry over the built plugins and the fixture plugins
  * ($DECOKIT_FIXTURE_DIR), for tests that drive the loader themselves. */
 struct dk_registry *dkh_registry(void);
