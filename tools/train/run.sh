@@ -12,7 +12,7 @@ mkdir -p "$out"
 $py make-corpus --holdout 0.02 --sample-bytes 4500
 $py tokenizer
 nice -n 10 $py train --preset target --steps 3400 --lr 3e-3
-nice -n 10 $py train --preset draft --steps 2200 --lr 5e-3
+nice -n 10 $py train --preset draft --steps 1200 --lr 5e-3
 $py export --preset target --name decokit-tiny --gguf "$models/decokit-tiny.gguf"
 $py export --preset draft --name decokit-tiny-draft --gguf "$models/decokit-tiny-draft.gguf"
 cp "$out/heldout.txt" "$models/heldout.txt"
