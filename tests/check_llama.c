@@ -65,21 +65,22 @@ START_TEST(test_stories_goldens)
     ck_assert_int_eq(llm_seq_new(c, &s, err, sizeof err), 0);
     ck_assert_msg(llm_eval(c, s, k_prompt, 5, lg, 0, err, sizeof err) == 0, "%s", err);
     if (_i / 2 == 0 || _i / 2 == 3) {
-        /* the batched attention kernel (AVX2) reproduces the reference to a few 1e-6; the
-           portable per-row kernel sums the scores in another order */
+        /* the AVX2 kernels sum as the reference's do and reproduce its logits to a few 1e-6;
+           the portable ones sum in other orders */
         const float tol = quant_have_avx2() ? 1e-4f : 1e-3f;
         for (int k = 0; k < 5; k++)
             ck_assert_msg(fabsf(lg[k_top5_id[k]] - k_top5_f32[k]) < tol, "%s: logit[%d] = %f, want %f", file,
                           k_top5_id[k], lg[k_top5_id[k]], k_top5_f32[k]);
     } else if (_i / 2 == 1) {
-        ck_assert_msg(fabsf(lg[432] - 17.796947f) < 1e-3f, "f16 top logit %f", lg[432]);
+        const float tol = quant_have_avx2() ? 1e-4f : 1e-3f;
+        ck_assert_msg(fabsf(lg[432] - 17.796947f) < tol, "f16 top logit %f", lg[432]);
     } else {
-        /* Activations are quantised to Q8_0 as the reference does, but that rounding turns
-           float-summation differences upstream into whole-step flips: changing only the
-           summation order of the attention scores moves this logit between 17.781 and 17.817
-           (the F32 file, with the same code, matches the reference to 4e-6). The 64 greedy
-           ids below are the exact check; the logit is held to 5e-2. */
-        ck_assert_msg(fabsf(lg[432] - 17.820465f) < 5e-2f, "q8_0 top logit %f", lg[432]);
+        /* Quantising activations to Q8_0 turns a last-bit difference upstream into whole-step
+           flips (a different summation order of the attention scores alone moves this logit
+           by 4e-2), so only sums rounded exactly as the reference's AVX2 kernels round them
+           reproduce it; the portable kernels sum in another order. */
+        const float tol = quant_have_avx2() ? 1e-3f : 5e-2f;
+        ck_assert_msg(fabsf(lg[432] - 17.820465f) < tol, "q8_0 top logit %f", lg[432]);
     }
     for (int t = 0; t < 64; t++) {
         int32_t id = argmax(lg, nv);

@@ -1,6 +1,5 @@
 /* forward.c -- the llama block forward pass over rows of (sequence, position, cache slot), and
    the evaluation entry points built on it: plain, batched, tree, masked. */
-#include <cblas.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,7 +21,7 @@ struct llm_ctx {
     kv_cache kv;
     int n_ctx;
     int attn_avx2; /* F16C attention kernel usable (CPU support and head_dim % 8 == 0) */
-    float *inv_freq; /* n_rot/2 rotation frequencies */
+    float theta_scale; /* rope_theta^(-2/n_rot): each rotation pair's angle step */
     int cap_rows;
     float *x, *xn, *q, *k, *v, *att, *g, *u, *tmp;
     float *scores; /* per thread: attention scratch (see scratch_per_thread) */
@@ -72,9 +71,8 @@ llm_ctx *llm_ctx_create(const llm_model *m, int n_threads, int n_ctx, char *err,
     if (n_threads < 1)
         n_threads = 1;
     c->pool = llm_pool_create(n_threads);
-    c->inv_freq = malloc((size_t)(hp->n_rot / 2) * sizeof *c->inv_freq);
     c->scores = malloc((size_t)n_threads * scratch_per_thread(hp, c->n_ctx) * sizeof *c->scores);
-    if (!c->pool || !c->inv_freq || !c->scores) {
+    if (!c->pool || !c->scores) {
         fmt_err(err, errlen, "out of memory (context of %d positions, %d threads)", c->n_ctx, n_threads);
         llm_ctx_free(c);
         return NULL;
@@ -82,12 +80,7 @@ llm_ctx *llm_ctx_create(const llm_model *m, int n_threads, int n_ctx, char *err,
     c->mc.pool = c->pool;
     c->mc.use_avx2 = quant_have_avx2();
     c->attn_avx2 = c->mc.use_avx2 && hp->head_dim % 8 == 0;
-    for (int i = 0; i < hp->n_rot / 2; i++) {
-        double f = pow((double)hp->rope_theta, -2.0 * i / hp->n_rot) * hp->rope_freq_scale;
-        if (m->rope_freq_factors)
-            f /= m->rope_freq_factors[i];
-        c->inv_freq[i] = (float)f;
-    }
+    c->theta_scale = powf(hp->rope_theta, -2.0f / (float)hp->n_rot);
     kv_init(&c->kv, hp->n_layer, hp->n_head_kv * hp->head_dim, c->n_ctx);
     return c;
 }
@@ -101,7 +94,6 @@ void llm_ctx_free(llm_ctx *c)
     free(c->mc.tile);
     free(c->mc.act);
     free(c->mc.actf);
-    free(c->inv_freq);
     free(c->scores);
     free(c->bk);
     free(c->bv);
@@ -152,8 +144,8 @@ static void rmsnorm(const float *x, const float *w, float *out, int n, float eps
 {
     double ss = 0.0;
     for (int i = 0; i < n; i++)
-        ss += (double)x[i] * x[i];
-    const float scale = (float)(1.0 / sqrt(ss / n + eps));
+        ss += (double)(x[i] * x[i]);
+    const float mean = (float)(ss / n), scale = 1.0f / sqrtf(mean + eps);
     for (int i = 0; i < n; i++)
         out[i] = x[i] * scale * w[i];
 }
@@ -162,14 +154,17 @@ static void rope(const llm_ctx *c, float *v, int n_heads, int pos)
 {
     const llm_hparams *hp = &c->m->hp;
     const int hd = hp->head_dim, half = hp->n_rot / 2;
-    for (int i = 0; i < half; i++) {
-        const float a = (float)pos * c->inv_freq[i], cs = cosf(a), sn = sinf(a);
+    const float *ff = c->m->rope_freq_factors;
+    /* the angle advances by repeated float products, as the reference forms it */
+    float theta = (float)pos;
+    for (int i = 0; i < half; i++, theta *= c->theta_scale) {
+        const float a = hp->rope_freq_scale * (ff ? theta / ff[i] : theta), cs = cosf(a), sn = sinf(a);
         for (int h = 0; h < n_heads; h++) {
             float *p = v + (size_t)h * hd;
             const int i0 = hp->rope_neox ? i : 2 * i, i1 = hp->rope_neox ? i + half : 2 * i + 1;
             const float x0 = p[i0], x1 = p[i1];
-            p[i0] = x0 * cs - x1 * sn;
-            p[i1] = x0 * sn + x1 * cs;
+            p[i0] = fmaf(x0, cs, -(x1 * sn));
+            p[i1] = fmaf(x0, sn, x1 * cs);
         }
     }
 }
@@ -185,16 +180,46 @@ static float round_half(float x)
     return quant_f16_to_f32(quant_f32_to_f16(x));
 }
 
+/* element i of a cached key: halves in the cache, float in the batched copy */
+static float kq_elem(const void *k, int half, size_t i)
+{
+    return half ? quant_f16_to_f32(((const uint16_t *)k)[i]) : ((const float *)k)[i];
+}
+
+/* q . k for a query rounded to half and a key k[t * kstride], summed as the reference's
+   half-precision dot product sums: four 8-lane accumulators over 32-element steps, a fixed
+   reduction tree, then the tail in double. Products of two halves are exact in float, so this
+   reproduces its scores bit for bit; the quantised activations downstream amplify any
+   difference in the last bit. */
+static float kq_dot(const float *q, const void *k, int half, size_t kstride, int hd)
+{
+    const int np = hd & ~31;
+    double sum = 0.0;
+    if (np) {
+        float a[4][8] = { { 0 } };
+        for (int i = 0; i < np; i += 32)
+            for (int j = 0; j < 4; j++)
+                for (int l = 0; l < 8; l++)
+                    a[j][l] = fmaf(q[i + 8 * j + l], kq_elem(k, half, (size_t)(i + 8 * j + l) * kstride), a[j][l]);
+        float t[4];
+        for (int l = 0; l < 8; l++)
+            a[0][l] = (a[0][l] + a[2][l]) + (a[1][l] + a[3][l]);
+        for (int l = 0; l < 4; l++)
+            t[l] = a[0][l] + a[0][l + 4];
+        sum = (t[0] + t[1]) + (t[2] + t[3]);
+    }
+    for (int i = np; i < hd; i++)
+        sum += (double)(q[i] * kq_elem(k, half, (size_t)i * kstride));
+    return (float)sum;
+}
+
 /* Visits one cached row for the online softmax. The rounding mirrors the reference CPU
    flash-attention kernel over an F16 cache (Q converted to half for the dot product, the V
    accumulator kept in half), which is what keeps logits within 1e-3 of its outputs. */
 static void attend_slot(const uint16_t *k, const uint16_t *v, const float *qh, float *acc, int hd, float scale,
                         float *M, float *S)
 {
-    float d = 0.0f;
-    for (int t = 0; t < hd; t++)
-        d += qh[t] * quant_f16_to_f32(k[t]);
-    d *= scale;
+    const float d = kq_dot(qh, k, 1, 1, hd) * scale;
     float ms = 1.0f, vs = 1.0f;
     if (d > *M) {
         ms = expf(*M - d);
@@ -205,8 +230,8 @@ static void attend_slot(const uint16_t *k, const uint16_t *v, const float *qh, f
         vs = expf(d - *M);
     }
     for (int t = 0; t < hd; t++)
-        acc[t] = round_half(acc[t] + quant_f16_to_f32(v[t]) * vs);
-    *S = *S * ms + vs;
+        acc[t] = round_half(fmaf(quant_f16_to_f32(v[t]), vs, acc[t]));
+    *S = fmaf(*S, ms, vs); /* the reference's compiler contracts S * ms + vs */
 }
 
 /* The slots row r attends to, in position order: the prefix, then its tree ancestors from the
@@ -260,37 +285,8 @@ ATTN_AVX2 static __m256 round_half8(__m256 v)
     return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 
-ATTN_AVX2 static float hsum8(__m256 v)
-{
-    __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-    return _mm_cvtss_f32(lo);
-}
-
-/* exp for x <= 0 (Cephes-style polynomial, about 1 ulp): the attention weights need one exp
-   per visible row, and scalar expf dominated long prompts. */
-ATTN_AVX2 static __m256 exp8(__m256 x)
-{
-    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
-    __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-}
-
-/* The same online softmax as attend_one, in three passes so the dot products and the
-   exponentials vectorise: scores, running maxima and weights first, then the sequential
-   half-precision accumulation. */
+/* The same online softmax as attend_one in two passes: scores, running maxima and weights
+   first, then the sequential half-precision accumulation. */
 ATTN_AVX2 static void attend_one_avx2(llm_ctx *c, const fw_row *r, int layer, const float *q, float *out, float *buf,
                                       int h)
 {
@@ -309,33 +305,28 @@ ATTN_AVX2 static void attend_one_avx2(llm_ctx *c, const fw_row *r, int layer, co
     float M = -INFINITY;
     for (int j = 0; j < nv; j++) {
         const uint16_t *k = kv_k(&c->kv, s, layer, slots[j]) + off;
-        __m256 dv = _mm256_mul_ps(_mm256_loadu_ps(qh), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)k)));
-        for (int t = 8; t < hd; t += 8)
-            dv = _mm256_fmadd_ps(_mm256_loadu_ps(qh + t), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + t))), dv);
-        sc[j] = hsum8(dv) * scale;
+        sc[j] = kq_dot(qh, k, 1, 1, hd) * scale;
         M = sc[j] > M ? sc[j] : M;
         mr[j] = M;
     }
     int j = 0;
-    for (; j + 8 <= nv; j += 8)
-        _mm256_storeu_ps(sc + j, exp8(_mm256_sub_ps(_mm256_loadu_ps(sc + j), _mm256_loadu_ps(mr + j))));
     for (; j < nv; j++)
         sc[j] = expf(sc[j] - mr[j]);
     float S = 0.0f;
     for (j = 0; j < nv; j++) {
         const uint16_t *v = kv_v(&c->kv, s, layer, slots[j]) + off;
+        float ms = 1.0f;
         if (j > 0 && mr[j] != mr[j - 1]) {
-            const float ms = expf(mr[j - 1] - mr[j]);
+            ms = expf(mr[j - 1] - mr[j]);
             const __m256 m8 = _mm256_set1_ps(ms);
             for (int t = 0; t < hd; t += 8)
                 _mm256_storeu_ps(acc + t, round_half8(_mm256_mul_ps(_mm256_loadu_ps(acc + t), m8)));
-            S *= ms;
         }
         const __m256 v8 = _mm256_set1_ps(sc[j]);
         for (int t = 0; t < hd; t += 8)
             _mm256_storeu_ps(acc + t, round_half8(_mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + t))),
                                                                   v8, _mm256_loadu_ps(acc + t))));
-        S += sc[j];
+        S = fmaf(S, ms, sc[j]);
     }
     const __m256 inv = _mm256_set1_ps(1.0f / S);
     for (int t = 0; t < hd; t += 8)
@@ -343,10 +334,8 @@ ATTN_AVX2 static void attend_one_avx2(llm_ctx *c, const fw_row *r, int layer, co
 }
 
 /* ---- batched attention: the rows of one sequence at once ----------------------------------
-   Scores for all rows and visible slots of a head come from one SGEMM on float copies of the
-   half-precision cache (products of two halves are exact in float, so only the summation order
-   differs from the per-row kernel); the softmax and the half-precision V accumulation then run
-   per row exactly as in attend_one_avx2. */
+   The cache of a layer is widened to float once for all rows; scores, softmax and the
+   half-precision V accumulation then run per row exactly as in attend_one_avx2. */
 
 typedef struct battn_job {
     llm_ctx *c;
@@ -390,8 +379,10 @@ ATTN_AVX2 static void battn_part(void *arg, int ith, int nth)
     int32_t *slots = (int32_t *)(mr + c->n_ctx);
     for (int h = nh * ith / nth; h < nh * (ith + 1) / nth; h++) {
         const int kvh = h / (nh / hp->n_head_kv);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, L, hd, 1.0f, c->bq + (size_t)h * hd, qd,
-                    c->bk + (size_t)kvh * hd * L, L, 0.0f, S, L);
+        for (int i = 0; i < n; i++)
+            for (int q = 0; q < L; q++)
+                S[(size_t)i * L + q] = kq_dot(c->bq + (size_t)i * qd + (size_t)h * hd, c->bk + (size_t)kvh * hd * L + q, 0,
+                                              (size_t)L, hd);
         const float *vbase = c->bv + (size_t)kvh * L * hd;
         for (int i = 0; i < n; i++) {
             const fw_row *r = &j->rows[i];
@@ -406,8 +397,6 @@ ATTN_AVX2 static void battn_part(void *arg, int ith, int nth)
                 mr[q] = M;
             }
             int q = 0;
-            for (; q + 8 <= nv; q += 8)
-                _mm256_storeu_ps(sc + q, exp8(_mm256_sub_ps(_mm256_loadu_ps(sc + q), _mm256_loadu_ps(mr + q))));
             for (; q < nv; q++)
                 sc[q] = expf(sc[q] - mr[q]);
             float *out = c->att + (size_t)i * qd + (size_t)h * hd;
@@ -416,14 +405,14 @@ ATTN_AVX2 static void battn_part(void *arg, int ith, int nth)
                 __m256 a8 = _mm256_setzero_ps();
                 float sum = 0.0f;
                 for (q = 0; q < nv; q++) {
+                    float ms = 1.0f;
                     if (q > 0 && mr[q] != mr[q - 1]) {
-                        const float ms = expf(mr[q - 1] - mr[q]);
+                        ms = expf(mr[q - 1] - mr[q]);
                         a8 = round_half8(_mm256_mul_ps(a8, _mm256_set1_ps(ms)));
-                        sum *= ms;
                     }
                     const float *v = vbase + (size_t)(listed ? slots[q] : q) * 8;
                     a8 = round_half8(_mm256_fmadd_ps(_mm256_loadu_ps(v), _mm256_set1_ps(sc[q]), a8));
-                    sum += sc[q];
+                    sum = fmaf(sum, ms, sc[q]);
                 }
                 _mm256_storeu_ps(out, _mm256_mul_ps(a8, _mm256_set1_ps(1.0f / sum)));
                 continue;
@@ -433,18 +422,18 @@ ATTN_AVX2 static void battn_part(void *arg, int ith, int nth)
             float sum = 0.0f;
             for (q = 0; q < nv; q++) {
                 const float *v = vbase + (size_t)(listed ? slots[q] : q) * hd;
+                float ms = 1.0f;
                 if (q > 0 && mr[q] != mr[q - 1]) {
-                    const float ms = expf(mr[q - 1] - mr[q]);
+                    ms = expf(mr[q - 1] - mr[q]);
                     const __m256 m8 = _mm256_set1_ps(ms);
                     for (int t = 0; t < hd; t += 8)
                         _mm256_storeu_ps(acc + t, round_half8(_mm256_mul_ps(_mm256_loadu_ps(acc + t), m8)));
-                    sum *= ms;
                 }
                 const __m256 w8 = _mm256_set1_ps(sc[q]);
                 for (int t = 0; t < hd; t += 8)
                     _mm256_storeu_ps(acc + t, round_half8(_mm256_fmadd_ps(_mm256_loadu_ps(v + t), w8,
                                                                           _mm256_loadu_ps(acc + t))));
-                sum += sc[q];
+                sum = fmaf(sum, ms, sc[q]);
             }
             const __m256 inv = _mm256_set1_ps(1.0f / sum);
             for (int t = 0; t < hd; t += 8)
@@ -525,13 +514,40 @@ static void add_bias(float *y, const float *b, int n, int dim)
             y[(size_t)i * dim + t] += b[t];
 }
 
+/* Attention output projection, residual, and the feed-forward block for rows [r0, r0 + cnt). */
+static int layer_tail(llm_ctx *c, const llm_layer *L, int r0, int cnt)
+{
+    const llm_hparams *hp = &c->m->hp;
+    const size_t d = (size_t)hp->n_embd, qd = (size_t)hp->n_head * hp->head_dim, ff = (size_t)hp->n_ff;
+    float *x = c->x + r0 * d, *xn = c->xn + r0 * d, *tmp = c->tmp + r0 * d, *g = c->g + r0 * ff, *u = c->u + r0 * ff;
+    if (llm_matmul(&c->mc, &L->wo, c->att + r0 * qd, cnt, tmp))
+        return -1;
+    for (size_t i = 0; i < (size_t)cnt * d; i++)
+        x[i] += tmp[i];
+    for (int i = 0; i < cnt; i++)
+        rmsnorm(x + i * d, L->ffn_norm, xn + i * d, (int)d, hp->rms_eps);
+    const llm_weight *gu[2] = { &L->wgate, &L->wup };
+    float *const gu_out[2] = { g, u };
+    if (llm_matmul_multi(&c->mc, gu, gu_out, 2, xn, cnt))
+        return -1;
+    for (size_t i = 0; i < (size_t)cnt * ff; i++) {
+        const float gv = g[i];
+        g[i] = gv / (1.0f + expf(-gv)) * u[i];
+    }
+    if (llm_matmul(&c->mc, &L->wdown, g, cnt, tmp))
+        return -1;
+    for (size_t i = 0; i < (size_t)cnt * d; i++)
+        x[i] += tmp[i];
+    return 0;
+}
+
 /* Runs rows through the network. Cache slots must already be writable. Logits (if wanted)
    are produced for rows [out_from, n). */
 static int forward(llm_ctx *c, const fw_row *rows, const int32_t *toks, int n, int out_from, float *logits)
 {
     const llm_model *m = c->m;
     const llm_hparams *hp = &m->hp;
-    const int d = hp->n_embd, hd = hp->head_dim, qd = hp->n_head * hd, kvd = hp->n_head_kv * hd, ff = hp->n_ff;
+    const int d = hp->n_embd, hd = hp->head_dim, qd = hp->n_head * hd, kvd = hp->n_head_kv * hd;
     if (ensure_rows(c, n))
         return -1;
     for (int i = 0; i < n; i++)
@@ -574,24 +590,12 @@ static int forward(llm_ctx *c, const fw_row *rows, const int32_t *toks, int n, i
             attn_job aj = { c, rows, n, l };
             llm_pool_run(c->pool, attn_part, &aj, attn_threads);
         }
-        if (llm_matmul(&c->mc, &L->wo, c->att, n, c->tmp))
+        /* The reference drops the rows without outputs before the rest of the last layer, so
+           its output rows are multiplied as a batch of their own (often a single row, which
+           takes another kernel); the other rows still run for their hidden states. */
+        const int split = l == hp->n_layer - 1 && out_from > 0 && out_from < n;
+        if ((split && layer_tail(c, L, 0, out_from)) || layer_tail(c, L, split ? out_from : 0, split ? n - out_from : n))
             return -1;
-        for (size_t i = 0; i < (size_t)n * d; i++)
-            c->x[i] += c->tmp[i];
-        for (int i = 0; i < n; i++)
-            rmsnorm(c->x + (size_t)i * d, L->ffn_norm, c->xn + (size_t)i * d, d, hp->rms_eps);
-        const llm_weight *gu[2] = { &L->wgate, &L->wup };
-        float *const gu_out[2] = { c->g, c->u };
-        if (llm_matmul_multi(&c->mc, gu, gu_out, 2, c->xn, n))
-            return -1;
-        for (size_t i = 0; i < (size_t)n * ff; i++) {
-            const float gv = c->g[i];
-            c->g[i] = gv / (1.0f + expf(-gv)) * c->u[i];
-        }
-        if (llm_matmul(&c->mc, &L->wdown, c->g, n, c->tmp))
-            return -1;
-        for (size_t i = 0; i < (size_t)n * d; i++)
-            c->x[i] += c->tmp[i];
     }
     for (int i = 0; i < n; i++)
         rmsnorm(c->x + (size_t)i * d, m->output_norm, c->xn + (size_t)i * d, d, hp->rms_eps);

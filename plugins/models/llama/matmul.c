@@ -26,7 +26,8 @@ static int reserve(void **p, size_t *cap, size_t need)
 }
 
 typedef struct gemv_job {
-    int count;
+    int count, n; /* weights, activation rows */
+    size_t x_stride[LLM_MATMUL_MAX]; /* bytes between activation rows */
     const llm_weight *w[LLM_MATMUL_MAX];
     const uint8_t *x[LLM_MATMUL_MAX];
     float *y[LLM_MATMUL_MAX];
@@ -39,10 +40,13 @@ static void gemv_part(void *arg, int ith, int nth)
     for (int k = 0; k < j->count; k++) {
         const llm_weight *w = j->w[k];
         const int64_t r0 = w->rows * ith / nth, r1 = w->rows * (ith + 1) / nth;
-        const uint8_t *row = w->data + (size_t)r0 * w->row_bytes;
         const quant_vec_dot_fn dot = j->dot[k];
-        for (int64_t r = r0; r < r1; r++, row += w->row_bytes)
-            j->y[k][r] = dot(row, j->x[k], w->cols);
+        for (int i = 0; i < j->n; i++) {
+            const uint8_t *row = w->data + (size_t)r0 * w->row_bytes, *x = j->x[k] + (size_t)i * j->x_stride[k];
+            float *y = j->y[k] + (size_t)i * (size_t)w->rows;
+            for (int64_t r = r0; r < r1; r++, row += w->row_bytes)
+                y[r] = dot(row, x, w->cols);
+        }
     }
 }
 
@@ -96,17 +100,11 @@ int llm_matmul_multi(llm_matmul_ctx *mc, const llm_weight *const *ws, float *con
 {
     const int64_t cols = ws[0]->cols;
     uint32_t vt[LLM_MATMUL_MAX], slot_type[LLM_MATMUL_MAX];
-    int slot[LLM_MATMUL_MAX], n_slots = 0;
+    int slot[LLM_MATMUL_MAX], n_slots = 0, ws_done[LLM_MATMUL_MAX] = { 0 };
     size_t stride = 0;
     /* one converted copy of X per distinct format; F32 weights read X itself */
     for (int k = 0; k < count; k++) {
         vt[k] = quant_vec_dot_type(ws[k]->type);
-        /* The reference's tiled kernel for batches multiplies F16 weights by float activations
-           when the row length is a multiple of 8; other shapes and single rows go through its
-           half-precision dot product. Following it keeps batched prompts within float rounding
-           of its logits. */
-        if (vt[k] == GGML_TYPE_F16 && n > 1 && cols % 8 == 0)
-            vt[k] = GGML_TYPE_F32;
         slot[k] = -1;
         if (vt[k] == GGML_TYPE_F32)
             continue;
@@ -132,21 +130,40 @@ int llm_matmul_multi(llm_matmul_ctx *mc, const llm_weight *const *ws, float *con
             if (n > 1)
                 quant_dequant_row(slot_type[j], a, mc->actf + ((size_t)j * n + (size_t)i) * (size_t)cols, cols);
         }
-    if (n == 1) {
-        gemv_job job;
-        int64_t macs = 0;
-        job.count = count;
-        for (int k = 0; k < count; k++) {
-            job.w[k] = ws[k];
-            job.y[k] = Ys[k];
-            job.x[k] = slot[k] < 0 ? (const uint8_t *)X : mc->act + (size_t)slot[k] * stride;
-            job.dot[k] = quant_vec_dot_kernel(ws[k]->type, mc->use_avx2);
-            macs += ws[k]->rows * cols;
-        }
-        llm_pool_run(mc->pool, gemv_part, &job, macs >= PAR_MIN_MACS ? llm_pool_size(mc->pool) : 1);
-        return 0;
-    }
+    /* Single rows, and batches of the weights whose batched kernel in the reference is the
+       row dot product itself (Q8_0; F16 rows that are not a multiple of 8), take the dot
+       kernels; with AVX2, batches of F32 and F16 weights take a dot product in the order of
+       the reference's tiled kernel. Every sum then rounds as the reference's does, which
+       matters because the activations are re-quantised downstream. The rest go to SGEMM. */
+    gemv_job job;
+    int64_t macs = 0;
+    job.count = 0;
+    job.n = n;
     for (int k = 0; k < count; k++) {
+        const uint32_t t = ws[k]->type;
+        quant_vec_dot_fn fn = NULL;
+        const uint8_t *x = slot[k] < 0 ? (const uint8_t *)X : mc->act + (size_t)slot[k] * (size_t)n * stride;
+        const size_t xs = slot[k] < 0 ? (size_t)cols * sizeof(float) : stride;
+        if (n == 1 || t == GGML_TYPE_Q8_0 || (t == GGML_TYPE_F16 && cols % 8 != 0))
+            fn = quant_vec_dot_kernel(t, mc->use_avx2);
+        else if (mc->use_avx2 && (t == GGML_TYPE_F32 || t == GGML_TYPE_F16))
+            fn = cols % 8 == 0 ? quant_tile_dot_kernel(t) : quant_vec_dot_kernel(t, 1);
+        if (!fn)
+            continue;
+        const int c = job.count++;
+        job.w[c] = ws[k];
+        job.y[c] = Ys[k];
+        job.x[c] = x;
+        job.x_stride[c] = xs;
+        job.dot[c] = fn;
+        macs += ws[k]->rows * cols * n;
+        ws_done[k] = 1;
+    }
+    if (job.count)
+        llm_pool_run(mc->pool, gemv_part, &job, macs >= PAR_MIN_MACS ? llm_pool_size(mc->pool) : 1);
+    for (int k = 0; k < count; k++) {
+        if (ws_done[k])
+            continue;
         const float *xf = slot[k] < 0 ? X : mc->actf + (size_t)slot[k] * (size_t)n * (size_t)cols;
         if (sgemm(mc, ws[k], xf, n, Ys[k]))
             return -1;

@@ -473,41 +473,67 @@ int quant_dequant_row_fast(uint32_t type, const void *row, float *out, int64_t n
     return 1;
 }
 
+/* Four accumulators over 32-element steps, the pairwise reduction with horizontal adds, then a
+   fused tail: the reference's single-row order. */
 AVX2_FN static float vd_f32_avx2(const void *wv, const void *xv, int64_t n)
 {
     const float *w = wv, *x = xv;
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
-    }
-    for (; i + 8 <= n; i += 8)
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-    float s = hsum256(_mm256_add_ps(a0, a1));
-    for (; i < n; i++)
-        s += w[i] * x[i];
+    __m256 a[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    const int64_t np = n & ~(int64_t)31;
+    for (int64_t i = 0; i < np; i += 32)
+        for (int k = 0; k < 4; k++)
+            a[k] = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8 * k), _mm256_loadu_ps(x + i + 8 * k), a[k]);
+    a[0] = _mm256_add_ps(_mm256_add_ps(a[0], a[2]), _mm256_add_ps(a[1], a[3]));
+    __m128 t = _mm_add_ps(_mm256_castps256_ps128(a[0]), _mm256_extractf128_ps(a[0], 1));
+    t = _mm_hadd_ps(t, t);
+    float s = _mm_cvtss_f32(_mm_hadd_ps(t, t));
+    for (int64_t i = np; i < n; i++)
+        s = fmaf(w[i], x[i], s);
     return s;
 }
 
+/* Batched rows of float weights against float activations, or half against half (n a multiple
+   of 8): one 8-lane accumulator and a horizontal sum, the order of the reference's tiled
+   kernel. */
+AVX2_FN static float vd_f32_tile_avx2(const void *wv, const void *xv, int64_t n)
+{
+    const float *w = wv, *x = xv;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += 8)
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), acc);
+    return hsum256(acc);
+}
+
+AVX2_FN static float vd_f16_tile_avx2(const void *wv, const void *xv, int64_t n)
+{
+    const uint8_t *w = wv, *x = xv;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += 8)
+        acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 2 * i))),
+                              _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + 2 * i))), acc);
+    return hsum256(acc);
+}
+
+/* Four accumulators over 32-element steps, reduced pairwise with horizontal adds, and a tail
+   summed in double: the reference's order, so single rows round as its kernel does. */
 AVX2_FN static float vd_f16_avx2(const void *wv, const void *xv, int64_t n)
 {
     const uint8_t *w = wv, *x = xv;
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 2 * i))),
-                             _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + 2 * i))), a0);
-        a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 2 * i + 16))),
-                             _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + 2 * i + 16))), a1);
-    }
-    for (; i + 8 <= n; i += 8)
-        a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 2 * i))),
-                             _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + 2 * i))), a0);
-    float s = hsum256(_mm256_add_ps(a0, a1));
-    for (; i < n; i++)
-        s += f16_to_f32(rd16(w + 2 * i)) * f16_to_f32(rd16(x + 2 * i));
-    return s;
+    __m256 a[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    const int64_t np = n & ~(int64_t)31;
+    for (int64_t i = 0; i < np; i += 32)
+        for (int k = 0; k < 4; k++)
+            a[k] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 2 * (i + 8 * k)))),
+                                   _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + 2 * (i + 8 * k)))), a[k]);
+    a[0] = _mm256_add_ps(a[0], a[2]);
+    a[1] = _mm256_add_ps(a[1], a[3]);
+    a[0] = _mm256_add_ps(a[0], a[1]);
+    __m128 t = _mm_add_ps(_mm256_castps256_ps128(a[0]), _mm256_extractf128_ps(a[0], 1));
+    t = _mm_hadd_ps(t, t);
+    double s = _mm_cvtss_f32(_mm_hadd_ps(t, t));
+    for (int64_t i = np; i < n; i++)
+        s += (double)(f16_to_f32(rd16(w + 2 * i)) * f16_to_f32(rd16(x + 2 * i)));
+    return (float)s;
 }
 
 AVX2_FN static __m256 bf16x8(const uint8_t *p)
@@ -537,27 +563,19 @@ AVX2_FN static __m256i dot_i8x32(__m256i w, __m256i x)
     return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
 }
 
+/* One accumulator in block order, as the reference's kernels (single-row and tiled) keep it:
+   the quantised activations downstream are sensitive to the last bit of these sums. */
 AVX2_FN static float vd_q8_0_q8_0_avx2(const void *wv, const void *xv, int64_t n)
 {
     const uint8_t *p = wv, *q = xv;
     const int64_t nb = n / QK8_0;
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2, p += 68, q += 68) {
-        const __m256i s0 = dot_i8x32(_mm256_loadu_si256((const __m256i *)(p + 2)),
-                                     _mm256_loadu_si256((const __m256i *)(q + 2)));
-        const __m256i s1 = dot_i8x32(_mm256_loadu_si256((const __m256i *)(p + 36)),
-                                     _mm256_loadu_si256((const __m256i *)(q + 36)));
-        a0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(p) * h2f(q)), _mm256_cvtepi32_ps(s0), a0);
-        a1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(p + 34) * h2f(q + 34)),
-                             _mm256_cvtepi32_ps(s1), a1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++, p += 34, q += 34) {
+        const __m256i s = dot_i8x32(_mm256_loadu_si256((const __m256i *)(p + 2)),
+                                    _mm256_loadu_si256((const __m256i *)(q + 2)));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(p) * h2f(q)), _mm256_cvtepi32_ps(s), acc);
     }
-    for (; b < nb; b++, p += 34, q += 34) {
-        const __m256i s0 = dot_i8x32(_mm256_loadu_si256((const __m256i *)(p + 2)),
-                                     _mm256_loadu_si256((const __m256i *)(q + 2)));
-        a0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(p) * h2f(q)), _mm256_cvtepi32_ps(s0), a0);
-    }
-    return hsum256(_mm256_add_ps(a0, a1));
+    return hsum256(acc);
 }
 
 AVX2_FN static float vd_q4_0_q8_0_avx2(const void *wv, const void *xv, int64_t n)
@@ -600,6 +618,20 @@ int quant_dequant_row_fast(uint32_t type, const void *row, float *out, int64_t n
 }
 
 #endif
+
+quant_vec_dot_fn quant_tile_dot_kernel(uint32_t wtype)
+{
+#ifdef QUANT_X86
+    switch (wtype) {
+    case GGML_TYPE_F32: return vd_f32_tile_avx2;
+    case GGML_TYPE_F16: return vd_f16_tile_avx2;
+    default: return NULL;
+    }
+#else
+    (void)wtype;
+    return NULL;
+#endif
+}
 
 quant_vec_dot_fn quant_vec_dot_kernel(uint32_t wtype, int avx2)
 {

@@ -47,6 +47,10 @@ typedef float (*quant_vec_dot_fn)(const void *row, const void *x, int64_t n);
 /* The AVX2 kernels (avx2 != 0) may only be asked for when quant_have_avx2() is true. */
 quant_vec_dot_fn quant_vec_dot_kernel(uint32_t wtype, int avx2);
 int quant_have_avx2(void);
+/* For batches of F32 and F16 weights (n a multiple of 8), with activations converted by
+   quant_act_row: the AVX2 dot product in the order of the reference's tiled kernel. NULL for
+   other types; only when quant_have_avx2() is true. */
+quant_vec_dot_fn quant_tile_dot_kernel(uint32_t wtype);
 
 /* Round-to-nearest quantisation of one row (for writing synthetic models); returns bytes
    written, 0 for unsupported types. Not tuned for quality. */
