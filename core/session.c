@@ -34,7 +34,7 @@ struct dk_run {
   const char **pieces;
   uint32_t *piece_len;
   uint8_t *attr;
-  dk_model_proxy model_px; /* for commands that use the model directly */
+  dk_model_proxy model_px, draft_px; /* for commands that use the models directly */
   dk_model_meter meter0;
 };
 
@@ -165,6 +165,9 @@ int dk_run_new(dk_pipeline *p, const dk_run_opts *opts, dk_run **out, dk_error *
   }
   dk_model_proxy_init(&run->model_px, model_iface(run->model), run->model->inst, &run->info,
                       &run->meter0);
+  if (run->draft)
+    dk_model_proxy_init(&run->draft_px, model_iface(run->draft), run->draft->inst,
+                        &run->draft_info, &run->meter0);
   *out = run;
   return DK_OK;
 }
@@ -184,6 +187,9 @@ void dk_run_free(dk_run *run) {
 }
 
 const dk_model_ref *dk_run_model(dk_run *run) { return &run->model_px.ref; }
+const dk_model_ref *dk_run_draft_model(dk_run *run) {
+  return run->draft ? &run->draft_px.ref : NULL;
+}
 const dk_vocab *dk_run_vocab(dk_run *run) { return &run->vocab; }
 
 /* ---- session services ---- */

@@ -171,11 +171,30 @@ static void perplexity_usage(FILE *f) {
         f);
 }
 
+/* Evaluate one window from position 0 in a fresh sequence, all logits. */
+static int eval_window(const dk_model_ref *m, const dk_token *toks, size_t len, float *logits,
+                       dk_error *err) {
+  dk_seq seq;
+  int rc = m->iface->seq_new(m->inst, &seq, err);
+  if (rc) return rc;
+  rc = m->iface->eval(m->inst, seq, toks, len, logits, DK_EVAL_ALL_LOGITS, err);
+  m->iface->seq_free(m->inst, seq);
+  return rc;
+}
+
+static size_t argmax(const float *row, int n) {
+  size_t best = 0;
+  for (int k = 1; k < n; k++)
+    if (row[k] > row[best]) best = (size_t)k;
+  return best;
+}
+
 int dk_cmd_perplexity(int argc, char **argv) {
   dk_cli_common c = {0};
   char set_buf[4096];
   const char *file = NULL;
   long ctx = 0;
+  char draft_set[2][4096];
   for (int i = 1; i < argc; i++) {
     int r = model_opt(&c, set_buf, sizeof set_buf, argc, argv, &i, perplexity_usage);
     if (r == DK_CLI_NEXT) continue;
@@ -188,6 +207,12 @@ int dk_cmd_perplexity(int argc, char **argv) {
         dk_cli_error("perplexity: --ctx needs a whole number >= 2, got '%s'", v);
         return DK_EXIT_USAGE;
       }
+    } else if ((v = dk_cli_value("--draft", argc, argv, &i))) {
+      if (!*v || c.n_sets + 2 > sizeof c.sets / sizeof *c.sets) return DK_EXIT_USAGE;
+      snprintf(draft_set[0], sizeof draft_set[0], "draft.plugin=llama");
+      snprintf(draft_set[1], sizeof draft_set[1], "draft.path=%s", v);
+      c.sets[c.n_sets++] = draft_set[0];
+      c.sets[c.n_sets++] = draft_set[1];
     } else if ((a[0] == '-' && a[1]) || file) {
       dk_cli_error("perplexity: unexpected argument '%s' (try decokit perplexity --help)", a);
       return DK_EXIT_USAGE;
@@ -221,27 +246,26 @@ int dk_cmd_perplexity(int argc, char **argv) {
   dk_error_clear(&err);
   dk_token *toks = NULL;
   size_t n = 0;
+  const dk_model_ref *d = dk_run_draft_model(run);
   float *logits = malloc(win * (size_t)nv * sizeof *logits);
-  int rc = logits ? tokenize_all(m, text, strlen(text), DK_TOKENIZE_ADD_SPECIAL, &toks, &n, &err)
-                  : dk_error_set(&err, DK_ERR_NOMEM, "out of memory");
+  float *dlogits = d ? malloc(win * (size_t)nv * sizeof *dlogits) : NULL;
+  int rc = logits && (!d || dlogits)
+               ? tokenize_all(m, text, strlen(text), DK_TOKENIZE_ADD_SPECIAL, &toks, &n, &err)
+               : dk_error_set(&err, DK_ERR_NOMEM, "out of memory");
   double nll = 0;
-  size_t scored = 0;
+  size_t scored = 0, agree = 0;
   double t0 = dk_now();
   for (size_t start = 0; !rc && start + 1 < n; start += win) {
     size_t len = n - start < win ? n - start : win;
-    dk_seq seq;
-    rc = m->iface->seq_new(m->inst, &seq, &err);
-    if (rc) break;
-    rc = m->iface->eval(m->inst, seq, toks + start, len, logits, DK_EVAL_ALL_LOGITS, &err);
-    m->iface->seq_free(m->inst, seq);
+    rc = eval_window(m, toks + start, len, logits, &err);
+    if (!rc && d) rc = eval_window(d, toks + start, len, dlogits, &err);
     for (size_t i = 0; !rc && i + 1 < len; i++) {
       const float *row = logits + i * (size_t)nv;
-      float max = row[0];
-      for (int k = 1; k < nv; k++)
-        if (row[k] > max) max = row[k];
+      size_t best = argmax(row, nv);
       double sum = 0;
-      for (int k = 0; k < nv; k++) sum += exp((double)row[k] - max);
-      nll += max + log(sum) - row[toks[start + i + 1]];
+      for (int k = 0; k < nv; k++) sum += exp((double)row[k] - row[best]);
+      nll += row[best] + log(sum) - row[toks[start + i + 1]];
+      if (d) agree += argmax(dlogits + i * (size_t)nv, nv) == best;
       scored++;
     }
     fprintf(stderr, "\rdecokit: perplexity: %zu/%zu tokens", start + len, n);
@@ -260,7 +284,9 @@ int dk_cmd_perplexity(int argc, char **argv) {
            "seconds %.2f\n",
            scored, win, mean, exp(mean), strlen(text), nll / log(2.0) / (double)strlen(text),
            dk_now() - t0);
+    if (d) printf("draft_agreement %.4f\n", (double)agree / (double)scored);
   }
+  free(dlogits);
   free(logits);
   free(toks);
   free(text);
