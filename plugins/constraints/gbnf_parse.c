@@ -1,4 +1,5 @@
 /* gbnf_parse.c -- GBNF (llama.cpp dialect) parser and printer for the source-level grammar */
+#include "gbnf_text.h"
 #include "grammar.h"
 
 #include <stdarg.h>
@@ -533,33 +534,7 @@ int32_t dkg_grammar_find(const dkg_grammar *g, const char *name) {
 
 /* ---- printing ---- */
 
-typedef struct sbuf {
-  char *s;
-  size_t n, cap;
-  int oom;
-} sbuf;
-
-static void sb_putn(sbuf *b, const char *s, size_t n) {
-  if (b->oom) return;
-  if (b->n + n + 1 > b->cap) {
-    size_t nc = b->cap ? b->cap : 256;
-    while (nc < b->n + n + 1) nc *= 2;
-    char *ns = realloc(b->s, nc);
-    if (!ns) {
-      b->oom = 1;
-      return;
-    }
-    b->s = ns;
-    b->cap = nc;
-  }
-  memcpy(b->s + b->n, s, n);
-  b->n += n;
-  b->s[b->n] = 0;
-}
-
-static void sb_puts(sbuf *b, const char *s) { sb_putn(b, s, strlen(s)); }
-
-static void print_cp(sbuf *b, uint32_t cp, int in_class) {
+static void print_cp(gtext *b, uint32_t cp, int in_class) {
   char tmp[16];
   if (cp == '\\' || (cp == '"' && !in_class) || (in_class && (cp == ']' || cp == '[' ||
                                                               cp == '-' || cp == '^'))) {
@@ -572,58 +547,58 @@ static void print_cp(sbuf *b, uint32_t cp, int in_class) {
   else if (cp < 0x80) snprintf(tmp, sizeof tmp, "%c", (char)cp);
   else if (cp <= 0xFFFF) snprintf(tmp, sizeof tmp, "\\u%04X", (unsigned)cp);
   else snprintf(tmp, sizeof tmp, "\\U%08X", (unsigned)cp);
-  sb_puts(b, tmp);
+  gt_puts(b, tmp);
 }
 
 static int is_class_cont(uint32_t t) { return t == DKG_CHAR_ALT || t == DKG_RNG_UPPER; }
 
-static void print_rule(sbuf *b, const dkg_grammar *g, uint32_t r) {
+static void print_rule(gtext *b, const dkg_grammar *g, uint32_t r) {
   const dkg_elem *e = g->rules[r];
   uint32_t n = g->rule_len[r];
-  sb_puts(b, g->names[r]);
-  sb_puts(b, " ::=");
+  gt_puts(b, g->names[r]);
+  gt_puts(b, " ::=");
   int in_lit = 0, alt_empty = 1;
   for (uint32_t i = 0; i < n; i++) {
     uint32_t t = e[i].type;
     int single_char = t == DKG_CHAR && !(i + 1 < n && is_class_cont(e[i + 1].type));
     if (in_lit && !single_char) {
-      sb_puts(b, "\"");
+      gt_puts(b, "\"");
       in_lit = 0;
     }
     /* an empty alternative prints as "" so that a trailing '|' never swallows the
      * newline (after '|' a rule continues on the next line) */
-    if ((t == DKG_END || t == DKG_ALT) && alt_empty) sb_puts(b, " \"\"");
+    if ((t == DKG_END || t == DKG_ALT) && alt_empty) gt_puts(b, " \"\"");
     alt_empty = t == DKG_ALT;
     if (t == DKG_END) break;
     if (t == DKG_ALT) {
-      sb_puts(b, " |");
+      gt_puts(b, " |");
     } else if (t == DKG_REF) {
-      sb_puts(b, " ");
-      sb_puts(b, g->names[e[i].value]);
+      gt_puts(b, " ");
+      gt_puts(b, g->names[e[i].value]);
     } else if (t == DKG_ANY) {
-      sb_puts(b, " .");
+      gt_puts(b, " .");
     } else if (single_char) {
-      if (!in_lit) sb_puts(b, " \"");
+      if (!in_lit) gt_puts(b, " \"");
       in_lit = 1;
       print_cp(b, e[i].value, 0);
     } else if (t == DKG_CHAR || t == DKG_CHAR_NOT) {
-      sb_puts(b, t == DKG_CHAR_NOT ? " [^" : " [");
+      gt_puts(b, t == DKG_CHAR_NOT ? " [^" : " [");
       print_cp(b, e[i].value, 1);
       while (i + 1 < n && is_class_cont(e[i + 1].type)) {
         i++;
-        if (e[i].type == DKG_RNG_UPPER) sb_puts(b, "-");
+        if (e[i].type == DKG_RNG_UPPER) gt_puts(b, "-");
         print_cp(b, e[i].value, 1);
       }
-      sb_puts(b, "]");
+      gt_puts(b, "]");
     }
   }
-  sb_puts(b, "\n");
+  gt_puts(b, "\n");
 }
 
 /* Rules print in breadth-first order from root, so printing is stable under
  * re-parsing (which renumbers rules by first appearance). */
 char *dkg_grammar_print(const dkg_grammar *g) {
-  sbuf b = {0};
+  gtext b = {0};
   uint32_t *order = malloc((g->n_rules + 1) * sizeof *order);
   uint8_t *seen = calloc(g->n_rules + 1, 1);
   if (!order || !seen) {
@@ -650,10 +625,5 @@ char *dkg_grammar_print(const dkg_grammar *g) {
   for (uint32_t i = 0; i < tail; i++) print_rule(&b, g, order[i]);
   free(order);
   free(seen);
-  if (b.oom) {
-    free(b.s);
-    return NULL;
-  }
-  if (!b.s) sb_puts(&b, "");
-  return b.s;
+  return gt_take(&b);
 }
