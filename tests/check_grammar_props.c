@@ -317,22 +317,6 @@ static int load_vocab(void) {
   return V ? 0 : -1;
 }
 
-static char *slurp(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *s = malloc((size_t)n + 1);
-  if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-    free(s);
-    s = NULL;
-  }
-  if (s) s[n] = 0;
-  fclose(f);
-  return s;
-}
-
 static const char *FLAT_SCHEMA =
     "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":12},"
     "\"age\":{\"type\":\"integer\",\"minimum\":-5,\"maximum\":150},"
@@ -353,7 +337,7 @@ static char *grammar_text(int which) {
     case G_JSON: {
       const char *src = getenv("DECOKIT_SRCDIR");
       snprintf(path, sizeof path, "%s/config/json.gbnf", src && *src ? src : ".");
-      s = slurp(path);
+      s = tvocab_slurp(path);
       ck_assert_msg(s != NULL, "cannot read %s", path);
       break;
     }

@@ -26,22 +26,6 @@ static int cmp_d(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-static char *slurp(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *s = malloc((size_t)n + 1);
-  if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-    free(s);
-    s = NULL;
-  }
-  if (s) s[n] = 0;
-  fclose(f);
-  return s;
-}
-
 typedef struct bcase {
   const char *name;
   const char *kind;   /* gbnf, schema, regex, choice */
@@ -158,7 +142,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   snprintf(path, sizeof path, "%s/config/json.gbnf", srcdir ? srcdir : ".");
-  char *json_gbnf = slurp(path);
+  char *json_gbnf = tvocab_slurp(path);
   if (!json_gbnf) {
     fprintf(stderr, "%s: cannot read (set DECOKIT_SRCDIR)\n", path);
     return 1;

@@ -23,5 +23,7 @@ tvocab *tvocab_synthetic(int32_t n, uint64_t seed);
 void tvocab_free(tvocab *v);
 /* The directory with reference models ($DECOKIT_TEST_MODELS or ../shared/models). */
 const char *tvocab_models_dir(void);
+/* A whole file as a NUL-terminated string (caller frees); NULL if unreadable. */
+char *tvocab_slurp(const char *path);
 
 #endif
