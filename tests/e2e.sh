@@ -57,6 +57,23 @@ out=$("$dk" run --set model.path="$m/stories260K.gguf" -p "Once upon a time" -n 
   --set 'generate.stop=[Lily]' --no-prompt -q)
 [ "$out" = ", there was a little girl named " ] && ok || bad "stop string: got '$out'"
 
+# llama-2-tiny-random (32k SPM vocabulary, F16): llama.cpp's prompt ids and its
+# top two step-0 tokens 17196 (0.205912) and 30883 (0.201880), compared as
+# log-probabilities, whose difference equals the logits' difference.
+if [ -f "$m/llama-2-tiny-random.gguf" ]; then
+  out=$("$dk" run --set model.path="$m/llama-2-tiny-random.gguf" -p "Once upon a time" -n 1 --json \
+    --set generate.logprobs=2 | tr -d ' \n' |
+    sed 's/.*"prompt_tokens":\(\[[^]]*\]\).*"top":\[{"id":\([0-9]*\),"piece":"[^"]*","logprob":\([-0-9.e]*\)},{"id":\([0-9]*\),"piece":"[^"]*","logprob":\([-0-9.e]*\)}.*/\1 \2 \3 \4 \5/')
+  set -- $out
+  [ "${1:-}" = "[1,9038,2501,263,931]" ] && ok || bad "tiny-random prompt ids: ${1:-none}"
+  if [ "${2:-}" = 17196 ] && [ "${4:-}" = 30883 ] &&
+     awk -v a="$3" -v b="$5" 'BEGIN { d = a - b - 0.004032; if (d < 0) d = -d; exit !(d < 1e-3) }'; then
+    ok
+  else
+    bad "tiny-random step-0 top two: $out"
+  fi
+fi
+
 # A byte token cut off by max_tokens is not valid UTF-8: JSON keeps it as U+FFFD.
 cat >"$tmp/byte.yaml" <<YAML
 decokit: 1
