@@ -285,6 +285,70 @@ ATTN_AVX2 static __m256 round_half8(__m256 v)
     return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 
+/* kq_dot for a half-precision key with F16C: the same lanes, steps and reduction tree (the
+   horizontal adds pair t0+t1 and t2+t3 before adding them), so the scores are identical. */
+ATTN_AVX2 static float kq_dot_half(const float *q, const uint16_t *k, int hd)
+{
+    const int np = hd & ~31;
+    double sum = 0.0;
+    if (np) {
+        __m256 a[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+        for (int i = 0; i < np; i += 32)
+            for (int j = 0; j < 4; j++)
+                a[j] = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8 * j),
+                                       _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + i + 8 * j))), a[j]);
+        const __m256 r = _mm256_add_ps(_mm256_add_ps(a[0], a[2]), _mm256_add_ps(a[1], a[3]));
+        __m128 t = _mm_add_ps(_mm256_castps256_ps128(r), _mm256_extractf128_ps(r, 1));
+        t = _mm_hadd_ps(t, t);
+        sum = _mm_cvtss_f32(_mm_hadd_ps(t, t));
+    }
+    int i = np;
+    for (; i + 8 <= hd; i += 8) {
+        float p[8];
+        _mm256_storeu_ps(p, _mm256_mul_ps(_mm256_loadu_ps(q + i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + i)))));
+        for (int e = 0; e < 8; e++)
+            sum += (double)p[e];
+    }
+    for (; i < hd; i++)
+        sum += (double)(q[i] * quant_f16_to_f32(k[i]));
+    return (float)sum;
+}
+
+/* kq_dot of one query against eight consecutive slots of the transposed float cache
+   (element t of slot q at k[t * L + q]): each lane carries one slot through exactly the
+   scalar sequence of operations, the tail in double lanes. */
+ATTN_AVX2 static __m256 kq_dot8_t(const float *q, const float *k, size_t L, int hd)
+{
+    const int np = hd & ~31;
+    __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+    if (np) {
+        __m256 t[4];
+        for (int l = 0; l < 4; l++) {
+            __m256 A[2];
+            for (int e = 0; e < 2; e++) {
+                const int ll = l + 4 * e;
+                __m256 a[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+                for (int i = 0; i < np; i += 32)
+                    for (int j = 0; j < 4; j++) {
+                        const size_t idx = (size_t)(i + 8 * j + ll);
+                        a[j] = _mm256_fmadd_ps(_mm256_set1_ps(q[idx]), _mm256_loadu_ps(k + idx * L), a[j]);
+                    }
+                A[e] = _mm256_add_ps(_mm256_add_ps(a[0], a[2]), _mm256_add_ps(a[1], a[3]));
+            }
+            t[l] = _mm256_add_ps(A[0], A[1]);
+        }
+        const __m256 s = _mm256_add_ps(_mm256_add_ps(t[0], t[1]), _mm256_add_ps(t[2], t[3]));
+        lo = _mm256_cvtps_pd(_mm256_castps256_ps128(s));
+        hi = _mm256_cvtps_pd(_mm256_extractf128_ps(s, 1));
+    }
+    for (int i = np; i < hd; i++) {
+        const __m256 p = _mm256_mul_ps(_mm256_set1_ps(q[i]), _mm256_loadu_ps(k + (size_t)i * L));
+        lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(p)));
+        hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(p, 1)));
+    }
+    return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo)), _mm256_cvtpd_ps(hi), 1);
+}
+
 /* The same online softmax as attend_one in two passes: scores, running maxima and weights
    first, then the sequential half-precision accumulation. */
 ATTN_AVX2 static void attend_one_avx2(llm_ctx *c, const fw_row *r, int layer, const float *q, float *out, float *buf,
@@ -305,7 +369,7 @@ ATTN_AVX2 static void attend_one_avx2(llm_ctx *c, const fw_row *r, int layer, co
     float M = -INFINITY;
     for (int j = 0; j < nv; j++) {
         const uint16_t *k = kv_k(&c->kv, s, layer, slots[j]) + off;
-        sc[j] = kq_dot(qh, k, 1, 1, hd) * scale;
+        sc[j] = kq_dot_half(qh, k, hd) * scale;
         M = sc[j] > M ? sc[j] : M;
         mr[j] = M;
     }
@@ -379,10 +443,17 @@ ATTN_AVX2 static void battn_part(void *arg, int ith, int nth)
     int32_t *slots = (int32_t *)(mr + c->n_ctx);
     for (int h = nh * ith / nth; h < nh * (ith + 1) / nth; h++) {
         const int kvh = h / (nh / hp->n_head_kv);
-        for (int i = 0; i < n; i++)
-            for (int q = 0; q < L; q++)
-                S[(size_t)i * L + q] = kq_dot(c->bq + (size_t)i * qd + (size_t)h * hd, c->bk + (size_t)kvh * hd * L + q, 0,
-                                              (size_t)L, hd);
+        const float *kb = c->bk + (size_t)kvh * hd * L;
+        for (int i = 0; i < n; i++) {
+            /* a prompt row reads only its prefix; a tree row may read any slot */
+            const int need = j->rows[i].parents ? L : j->rows[i].n_prefix;
+            const float *qi = c->bq + (size_t)i * qd + (size_t)h * hd;
+            int q = 0;
+            for (; q + 8 <= need; q += 8)
+                _mm256_storeu_ps(S + (size_t)i * L + q, kq_dot8_t(qi, kb + q, (size_t)L, hd));
+            for (; q < need; q++)
+                S[(size_t)i * L + q] = kq_dot(qi, kb + q, 0, (size_t)L, hd);
+        }
         const float *vbase = c->bv + (size_t)kvh * L * hd;
         for (int i = 0; i < n; i++) {
             const fw_row *r = &j->rows[i];
