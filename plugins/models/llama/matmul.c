@@ -25,6 +25,9 @@ static int reserve(void **p, size_t *cap, size_t need)
     return 0;
 }
 
+/* weight bytes per cache block of a batched product */
+#define BLOCK_BYTES ((size_t)128 * 1024)
+
 typedef struct gemv_job {
     int count, n; /* weights, activation rows */
     size_t x_stride[LLM_MATMUL_MAX]; /* bytes between activation rows */
@@ -41,11 +44,33 @@ static void gemv_part(void *arg, int ith, int nth)
         const llm_weight *w = j->w[k];
         const int64_t r0 = w->rows * ith / nth, r1 = w->rows * (ith + 1) / nth;
         const quant_vec_dot_fn dot = j->dot[k];
-        for (int i = 0; i < j->n; i++) {
-            const uint8_t *row = w->data + (size_t)r0 * w->row_bytes, *x = j->x[k] + (size_t)i * j->x_stride[k];
-            float *y = j->y[k] + (size_t)i * (size_t)w->rows;
-            for (int64_t r = r0; r < r1; r++, row += w->row_bytes)
-                y[r] = dot(row, x, w->cols);
+        const quant_vec_dot4_fn dot4 = j->n >= 4 ? quant_dot4_kernel(dot) : NULL;
+        const size_t xs = j->x_stride[k], yr = (size_t)w->rows;
+        /* blocks of weight rows small enough to stay in cache while every activation row
+           passes over them */
+        int64_t rb = (int64_t)(BLOCK_BYTES / w->row_bytes);
+        rb = rb < 1 ? 1 : rb;
+        for (int64_t b0 = r0; b0 < r1; b0 += rb) {
+            const int64_t b1 = b0 + rb < r1 ? b0 + rb : r1;
+            int i = 0;
+            if (dot4)
+                for (; i + 4 <= j->n; i += 4) {
+                    const uint8_t *row = w->data + (size_t)b0 * w->row_bytes, *x = j->x[k] + (size_t)i * xs;
+                    float *y = j->y[k] + (size_t)i * yr, o[4];
+                    for (int64_t r = b0; r < b1; r++, row += w->row_bytes) {
+                        dot4(row, x, xs, w->cols, o);
+                        y[r] = o[0];
+                        y[yr + r] = o[1];
+                        y[2 * yr + r] = o[2];
+                        y[3 * yr + r] = o[3];
+                    }
+                }
+            for (; i < j->n; i++) {
+                const uint8_t *row = w->data + (size_t)b0 * w->row_bytes, *x = j->x[k] + (size_t)i * xs;
+                float *y = j->y[k] + (size_t)i * yr;
+                for (int64_t r = b0; r < b1; r++, row += w->row_bytes)
+                    y[r] = dot(row, x, w->cols);
+            }
         }
     }
 }

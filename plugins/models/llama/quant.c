@@ -578,6 +578,69 @@ AVX2_FN static float vd_q8_0_q8_0_avx2(const void *wv, const void *xv, int64_t n
     return hsum256(acc);
 }
 
+/* Four activation rows against one weight row: each row keeps its own accumulator and
+   exactly the operations of the single-row kernel above it, so the sums are identical; the
+   independent chains hide the FMA latency and each weight vector is loaded once. */
+AVX2_FN static void vd4_f32_tile_avx2(const void *wv, const void *xv, size_t xs, int64_t n, float *out)
+{
+    const float *w = wv;
+    const uint8_t *xb = xv;
+    const float *x0 = (const float *)xb, *x1 = (const float *)(xb + xs), *x2 = (const float *)(xb + 2 * xs),
+                *x3 = (const float *)(xb + 3 * xs);
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += 8) {
+        const __m256 wv8 = _mm256_loadu_ps(w + i);
+        a0 = _mm256_fmadd_ps(wv8, _mm256_loadu_ps(x0 + i), a0);
+        a1 = _mm256_fmadd_ps(wv8, _mm256_loadu_ps(x1 + i), a1);
+        a2 = _mm256_fmadd_ps(wv8, _mm256_loadu_ps(x2 + i), a2);
+        a3 = _mm256_fmadd_ps(wv8, _mm256_loadu_ps(x3 + i), a3);
+    }
+    out[0] = hsum256(a0);
+    out[1] = hsum256(a1);
+    out[2] = hsum256(a2);
+    out[3] = hsum256(a3);
+}
+
+AVX2_FN static __m256 f16x8(const uint8_t *p)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+
+AVX2_FN static void vd4_f16_tile_avx2(const void *wv, const void *xv, size_t xs, int64_t n, float *out)
+{
+    const uint8_t *w = wv, *x = xv;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += 8) {
+        const __m256 wv8 = f16x8(w + 2 * i);
+        a0 = _mm256_fmadd_ps(wv8, f16x8(x + 2 * i), a0);
+        a1 = _mm256_fmadd_ps(wv8, f16x8(x + xs + 2 * i), a1);
+        a2 = _mm256_fmadd_ps(wv8, f16x8(x + 2 * xs + 2 * i), a2);
+        a3 = _mm256_fmadd_ps(wv8, f16x8(x + 3 * xs + 2 * i), a3);
+    }
+    out[0] = hsum256(a0);
+    out[1] = hsum256(a1);
+    out[2] = hsum256(a2);
+    out[3] = hsum256(a3);
+}
+
+AVX2_FN static void vd4_q8_0_q8_0_avx2(const void *wv, const void *xv, size_t xs, int64_t n, float *out)
+{
+    const uint8_t *p = wv, *q = xv;
+    const int64_t nb = n / QK8_0;
+    __m256 a[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    for (int64_t b = 0; b < nb; b++, p += 34, q += 34) {
+        const __m256i w = _mm256_loadu_si256((const __m256i *)(p + 2));
+        const float dw = h2f(p);
+        for (int e = 0; e < 4; e++) {
+            const uint8_t *qe = q + (size_t)e * xs;
+            const __m256i s = dot_i8x32(w, _mm256_loadu_si256((const __m256i *)(qe + 2)));
+            a[e] = _mm256_fmadd_ps(_mm256_set1_ps(dw * h2f(qe)), _mm256_cvtepi32_ps(s), a[e]);
+        }
+    }
+    for (int e = 0; e < 4; e++)
+        out[e] = hsum256(a[e]);
+}
+
 AVX2_FN static float vd_q4_0_q8_0_avx2(const void *wv, const void *xv, int64_t n)
 {
     const uint8_t *p = wv, *q = xv;
@@ -618,6 +681,21 @@ int quant_dequant_row_fast(uint32_t type, const void *row, float *out, int64_t n
 }
 
 #endif
+
+quant_vec_dot4_fn quant_dot4_kernel(quant_vec_dot_fn single)
+{
+#ifdef QUANT_X86
+    if (single == vd_f32_tile_avx2)
+        return vd4_f32_tile_avx2;
+    if (single == vd_f16_tile_avx2)
+        return vd4_f16_tile_avx2;
+    if (single == vd_q8_0_q8_0_avx2)
+        return vd4_q8_0_q8_0_avx2;
+#else
+    (void)single;
+#endif
+    return NULL;
+}
 
 quant_vec_dot_fn quant_tile_dot_kernel(uint32_t wtype)
 {
