@@ -45,6 +45,7 @@ static void gemv_part(void *arg, int ith, int nth)
         const int64_t r0 = w->rows * ith / nth, r1 = w->rows * (ith + 1) / nth;
         const quant_vec_dot_fn dot = j->dot[k];
         const quant_vec_dot4_fn dot4 = j->n >= 4 ? quant_dot4_kernel(dot) : NULL;
+        const quant_vec_dot4x2_fn dot4x2 = dot4 ? quant_dot4x2_kernel(dot) : NULL;
         const size_t xs = j->x_stride[k], yr = (size_t)w->rows;
         /* blocks of weight rows small enough to stay in cache while every activation row
            passes over them */
@@ -56,8 +57,17 @@ static void gemv_part(void *arg, int ith, int nth)
             if (dot4)
                 for (; i + 4 <= j->n; i += 4) {
                     const uint8_t *row = w->data + (size_t)b0 * w->row_bytes, *x = j->x[k] + (size_t)i * xs;
-                    float *y = j->y[k] + (size_t)i * yr, o[4];
-                    for (int64_t r = b0; r < b1; r++, row += w->row_bytes) {
+                    float *y = j->y[k] + (size_t)i * yr, o[8];
+                    int64_t r = b0;
+                    if (dot4x2)
+                        for (; r + 2 <= b1; r += 2, row += 2 * w->row_bytes) {
+                            dot4x2(row, w->row_bytes, x, xs, w->cols, o);
+                            for (int e = 0; e < 4; e++) {
+                                y[(size_t)e * yr + r] = o[e];
+                                y[(size_t)e * yr + r + 1] = o[4 + e];
+                            }
+                        }
+                    for (; r < b1; r++, row += w->row_bytes) {
                         dot4(row, x, xs, w->cols, o);
                         y[r] = o[0];
                         y[yr + r] = o[1];

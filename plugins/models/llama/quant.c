@@ -601,6 +601,39 @@ AVX2_FN static void vd4_f32_tile_avx2(const void *wv, const void *xv, size_t xs,
     out[3] = hsum256(a3);
 }
 
+/* Two weight rows (rs bytes apart) by four activation rows: eight independent accumulators,
+   out[0..3] for the first weight row, out[4..7] for the second. */
+AVX2_FN static void vd8_f32_tile_avx2(const void *wv, size_t rs, const void *xv, size_t xs, int64_t n, float *out)
+{
+    const float *w0 = wv, *w1 = (const float *)((const uint8_t *)wv + rs);
+    const uint8_t *xb = xv;
+    const float *x0 = (const float *)xb, *x1 = (const float *)(xb + xs), *x2 = (const float *)(xb + 2 * xs),
+                *x3 = (const float *)(xb + 3 * xs);
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps(), b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += 8) {
+        const __m256 u = _mm256_loadu_ps(w0 + i), v = _mm256_loadu_ps(w1 + i);
+        const __m256 y0 = _mm256_loadu_ps(x0 + i), y1 = _mm256_loadu_ps(x1 + i), y2 = _mm256_loadu_ps(x2 + i),
+                     y3 = _mm256_loadu_ps(x3 + i);
+        a0 = _mm256_fmadd_ps(u, y0, a0);
+        a1 = _mm256_fmadd_ps(u, y1, a1);
+        a2 = _mm256_fmadd_ps(u, y2, a2);
+        a3 = _mm256_fmadd_ps(u, y3, a3);
+        b0 = _mm256_fmadd_ps(v, y0, b0);
+        b1 = _mm256_fmadd_ps(v, y1, b1);
+        b2 = _mm256_fmadd_ps(v, y2, b2);
+        b3 = _mm256_fmadd_ps(v, y3, b3);
+    }
+    out[0] = hsum256(a0);
+    out[1] = hsum256(a1);
+    out[2] = hsum256(a2);
+    out[3] = hsum256(a3);
+    out[4] = hsum256(b0);
+    out[5] = hsum256(b1);
+    out[6] = hsum256(b2);
+    out[7] = hsum256(b3);
+}
+
 AVX2_FN static __m256 f16x8(const uint8_t *p)
 {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
@@ -691,6 +724,17 @@ quant_vec_dot4_fn quant_dot4_kernel(quant_vec_dot_fn single)
         return vd4_f16_tile_avx2;
     if (single == vd_q8_0_q8_0_avx2)
         return vd4_q8_0_q8_0_avx2;
+#else
+    (void)single;
+#endif
+    return NULL;
+}
+
+quant_vec_dot4x2_fn quant_dot4x2_kernel(quant_vec_dot_fn single)
+{
+#ifdef QUANT_X86
+    if (single == vd_f32_tile_avx2)
+        return vd8_f32_tile_avx2;
 #else
     (void)single;
 #endif

@@ -55,6 +55,9 @@ quant_vec_dot_fn quant_tile_dot_kernel(uint32_t wtype);
    to out[0..3], each summed exactly as `single` sums it; NULL when `single` has no such form. */
 typedef void (*quant_vec_dot4_fn)(const void *row, const void *x, size_t xs, int64_t n, float *out);
 quant_vec_dot4_fn quant_dot4_kernel(quant_vec_dot_fn single);
+/* The same for two weight rows rs bytes apart: out[0..3] for the first, out[4..7] the second. */
+typedef void (*quant_vec_dot4x2_fn)(const void *row, size_t rs, const void *x, size_t xs, int64_t n, float *out);
+quant_vec_dot4x2_fn quant_dot4x2_kernel(quant_vec_dot_fn single);
 
 /* Round-to-nearest quantisation of one row (for writing synthetic models); returns bytes
    written, 0 for unsupported types. Not tuned for quality. */
