@@ -430,6 +430,57 @@ ATTN_AVX2 static void bconvert_part(void *arg, int ith, int nth)
     }
 }
 
+/* Four consecutive prompt rows of a head of 8 (rows i..i+3, scores S[g * L + q]): the same
+   softmax and half-precision accumulation as the single-row code in battn_part, with the four
+   rows' dependency chains interleaved so their latencies overlap. The weights overwrite the
+   scores in place; ms[g * L + q] holds the rescaling factor, exactly 1 where the running
+   maximum did not change (multiplying a half-exact accumulator by 1 changes nothing, so
+   skipping it there is the same as the single-row code's test). */
+ATTN_AVX2 static void battn_prompt4_hd8(const battn_job *j, float *S, float *ms, const float *vbase, float scale,
+                                        float *out, int i)
+{
+    const int L = j->L, qd = j->c->m->hp.n_head * 8;
+    int nv[4];
+    for (int g = 0; g < 4; g++) {
+        float *sc = S + (size_t)g * L, *m = ms + (size_t)g * L;
+        nv[g] = j->rows[i + g].n_prefix;
+        float M = -INFINITY;
+        for (int q = 0; q < nv[g]; q++) {
+            const float x = sc[q] * scale, prev = M;
+            M = x > M ? x : M;
+            m[q] = q > 0 && M != prev ? expf(prev - M) : 1.0f;
+            sc[q] = expf(x - M);
+        }
+    }
+    int lo = nv[0];
+    for (int g = 1; g < 4; g++)
+        lo = nv[g] < lo ? nv[g] : lo;
+    __m256 a[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    float sum[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
+    for (int q = 0; q < lo; q++) {
+        const __m256 v = _mm256_loadu_ps(vbase + (size_t)q * 8);
+        for (int g = 0; g < 4; g++) {
+            const float mg = ms[(size_t)g * L + q], w = S[(size_t)g * L + q];
+            if (mg != 1.0f)
+                a[g] = round_half8(_mm256_mul_ps(a[g], _mm256_set1_ps(mg)));
+            a[g] = round_half8(_mm256_fmadd_ps(v, _mm256_set1_ps(w), a[g]));
+            sum[g] = fmaf(sum[g], mg, w);
+        }
+    }
+    for (int g = 0; g < 4; g++) {
+        __m256 ag = a[g];
+        float sg = sum[g];
+        for (int q = lo; q < nv[g]; q++) {
+            const float mg = ms[(size_t)g * L + q], w = S[(size_t)g * L + q];
+            if (mg != 1.0f)
+                ag = round_half8(_mm256_mul_ps(ag, _mm256_set1_ps(mg)));
+            ag = round_half8(_mm256_fmadd_ps(_mm256_loadu_ps(vbase + (size_t)q * 8), _mm256_set1_ps(w), ag));
+            sg = fmaf(sg, mg, w);
+        }
+        _mm256_storeu_ps(out + (size_t)g * qd, _mm256_mul_ps(ag, _mm256_set1_ps(1.0f / sg)));
+    }
+}
+
 ATTN_AVX2 static void battn_part(void *arg, int ith, int nth)
 {
     const battn_job *j = arg;
@@ -437,7 +488,7 @@ ATTN_AVX2 static void battn_part(void *arg, int ith, int nth)
     const llm_hparams *hp = &c->m->hp;
     const int nh = hp->n_head, hd = hp->head_dim, qd = nh * hd, L = j->L, n = j->n;
     const float scale = 1.0f / sqrtf((float)hd);
-    float *S = c->bs + (size_t)ith * n * L;
+    float *S = c->bs + (size_t)ith * ((size_t)n * L + 4 * (size_t)L), *ms4 = S + (size_t)n * L;
     float *buf = c->scores + (size_t)ith * scratch_per_thread(hp, c->n_ctx);
     float *acc = buf + hd, *sc = buf + 2 * hd, *mr = sc + c->n_ctx;
     int32_t *slots = (int32_t *)(mr + c->n_ctx);
@@ -456,6 +507,12 @@ ATTN_AVX2 static void battn_part(void *arg, int ith, int nth)
         }
         const float *vbase = c->bv + (size_t)kvh * L * hd;
         for (int i = 0; i < n; i++) {
+            if (hd == 8 && i + 4 <= n && !j->rows[i].parents && !j->rows[i + 1].parents && !j->rows[i + 2].parents &&
+                !j->rows[i + 3].parents) {
+                battn_prompt4_hd8(j, S + (size_t)i * L, ms4, vbase, scale, c->att + (size_t)i * qd + (size_t)h * hd, i);
+                i += 3;
+                continue;
+            }
             const fw_row *r = &j->rows[i];
             const float *Si = S + (size_t)i * L;
             /* a prompt row sees slots 0..n_prefix-1 in order; a tree row needs its list */
@@ -543,7 +600,7 @@ ATTN_AVX2 static int batched_attention(llm_ctx *c, const fw_row *rows, int n, in
     const int nth = llm_pool_size(c->pool), hd = hp->head_dim, qd = hp->n_head * hd;
     const size_t kvL = (size_t)L * hp->n_head_kv * hd;
     if (reserve_f(&c->bk, &c->cap_bk, kvL) || reserve_f(&c->bv, &c->cap_bv, kvL) ||
-        reserve_f(&c->bq, &c->cap_bq, (size_t)n * qd) || reserve_f(&c->bs, &c->cap_bs, (size_t)nth * n * L))
+        reserve_f(&c->bq, &c->cap_bq, (size_t)n * qd) || reserve_f(&c->bs, &c->cap_bs, (size_t)nth * ((size_t)n * L + 4 * (size_t)L)))
         return -1;
     for (size_t i = 0; i < (size_t)n * qd; i += 8)
         _mm256_storeu_ps(c->bq + i, round_half8(_mm256_loadu_ps(c->q + i)));
