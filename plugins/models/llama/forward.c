@@ -285,6 +285,55 @@ ATTN_AVX2 static __m256 round_half8(__m256 v)
     return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 
+/* expf over an array, eight at a time: exp in double (range reduction by k ln2, degree-11
+   Taylor polynomial, relative error far below 1e-12), rounded to float only where every value
+   within 2^-30 relative of it rounds to the same float. The libm expf is within 0.502 ulp, so
+   its result is that same float; lanes near a rounding boundary, and arguments outside
+   [-103, 0], take expf itself. Results therefore equal expf's bit for bit. */
+ATTN_AVX2 static __m256d exp4d(__m256d x)
+{
+    const __m256d k = _mm256_round_pd(_mm256_mul_pd(x, _mm256_set1_pd(1.4426950408889634)),
+                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256d r = _mm256_fnmadd_pd(k, _mm256_set1_pd(6.93147180369123816490e-01), x);
+    r = _mm256_fnmadd_pd(k, _mm256_set1_pd(1.90821492927058770002e-10), r);
+    __m256d p = _mm256_set1_pd(1.0 / 39916800.0);
+    static const double inv_fact[] = { 1.0 / 3628800.0, 1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0,
+                                       1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0 };
+    for (int i = 0; i < 11; i++)
+        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(inv_fact[i]));
+    const __m256i e = _mm256_slli_epi64(
+        _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(k)), _mm256_set1_epi64x(1023)), 52);
+    return _mm256_mul_pd(p, _mm256_castsi256_pd(e));
+}
+
+ATTN_AVX2 static void expf_array(float *v, int n)
+{
+    const __m256d up = _mm256_set1_pd(1.0 + 0x1p-30), dn = _mm256_set1_pd(1.0 - 0x1p-30);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_loadu_ps(v + i);
+        const __m256d lo = exp4d(_mm256_cvtps_pd(_mm256_castps256_ps128(x)));
+        const __m256d hi = exp4d(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)));
+        const __m256 y = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo)), _mm256_cvtpd_ps(hi), 1);
+        const __m256 yu = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(_mm256_mul_pd(lo, up))),
+                                               _mm256_cvtpd_ps(_mm256_mul_pd(hi, up)), 1);
+        const __m256 yd = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(_mm256_mul_pd(lo, dn))),
+                                               _mm256_cvtpd_ps(_mm256_mul_pd(hi, dn)), 1);
+        /* in range (NaN fails both) and unambiguous */
+        const __m256 ok = _mm256_and_ps(
+            _mm256_and_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-103.0f), _CMP_GE_OQ), _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LE_OQ)),
+            _mm256_cmp_ps(yu, yd, _CMP_EQ_OQ));
+        const int m = _mm256_movemask_ps(ok);
+        _mm256_storeu_ps(v + i, y);
+        if (m != 0xff)
+            for (int l = 0; l < 8; l++)
+                if (!(m >> l & 1))
+                    v[i + l] = expf(_mm256_cvtss_f32(_mm256_permutevar8x32_ps(x, _mm256_set1_epi32(l))));
+    }
+    for (; i < n; i++)
+        v[i] = expf(v[i]);
+}
+
 /* kq_dot for a half-precision key with F16C: the same lanes, steps and reduction tree (the
    horizontal adds pair t0+t1 and t2+t3 before adding them), so the scores are identical. */
 ATTN_AVX2 static float kq_dot_half(const float *q, const uint16_t *k, int hd)
@@ -375,7 +424,8 @@ ATTN_AVX2 static void attend_one_avx2(llm_ctx *c, const fw_row *r, int layer, co
     }
     int j = 0;
     for (; j < nv; j++)
-        sc[j] = expf(sc[j] - mr[j]);
+        sc[j] -= mr[j];
+    expf_array(sc, nv);
     float S = 0.0f;
     for (j = 0; j < nv; j++) {
         const uint16_t *v = kv_v(&c->kv, s, layer, slots[j]) + off;
@@ -449,8 +499,9 @@ ATTN_AVX2 static void battn_prompt4_hd8(const battn_job *j, float *S, float *ms,
             const float x = sc[q] * scale, prev = M;
             M = x > M ? x : M;
             m[q] = q > 0 && M != prev ? expf(prev - M) : 1.0f;
-            sc[q] = expf(x - M);
+            sc[q] = x - M;
         }
+        expf_array(sc, nv[g]);
     }
     int lo = nv[0];
     for (int g = 1; g < 4; g++)
@@ -526,7 +577,8 @@ ATTN_AVX2 static void battn_part(void *arg, int ith, int nth)
             }
             int q = 0;
             for (; q < nv; q++)
-                sc[q] = expf(sc[q] - mr[q]);
+                sc[q] -= mr[q];
+            expf_array(sc, nv);
             float *out = c->att + (size_t)i * qd + (size_t)h * hd;
             if (hd == 8) {
                 /* one register of accumulator: the common small-head case without stores */
