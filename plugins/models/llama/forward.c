@@ -510,6 +510,7 @@ ATTN_AVX2 static void battn_prompt4_hd8(const battn_job *j, float *S, float *ms,
     float sum[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
     for (int q = 0; q < lo; q++) {
         const __m256 v = _mm256_loadu_ps(vbase + (size_t)q * 8);
+#pragma GCC unroll 4
         for (int g = 0; g < 4; g++) {
             const float mg = ms[(size_t)g * L + q], w = S[(size_t)g * L + q];
             if (mg != 1.0f)
