@@ -334,6 +334,15 @@ ATTN_AVX2 static void expf_array(float *v, int n)
         v[i] = expf(v[i]);
 }
 
+/* n (a multiple of 8) floats to halves with F16C: the same rounding as quant_f32_to_f16 for
+   every float but NaN */
+ATTN_AVX2 static void store_half_avx2(uint16_t *dst, const float *src, int n)
+{
+    for (int t = 0; t < n; t += 8)
+        _mm_storeu_si128((__m128i *)(dst + t),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(src + t), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
 /* kq_dot for a half-precision key with F16C: the same lanes, steps and reduction tree (the
    horizontal adds pair t0+t1 and t2+t3 before adding them), so the scores are identical. */
 ATTN_AVX2 static float kq_dot_half(const float *q, const uint16_t *k, int hd)
@@ -554,6 +563,11 @@ ATTN_AVX2 static void battn_part(void *arg, int ith, int nth)
             int q = 0;
             for (; q + 8 <= need; q += 8)
                 _mm256_storeu_ps(S + (size_t)i * L + q, kq_dot8_t(qi, kb + q, (size_t)L, hd));
+            /* the last slots: an overlapping window recomputes a few scores, identically */
+            if (q < need && need >= 8) {
+                _mm256_storeu_ps(S + (size_t)i * L + need - 8, kq_dot8_t(qi, kb + need - 8, (size_t)L, hd));
+                q = need;
+            }
             for (; q < need; q++)
                 S[(size_t)i * L + q] = kq_dot(qi, kb + q, 0, (size_t)L, hd);
         }
@@ -756,6 +770,13 @@ static int forward(llm_ctx *c, const fw_row *rows, const int32_t *toks, int n, i
             rope(c, c->k + (size_t)i * kvd, hp->n_head_kv, r->pos);
             const kv_seq *s = &c->kv.seqs[r->seq];
             uint16_t *kd = kv_k(&c->kv, s, l, r->slot), *vd = kv_v(&c->kv, s, l, r->slot);
+#if defined(__x86_64__)
+            if (c->attn_avx2) {
+                store_half_avx2(kd, c->k + (size_t)i * kvd, kvd);
+                store_half_avx2(vd, c->v + (size_t)i * kvd, kvd);
+                continue;
+            }
+#endif
             for (int t = 0; t < kvd; t++) {
                 kd[t] = quant_f32_to_f16(c->k[(size_t)i * kvd + t]);
                 vd[t] = quant_f32_to_f16(c->v[(size_t)i * kvd + t]);
