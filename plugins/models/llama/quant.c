@@ -711,6 +711,65 @@ AVX2_FN static void vd4_q8_0_q8_0_avx2(const void *wv, const void *xv, size_t xs
         out[e] = hsum256(a[e]);
 }
 
+/* vd_f32_avx2 and vd_f16_avx2 for four activation rows: each row's vector part exactly as
+   there, and the rows' sequential tails interleaved so their dependency chains overlap. */
+AVX2_FN static void vd4_f32_avx2(const void *wv, const void *xv, size_t xs, int64_t n, float *out)
+{
+    const float *w = wv;
+    const int64_t np = n & ~(int64_t)31;
+    float s[4];
+    const float *x[4];
+    for (int r = 0; r < 4; r++) {
+        x[r] = (const float *)((const uint8_t *)xv + (size_t)r * xs);
+        __m256 a[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+        for (int64_t i = 0; i < np; i += 32)
+            for (int k = 0; k < 4; k++)
+                a[k] = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8 * k), _mm256_loadu_ps(x[r] + i + 8 * k), a[k]);
+        a[0] = _mm256_add_ps(_mm256_add_ps(a[0], a[2]), _mm256_add_ps(a[1], a[3]));
+        __m128 t = _mm_add_ps(_mm256_castps256_ps128(a[0]), _mm256_extractf128_ps(a[0], 1));
+        t = _mm_hadd_ps(t, t);
+        s[r] = _mm_cvtss_f32(_mm_hadd_ps(t, t));
+    }
+    for (int64_t i = np; i < n; i++) {
+        const float wi = w[i];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            s[r] = fmaf(wi, x[r][i], s[r]);
+    }
+    for (int r = 0; r < 4; r++)
+        out[r] = s[r];
+}
+
+AVX2_FN static void vd4_f16_avx2(const void *wv, const void *xv, size_t xs, int64_t n, float *out)
+{
+    const uint8_t *w = wv;
+    const int64_t np = n & ~(int64_t)31;
+    double s[4];
+    const uint8_t *x[4];
+    for (int r = 0; r < 4; r++) {
+        x[r] = (const uint8_t *)xv + (size_t)r * xs;
+        __m256 a[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+        for (int64_t i = 0; i < np; i += 32)
+            for (int k = 0; k < 4; k++)
+                a[k] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 2 * (i + 8 * k)))),
+                                       _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x[r] + 2 * (i + 8 * k)))), a[k]);
+        a[0] = _mm256_add_ps(a[0], a[2]);
+        a[1] = _mm256_add_ps(a[1], a[3]);
+        a[0] = _mm256_add_ps(a[0], a[1]);
+        __m128 t = _mm_add_ps(_mm256_castps256_ps128(a[0]), _mm256_extractf128_ps(a[0], 1));
+        t = _mm_hadd_ps(t, t);
+        s[r] = _mm_cvtss_f32(_mm_hadd_ps(t, t));
+    }
+    for (int64_t i = np; i < n; i++) {
+        const float wi = h2f(w + 2 * i);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            s[r] += (double)(wi * h2f(x[r] + 2 * i));
+    }
+    for (int r = 0; r < 4; r++)
+        out[r] = (float)s[r];
+}
+
 AVX2_FN static float vd_q4_0_q8_0_avx2(const void *wv, const void *xv, int64_t n)
 {
     const uint8_t *p = wv, *q = xv;
@@ -761,6 +820,10 @@ quant_vec_dot4_fn quant_dot4_kernel(quant_vec_dot_fn single)
         return vd4_f16_tile_avx2;
     if (single == vd_q8_0_q8_0_avx2)
         return vd4_q8_0_q8_0_avx2;
+    if (single == vd_f32_avx2)
+        return vd4_f32_avx2;
+    if (single == vd_f16_avx2)
+        return vd4_f16_avx2;
 #else
     (void)single;
 #endif
