@@ -372,6 +372,34 @@ ATTN_AVX2 static float kq_dot_half(const float *q, const uint16_t *k, int hd)
     return (float)sum;
 }
 
+/* kq_dot_half with hd == 8 for eight keys at once: the products of each key are transposed so
+   each lane sums one key's eight products in double, in order, exactly as kq_dot's tail. */
+ATTN_AVX2 static __m256 kq_dot_hd8x8(const float *q, const uint16_t *const *k)
+{
+    const __m256 qv = _mm256_loadu_ps(q);
+    __m256 r[8];
+    for (int e = 0; e < 8; e++)
+        r[e] = _mm256_mul_ps(qv, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)k[e])));
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    const __m256 c[8] = { _mm256_permute2f128_ps(u0, u4, 0x20), _mm256_permute2f128_ps(u1, u5, 0x20),
+                          _mm256_permute2f128_ps(u2, u6, 0x20), _mm256_permute2f128_ps(u3, u7, 0x20),
+                          _mm256_permute2f128_ps(u0, u4, 0x31), _mm256_permute2f128_ps(u1, u5, 0x31),
+                          _mm256_permute2f128_ps(u2, u6, 0x31), _mm256_permute2f128_ps(u3, u7, 0x31) };
+    __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+    for (int t = 0; t < 8; t++) {
+        lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(c[t])));
+        hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(c[t], 1)));
+    }
+    return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo)), _mm256_cvtpd_ps(hi), 1);
+}
+
 /* kq_dot of one query against eight consecutive slots of the transposed float cache
    (element t of slot q at k[t * L + q]): each lane carries one slot through exactly the
    scalar sequence of operations, the tail in double lanes. */
@@ -425,9 +453,18 @@ ATTN_AVX2 static void attend_one_avx2(llm_ctx *c, const fw_row *r, int layer, co
     }
     const size_t off = (size_t)kvh * hd;
     float M = -INFINITY;
+    int j0 = 0;
+    if (hd == 8)
+        for (; j0 + 8 <= nv; j0 += 8) {
+            const uint16_t *k8[8];
+            for (int e = 0; e < 8; e++)
+                k8[e] = kv_k(&c->kv, s, layer, slots[j0 + e]) + off;
+            _mm256_storeu_ps(sc + j0, kq_dot_hd8x8(qh, k8));
+        }
+    for (int j = j0; j < nv; j++)
+        sc[j] = kq_dot_half(qh, kv_k(&c->kv, s, layer, slots[j]) + off, hd);
     for (int j = 0; j < nv; j++) {
-        const uint16_t *k = kv_k(&c->kv, s, layer, slots[j]) + off;
-        sc[j] = kq_dot_half(qh, k, hd) * scale;
+        sc[j] *= scale;
         M = sc[j] > M ? sc[j] : M;
         mr[j] = M;
     }
@@ -436,6 +473,22 @@ ATTN_AVX2 static void attend_one_avx2(llm_ctx *c, const fw_row *r, int layer, co
         sc[j] -= mr[j];
     expf_array(sc, nv);
     float S = 0.0f;
+    if (hd == 8) {
+        /* one register of accumulator, as in battn_part */
+        __m256 a8 = _mm256_setzero_ps();
+        for (j = 0; j < nv; j++) {
+            float ms = 1.0f;
+            if (j > 0 && mr[j] != mr[j - 1]) {
+                ms = expf(mr[j - 1] - mr[j]);
+                a8 = round_half8(_mm256_mul_ps(a8, _mm256_set1_ps(ms)));
+            }
+            const uint16_t *v = kv_v(&c->kv, s, layer, slots[j]) + off;
+            a8 = round_half8(_mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)v)), _mm256_set1_ps(sc[j]), a8));
+            S = fmaf(S, ms, sc[j]);
+        }
+        _mm256_storeu_ps(out, _mm256_mul_ps(a8, _mm256_set1_ps(1.0f / S)));
+        return;
+    }
     for (j = 0; j < nv; j++) {
         const uint16_t *v = kv_v(&c->kv, s, layer, slots[j]) + off;
         float ms = 1.0f;
