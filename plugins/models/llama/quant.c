@@ -671,8 +671,11 @@ AVX2_FN static void vd8_f32_tile_avx2(const void *wv, size_t rs, const void *xv,
     __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps(), b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
     for (int64_t i = 0; i < n; i += 8) {
         const __m256 u = _mm256_loadu_ps(w0 + i), v = _mm256_loadu_ps(w1 + i);
-        const __m256 y0 = _mm256_loadu_ps(x0 + i), y1 = _mm256_loadu_ps(x1 + i), y2 = _mm256_loadu_ps(x2 + i),
-                     y3 = _mm256_loadu_ps(x3 + i);
+        __m256 y0 = _mm256_loadu_ps(x0 + i), y1 = _mm256_loadu_ps(x1 + i), y2 = _mm256_loadu_ps(x2 + i),
+               y3 = _mm256_loadu_ps(x3 + i);
+        /* keep each activation vector in a register for both weight rows: folded into the
+           FMAs as memory operands they are loaded twice and the loop becomes load-bound */
+        __asm__("" : "+x"(y0), "+x"(y1), "+x"(y2), "+x"(y3));
         a0 = _mm256_fmadd_ps(u, y0, a0);
         a1 = _mm256_fmadd_ps(u, y1, a1);
         a2 = _mm256_fmadd_ps(u, y2, a2);
