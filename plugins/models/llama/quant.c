@@ -725,6 +725,8 @@ AVX2_FN static void vd4_q8_0_q8_0_avx2(const void *wv, const void *xv, size_t xs
     for (int64_t b = 0; b < nb; b++, p += 34, q += 34) {
         const __m256i w = _mm256_loadu_si256((const __m256i *)(p + 2));
         const float dw = h2f(p);
+        /* unrolled, so the accumulators stay in registers */
+#pragma GCC unroll 4
         for (int e = 0; e < 4; e++) {
             const uint8_t *qe = q + (size_t)e * xs;
             const __m256i s = dot_i8x32(w, _mm256_loadu_si256((const __m256i *)(qe + 2)));
