@@ -411,10 +411,12 @@ ATTN_AVX2 static __m256 kq_dot8_t(const float *q, const float *k, size_t L, int 
         __m256 t[4];
         for (int l = 0; l < 4; l++) {
             __m256 A[2];
+#pragma GCC unroll 2
             for (int e = 0; e < 2; e++) {
                 const int ll = l + 4 * e;
                 __m256 a[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
                 for (int i = 0; i < np; i += 32)
+#pragma GCC unroll 4
                     for (int j = 0; j < 4; j++) {
                         const size_t idx = (size_t)(i + 8 * j + ll);
                         a[j] = _mm256_fmadd_ps(_mm256_set1_ps(q[idx]), _mm256_loadu_ps(k + idx * L), a[j]);

@@ -539,6 +539,7 @@ AVX2_FN static float vd_f32_avx2(const void *wv, const void *xv, int64_t n)
     __m256 a[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
     const int64_t np = n & ~(int64_t)31;
     for (int64_t i = 0; i < np; i += 32)
+#pragma GCC unroll 4
         for (int k = 0; k < 4; k++)
             a[k] = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8 * k), _mm256_loadu_ps(x + i + 8 * k), a[k]);
     a[0] = _mm256_add_ps(_mm256_add_ps(a[0], a[2]), _mm256_add_ps(a[1], a[3]));
@@ -580,6 +581,7 @@ AVX2_FN static float vd_f16_avx2(const void *wv, const void *xv, int64_t n)
     __m256 a[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
     const int64_t np = n & ~(int64_t)31;
     for (int64_t i = 0; i < np; i += 32)
+#pragma GCC unroll 4
         for (int k = 0; k < 4; k++)
             a[k] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 2 * (i + 8 * k)))),
                                    _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + 2 * (i + 8 * k)))), a[k]);
@@ -749,6 +751,7 @@ AVX2_FN static void vd4_f32_avx2(const void *wv, const void *xv, size_t xs, int6
         x[r] = (const float *)((const uint8_t *)xv + (size_t)r * xs);
         __m256 a[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
         for (int64_t i = 0; i < np; i += 32)
+#pragma GCC unroll 4
             for (int k = 0; k < 4; k++)
                 a[k] = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8 * k), _mm256_loadu_ps(x[r] + i + 8 * k), a[k]);
         a[0] = _mm256_add_ps(_mm256_add_ps(a[0], a[2]), _mm256_add_ps(a[1], a[3]));
@@ -776,6 +779,7 @@ AVX2_FN static void vd4_f16_avx2(const void *wv, const void *xv, size_t xs, int6
         x[r] = (const uint8_t *)xv + (size_t)r * xs;
         __m256 a[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
         for (int64_t i = 0; i < np; i += 32)
+#pragma GCC unroll 4
             for (int k = 0; k < 4; k++)
                 a[k] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 2 * (i + 8 * k)))),
                                        _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x[r] + 2 * (i + 8 * k)))), a[k]);
