@@ -308,9 +308,17 @@ ATTN_AVX2 static __m256d exp4d(__m256d x)
 
 ATTN_AVX2 static void expf_array(float *v, int n)
 {
+    /* a short tail goes through the vector path in a padded copy */
+    const int tail = n & 7;
+    if (tail) {
+        float pad[8] = { 0 };
+        memcpy(pad, v + n - tail, (size_t)tail * sizeof *v);
+        expf_array(pad, 8);
+        memcpy(v + n - tail, pad, (size_t)tail * sizeof *v);
+        n -= tail;
+    }
     const __m256d up = _mm256_set1_pd(1.0 + 0x1p-30), dn = _mm256_set1_pd(1.0 - 0x1p-30);
-    int i = 0;
-    for (; i + 8 <= n; i += 8) {
+    for (int i = 0; i < n; i += 8) {
         const __m256 x = _mm256_loadu_ps(v + i);
         const __m256d lo = exp4d(_mm256_cvtps_pd(_mm256_castps256_ps128(x)));
         const __m256d hi = exp4d(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)));
@@ -330,8 +338,6 @@ ATTN_AVX2 static void expf_array(float *v, int n)
                 if (!(m >> l & 1))
                     v[i + l] = expf(_mm256_cvtss_f32(_mm256_permutevar8x32_ps(x, _mm256_set1_epi32(l))));
     }
-    for (; i < n; i++)
-        v[i] = expf(v[i]);
 }
 
 /* n (a multiple of 8) floats to halves with F16C: the same rounding as quant_f32_to_f16 for
