@@ -61,5 +61,11 @@ for seed in 1 2 3; do
     bad "seed $seed: only $known of $total sampled words are English words of the held-out text"
 done
 
+# Every example pipeline runs on the bundled model (validate checks less:
+# some parameters, such as logit_bias texts, need the vocabulary).
+for f in "$DECOKIT_SRCDIR"/config/*.yaml; do
+  if "$dk" run "$f" -n 8 -q >/dev/null 2>"$tmp/err"; then ok; else bad "$f: $(cat "$tmp/err")"; fi
+done
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
