@@ -13,18 +13,6 @@
 
 #define ALIGN 32
 
-static void fmt_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void fmt_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 typedef struct tensor_plan {
     char name[64];
     int64_t cols, rows; /* rows == 1: a vector */
@@ -145,18 +133,18 @@ int synth_write(FILE *out, const synth_opts *o0, char *err, size_t errlen)
     const char *arch = o.arch ? o.arch : "llama";
     int qwen = strcmp(arch, "qwen2") == 0;
     if (!qwen && strcmp(arch, "llama") != 0) {
-        fmt_err(err, errlen, "arch '%s' is not supported (llama, qwen2)", arch);
+        gguf_errf(err, errlen, "arch '%s' is not supported (llama, qwen2)", arch);
         return -1;
     }
     if (!quant_supported(o.type)) {
-        fmt_err(err, errlen, "tensor type %u is not supported", o.type);
+        gguf_errf(err, errlen, "tensor type %u is not supported", o.type);
         return -1;
     }
     if (o.n_head_kv <= 0)
         o.n_head_kv = o.n_head;
     if (o.n_embd <= 0 || o.n_layer <= 0 || o.n_head <= 0 || o.n_ff <= 0 || o.n_embd % o.n_head ||
         o.n_head % o.n_head_kv || (o.n_embd / o.n_head) % 2) {
-        fmt_err(err, errlen, "inconsistent dimensions (embd %d, heads %d/%d, ffn %d, layers %d)", o.n_embd, o.n_head,
+        gguf_errf(err, errlen, "inconsistent dimensions (embd %d, heads %d/%d, ffn %d, layers %d)", o.n_embd, o.n_head,
                 o.n_head_kv, o.n_ff, o.n_layer);
         return -1;
     }
@@ -165,19 +153,19 @@ int synth_write(FILE *out, const synth_opts *o0, char *err, size_t errlen)
         char inner[300];
         vf = gguf_open(o.vocab_path, inner, sizeof inner);
         if (!vf) {
-            fmt_err(err, errlen, "vocabulary: %s", inner);
+            gguf_errf(err, errlen, "vocabulary: %s", inner);
             return -1;
         }
         const gguf_kv *tk = gguf_find(vf, "tokenizer.ggml.tokens");
         if (!tk || tk->type != GGUF_T_ARR) {
-            fmt_err(err, errlen, "vocabulary: %s has no tokenizer.ggml.tokens", o.vocab_path);
+            gguf_errf(err, errlen, "vocabulary: %s has no tokenizer.ggml.tokens", o.vocab_path);
             gguf_close(vf);
             return -1;
         }
         o.n_vocab = (int)tk->arr_n;
     }
     if (o.n_vocab <= 0) {
-        fmt_err(err, errlen, "vocabulary size must be positive");
+        gguf_errf(err, errlen, "vocabulary size must be positive");
         gguf_close(vf);
         return -1;
     }
@@ -188,7 +176,7 @@ int synth_write(FILE *out, const synth_opts *o0, char *err, size_t errlen)
     tensor_plan *plan = calloc((size_t)max_t, sizeof *plan);
     if (!plan) {
         gguf_close(vf);
-        fmt_err(err, errlen, "out of memory");
+        gguf_errf(err, errlen, "out of memory");
         return -1;
     }
     int nt = 0;
@@ -275,7 +263,7 @@ int synth_write(FILE *out, const synth_opts *o0, char *err, size_t errlen)
         free(row);
         free(q);
         free(plan);
-        fmt_err(err, errlen, "out of memory");
+        gguf_errf(err, errlen, "out of memory");
         return -1;
     }
     uint64_t rng = o.seed ^ 0x5eed5eedull;
@@ -294,7 +282,7 @@ int synth_write(FILE *out, const synth_opts *o0, char *err, size_t errlen)
     free(q);
     free(plan);
     if (ferror(out)) {
-        fmt_err(err, errlen, "write error");
+        gguf_errf(err, errlen, "write error");
         return -1;
     }
     return 0;
@@ -304,12 +292,12 @@ int synth_write_file(const char *path, const synth_opts *o, char *err, size_t er
 {
     FILE *f = fopen(path, "wb");
     if (!f) {
-        fmt_err(err, errlen, "%s: cannot open for writing", path);
+        gguf_errf(err, errlen, "%s: cannot open for writing", path);
         return -1;
     }
     int rc = synth_write(f, o, err, errlen);
     if (fclose(f) != 0 && rc == 0) {
-        fmt_err(err, errlen, "%s: write error", path);
+        gguf_errf(err, errlen, "%s: write error", path);
         rc = -1;
     }
     return rc;
@@ -321,7 +309,7 @@ int synth_write_memory(const synth_opts *o, uint8_t **buf, size_t *size, char *e
     size_t n = 0;
     FILE *f = open_memstream(&p, &n);
     if (!f) {
-        fmt_err(err, errlen, "open_memstream failed");
+        gguf_errf(err, errlen, "open_memstream failed");
         return -1;
     }
     int rc = synth_write(f, o, err, errlen);

@@ -39,18 +39,6 @@ typedef struct fw_row {
     const int32_t *parents;
 } fw_row;
 
-static void fmt_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void fmt_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* Floats of attention scratch per thread: rounded query and accumulator, then scores,
    running maxima and visible slot ids (int32, same size as float) for up to n_ctx rows. */
 static size_t scratch_per_thread(const llm_hparams *hp, int n_ctx)
@@ -63,7 +51,7 @@ llm_ctx *llm_ctx_create(const llm_model *m, int n_threads, int n_ctx, char *err,
     const llm_hparams *hp = &m->hp;
     llm_ctx *c = calloc(1, sizeof *c);
     if (!c) {
-        fmt_err(err, errlen, "out of memory");
+        gguf_errf(err, errlen, "out of memory");
         return NULL;
     }
     c->m = m;
@@ -73,7 +61,7 @@ llm_ctx *llm_ctx_create(const llm_model *m, int n_threads, int n_ctx, char *err,
     c->pool = llm_pool_create(n_threads);
     c->scores = malloc((size_t)n_threads * scratch_per_thread(hp, c->n_ctx) * sizeof *c->scores);
     if (!c->pool || !c->scores) {
-        fmt_err(err, errlen, "out of memory (context of %d positions, %d threads)", c->n_ctx, n_threads);
+        gguf_errf(err, errlen, "out of memory (context of %d positions, %d threads)", c->n_ctx, n_threads);
         llm_ctx_free(c);
         return NULL;
     }
@@ -890,7 +878,7 @@ static int check_tokens(const llm_ctx *c, const int32_t *toks, size_t n, char *e
 {
     for (size_t i = 0; i < n; i++)
         if (toks[i] < 0 || toks[i] >= c->m->hp.n_vocab) {
-            fmt_err(err, errlen, "token %zu: id %d is outside the vocabulary (%d)", i, toks[i], c->m->hp.n_vocab);
+            gguf_errf(err, errlen, "token %zu: id %d is outside the vocabulary (%d)", i, toks[i], c->m->hp.n_vocab);
             return DK_ERR_INVALID;
         }
     return 0;
@@ -900,14 +888,14 @@ static kv_seq *get_seq(llm_ctx *c, int32_t seq, char *err, size_t errlen)
 {
     kv_seq *s = kv_get(&c->kv, seq);
     if (!s)
-        fmt_err(err, errlen, "sequence %d does not exist", seq);
+        gguf_errf(err, errlen, "sequence %d does not exist", seq);
     return s;
 }
 
 int llm_seq_new(llm_ctx *c, int32_t *out, char *err, size_t errlen)
 {
     if (kv_seq_new(&c->kv, out)) {
-        fmt_err(err, errlen, "cannot create a sequence (out of memory or too many sequences)");
+        gguf_errf(err, errlen, "cannot create a sequence (out of memory or too many sequences)");
         return DK_ERR_NOMEM;
     }
     return 0;
@@ -931,7 +919,7 @@ int llm_eval(llm_ctx *c, int32_t seq, const int32_t *toks, size_t n, float *logi
     if (!s)
         return DK_ERR_INVALID;
     if (n == 0) {
-        fmt_err(err, errlen, "eval: no tokens");
+        gguf_errf(err, errlen, "eval: no tokens");
         return DK_ERR_INVALID;
     }
     int rc = check_tokens(c, toks, n, err, errlen);
@@ -940,11 +928,11 @@ int llm_eval(llm_ctx *c, int32_t seq, const int32_t *toks, size_t n, float *logi
     s->n_pending = 0;
     const int32_t L = s->len;
     if ((size_t)L + n > (size_t)c->n_ctx) {
-        fmt_err(err, errlen, "context full: %d + %zu tokens exceed %d positions", L, n, c->n_ctx);
+        gguf_errf(err, errlen, "context full: %d + %zu tokens exceed %d positions", L, n, c->n_ctx);
         return DK_ERR_RANGE;
     }
     if (kv_prepare(&c->kv, seq, L, L + (int32_t)n)) {
-        fmt_err(err, errlen, "out of memory for the KV cache");
+        gguf_errf(err, errlen, "out of memory for the KV cache");
         return DK_ERR_NOMEM;
     }
     fw_row rows[EVAL_CHUNK];
@@ -968,7 +956,7 @@ int llm_eval(llm_ctx *c, int32_t seq, const int32_t *toks, size_t n, float *logi
         if (forward(c, rows, toks + done, cn, from, out) ||
             keep_hidden(c, &c->kv.seqs[seq], 0, cn, done > 0)) {
             kv_truncate(&c->kv, seq, L);
-            fmt_err(err, errlen, "out of memory during evaluation");
+            gguf_errf(err, errlen, "out of memory during evaluation");
             return DK_ERR_NOMEM;
         }
         c->kv.seqs[seq].len = L + (int32_t)(done + (size_t)cn);
@@ -981,7 +969,7 @@ int llm_eval_batch(llm_ctx *c, const int32_t *seqs, const int32_t *toks, size_t 
                    char *err, size_t errlen)
 {
     if (n == 0) {
-        fmt_err(err, errlen, "eval_batch: no sequences");
+        gguf_errf(err, errlen, "eval_batch: no sequences");
         return DK_ERR_INVALID;
     }
     int rc = check_tokens(c, toks, n, err, errlen);
@@ -993,17 +981,17 @@ int llm_eval_batch(llm_ctx *c, const int32_t *seqs, const int32_t *toks, size_t 
             return DK_ERR_INVALID;
         for (size_t j = 0; j < i; j++)
             if (seqs[j] == seqs[i]) {
-                fmt_err(err, errlen, "eval_batch: sequence %d appears twice", seqs[i]);
+                gguf_errf(err, errlen, "eval_batch: sequence %d appears twice", seqs[i]);
                 return DK_ERR_INVALID;
             }
         if (s->len + 1 > c->n_ctx) {
-            fmt_err(err, errlen, "context full: sequence %d has %d positions", seqs[i], s->len);
+            gguf_errf(err, errlen, "context full: sequence %d has %d positions", seqs[i], s->len);
             return DK_ERR_RANGE;
         }
     }
     fw_row *rows = malloc(n * sizeof *rows);
     if (!rows) {
-        fmt_err(err, errlen, "out of memory");
+        gguf_errf(err, errlen, "out of memory");
         return DK_ERR_NOMEM;
     }
     for (size_t i = 0; i < n; i++) {
@@ -1011,7 +999,7 @@ int llm_eval_batch(llm_ctx *c, const int32_t *seqs, const int32_t *toks, size_t 
         s->n_pending = 0;
         if (kv_prepare(&c->kv, seqs[i], s->len, s->len + 1)) {
             free(rows);
-            fmt_err(err, errlen, "out of memory for the KV cache");
+            gguf_errf(err, errlen, "out of memory for the KV cache");
             return DK_ERR_NOMEM;
         }
         const int32_t p = c->kv.seqs[seqs[i]].len;
@@ -1019,14 +1007,14 @@ int llm_eval_batch(llm_ctx *c, const int32_t *seqs, const int32_t *toks, size_t 
     }
     if (forward(c, rows, toks, (int)n, 0, logits)) {
         free(rows);
-        fmt_err(err, errlen, "out of memory during evaluation");
+        gguf_errf(err, errlen, "out of memory during evaluation");
         return DK_ERR_NOMEM;
     }
     free(rows);
     for (size_t i = 0; i < n; i++) {
         kv_seq *s = &c->kv.seqs[seqs[i]];
         if (keep_hidden(c, s, (int)i, 1, 0)) {
-            fmt_err(err, errlen, "out of memory");
+            gguf_errf(err, errlen, "out of memory");
             return DK_ERR_NOMEM;
         }
         s->len++;
@@ -1041,7 +1029,7 @@ int llm_eval_tree(llm_ctx *c, int32_t seq, const int32_t *toks, const int32_t *p
     if (!s)
         return DK_ERR_INVALID;
     if (n == 0 || n > (size_t)c->n_ctx) {
-        fmt_err(err, errlen, "eval_tree: %zu nodes", n);
+        gguf_errf(err, errlen, "eval_tree: %zu nodes", n);
         return DK_ERR_INVALID;
     }
     int rc = check_tokens(c, toks, n, err, errlen);
@@ -1049,19 +1037,19 @@ int llm_eval_tree(llm_ctx *c, int32_t seq, const int32_t *toks, const int32_t *p
         return rc;
     for (size_t i = 0; i < n; i++)
         if (parents[i] < -1 || parents[i] >= (int32_t)i) {
-            fmt_err(err, errlen, "eval_tree: node %zu has parent %d (parents must precede children)", i, parents[i]);
+            gguf_errf(err, errlen, "eval_tree: node %zu has parent %d (parents must precede children)", i, parents[i]);
             return DK_ERR_INVALID;
         }
     s->n_pending = 0;
     const int32_t L = s->len;
     if ((size_t)L + n > (size_t)c->n_ctx) {
-        fmt_err(err, errlen, "context full: %d + %zu tree nodes exceed %d positions", L, n, c->n_ctx);
+        gguf_errf(err, errlen, "context full: %d + %zu tree nodes exceed %d positions", L, n, c->n_ctx);
         return DK_ERR_RANGE;
     }
     if ((int32_t)n > s->cap_parents) {
         int32_t *p = realloc(s->parents, n * sizeof *p);
         if (!p) {
-            fmt_err(err, errlen, "out of memory");
+            gguf_errf(err, errlen, "out of memory");
             return DK_ERR_NOMEM;
         }
         s->parents = p;
@@ -1073,7 +1061,7 @@ int llm_eval_tree(llm_ctx *c, int32_t seq, const int32_t *toks, const int32_t *p
     if (!rows || !depth || kv_prepare(&c->kv, seq, L, L + (int32_t)n)) {
         free(rows);
         free(depth);
-        fmt_err(err, errlen, "out of memory");
+        gguf_errf(err, errlen, "out of memory");
         return DK_ERR_NOMEM;
     }
     s = &c->kv.seqs[seq];
@@ -1086,7 +1074,7 @@ int llm_eval_tree(llm_ctx *c, int32_t seq, const int32_t *toks, const int32_t *p
     free(depth);
     if (rc) {
         kv_truncate(&c->kv, seq, L);
-        fmt_err(err, errlen, "out of memory during evaluation");
+        gguf_errf(err, errlen, "out of memory during evaluation");
         return DK_ERR_NOMEM;
     }
     s->n_pending = (int32_t)n;
@@ -1099,13 +1087,13 @@ int llm_accept_path(llm_ctx *c, int32_t seq, const int32_t *path, size_t n, char
     if (!s)
         return DK_ERR_INVALID;
     if (n > (size_t)s->n_pending) {
-        fmt_err(err, errlen, "accept_path: %zu nodes but %d are pending", n, s->n_pending);
+        gguf_errf(err, errlen, "accept_path: %zu nodes but %d are pending", n, s->n_pending);
         return s->n_pending ? DK_ERR_INVALID : DK_ERR_STATE;
     }
     for (size_t j = 0; j < n; j++) {
         const int32_t want = j == 0 ? -1 : path[j - 1];
         if (path[j] < 0 || path[j] >= s->n_pending || s->parents[path[j]] != want) {
-            fmt_err(err, errlen, "accept_path: entry %zu (node %d) does not continue a root-to-node chain", j,
+            gguf_errf(err, errlen, "accept_path: entry %zu (node %d) does not continue a root-to-node chain", j,
                     path[j]);
             return DK_ERR_INVALID;
         }
@@ -1132,7 +1120,7 @@ int llm_truncate(llm_ctx *c, int32_t seq, size_t n_keep, char *err, size_t errle
     if (!s)
         return DK_ERR_INVALID;
     if (n_keep > (size_t)s->len) {
-        fmt_err(err, errlen, "truncate: keeping %zu positions of %d", n_keep, s->len);
+        gguf_errf(err, errlen, "truncate: keeping %zu positions of %d", n_keep, s->len);
         return DK_ERR_RANGE;
     }
     kv_truncate(&c->kv, seq, (int32_t)n_keep);
@@ -1144,7 +1132,7 @@ int llm_fork(llm_ctx *c, int32_t src, int32_t *out, char *err, size_t errlen)
     if (!get_seq(c, src, err, errlen))
         return DK_ERR_INVALID;
     if (kv_fork(&c->kv, src, out)) {
-        fmt_err(err, errlen, "fork: out of memory or too many sequences");
+        gguf_errf(err, errlen, "fork: out of memory or too many sequences");
         return DK_ERR_NOMEM;
     }
     return 0;
@@ -1153,11 +1141,11 @@ int llm_fork(llm_ctx *c, int32_t src, int32_t *out, char *err, size_t errlen)
 int llm_eval_masked(llm_ctx *c, const int32_t *toks, size_t n, float *logits, char *err, size_t errlen)
 {
     if (c->m->hp.causal) {
-        fmt_err(err, errlen, "masked evaluation needs a model whose metadata declares non-causal attention");
+        gguf_errf(err, errlen, "masked evaluation needs a model whose metadata declares non-causal attention");
         return DK_ERR_UNSUPPORTED;
     }
     if (n == 0 || n > (size_t)c->n_ctx) {
-        fmt_err(err, errlen, "eval_masked: %zu tokens (context %d)", n, c->n_ctx);
+        gguf_errf(err, errlen, "eval_masked: %zu tokens (context %d)", n, c->n_ctx);
         return n ? DK_ERR_RANGE : DK_ERR_INVALID;
     }
     int rc = check_tokens(c, toks, n, err, errlen);
@@ -1167,7 +1155,7 @@ int llm_eval_masked(llm_ctx *c, const int32_t *toks, size_t n, float *logits, ch
     fw_row *rows = malloc(n * sizeof *rows);
     if (!rows || kv_seq_new(&c->kv, &seq)) {
         free(rows);
-        fmt_err(err, errlen, "out of memory");
+        gguf_errf(err, errlen, "out of memory");
         return DK_ERR_NOMEM;
     }
     if (kv_prepare(&c->kv, seq, 0, (int32_t)n)) {
@@ -1180,7 +1168,7 @@ int llm_eval_masked(llm_ctx *c, const int32_t *toks, size_t n, float *logits, ch
     kv_seq_free(&c->kv, seq);
     free(rows);
     if (rc) {
-        fmt_err(err, errlen, "out of memory during evaluation");
+        gguf_errf(err, errlen, "out of memory during evaluation");
         return DK_ERR_NOMEM;
     }
     return 0;
@@ -1192,7 +1180,7 @@ int llm_hidden(llm_ctx *c, int32_t seq, size_t n, float *out, char *err, size_t 
     if (!s)
         return DK_ERR_INVALID;
     if (n > (size_t)s->n_hidden) {
-        fmt_err(err, errlen, "hidden: %zu rows asked, the last evaluation kept %d", n, s->n_hidden);
+        gguf_errf(err, errlen, "hidden: %zu rows asked, the last evaluation kept %d", n, s->n_hidden);
         return DK_ERR_RANGE;
     }
     const size_t d = (size_t)c->m->hp.n_embd;

@@ -24,10 +24,7 @@ typedef struct cursor {
     size_t errlen;
 } cursor;
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+void gguf_errf(char *err, size_t errlen, const char *fmt, ...)
 {
     if (!err || errlen == 0)
         return;
@@ -53,7 +50,7 @@ static void add_warning(gguf_file *f, const char *fmt, ...)
 static int need(cursor *c, uint64_t n, const char *what)
 {
     if (n > c->size - c->pos) {
-        set_err(c->err, c->errlen, "%s: needs %" PRIu64 " bytes at offset %zu but the file has %zu",
+        gguf_errf(c->err, c->errlen, "%s: needs %" PRIu64 " bytes at offset %zu but the file has %zu",
                 what, n, c->pos, c->size);
         return -1;
     }
@@ -84,7 +81,7 @@ static int rd_str(cursor *c, gguf_str *s, const char *what)
     if (rd_u64(c, &len, what))
         return -1;
     if (len > c->size - c->pos) {
-        set_err(c->err, c->errlen, "%s: string length %" PRIu64 " at offset %zu runs past end of file",
+        gguf_errf(c->err, c->errlen, "%s: string length %" PRIu64 " at offset %zu runs past end of file",
                 what, len, c->pos - 8);
         return -1;
     }
@@ -121,7 +118,7 @@ static int skip_value(cursor *c, uint32_t type, const char *key, int depth)
         if (need(c, sz, what))
             return -1;
         if (type == GGUF_T_BOOL && c->base[c->pos] > 1) {
-            set_err(c->err, c->errlen, "key '%s': bool value %u at offset %zu is not 0 or 1", key,
+            gguf_errf(c->err, c->errlen, "key '%s': bool value %u at offset %zu is not 0 or 1", key,
                     c->base[c->pos], c->pos);
             return -1;
         }
@@ -137,7 +134,7 @@ static int skip_value(cursor *c, uint32_t type, const char *key, int depth)
         uint32_t at;
         uint64_t n;
         if (depth > 0) {
-            set_err(c->err, c->errlen, "key '%s': nested arrays are not supported", key);
+            gguf_errf(c->err, c->errlen, "key '%s': nested arrays are not supported", key);
             return -1;
         }
         snprintf(what, sizeof what, "key '%s': array header", key);
@@ -146,7 +143,7 @@ static int skip_value(cursor *c, uint32_t type, const char *key, int depth)
         size_t esz = gguf_type_size(at);
         if (esz) {
             if (n > (c->size - c->pos) / esz) {
-                set_err(c->err, c->errlen,
+                gguf_errf(c->err, c->errlen,
                         "key '%s': array of %" PRIu64 " elements at offset %zu runs past end of file",
                         key, n, c->pos);
                 return -1;
@@ -154,7 +151,7 @@ static int skip_value(cursor *c, uint32_t type, const char *key, int depth)
             if (at == GGUF_T_BOOL) {
                 for (uint64_t i = 0; i < n; i++)
                     if (c->base[c->pos + i] > 1) {
-                        set_err(c->err, c->errlen, "key '%s': bool element %" PRIu64 " is not 0 or 1", key, i);
+                        gguf_errf(c->err, c->errlen, "key '%s': bool element %" PRIu64 " is not 0 or 1", key, i);
                         return -1;
                     }
             }
@@ -164,7 +161,7 @@ static int skip_value(cursor *c, uint32_t type, const char *key, int depth)
         if (at == GGUF_T_STR) {
             /* Each string needs at least its 8-byte length. */
             if (n > (c->size - c->pos) / 8) {
-                set_err(c->err, c->errlen,
+                gguf_errf(c->err, c->errlen,
                         "key '%s': string array of %" PRIu64 " elements at offset %zu runs past end of file",
                         key, n, c->pos);
                 return -1;
@@ -178,13 +175,13 @@ static int skip_value(cursor *c, uint32_t type, const char *key, int depth)
             return 0;
         }
         if (at == GGUF_T_ARR) {
-            set_err(c->err, c->errlen, "key '%s': nested arrays are not supported", key);
+            gguf_errf(c->err, c->errlen, "key '%s': nested arrays are not supported", key);
             return -1;
         }
-        set_err(c->err, c->errlen, "key '%s': unknown array element type %u", key, at);
+        gguf_errf(c->err, c->errlen, "key '%s': unknown array element type %u", key, at);
         return -1;
     }
-    set_err(c->err, c->errlen, "key '%s': unknown value type %u", key, type);
+    gguf_errf(c->err, c->errlen, "key '%s': unknown value type %u", key, type);
     return -1;
 }
 
@@ -205,14 +202,14 @@ static int parse(gguf_file *f, char *err, size_t errlen)
     char name[128], what[200];
 
     if (f->size < 4 || memcmp(f->map, "GGUF", 4) != 0) {
-        set_err(err, errlen, "magic: not a GGUF file");
+        gguf_errf(err, errlen, "magic: not a GGUF file");
         return -1;
     }
     c.pos = 4;
     if (rd_u32(&c, &f->version, "version"))
         return -1;
     if (f->version != 2 && f->version != 3) {
-        set_err(err, errlen, "version: unsupported GGUF version %u (need 2 or 3)", f->version);
+        gguf_errf(err, errlen, "version: unsupported GGUF version %u (need 2 or 3)", f->version);
         return -1;
     }
     if (rd_u64(&c, &f->n_tensors, "tensor count") || rd_u64(&c, &f->n_kv, "metadata count"))
@@ -220,19 +217,19 @@ static int parse(gguf_file *f, char *err, size_t errlen)
     /* A key-value pair takes at least 8+4+1 bytes, a tensor info at least 8+4+4+8; anything
        larger than the file could hold is corruption, and checking first avoids huge callocs. */
     if (f->n_kv > (f->size - c.pos) / 13) {
-        set_err(err, errlen, "metadata count: %" PRIu64 " entries cannot fit in a %zu-byte file",
+        gguf_errf(err, errlen, "metadata count: %" PRIu64 " entries cannot fit in a %zu-byte file",
                 f->n_kv, f->size);
         return -1;
     }
     if (f->n_tensors > (f->size - c.pos) / 24) {
-        set_err(err, errlen, "tensor count: %" PRIu64 " tensors cannot fit in a %zu-byte file",
+        gguf_errf(err, errlen, "tensor count: %" PRIu64 " tensors cannot fit in a %zu-byte file",
                 f->n_tensors, f->size);
         return -1;
     }
     f->kv = calloc(f->n_kv ? f->n_kv : 1, sizeof *f->kv);
     f->tensors = calloc(f->n_tensors ? f->n_tensors : 1, sizeof *f->tensors);
     if (!f->kv || !f->tensors) {
-        set_err(err, errlen, "out of memory");
+        gguf_errf(err, errlen, "out of memory");
         return -1;
     }
     for (uint64_t i = 0; i < f->n_kv; i++) {
@@ -246,7 +243,7 @@ static int parse(gguf_file *f, char *err, size_t errlen)
             return -1;
         for (uint64_t j = 0; j < i; j++)
             if (f->kv[j].key.len == kv->key.len && memcmp(f->kv[j].key.ptr, kv->key.ptr, kv->key.len) == 0) {
-                set_err(err, errlen, "key '%s': duplicate metadata key", name);
+                gguf_errf(err, errlen, "key '%s': duplicate metadata key", name);
                 return -1;
             }
         if (kv->type == GGUF_T_ARR) {
@@ -268,7 +265,7 @@ static int parse(gguf_file *f, char *err, size_t errlen)
     if (al) {
         uint32_t a;
         if (gguf_get_u32(f, "general.alignment", &a) != 0 || a == 0 || (a & (a - 1)) != 0) {
-            set_err(err, errlen, "key 'general.alignment': must be a power of two");
+            gguf_errf(err, errlen, "key 'general.alignment': must be a power of two");
             return -1;
         }
         f->alignment = a;
@@ -284,7 +281,7 @@ static int parse(gguf_file *f, char *err, size_t errlen)
         if (rd_u32(&c, &t->n_dims, what))
             return -1;
         if (t->n_dims < 1 || t->n_dims > 4) {
-            set_err(err, errlen, "tensor '%s': dimension count %u is not in 1..4", name, t->n_dims);
+            gguf_errf(err, errlen, "tensor '%s': dimension count %u is not in 1..4", name, t->n_dims);
             return -1;
         }
         uint64_t nel = 1;
@@ -295,12 +292,12 @@ static int parse(gguf_file *f, char *err, size_t errlen)
                 if (rd_u64(&c, &t->ne[d], what))
                     return -1;
                 if (t->ne[d] == 0 || t->ne[d] > (UINT64_C(1) << 40)) {
-                    set_err(err, errlen, "tensor '%s': dimension %u has invalid size %" PRIu64, name, d, t->ne[d]);
+                    gguf_errf(err, errlen, "tensor '%s': dimension %u has invalid size %" PRIu64, name, d, t->ne[d]);
                     return -1;
                 }
             }
             if (t->ne[d] > (UINT64_C(1) << 62) / nel) {
-                set_err(err, errlen, "tensor '%s': element count overflows", name);
+                gguf_errf(err, errlen, "tensor '%s': element count overflows", name);
                 return -1;
             }
             nel *= t->ne[d];
@@ -310,11 +307,11 @@ static int parse(gguf_file *f, char *err, size_t errlen)
             return -1;
         const ggml_type_traits *tr = ggml_type_get(t->type);
         if (!tr) {
-            set_err(err, errlen, "tensor '%s': unknown ggml type %u", name, t->type);
+            gguf_errf(err, errlen, "tensor '%s': unknown ggml type %u", name, t->type);
             return -1;
         }
         if (t->ne[0] % tr->block_elems != 0) {
-            set_err(err, errlen, "tensor '%s': row length %" PRIu64 " is not a multiple of the %s block size %u",
+            gguf_errf(err, errlen, "tensor '%s': row length %" PRIu64 " is not a multiple of the %s block size %u",
                     name, t->ne[0], tr->name, tr->block_elems);
             return -1;
         }
@@ -325,14 +322,14 @@ static int parse(gguf_file *f, char *err, size_t errlen)
         for (uint64_t j = 0; j < i; j++)
             if (f->tensors[j].name.len == t->name.len &&
                 memcmp(f->tensors[j].name.ptr, t->name.ptr, t->name.len) == 0) {
-                set_err(err, errlen, "tensor '%s': duplicate tensor name", name);
+                gguf_errf(err, errlen, "tensor '%s': duplicate tensor name", name);
                 return -1;
             }
     }
 
     uint64_t data_start = ((uint64_t)c.pos + f->alignment - 1) / f->alignment * f->alignment;
     if (f->n_tensors > 0 && data_start > f->size) {
-        set_err(err, errlen, "tensor data: section starts at %" PRIu64 ", past end of file (%zu bytes)",
+        gguf_errf(err, errlen, "tensor data: section starts at %" PRIu64 ", past end of file (%zu bytes)",
                 data_start, f->size);
         return -1;
     }
@@ -342,7 +339,7 @@ static int parse(gguf_file *f, char *err, size_t errlen)
         key_cstr(t->name, name, sizeof name);
         uint64_t avail = f->size - data_start;
         if (t->offset > avail || t->nbytes > avail - t->offset) {
-            set_err(err, errlen, "tensor '%s': data extends past end of file (offset %" PRIu64
+            gguf_errf(err, errlen, "tensor '%s': data extends past end of file (offset %" PRIu64
                     ", %" PRIu64 " bytes, %" PRIu64 " bytes available)", name, t->offset, t->nbytes, avail);
             return -1;
         }
@@ -358,7 +355,7 @@ static gguf_file *open_map(const uint8_t *map, size_t size, int owns, char *err,
 {
     gguf_file *f = calloc(1, sizeof *f);
     if (!f) {
-        set_err(err, errlen, "out of memory");
+        gguf_errf(err, errlen, "out of memory");
         return NULL;
     }
     f->map = map;
@@ -374,7 +371,7 @@ static gguf_file *open_map(const uint8_t *map, size_t size, int owns, char *err,
 gguf_file *gguf_open_memory(const void *buf, size_t size, char *err, size_t errlen)
 {
     if (!buf && size) {
-        set_err(err, errlen, "no buffer");
+        gguf_errf(err, errlen, "no buffer");
         return NULL;
     }
     return open_map(buf, size, 0, err, errlen);
@@ -384,31 +381,31 @@ gguf_file *gguf_open(const char *path, char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        gguf_errf(err, errlen, "%s: %s", path, strerror(errno));
         return NULL;
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        gguf_errf(err, errlen, "%s: %s", path, strerror(errno));
         close(fd);
         return NULL;
     }
     if (!S_ISREG(st.st_mode) || st.st_size < 8) {
-        set_err(err, errlen, "%s: not a GGUF file (too small or not a regular file)", path);
+        gguf_errf(err, errlen, "%s: not a GGUF file (too small or not a regular file)", path);
         close(fd);
         return NULL;
     }
     void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (m == MAP_FAILED) {
-        set_err(err, errlen, "%s: mmap: %s", path, strerror(errno));
+        gguf_errf(err, errlen, "%s: mmap: %s", path, strerror(errno));
         return NULL;
     }
     char inner[400];
     inner[0] = 0;
     gguf_file *f = open_map(m, (size_t)st.st_size, 1, inner, sizeof inner);
     if (!f)
-        set_err(err, errlen, "%s: %s", path, inner);
+        gguf_errf(err, errlen, "%s: %s", path, inner);
     return f;
 }
 

@@ -51,6 +51,10 @@ typedef struct gguf_file {
     int owns_map; /* 1 when the map came from mmap and must be unmapped */
 } gguf_file;
 
+/* printf into a caller's error buffer (nothing when err is NULL or errlen 0);
+ * the one error formatter of the gguf reader, the engine and the synth tool. */
+void gguf_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 gguf_file *gguf_open(const char *path, char *err, size_t errlen);   /* NULL + message on failure */
 gguf_file *gguf_open_memory(const void *buf, size_t size, char *err, size_t errlen); /* borrows buf */
 void gguf_close(gguf_file *f);

@@ -10,18 +10,6 @@
 #include "decokit/plugin.h"
 #include "quant.h"
 
-static void fmt_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void fmt_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static void warn(llm_model *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void warn(llm_model *m, const char *fmt, ...)
@@ -50,7 +38,7 @@ static int get_u32_key(const gguf_file *f, const char *arch, const char *suffix,
     snprintf(key, sizeof key, "%s.%s", arch, suffix);
     int rc = gguf_get_u32(f, key, out);
     if (rc == -2 || (rc == -1 && required)) {
-        fmt_err(err, errlen, "key '%s': %s", key, rc == -1 ? "missing" : "not an unsigned 32-bit integer");
+        gguf_errf(err, errlen, "key '%s': %s", key, rc == -1 ? "missing" : "not an unsigned 32-bit integer");
         return -1;
     }
     return rc == 0 ? 1 : 0;
@@ -63,7 +51,7 @@ static int get_f32_key(const gguf_file *f, const char *arch, const char *suffix,
     snprintf(key, sizeof key, "%s.%s", arch, suffix);
     int rc = gguf_get_f32(f, key, out);
     if (rc == -2) {
-        fmt_err(err, errlen, "key '%s': not a float", key);
+        gguf_errf(err, errlen, "key '%s': not a float", key);
         return -1;
     }
     return rc == 0;
@@ -75,18 +63,18 @@ static int bind_weight(const gguf_file *f, const char *name, int64_t cols, int64
 {
     const gguf_tensor *t = gguf_find_tensor(f, name);
     if (!t) {
-        fmt_err(err, errlen, "tensor '%s': missing", name);
+        gguf_errf(err, errlen, "tensor '%s': missing", name);
         return -1;
     }
     if (t->ne[0] != (uint64_t)cols || t->ne[1] != (uint64_t)rows || t->ne[2] != 1 || t->ne[3] != 1) {
-        fmt_err(err, errlen, "tensor '%s': shape [%llu, %llu, %llu, %llu], expected [%lld, %lld]", name,
+        gguf_errf(err, errlen, "tensor '%s': shape [%llu, %llu, %llu, %llu], expected [%lld, %lld]", name,
                 (unsigned long long)t->ne[0], (unsigned long long)t->ne[1], (unsigned long long)t->ne[2],
                 (unsigned long long)t->ne[3], (long long)cols, (long long)rows);
         return -1;
     }
     if (!quant_supported(t->type)) {
         const ggml_type_traits *tr = ggml_type_get(t->type);
-        fmt_err(err, errlen, "tensor '%s': type %s is not supported (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)",
+        gguf_errf(err, errlen, "tensor '%s': type %s is not supported (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)",
                 name, tr ? tr->name : "?");
         return -1;
     }
@@ -106,21 +94,21 @@ static int load_vector(const gguf_file *f, const char *name, int64_t n, int requ
     *out = NULL;
     if (!t) {
         if (required)
-            fmt_err(err, errlen, "tensor '%s': missing", name);
+            gguf_errf(err, errlen, "tensor '%s': missing", name);
         return required ? -1 : 0;
     }
     if (t->ne[0] != (uint64_t)n || t->ne[1] != 1 || t->ne[2] != 1 || t->ne[3] != 1) {
-        fmt_err(err, errlen, "tensor '%s': shape [%llu, %llu], expected [%lld]", name,
+        gguf_errf(err, errlen, "tensor '%s': shape [%llu, %llu], expected [%lld]", name,
                 (unsigned long long)t->ne[0], (unsigned long long)t->ne[1], (long long)n);
         return -1;
     }
     if (!quant_supported(t->type)) {
-        fmt_err(err, errlen, "tensor '%s': unsupported type %u", name, t->type);
+        gguf_errf(err, errlen, "tensor '%s': unsupported type %u", name, t->type);
         return -1;
     }
     *out = malloc((size_t)n * sizeof **out);
     if (!*out) {
-        fmt_err(err, errlen, "out of memory");
+        gguf_errf(err, errlen, "out of memory");
         return -1;
     }
     quant_dequant_row(t->type, t->data, *out, n);
@@ -133,7 +121,7 @@ static int read_hparams(llm_model *m, char *err, size_t errlen)
     llm_hparams *hp = &m->hp;
     gguf_str arch;
     if (gguf_get_str(f, "general.architecture", &arch) != 0) {
-        fmt_err(err, errlen, "key 'general.architecture': missing or not a string");
+        gguf_errf(err, errlen, "key 'general.architecture': missing or not a string");
         return -1;
     }
     int found = -1;
@@ -141,7 +129,7 @@ static int read_hparams(llm_model *m, char *err, size_t errlen)
         if (gguf_str_eq(arch, k_archs[i].name))
             found = (int)i;
     if (found < 0) {
-        fmt_err(err, errlen, "key 'general.architecture': '%.*s' is not supported (llama, mistral, qwen2)",
+        gguf_errf(err, errlen, "key 'general.architecture': '%.*s' is not supported (llama, mistral, qwen2)",
                 (int)(arch.len > 40 ? 40 : arch.len), arch.ptr);
         return -1;
     }
@@ -163,12 +151,12 @@ static int read_hparams(llm_model *m, char *err, size_t errlen)
     /* Bounds keep every later size computation far from overflow. */
     if (n_embd == 0 || n_embd > 65536 || n_layer == 0 || n_layer > 512 || n_head == 0 ||
         n_head > 1024 || n_ff == 0 || n_ff > 1 << 20) {
-        fmt_err(err, errlen, "key '%s.embedding_length/block_count/head_count/feed_forward_length': "
+        gguf_errf(err, errlen, "key '%s.embedding_length/block_count/head_count/feed_forward_length': "
                 "implausible values %u/%u/%u/%u", a, n_embd, n_layer, n_head, n_ff);
         return -1;
     }
     if (n_head_kv == 0 || n_head % n_head_kv != 0) {
-        fmt_err(err, errlen, "key '%s.attention.head_count_kv': %u does not divide head_count %u", a,
+        gguf_errf(err, errlen, "key '%s.attention.head_count_kv': %u does not divide head_count %u", a,
                 n_head_kv, n_head);
         return -1;
     }
@@ -179,12 +167,12 @@ static int read_hparams(llm_model *m, char *err, size_t errlen)
     if (rc == 1)
         head_dim = v;
     if (head_dim == 0 || head_dim > 1024 || head_dim % 2 != 0) {
-        fmt_err(err, errlen, "key '%s.attention.key_length': head dimension %u is not a positive even number", a,
+        gguf_errf(err, errlen, "key '%s.attention.key_length': head dimension %u is not a positive even number", a,
                 head_dim);
         return -1;
     }
     if (get_u32_key(f, a, "attention.value_length", &v, 0, err, errlen) == 1 && v != head_dim) {
-        fmt_err(err, errlen, "key '%s.attention.value_length': %u differs from key_length %u (unsupported)", a, v,
+        gguf_errf(err, errlen, "key '%s.attention.value_length': %u differs from key_length %u (unsupported)", a, v,
                 head_dim);
         return -1;
     }
@@ -195,7 +183,7 @@ static int read_hparams(llm_model *m, char *err, size_t errlen)
     if (rc == 1)
         n_rot = v;
     if (n_rot == 0 || n_rot > head_dim || n_rot % 2) {
-        fmt_err(err, errlen, "key '%s.rope.dimension_count': %u is not an even number <= head dim %u", a, n_rot,
+        gguf_errf(err, errlen, "key '%s.rope.dimension_count': %u is not an even number <= head dim %u", a, n_rot,
                 head_dim);
         return -1;
     }
@@ -208,7 +196,7 @@ static int read_hparams(llm_model *m, char *err, size_t errlen)
     else
         warn(m, "key '%s.context_length' missing; assuming %u", a, n_ctx);
     if (n_ctx == 0 || n_ctx > (1u << 24)) {
-        fmt_err(err, errlen, "key '%s.context_length': %u is out of range", a, n_ctx);
+        gguf_errf(err, errlen, "key '%s.context_length': %u is out of range", a, n_ctx);
         return -1;
     }
     float theta = 10000.0f, eps = 1e-5f, scale = 1.0f;
@@ -217,21 +205,21 @@ static int read_hparams(llm_model *m, char *err, size_t errlen)
         get_f32_key(f, a, "rope.scaling.factor", &scale, err, errlen) < 0)
         return -1;
     if (!(theta > 0) || !(eps > 0) || !(eps < 1) || !(scale > 0) || !isfinite(theta)) {
-        fmt_err(err, errlen, "key '%s.rope.freq_base/layer_norm_rms_epsilon/rope.scaling.factor': out of range", a);
+        gguf_errf(err, errlen, "key '%s.rope.freq_base/layer_norm_rms_epsilon/rope.scaling.factor': out of range", a);
         return -1;
     }
     gguf_str st;
     char key[128];
     snprintf(key, sizeof key, "%s.rope.scaling.type", a);
     if (gguf_get_str(f, key, &st) == 0 && !gguf_str_eq(st, "linear") && !gguf_str_eq(st, "none")) {
-        fmt_err(err, errlen, "key '%s': rope scaling '%.*s' is not supported (linear, none)", key,
+        gguf_errf(err, errlen, "key '%s': rope scaling '%.*s' is not supported (linear, none)", key,
                 (int)(st.len > 20 ? 20 : st.len), st.ptr);
         return -1;
     }
     int causal = 1;
     snprintf(key, sizeof key, "%s.attention.causal", a);
     if (gguf_get_bool(f, key, &causal) == -2) {
-        fmt_err(err, errlen, "key '%s': not a bool", key);
+        gguf_errf(err, errlen, "key '%s': not a bool", key);
         return -1;
     }
     hp->n_embd = (int32_t)n_embd;
@@ -270,11 +258,11 @@ static int load_weights(llm_model *m, char *err, size_t errlen)
     llm_hparams *hp = &m->hp;
     const gguf_tensor *te = gguf_find_tensor(f, "token_embd.weight");
     if (!te) {
-        fmt_err(err, errlen, "tensor 'token_embd.weight': missing");
+        gguf_errf(err, errlen, "tensor 'token_embd.weight': missing");
         return -1;
     }
     if (te->ne[1] == 0 || te->ne[1] > (1u << 24)) {
-        fmt_err(err, errlen, "tensor 'token_embd.weight': vocabulary size %llu out of range",
+        gguf_errf(err, errlen, "tensor 'token_embd.weight': vocabulary size %llu out of range",
                 (unsigned long long)te->ne[1]);
         return -1;
     }
@@ -296,7 +284,7 @@ static int load_weights(llm_model *m, char *err, size_t errlen)
         return -1;
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) {
-        fmt_err(err, errlen, "out of memory");
+        gguf_errf(err, errlen, "out of memory");
         return -1;
     }
     char name[96];
@@ -340,7 +328,7 @@ llm_model *llm_model_from_gguf(gguf_file *f, char *err, size_t errlen)
     llm_model *m = calloc(1, sizeof *m);
     if (!m) {
         gguf_close(f);
-        fmt_err(err, errlen, "out of memory");
+        gguf_errf(err, errlen, "out of memory");
         return NULL;
     }
     m->f = f;
@@ -361,7 +349,7 @@ llm_model *llm_model_load(const char *path, char *err, size_t errlen)
     char inner[300];
     llm_model *m = llm_model_from_gguf(f, inner, sizeof inner);
     if (!m)
-        fmt_err(err, errlen, "%s: %s", path, inner);
+        gguf_errf(err, errlen, "%s: %s", path, inner);
     return m;
 }
 
