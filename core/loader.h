@@ -49,9 +49,12 @@ dk_registry *dk_registry_new(void);
 void dk_registry_free(dk_registry *reg);
 /* Append directories in search order (a colon list is split). */
 int dk_registry_add_path(dk_registry *reg, const char *dirs);
-/* The standard order: cli path, DECOKIT_PLUGIN_PATH (replaces the default),
- * pipeline plugin_path, then the installed plugin directory. */
-int dk_registry_standard_paths(dk_registry *reg, const char *cli_path, const char *pipeline_path);
+/* The standard order: cli path, DECOKIT_PLUGIN_PATH, pipeline plugin_path,
+ * then (unless DECOKIT_PLUGIN_PATH is set, which replaces them) the build
+ * tree's plugins when running uninstalled (nullable) and the installed
+ * plugin directory. */
+int dk_registry_standard_paths(dk_registry *reg, const char *cli_path, const char *pipeline_path,
+                               const char *build_dir);
 /* Find (kind, name): a registered name looked up as NAME.so along the path,
  * or a file path (contains '/').  Loads the library on first use. */
 int dk_registry_find(dk_registry *reg, uint32_t kind, const char *name_or_path,

@@ -51,12 +51,14 @@ int dk_registry_add_path(dk_registry *reg, const char *dirs) {
   return DK_OK;
 }
 
-int dk_registry_standard_paths(dk_registry *reg, const char *cli_path, const char *pipeline_path) {
+int dk_registry_standard_paths(dk_registry *reg, const char *cli_path, const char *pipeline_path,
+                               const char *build_dir) {
   int rc = dk_registry_add_path(reg, cli_path);
   const char *env = getenv("DECOKIT_PLUGIN_PATH");
   if (!rc) rc = dk_registry_add_path(reg, env);
   if (!rc) rc = dk_registry_add_path(reg, pipeline_path);
-  /* Like LV2_PATH: the environment variable replaces the installed default. */
+  /* Like LV2_PATH: the environment variable replaces the defaults. */
+  if (!rc && !(env && *env)) rc = dk_registry_add_path(reg, build_dir);
   if (!rc && !(env && *env)) rc = dk_registry_add_path(reg, PLUGINDIR);
   return rc;
 }

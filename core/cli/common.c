@@ -127,16 +127,13 @@ const char *dk_cli_default_model(void) {
 dk_registry *dk_cli_registry(const char *cli_path, const char *pipeline_path) {
   dk_registry *reg = dk_registry_new();
   if (!reg) return NULL;
-  dk_registry_add_path(reg, cli_path);
-  const char *env = getenv("DECOKIT_PLUGIN_PATH");
-  dk_registry_add_path(reg, env);
-  dk_registry_add_path(reg, pipeline_path);
-  if (!(env && *env)) {
-    const char *top = build_top();
-    char p[PATH_MAX];
-    if (top && (size_t)snprintf(p, sizeof p, "%s/plugins/.libs", top) < sizeof p && is_dir(p))
-      dk_registry_add_path(reg, p);
-    dk_registry_add_path(reg, PLUGINDIR);
+  const char *top = build_top();
+  char p[PATH_MAX];
+  const char *build_dir =
+      top && (size_t)snprintf(p, sizeof p, "%s/plugins/.libs", top) < sizeof p && is_dir(p) ? p : NULL;
+  if (dk_registry_standard_paths(reg, cli_path, pipeline_path, build_dir)) {
+    dk_registry_free(reg);
+    return NULL;
   }
   return reg;
 }
