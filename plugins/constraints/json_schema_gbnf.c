@@ -101,9 +101,8 @@ static const char *W(const js *c) { return c->ws ? " ws" : ""; }
 
 static void gen_value(js *c, json_t *s, const char *path, gtext *out);
 
-/* Defines a rule for schema s and returns its name. */
-static const char *gen_rule(js *c, json_t *s, const char *hint, const char *path) {
-  const char *name = new_name(c, hint);
+/* Appends the rule `name ::= <schema s>` to the grammar. */
+static void emit_rule(js *c, const char *name, json_t *s, const char *path) {
   gtext body = {0};
   gen_value(c, s, path, &body);
   if (!c->failed) {
@@ -112,6 +111,12 @@ static const char *gen_rule(js *c, json_t *s, const char *hint, const char *path
     gt_puts(&c->rules, "\n");
   }
   gt_free(&body);
+}
+
+/* Defines a rule for schema s and returns its name. */
+static const char *gen_rule(js *c, json_t *s, const char *hint, const char *path) {
+  const char *name = new_name(c, hint);
+  emit_rule(c, name, s, path);
   return name;
 }
 
@@ -178,14 +183,7 @@ static const char *ref_rule(js *c, const char *ref, const char *path) {
   c->refs[c->n_refs].rule = (char *)name;
   c->n_refs++;
   /* registered before generating, so recursive schemas refer back to the rule */
-  gtext body = {0};
-  gen_value(c, target, ref, &body);
-  if (!c->failed) {
-    gt_printf(&c->rules, "%s ::=", name);
-    gt_putn(&c->rules, body.s ? body.s : "", body.n);
-    gt_puts(&c->rules, "\n");
-  }
-  gt_free(&body);
+  emit_rule(c, name, target, ref);
   return name;
 }
 
