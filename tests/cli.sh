@@ -1,15 +1,8 @@
 #!/bin/sh
 # cli.sh -- the decokit command end to end: help, exit codes, located errors, run, plugins.
-set -u
-: "${DECOKIT_BUILDDIR:?run through make check}"
-dk="$DECOKIT_BUILDDIR/core/decokit"
+. "${DECOKIT_SRCDIR:?run through make check}/tests/testlib.sh"
 fx="$DECOKIT_FIXTURE_DIR"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
 
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 # expect STATUS DESCRIPTION -- COMMAND...: run, compare the exit status.
 expect() {
   want=$1 what=$2; shift 3
@@ -87,5 +80,4 @@ for so in "$DECOKIT_PLUGIN_PATH"/*.so; do
   if [ "$n" -eq 1 ] && nm -D --defined-only "$so" | grep -q ' T dk_plugin_entry$'; then ok; else bad "$so exports: $syms"; fi
 done
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

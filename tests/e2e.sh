@@ -1,15 +1,7 @@
 #!/bin/sh
 # e2e.sh -- decokit run on real GGUF models: llama.cpp's greedy ids, thread counts, determinism.
-set -u
-: "${DECOKIT_BUILDDIR:?run through make check}"
-m="${DECOKIT_TEST_MODELS:-}"
-[ -n "$m" ] && [ -f "$m/stories260K.gguf" ] || { echo "reference models not found: skipping"; exit 77; }
-dk="$DECOKIT_BUILDDIR/core/decokit"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+. "${DECOKIT_SRCDIR:?run through make check}/tests/testlib.sh"
+need_models
 
 # llama.cpp's reference (../shared/models/README.md): prompt ids and 64 greedy ids.
 want_prompt='[1,403,407,261,378]'
@@ -84,5 +76,4 @@ YAML
 out=$("$dk" run --json "$tmp/byte.yaml" | tr -d ' \n')
 case "$out" in *'"text":"\uFFFD"'*) ok ;; *) bad "invalid UTF-8 in JSON text: $out" ;; esac
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -1,15 +1,7 @@
 #!/bin/sh
 # model_info.sh -- decokit model info on the reference GGUF files: the report's keys and values.
-set -u
-: "${DECOKIT_BUILDDIR:?run through make check}"
-m="${DECOKIT_TEST_MODELS:-}"
-[ -n "$m" ] && [ -f "$m/stories260K.gguf" ] || { echo "reference models not found: skipping"; exit 77; }
-dk="$DECOKIT_BUILDDIR/core/decokit"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+. "${DECOKIT_SRCDIR:?run through make check}/tests/testlib.sh"
+need_models
 
 # has FILE LINE: the report holds exactly this line
 has() {
@@ -91,5 +83,4 @@ printf 'not a gguf file at all' >"$tmp/junk.gguf"
 "$dk" model info "$tmp/junk.gguf" >/dev/null 2>"$tmp/err" && bad "junk file accepted" || ok
 [ -s "$tmp/err" ] && ok || bad "junk file: no error message"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

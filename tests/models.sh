@@ -1,15 +1,8 @@
 #!/bin/sh
 # models.sh -- the bundled models' quality figures, re-checked through decokit itself.
-set -u
-: "${DECOKIT_SRCDIR:?run through make check}"
-dk="$DECOKIT_BUILDDIR/core/decokit"
+. "${DECOKIT_SRCDIR:?run through make check}/tests/testlib.sh"
 md="$DECOKIT_SRCDIR/models"
 ref="$md/reference.json"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 
 # reference.json keeps one model's figures per block; read a field of a block.
 field() { # field MODEL KEY
@@ -67,5 +60,4 @@ for f in "$DECOKIT_SRCDIR"/config/*.yaml; do
   if "$dk" run "$f" -n 8 -q >/dev/null 2>"$tmp/err"; then ok; else bad "$f: $(cat "$tmp/err")"; fi
 done
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
