@@ -35,9 +35,10 @@ struct llm_pool {
        writes the next job's; the part counter below tells it to throw such a read away. */
     _Atomic(llm_pool_fn) fn;
     _Atomic(void *) arg;
-    atomic_int nth;
-    /* (job number << 32) | next part: a part is taken by a compare-and-swap that only
-       succeeds for the job it was read for */
+    /* (job number << 32) | (parts << 16) | next part: a part is taken by a compare-and-swap
+       that only succeeds for the job it was read for. The part count travels in the same
+       word: read separately, a late worker could pair the next job's count with this job's
+       counter and run a part twice. */
     atomic_uint_fast64_t next;
     atomic_int left; /* parts of the current job not finished yet */
 };
@@ -50,17 +51,19 @@ typedef struct worker_arg {
 /* Runs parts of job g until none are left (or the job is no longer g). */
 static void take_parts(llm_pool *p, unsigned g)
 {
+    /* fn and arg may already be the next job's; then job g is finished and the counter read
+       below (ordered after them) says so, so they are never called. */
     const llm_pool_fn fn = atomic_load_explicit(&p->fn, memory_order_acquire);
     void *const arg = atomic_load_explicit(&p->arg, memory_order_acquire);
-    const int nth = atomic_load_explicit(&p->nth, memory_order_acquire);
     uint_fast64_t v = atomic_load_explicit(&p->next, memory_order_acquire);
     for (;;) {
-        if ((unsigned)(v >> 32) != g || (int)(v & 0xffffffffu) >= nth)
+        const int nth = (int)((v >> 16) & 0xffffu), part = (int)(v & 0xffffu);
+        if ((unsigned)(v >> 32) != g || part >= nth)
             return;
         if (!atomic_compare_exchange_weak_explicit(&p->next, &v, v + 1, memory_order_acq_rel,
                                                    memory_order_acquire))
             continue;
-        fn(arg, (int)(v & 0xffffffffu), nth);
+        fn(arg, part, nth);
         if (atomic_fetch_sub_explicit(&p->left, 1, memory_order_acq_rel) == 1) {
             /* under the lock, so a caller that saw left > 0 is already waiting */
             pthread_mutex_lock(&p->mu);
@@ -101,7 +104,8 @@ llm_pool *llm_pool_create(int n_threads)
     llm_pool *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
-    p->n = n_threads < 1 ? 1 : n_threads;
+    /* the part count must fit the 16 bits it has in the job counter */
+    p->n = n_threads < 1 ? 1 : n_threads > 4096 ? 4096 : n_threads;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->done, NULL);
@@ -159,9 +163,8 @@ void llm_pool_run(llm_pool *p, llm_pool_fn fn, void *arg, int nth)
     const unsigned g = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
     atomic_store_explicit(&p->fn, fn, memory_order_release);
     atomic_store_explicit(&p->arg, arg, memory_order_release);
-    atomic_store_explicit(&p->nth, nth, memory_order_release);
     atomic_store_explicit(&p->left, nth, memory_order_relaxed);
-    atomic_store_explicit(&p->next, (uint_fast64_t)g << 32, memory_order_release);
+    atomic_store_explicit(&p->next, (uint_fast64_t)g << 32 | (uint_fast64_t)nth << 16, memory_order_release);
     pthread_mutex_lock(&p->mu);
     atomic_store_explicit(&p->gen, g, memory_order_release);
     pthread_cond_broadcast(&p->wake);
