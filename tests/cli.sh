@@ -43,6 +43,21 @@ has "$tmp/out" '"fingerprint":' "run --json"
 has "$tmp/out" '"stop_reason": "length"' "run --json stop reason"
 has "$tmp/out" '"processed_top":' "run --json logprobs"
 expect 0 "run twice is identical" -- sh -c "'$dk' run --plugin-path '$fx' -q --json '$tmp/good.yaml' > '$tmp/a'; '$dk' run --plugin-path '$fx' -q --json '$tmp/good.yaml' > '$tmp/b'; grep -v '_s\"\\|per_s\"' '$tmp/a' > '$tmp/a2'; grep -v '_s\"\\|per_s\"' '$tmp/b' > '$tmp/b2'; cmp '$tmp/a2' '$tmp/b2'"
+# n-best results and per-token numbers from a beam decoder (the fixture
+# library's first decoder).
+printf 'decokit: 1\nmodel: { plugin: hashlm }\ndecoder: { plugin: %s, width: 2 }\ngenerate: { max_tokens: 5 }\n' \
+  "$fx/abi11.so" >"$tmp/beam.yaml"
+expect 0 "run --json n-best" -- "$dk" run --plugin-path "$fx" --json "$tmp/beam.yaml"
+has "$tmp/out" '"results": [' "run --json n-best"
+has "$tmp/out" '"rank": 2' "run --json n-best ranks"
+has "$tmp/out" '"processed_logprob": -' "run --json beam logprobs"
+# Ctrl-C stops a long run: what was generated is printed, exit 130.
+printf 'decokit: 1\nmodel: { plugin: hashlm, n_ctx: 100000000 }\ngenerate: { max_tokens: 100000000, ignore_eos: true }\n' \
+  >"$tmp/long.yaml"
+expect 130 "SIGINT" -- timeout --preserve-status -s INT 1 "$dk" run --plugin-path "$fx" "$tmp/long.yaml" -p "the cat"
+has "$tmp/err" "stop: cancelled" "SIGINT stop reason"
+has "$tmp/err" "interrupted" "SIGINT message"
+[ "$(wc -c <"$tmp/out")" -gt 100 ] && ok || bad "SIGINT lost the generated text"
 printf 'from stdin' >"$tmp/prompt"
 expect 0 "prompt from stdin" -- sh -c "'$dk' run --plugin-path '$fx' -q -p - '$tmp/good.yaml' < '$tmp/prompt'"
 has "$tmp/out" "from stdin" "prompt from stdin"
