@@ -8,6 +8,7 @@
 #include "error.h"
 #include "harness.h"
 #include "loader.h"
+#include "params.h"
 #include "pipeline.h"
 #include "session.h"
 
@@ -273,6 +274,72 @@ START_TEST(test_stochastic_verification_is_exact) {
 }
 END_TEST
 
+static double metric(const dk_completion *c, const char *name) {
+  for (size_t k = 0; k < c->n_metrics; k++)
+    if (!strcmp(c->metrics[k].name, name)) return c->metrics[k].value;
+  return -1;
+}
+
+/* The host calls a drafter's begin and end once per completion; the
+ * verifier's feedback covers every verified row. */
+START_TEST(test_drafter_lifecycle_and_feedback) {
+  dk_result *r = run_ok(HEAD "decoder: { plugin: verify_fx }\ndrafter: { plugin: qdraft, k: 4 }\n"
+                             "generate: { max_tokens: 40, n: 3, ignore_eos: true }\n", "the cat");
+  for (size_t i = 0; i < 3; i++) {
+    const dk_completion *c = &r->c[i];
+    ck_assert(metric(c, "drafter_begin") == 1 && metric(c, "drafter_end") == 1);
+    ck_assert(metric(c, "observed_malformed") < 0);
+    ck_assert_msg(metric(c, "observed") == metric(c, "accepted") + metric(c, "verify_steps"),
+                  "observed %g, accepted %g, steps %g", metric(c, "observed"), metric(c, "accepted"),
+                  metric(c, "verify_steps"));
+  }
+  dk_result_free(r);
+}
+END_TEST
+
+/* Scorers' next-token form shapes the beam; the batch form rates it. */
+START_TEST(test_scorer_batch_and_next) {
+  dk_result *r = run_ok(HEAD "decoder: { plugin: beam_fx, width: 2 }\n"
+                             "scorers: [ { plugin: prefer, token: 50, bonus: 100 } ]\n"
+                             "generate: { max_tokens: 6 }\n", "the cat");
+  const dk_completion *c = &r->c[0];
+  ck_assert_uint_eq(c->n_tokens, 6);
+  for (size_t i = 0; i < 6; i++) ck_assert_int_eq(c->tokens[i], 50);
+  ck_assert(metric(c, "batch_score_best") == 600);
+  dk_result_free(r);
+}
+END_TEST
+
+/* Weights shared across instances: same logits, independent sequences,
+ * destroyed in either order. */
+START_TEST(test_clone_shared) {
+  const dk_component *c;
+  ck_assert_int_eq(dk_registry_find(reg, DK_KIND_MODEL, "hashlm", &c, &err), DK_OK);
+  const struct dk_model_iface *mi = &c->copy.model;
+  dk_config cfg;
+  dk_config_init(&cfg, c->hdr, &err);
+  dk_config_finish(&cfg, NULL, &err);
+  dk_create_info ci = {sizeof ci, &cfg, NULL, 0, NULL, 1};
+  void *a, *b;
+  ck_assert_int_eq(mi->create((const dk_host *)c->lib->host, &ci, &a, &err), DK_OK);
+  ck_assert_int_eq(mi->clone_shared(a, &b, &err), DK_OK);
+  dk_seq sa, sb;
+  dk_token t[3] = {40, 41, 42};
+  float la[128], lb[128];
+  ck_assert_int_eq(mi->seq_new(a, &sa, &err), DK_OK);
+  ck_assert_int_eq(mi->seq_new(b, &sb, &err), DK_OK);
+  ck_assert_int_eq(mi->eval(a, sa, t, 3, la, 0, &err), DK_OK);
+  ck_assert_int_eq(mi->eval(b, sb, t, 2, NULL, 0, &err), DK_OK);
+  ck_assert_uint_eq(mi->seq_len(a, sa), 3);
+  ck_assert_uint_eq(mi->seq_len(b, sb), 2);
+  mi->destroy(a);
+  ck_assert_int_eq(mi->eval(b, sb, t + 2, 1, lb, 0, &err), DK_OK);
+  ck_assert(memcmp(la, lb, sizeof la) == 0);
+  mi->destroy(b);
+  dk_config_free(&cfg);
+}
+END_TEST
+
 /* A diffusion-style decoder on a non-causal model: no prefill, masked
  * evaluation on a cached prefix, steps that commit nothing. */
 START_TEST(test_masked_decoder) {
@@ -473,6 +540,9 @@ int main(void) {
   tcase_add_test(tc, test_would_stop_agrees_with_commit);
   tcase_add_test(tc, test_beam_on_branches);
   tcase_add_test(tc, test_stochastic_verification_is_exact);
+  tcase_add_test(tc, test_drafter_lifecycle_and_feedback);
+  tcase_add_test(tc, test_scorer_batch_and_next);
+  tcase_add_test(tc, test_clone_shared);
   tcase_add_test(tc, test_masked_decoder);
   tcase_add_test(tc, test_model_ops_through_the_proxy);
   tcase_add_test(tc, test_cancellation);
