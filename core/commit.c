@@ -202,7 +202,7 @@ size_t dk_session_would_stop(dk_session *s, const dk_token *toks, size_t n, uint
   char *buf = NULL;
   size_t len = 0, cap = 0;
   if (s->n_stops && (dk_grow((void **)&buf, &cap, keep + 1, 1) == 0)) {
-    memcpy(buf, c->text + c->text_len - keep, keep);
+    if (keep) memcpy(buf, c->text + c->text_len - keep, keep);
     len = keep;
   }
   if (c->stop_reason) {
