@@ -287,23 +287,10 @@ static int session_init(dk_session *s, dk_run *run, size_t index, const dk_token
     /* Forking shares the compiled grammar: compilation happens once per run. */
     const struct dk_constraint_iface *ci =
         (const struct dk_constraint_iface *)(const void *)run->constraint->comp->hdr;
-    void *inst = NULL;
-    rc = ci->fork(run->constraint->inst, &inst, err);
-    if (rc == DK_OK && !inst) rc = dk_error_set(err, DK_ERR_INTERNAL, "fork gave no instance");
-    if (!rc) {
-      s->constraint = calloc(1, sizeof *s->constraint);
-      if (!s->constraint) {
-        ci->destroy(inst);
-        return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
-      }
-      *s->constraint = *run->constraint;
-      s->constraint->inst = inst;
-    } else {
-      dk_error_ensure(err, rc, "fork");
-      return dk_error_prefix(err, "constraint '%s': ", run->constraint->comp->hdr->name);
-    }
+    rc = dk_instance_dup(run->constraint, ci->fork, "fork", &s->constraint, err);
+    if (rc) return rc;
     s->constraint_ref.iface = ci;
-    s->constraint_ref.inst = inst;
+    s->constraint_ref.inst = s->constraint->inst;
   }
   dk_model_proxy_init(&s->model_px, model_iface(run->model), run->model->inst, &run->info,
                       &s->meter);

@@ -81,6 +81,10 @@ int dk_record_fill(dk_session *s, dk_token_record *r, dk_token id, const dk_toke
                    dk_error *err);
 void dk_record_clear(dk_token_record *r);
 /* branch.c */
+typedef int (*dk_dup_fn)(const void *inst, void **out, dk_error *err);
+/* A new instance from a constraint's fork or a sampler's clone. */
+int dk_instance_dup(const dk_instance *orig, dk_dup_fn dup, const char *op, dk_instance **out,
+                    dk_error *err);
 void dk_branches_after_commit(dk_session *s, const dk_token *toks, size_t n);
 void dk_branches_free_all(dk_session *s);
 int dk_branch_check(dk_session *s, const dk_branch *b, dk_error *err);
