@@ -127,14 +127,14 @@ int dk_branch_extend(dk_session *s, dk_branch *b, const dk_token *toks, size_t n
     size_t done = 0;
     for (; done < n; done++) {
       dk_token t = toks[done];
-      if (!s->ignore_eos && (t == s->run->info.eos || t == s->run->info.eot)) continue;
+      if (dk_session_is_eos(s, t)) continue;
       rc = ci->advance(b->constraint->inst, t, err);
       if (rc) break;
     }
     if (rc) {
       size_t undo = 0;
       for (size_t k = 0; k < done; k++)
-        if (s->ignore_eos || (toks[k] != s->run->info.eos && toks[k] != s->run->info.eot)) undo++;
+        if (!dk_session_is_eos(s, toks[k])) undo++;
       if (undo) ci->rollback(b->constraint->inst, undo, NULL);
       dk_error_ensure(err, rc, "advance");
       return dk_error_prefix(err, "constraint '%s' refused token %d: ",

@@ -404,6 +404,11 @@ START_TEST(test_model_ops_through_the_proxy) {
   const struct dk_model_iface *mi = m->iface;
   ck_assert_ptr_null(mi->set_abort);   /* the host's, not the decoder's */
   ck_assert_ptr_null(mi->clone_shared);
+  ck_assert(!(m->info->caps & (DK_MODEL_CAP_ABORT | DK_MODEL_CAP_SHARE))); /* and so are their bits */
+  ck_assert(dk_run_model_info(o.run)->caps & DK_MODEL_CAP_ABORT);
+  dk_model_info seen = {.struct_size = sizeof seen};
+  ck_assert_int_eq(mi->info(m->inst, &seen), DK_OK);
+  ck_assert_uint_eq(seen.caps, m->info->caps);
   dk_seq a, b;
   ck_assert_int_eq(mi->seq_new(m->inst, &a, &err), DK_OK);
   ck_assert_int_eq(mi->seq_new(m->inst, &b, &err), DK_OK);
