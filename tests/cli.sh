@@ -73,6 +73,11 @@ expect 0 "plugins" -- "$dk" plugins
 has "$tmp/out" "decoder    sample" "plugins lists the sample decoder"
 expect 0 "plugins info" -- "$dk" plugins info hashlm --plugin-path "$fx"
 has "$tmp/out" "window" "plugins info shows parameters"
+has "$tmp/out" "capabilities: none" "plugins info shows no capabilities"
+expect 0 "plugins info decoder" -- "$dk" plugins info sample
+has "$tmp/out" "  capabilities: instance_mt" "plugins info shows the header's capabilities"
+expect 0 "plugins info no_prefill" -- "$dk" plugins info unmask_fx --plugin-path "$fx"
+has "$tmp/out" "  capabilities: no_prefill" "plugins info shows a decoder's no_prefill"
 expect 3 "plugins info absent" -- "$dk" plugins info no_such_plugin
 for so in "$DECOKIT_PLUGIN_PATH"/*.so; do
   n=$(nm -D --defined-only "$so" | awk '$2 == "T" || $2 == "D" || $2 == "B" || $2 == "R"' | wc -l)
