@@ -43,6 +43,20 @@ has "$tmp/out" '"fingerprint":' "run --json"
 has "$tmp/out" '"stop_reason": "length"' "run --json stop reason"
 has "$tmp/out" '"processed_top":' "run --json logprobs"
 expect 0 "run twice is identical" -- sh -c "'$dk' run --plugin-path '$fx' -q --json '$tmp/good.yaml' > '$tmp/a'; '$dk' run --plugin-path '$fx' -q --json '$tmp/good.yaml' > '$tmp/b'; grep -v '_s\"\\|per_s\"' '$tmp/a' > '$tmp/a2'; grep -v '_s\"\\|per_s\"' '$tmp/b' > '$tmp/b2'; cmp '$tmp/a2' '$tmp/b2'"
+# The decoder example of decokit-plugin(3): three tokens a commit through a
+# branch give the same text and tokens as one token a step, and every token
+# keeps its logprobs (their values are compared in check_abi11).
+printf 'samplers: [ { plugin: penalties, repeat: 1.3 }, { plugin: top_k, k: 8 }, { plugin: temperature, t: 0.8 } ]\n' >"$tmp/chain.yaml"
+cat "$tmp/good.yaml" "$tmp/chain.yaml" >"$tmp/one.yaml"
+cat "$tmp/one.yaml" >"$tmp/chunked.yaml"
+echo 'decoder: { plugin: chunked }' >>"$tmp/chunked.yaml"
+for y in one chunked; do
+  expect 0 "run $y.yaml" -- "$dk" run --plugin-path "$fx" -q --json "$tmp/$y.yaml"
+  grep -v -e '_s"' -e 'per_s"' -e '"pipeline"' -e '"fingerprint"' -e 'logprob"' "$tmp/out" >"$tmp/$y.json"
+  cp "$tmp/out" "$tmp/$y.full"
+done
+cmp -s "$tmp/one.json" "$tmp/chunked.json" && ok || bad "chunked example: not the one-token-a-step result"
+grep -q 'logprob": null' "$tmp/chunked.full" && bad "chunked example: a token lost its logprob" || ok
 printf 'from stdin' >"$tmp/prompt"
 expect 0 "prompt from stdin" -- sh -c "'$dk' run --plugin-path '$fx' -q -p - '$tmp/good.yaml' < '$tmp/prompt'"
 has "$tmp/out" "from stdin" "prompt from stdin"
