@@ -220,18 +220,26 @@ static int read_top(const walk *w, yaml_node_t *root, dk_pipeline *p) {
     return at(w, root, DK_ERR_INVALID, "a pipeline is a mapping of sections, got %s",
               node_kind(root));
   int have_version = 0;
+  /* Where each section was first seen: a second one is an error, never a
+   * silent replacement (a list read twice would also leak or overrun). */
+  const yaml_node_t *seen[sizeof sections / sizeof *sections] = {NULL};
   for (yaml_node_pair_t *pr = root->data.mapping.pairs.start; pr < root->data.mapping.pairs.top;
        pr++) {
     yaml_node_t *kn = yaml_document_get_node(w->doc, pr->key);
     yaml_node_t *vn = yaml_document_get_node(w->doc, pr->value);
     const char *key = scalar(kn);
-    int known = 0;
-    for (size_t i = 0; key && sections[i]; i++) known |= strcmp(key, sections[i]) == 0;
-    if (!known)
+    size_t sec = 0;
+    while (key && sections[sec] && strcmp(key, sections[sec]) != 0) sec++;
+    if (!key || !sections[sec])
       return at(w, kn, DK_ERR_INVALID,
                 "unknown key '%s' (expected one of: decokit, plugin_path, model, draft, decoder, "
                 "drafter, constraint, samplers, scorers, generate)",
                 key ? key : "?");
+    if (seen[sec])
+      return at(w, kn, DK_ERR_INVALID, "section '%s' appears twice (first at line %lu, column %lu)",
+                key, (unsigned long)seen[sec]->start_mark.line + 1,
+                (unsigned long)seen[sec]->start_mark.column + 1);
+    seen[sec] = kn;
     int rc = DK_OK;
     dk_block **slot = NULL;
     if (strcmp(key, "decokit") == 0) {
@@ -276,7 +284,6 @@ static int read_top(const walk *w, yaml_node_t *root, dk_pipeline *p) {
              : strcmp(key, "decoder") == 0 ? &p->decoder
              : strcmp(key, "drafter") == 0 ? &p->drafter
                                            : &p->constraint;
-      if (*slot) return at(w, kn, DK_ERR_INVALID, "section '%s' appears twice", key);
       *slot = calloc(1, sizeof **slot);
       if (!*slot) return dk_error_set(w->err, DK_ERR_NOMEM, "out of memory");
       rc = read_block(w, vn, key, 1, *slot);

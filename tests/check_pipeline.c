@@ -115,6 +115,30 @@ START_TEST(test_duplicate_key) {
 }
 END_TEST
 
+/* Every top-level section at most once: a repeated list used to keep the
+ * old count with the new (shorter) array and overrun it. */
+START_TEST(test_duplicate_section) {
+  static const struct {
+    const char *yaml, *msg;
+  } cases[] = {
+      {"decokit: 1\n" MODEL "samplers: [ { plugin: good }, { plugin: good } ]\nsamplers: []\n",
+       "t.yaml:4:1: section 'samplers' appears twice (first at line 3, column 1)"},
+      {"decokit: 1\n" MODEL "scorers: [ { plugin: good }, { plugin: good } ]\nscorers: []\n",
+       "t.yaml:4:1: section 'scorers' appears twice (first at line 3, column 1)"},
+      {"decokit: 1\n" MODEL "generate: { max_tokens: 3 }\ngenerate: { seed: 2 }\n",
+       "t.yaml:4:1: section 'generate' appears twice (first at line 3, column 1)"},
+      {"decokit: 1\n" MODEL MODEL, "t.yaml:3:1: section 'model' appears twice (first at line 2, column 1)"},
+      {"decokit: 1\n" MODEL "decokit: 1\n", "t.yaml:3:1: section 'decokit' appears twice (first at line 1, column 1)"},
+      {"decokit: 1\nplugin_path: a\n" MODEL "plugin_path: b\n",
+       "t.yaml:4:1: section 'plugin_path' appears twice (first at line 2, column 1)"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    ck_assert_int_eq(load(cases[i].yaml, NULL), DK_ERR_INVALID);
+    ck_assert_str_eq(err.msg, cases[i].msg);
+  }
+}
+END_TEST
+
 START_TEST(test_lists_and_strings) {
   dk_pipeline *p;
   ck_assert_msg(load("decokit: 1\n" MODEL "generate:\n  stop: [\"\\n\\n\", 'The end']\n  prompt: 123\n", &p) == DK_OK,
@@ -240,6 +264,7 @@ int main(void) {
   tcase_add_test(tc, test_version);
   tcase_add_test(tc, test_yaml_syntax);
   tcase_add_test(tc, test_duplicate_key);
+  tcase_add_test(tc, test_duplicate_section);
   tcase_add_test(tc, test_lists_and_strings);
   tcase_add_test(tc, test_overrides);
   tcase_add_test(tc, test_fingerprint);
