@@ -84,6 +84,32 @@ START_TEST(test_positive_status) {
 }
 END_TEST
 
+static char lib_path[4096];
+
+static int open_fixture(const char *name) {
+  snprintf(lib_path, sizeof lib_path, "%s/%s.so", getenv("DECOKIT_FIXTURE_DIR"), name);
+  dk_library *lib = NULL;
+  int rc = dk_library_open(lib_path, &lib, &err);
+  dk_library_close(lib);
+  return rc;
+}
+
+/* A descriptor claiming more components than its array holds is refused,
+ * whatever lies after the array. */
+START_TEST(test_component_count_overrun) {
+  char want[8192];
+  ck_assert_int_eq(open_fixture("overcount_guard"), DK_ERR_ABI);
+  snprintf(want, sizeof want, "%s: the components array is shorter than n_components (2)", lib_path);
+  ck_assert_str_eq(err.msg, want);
+  ck_assert_int_eq(open_fixture("overcount_huge"), DK_ERR_ABI);
+  snprintf(want, sizeof want, "%s: descriptor declares %zu components (at most 4096)", lib_path,
+           (size_t)-1 / 2);
+  ck_assert_str_eq(err.msg, want);
+  ck_assert_int_eq(open_fixture("overcount_static"), DK_ERR_ABI);
+  ck_assert_msg(strncmp(err.msg, lib_path, strlen(lib_path)) == 0, "%s", err.msg);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("contract");
   TCase *tc = tcase_create("contract");
@@ -91,6 +117,7 @@ int main(void) {
   tcase_add_test(tc, test_control_case);
   tcase_add_test(tc, test_broken_candidates);
   tcase_add_test(tc, test_positive_status);
+  tcase_add_test(tc, test_component_count_overrun);
   suite_add_tcase(s, tc);
   return dkh_run(s);
 }
