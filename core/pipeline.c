@@ -295,9 +295,130 @@ static int read_top(const walk *w, yaml_node_t *root, dk_pipeline *p) {
   return DK_OK;
 }
 
+/* ---- limits: a pipeline is small, and hostile text must fail fast ---- */
+
+static int syntax_error(const yaml_parser_t *parser, const char *file, dk_error *err) {
+  return dk_error_set(err, DK_ERR_FORMAT, "%s:%lu:%lu: YAML syntax error: %s%s%s", file,
+                      (unsigned long)parser->problem_mark.line + 1,
+                      (unsigned long)parser->problem_mark.column + 1,
+                      parser->problem ? parser->problem : "unknown problem",
+                      parser->context ? " " : "", parser->context ? parser->context : "");
+}
+
+typedef struct shape {
+  struct {
+    char *anchor;
+    size_t start; /* nodes counted when the collection opened */
+  } stack[DK_PIPELINE_MAX_DEPTH];
+  size_t depth;
+  struct {
+    char *name;
+    size_t nodes;
+  } anchors[DK_PIPELINE_MAX_ANCHORS];
+  size_t n_anchors;
+  size_t nodes; /* as the reader will see them: every alias expanded */
+} shape;
+
+static int shape_anchor(shape *sh, const yaml_char_t *name, size_t nodes, const char *file,
+                        const yaml_mark_t *m, dk_error *err) {
+  if (sh->n_anchors == DK_PIPELINE_MAX_ANCHORS)
+    return dk_error_set(err, DK_ERR_INVALID, "%s:%lu:%lu: more than %d anchors", file,
+                        (unsigned long)m->line + 1, (unsigned long)m->column + 1,
+                        DK_PIPELINE_MAX_ANCHORS);
+  sh->anchors[sh->n_anchors].name = dk_strdup((const char *)name);
+  sh->anchors[sh->n_anchors++].nodes = nodes;
+  return DK_OK;
+}
+
+/* One streaming pass over the events before the document is built: the
+ * loader shares aliased nodes, but the reader walks (and copies) them once
+ * per alias, so a few kilobytes of nested aliases would become gigabytes,
+ * and libyaml's scanner slows down with every open flow collection. */
+static int check_shape(const char *text, size_t len, const char *file, dk_error *err) {
+  yaml_parser_t parser;
+  if (!yaml_parser_initialize(&parser)) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+  yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+  shape *sh = calloc(1, sizeof *sh);
+  int rc = sh ? DK_OK : dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+  int done = 0;
+  while (!rc && !done) {
+    yaml_event_t ev;
+    if (!yaml_parser_parse(&parser, &ev)) {
+      rc = syntax_error(&parser, file, err);
+      break;
+    }
+    const yaml_mark_t *m = &ev.start_mark;
+    switch (ev.type) {
+    case YAML_SCALAR_EVENT:
+      sh->nodes++;
+      if (ev.data.scalar.anchor) rc = shape_anchor(sh, ev.data.scalar.anchor, 1, file, m, err);
+      break;
+    case YAML_SEQUENCE_START_EVENT:
+    case YAML_MAPPING_START_EVENT: {
+      const yaml_char_t *anchor = ev.type == YAML_SEQUENCE_START_EVENT
+                                      ? ev.data.sequence_start.anchor
+                                      : ev.data.mapping_start.anchor;
+      if (sh->depth == DK_PIPELINE_MAX_DEPTH) {
+        rc = dk_error_set(err, DK_ERR_INVALID, "%s:%lu:%lu: nested deeper than %d levels", file,
+                          (unsigned long)m->line + 1, (unsigned long)m->column + 1,
+                          DK_PIPELINE_MAX_DEPTH);
+        break;
+      }
+      sh->stack[sh->depth].anchor = anchor ? dk_strdup((const char *)anchor) : NULL;
+      sh->stack[sh->depth++].start = sh->nodes++;
+      break;
+    }
+    case YAML_SEQUENCE_END_EVENT:
+    case YAML_MAPPING_END_EVENT:
+      if (sh->depth) {
+        sh->depth--;
+        char *anchor = sh->stack[sh->depth].anchor;
+        if (anchor)
+          rc = shape_anchor(sh, (const yaml_char_t *)anchor, sh->nodes - sh->stack[sh->depth].start,
+                            file, m, err);
+        free(anchor);
+      }
+      break;
+    case YAML_ALIAS_EVENT:
+      /* The latest anchor of that name; an undefined one is the loader's to report. */
+      for (size_t i = sh->n_anchors; i-- > 0;)
+        if (strcmp(sh->anchors[i].name, (const char *)ev.data.alias.anchor) == 0) {
+          sh->nodes += sh->anchors[i].nodes;
+          break;
+        }
+      break;
+    case YAML_DOCUMENT_END_EVENT:
+    case YAML_STREAM_END_EVENT:
+      done = 1; /* only the first document is read */
+      break;
+    default:
+      break;
+    }
+    if (!rc && sh->nodes > DK_PIPELINE_MAX_NODES)
+      rc = dk_error_set(err, DK_ERR_INVALID,
+                        "%s:%lu:%lu: the pipeline expands to more than %d values (aliases count "
+                        "once per use)",
+                        file, (unsigned long)m->line + 1, (unsigned long)m->column + 1,
+                        DK_PIPELINE_MAX_NODES);
+    yaml_event_delete(&ev);
+  }
+  if (sh) {
+    for (size_t i = 0; i < sh->depth; i++) free(sh->stack[i].anchor);
+    for (size_t i = 0; i < sh->n_anchors; i++) free(sh->anchors[i].name);
+    free(sh);
+  }
+  yaml_parser_delete(&parser);
+  return rc;
+}
+
 int dk_pipeline_parse(const char *text, size_t len, const char *file, const char *dir,
                       dk_pipeline **out, dk_error *err) {
   *out = NULL;
+  if (len > DK_PIPELINE_MAX_BYTES)
+    return dk_error_set(err, DK_ERR_INVALID, "%s: %zu bytes is larger than a pipeline may be (%d)",
+                        file, len, DK_PIPELINE_MAX_BYTES);
+  int rc = check_shape(text, len, file, err);
+  if (rc) return rc;
   dk_pipeline *p = calloc(1, sizeof *p);
   if (!p) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
   p->file = dk_strdup(file);
@@ -309,13 +430,8 @@ int dk_pipeline_parse(const char *text, size_t len, const char *file, const char
     return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
   }
   yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-  int rc = DK_OK;
   if (!yaml_parser_load(&parser, &doc)) {
-    rc = dk_error_set(err, DK_ERR_FORMAT, "%s:%lu:%lu: YAML syntax error: %s%s%s", file,
-                      (unsigned long)parser.problem_mark.line + 1,
-                      (unsigned long)parser.problem_mark.column + 1,
-                      parser.problem ? parser.problem : "unknown problem",
-                      parser.context ? " " : "", parser.context ? parser.context : "");
+    rc = syntax_error(&parser, file, err);
   } else {
     walk w = {&doc, file, err};
     rc = read_top(&w, yaml_document_get_root_node(&doc), p);
