@@ -2,6 +2,7 @@
 #include "pipeline.h"
 
 #include "error.h"
+#include "textfile.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -448,30 +449,17 @@ int dk_pipeline_parse(const char *text, size_t len, const char *file, const char
 
 int dk_pipeline_load(const char *path, dk_pipeline **out, dk_error *err) {
   *out = NULL;
-  FILE *f = fopen(path, "rb");
-  if (!f) return dk_error_set(err, DK_ERR_IO, "%s: cannot open pipeline: %s", path, strerror(errno));
-  char *buf = NULL;
-  size_t len = 0, cap = 0;
-  char chunk[65536];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-    size_t before = len;
-    dk_buf_append(&buf, &len, &cap, chunk, n);
-    if (len == before) break;
-  }
-  int bad = ferror(f);
-  fclose(f);
-  if (bad) {
-    free(buf);
-    return dk_error_set(err, DK_ERR_IO, "%s: read error", path);
-  }
+  char *buf;
+  size_t len;
+  int rc = dk_textfile_read(path, "pipeline", DK_PIPELINE_MAX_BYTES, &buf, &len, err);
+  if (rc) return rc;
   char *dir = dk_strdup(path);
   char *slash = dir ? strrchr(dir, '/') : NULL;
   if (slash)
     *(slash == dir ? slash + 1 : slash) = '\0';
   else if (dir)
     strcpy(dir, ".");
-  int rc = dk_pipeline_parse(buf ? buf : "", len, path, dir, out, err);
+  rc = dk_pipeline_parse(buf, len, path, dir, out, err);
   free(dir);
   free(buf);
   return rc;

@@ -1,12 +1,17 @@
 /* cmd_model.c -- model-only commands: `decokit model info`, `tokenize` and `perplexity`. */
 #include "cli.h"
 
+#include "textfile.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Options shared by model commands (-m, --pipeline and the common ones);
  * same return protocol as dk_cli_common_opt. */
+/* Far beyond any evaluation corpus; a larger input is a mistake (or /dev/zero). */
+#define PERPLEXITY_MAX_BYTES (256u << 20)
+
 static int model_opt(dk_cli_common *c, char *set_buf, size_t set_len, int argc, char **argv,
                      int *i, void (*usage)(FILE *)) {
   const char *v;
@@ -224,13 +229,14 @@ int dk_cmd_perplexity(int argc, char **argv) {
     dk_cli_error("perplexity: which text file? (decokit perplexity FILE)");
     return DK_EXIT_USAGE;
   }
-  FILE *f = fopen(file, "rb");
-  if (!f) {
-    dk_cli_error("perplexity: cannot open '%s'", file);
+  char *text;
+  size_t text_len;
+  dk_error ferr;
+  dk_error_clear(&ferr);
+  if (dk_textfile_read(file, "text file", PERPLEXITY_MAX_BYTES, &text, &text_len, &ferr)) {
+    dk_cli_error("perplexity: %s", ferr.msg);
     return DK_EXIT_USAGE;
   }
-  char *text = dk_cli_slurp(f);
-  fclose(f);
   dk_registry *reg;
   dk_pipeline *p;
   dk_run *run;

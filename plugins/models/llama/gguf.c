@@ -369,7 +369,9 @@ gguf_file *gguf_open_memory(const void *buf, size_t size, char *err, size_t errl
 
 gguf_file *gguf_open(const char *path, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO would block this open until someone writes to it,
+     * before the regular-file check below could refuse it. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         gguf_errf(err, errlen, "%s: %s", path, strerror(errno));
         return NULL;
@@ -381,7 +383,8 @@ gguf_file *gguf_open(const char *path, char *err, size_t errlen)
         return NULL;
     }
     if (!S_ISREG(st.st_mode) || st.st_size < 8) {
-        gguf_errf(err, errlen, "%s: not a GGUF file (too small or not a regular file)", path);
+        gguf_errf(err, errlen, "%s: not a GGUF file (%s)", path,
+                  S_ISDIR(st.st_mode) ? "a directory" : !S_ISREG(st.st_mode) ? "not a regular file" : "too small");
         close(fd);
         return NULL;
     }
