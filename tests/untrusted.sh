@@ -39,4 +39,13 @@ has "$tmp/err" "cannot read pipeline: Is a directory" "directory pipeline"
 expect 2 "directory perplexity input" -- "$dk" perplexity --plugin-path "$fx" --set model.plugin=hashlm "$tmp"
 has "$tmp/err" "perplexity: $tmp: cannot read text file: Is a directory" "directory perplexity input"
 
+# Empty option values exited 2 without a word.
+for args in "--plugin-path=" "--set=" "--set ''"; do
+  eval "set -- $args"
+  expect 2 "validate $args" -- "$dk" validate "$@" "$tmp/twice.yaml"
+  has "$tmp/err" "option ${1%%=*} needs a non-empty value" "validate $args"
+done
+expect 2 "--model ''" -- "$dk" tokenize --model '' hello
+has "$tmp/err" "option --model needs a non-empty value" "tokenize --model ''"
+
 finish
