@@ -48,4 +48,20 @@ done
 expect 2 "--model ''" -- "$dk" tokenize --model '' hello
 has "$tmp/err" "option --model needs a non-empty value" "tokenize --model ''"
 
+# Bad arguments to llama-synth leave no (empty) model behind.
+synth="$DECOKIT_BUILDDIR/tools/synth/llama-synth"
+expect 1 "llama-synth bad shape" -- "$synth" "$tmp/bad.gguf" --embd 7
+has "$tmp/err" "inconsistent dimensions" "llama-synth bad shape"
+[ ! -e "$tmp/bad.gguf" ] && [ ! -e "$tmp/bad.gguf.part" ] && ok || bad "llama-synth left a file behind"
+
+# Every line of a multi-line tokenizer warning carries the prefix.
+m="${DECOKIT_TEST_MODELS:-}"
+if [ -n "$m" ] && [ -f "$m/stories260K-llama2c-convert.gguf" ]; then
+  expect 0 "tokenizer warnings" -- "$dk" model info "$m/stories260K-llama2c-convert.gguf"
+  has "$tmp/err" "seperator_token_id = 4294967295 is outside the vocabulary" "tokenizer warnings"
+  if grep -v '^decokit: warning: ' "$tmp/err" | grep -q .; then
+    bad "warning lines without the prefix:"; grep -v '^decokit: warning: ' "$tmp/err"
+  else ok; fi
+fi
+
 finish
