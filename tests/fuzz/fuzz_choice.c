@@ -7,20 +7,9 @@
 
 #define MAX_OPTIONS 64
 
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  (void)argc;
-  (void)argv;
-  fuzz_vocab();
-  return 0;
-}
-
-const char *fuzz_unavailable(void) { return NULL; }
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  char *text = malloc(size + 1);
+  char *text = fuzz_text(data, size);
   if (!text) return 0;
-  memcpy(text, data, size);
-  text[size] = '\0';
   const char *opts[MAX_OPTIONS];
   size_t n = 0;
   for (char *s = text; n < MAX_OPTIONS;) {

@@ -42,10 +42,8 @@ static int safe_to_resolve(const dk_pipeline *p) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  char *text = malloc(size + 1);
+  char *text = fuzz_text(data, size);
   if (!text) return 0;
-  memcpy(text, data, size);
-  text[size] = '\0';
   const char *sets[MAX_SETS];
   size_t n_sets = 0;
   char *yaml = text;

@@ -41,8 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1 || size > 4096 || !vocabs[0] || !vocabs[1]) return 0;
   const llm_vocab *v = vocabs[data[0] & 1];
   size_t len = size - 1;
-  char *text = malloc(len + 1);
-  memcpy(text, data + 1, len);
+  char *text = fuzz_text(data + 1, len);
+  if (!text) return 0;
   if (llm_vocab_type(v) == LLM_VOCAB_SPM)
     for (size_t i = 0; i + 2 < len; i++)
       if (memcmp(text + i, "\xe2\x96\x81", 3) == 0) text[i] = '_';

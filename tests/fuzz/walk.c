@@ -22,6 +22,23 @@ dkg_vocab *fuzz_vocab(void) {
   return vocab;
 }
 
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc;
+  (void)argv;
+  fuzz_vocab();
+  return 0;
+}
+
+const char *fuzz_unavailable(void) { return NULL; }
+
+size_t fuzz_split(const uint8_t *data, size_t size, const uint8_t **walk, size_t *n_walk) {
+  const uint8_t *nul = memchr(data, 0, size);
+  size_t len = nul ? (size_t)(nul - data) : size;
+  *walk = nul ? nul + 1 : data + size;
+  *n_walk = (size_t)(data + size - *walk);
+  return len;
+}
+
 static int allowed(const uint32_t *bits, int32_t t) { return (bits[t >> 5] >> (t & 31)) & 1u; }
 
 dkg_matcher *fuzz_walk(const char *gbnf, size_t len, int must_parse, const uint8_t *walk,

@@ -7,7 +7,11 @@
 
 #include "grammar.h"
 
-/* The synthetic test vocabulary (built once). */
+/* The grammar targets' inputs are text, a NUL, then walk bytes: the length
+ * of the text, and where the walk starts and how long it is. */
+size_t fuzz_split(const uint8_t *data, size_t size, const uint8_t **walk, size_t *n_walk);
+/* The synthetic test vocabulary (built once; walk.c's LLVMFuzzerInitialize
+ * builds it before the first input). */
 dkg_vocab *fuzz_vocab(void);
 /* Parse gbnf (a grammar that fails to parse is fine unless must_parse),
  * compile it and take one step per walk byte: the byte picks an allowed
