@@ -114,7 +114,8 @@ static int check_component(dk_library *lib, size_t i, const dk_iface_header *src
   size_t tail;
   const char *nm = h.name ? h.name : "(unnamed)";
   if (copy_sized(&c->copy, r->size, src, h.struct_size, &tail))
-    return dk_error_set(err, DK_ERR_ABI, "%s: component '%s' (%s): its %u bytes are not readable",
+    return dk_error_set(err, DK_ERR_ABI,
+                        "%s: component '%s' (%s): struct_size %u is above 64 KiB or not readable",
                         path, nm, dk_kind_name(h.kind), h.struct_size);
   if (tail)
     return dk_error_set(err, DK_ERR_ABI,
@@ -155,8 +156,9 @@ static int validate(dk_library *lib, const dk_plugin_desc *d, dk_error *err) {
                         d->struct_size);
   size_t tail;
   if (copy_sized(&lib->desc, sizeof lib->desc, d, d->struct_size, &tail))
-    return dk_error_set(err, DK_ERR_ABI, "%s: descriptor struct_size %u runs past readable memory",
-                        path, d->struct_size);
+    return dk_error_set(err, DK_ERR_ABI,
+                        "%s: descriptor struct_size %u is above 64 KiB or not readable", path,
+                        d->struct_size);
   if (tail)
     return dk_error_set(err, DK_ERR_ABI,
                         "%s: uses fields this host does not know (descriptor is %u bytes, host "

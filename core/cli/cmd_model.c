@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Options shared by model commands (-m, --pipeline and the common ones);
- * same return protocol as dk_cli_common_opt. */
 /* Far beyond any evaluation corpus; a larger input is a mistake (or /dev/zero). */
 #define PERPLEXITY_MAX_BYTES (256u << 20)
 
+/* Options shared by model commands (-m, --pipeline and the common ones);
+ * same return protocol as dk_cli_common_opt. */
 static int model_opt(dk_cli_common *c, char *set_buf, size_t set_len, int argc, char **argv,
                      int *i, void (*usage)(FILE *)) {
   const char *v;
