@@ -8,15 +8,16 @@
 #include <string.h>
 
 static dkg_vocab *vocab;
-static tvocab *tv;
 
 dkg_vocab *fuzz_vocab(void) {
   if (!vocab) {
     char err[256];
-    tv = tvocab_synthetic(600, 1);
+    tvocab *tv = tvocab_synthetic(600, 1);
     if (!tv) fuzz_fail("synthetic vocabulary");
+    /* The engine's vocabulary copies the pieces. */
     vocab = dkg_vocab_new((const char *const *)tv->piece, tv->len, tv->n, tv->eos, tv->special,
                           err, sizeof err);
+    tvocab_free(tv);
     if (!vocab) fuzz_fail("vocabulary: %s", err);
   }
   return vocab;
