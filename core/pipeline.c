@@ -326,7 +326,9 @@ static int shape_anchor(shape *sh, const yaml_char_t *name, size_t nodes, const 
     return dk_error_set(err, DK_ERR_INVALID, "%s:%lu:%lu: more than %d anchors", file,
                         (unsigned long)m->line + 1, (unsigned long)m->column + 1,
                         DK_PIPELINE_MAX_ANCHORS);
-  sh->anchors[sh->n_anchors].name = dk_strdup((const char *)name);
+  char *copy = dk_strdup((const char *)name);
+  if (!copy) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+  sh->anchors[sh->n_anchors].name = copy;
   sh->anchors[sh->n_anchors++].nodes = nodes;
   return DK_OK;
 }
