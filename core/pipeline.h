@@ -42,6 +42,13 @@ typedef struct dk_pipeline {
   int resolved;
 } dk_pipeline;
 
+/* What a pipeline may be: anything larger is refused before it is read
+ * (values count every alias expansion, as the reader walks them). */
+#define DK_PIPELINE_MAX_BYTES (1 << 20)
+#define DK_PIPELINE_MAX_DEPTH 64
+#define DK_PIPELINE_MAX_NODES 100000
+#define DK_PIPELINE_MAX_ANCHORS 1000
+
 /* Parse a file; errors are "FILE:LINE:COL: message". */
 int dk_pipeline_load(const char *path, dk_pipeline **out, dk_error *err);
 /* Parse YAML text (file names the source in messages; dir for relative paths). */

@@ -43,6 +43,8 @@ void dk_cli_error(const char *fmt, ...) DK_PRINTF(1, 2);
 char *dk_cli_slurp(FILE *f);
 /* Value of "--opt VALUE" or "--opt=VALUE" at argv[*i]; NULL if not this option. */
 const char *dk_cli_value(const char *opt, int argc, char **argv, int *i);
+/* 1 when an option's value is not empty; otherwise says so (once) and returns 0. */
+int dk_cli_nonempty(const char *opt, const char *v);
 
 int dk_cmd_run(int argc, char **argv);
 int dk_cmd_validate(int argc, char **argv);
