@@ -117,8 +117,15 @@ int dk_cmd_tokenize(int argc, char **argv) {
     dk_cli_error("tokenize: no text given (decokit tokenize TEXT, or - for stdin)");
     return DK_EXIT_USAGE;
   }
-  char *owned = strcmp(text, "-") == 0 ? dk_cli_slurp(stdin) : NULL;
-  if (owned) text = owned;
+  char *owned = NULL;
+  if (strcmp(text, "-") == 0) {
+    owned = dk_cli_slurp(stdin);
+    if (!owned) {
+      dk_cli_error("tokenize: could not read standard input (read error or out of memory)");
+      return DK_EXIT_RUNTIME;
+    }
+    text = owned;
+  }
   dk_registry *reg;
   dk_pipeline *p;
   dk_run *run;
