@@ -145,7 +145,15 @@ void kv_truncate(kv_cache *kv, int32_t seq, int32_t n_keep)
     if (n_keep < s->len)
         s->len = n_keep;
     s->n_pending = 0;
-    int need = (s->len + KV_BLOCK - 1) / KV_BLOCK;
+    kv_release_after(kv, seq, s->len);
+}
+
+void kv_release_after(kv_cache *kv, int32_t seq, int32_t n_slots)
+{
+    kv_seq *s = kv_get(kv, seq);
+    if (!s)
+        return;
+    int need = (n_slots + KV_BLOCK - 1) / KV_BLOCK;
     while (s->n_pages > need)
         block_release(kv, s->pages[--s->n_pages]);
 }

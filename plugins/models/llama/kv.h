@@ -46,6 +46,8 @@ kv_seq *kv_get(kv_cache *kv, int32_t seq); /* NULL when not a live sequence */
 int kv_fork(kv_cache *kv, int32_t src, int32_t *out);
 /* Drops positions >= n_keep (and any pending tree). */
 void kv_truncate(kv_cache *kv, int32_t seq, int32_t n_keep);
+/* Releases the pages past the first n_slots slots, changing nothing else. */
+void kv_release_after(kv_cache *kv, int32_t seq, int32_t n_slots);
 /* Makes slots [from, to) writable: allocates missing blocks, copies shared ones. 0 or -1. */
 int kv_prepare(kv_cache *kv, int32_t seq, int32_t from, int32_t to);
 
