@@ -541,6 +541,265 @@ START_TEST(test_head_subset)
 }
 END_TEST
 
+/* ---- masked evaluation on a sequence --------------------------------------------------- */
+
+static dk_masked_eval masked_of(int32_t seq, const int32_t *toks, size_t n, uint32_t attention, float *logits)
+{
+    dk_masked_eval me;
+    memset(&me, 0, sizeof me);
+    me.struct_size = sizeof me;
+    me.seq = seq;
+    me.tokens = toks;
+    me.n = n;
+    me.attention = attention;
+    me.logits = logits;
+    return me;
+}
+
+static void masked_ok(llm_ctx *c, const dk_masked_eval *me)
+{
+    char err[512];
+    ck_assert_msg(llm_eval_masked_seq(c, me, err, sizeof err) == 0, "%s", err);
+}
+
+/* Rows from two calls whose batches differ in size: bit for bit where the row kernels run
+   (F32 and Q8_0 with two rows or more). SGEMM (Q4_K batches) sums in an order that depends on
+   the batch, and the Q8_K activations turn that into rounding flips: the usual tolerance. */
+static void assert_rows(const float *a, const float *b, size_t n, int model, const char *what)
+{
+    if (k_models[model].type == GGML_TYPE_Q4_K)
+        assert_close(a, b, n, 1e-2f, what);
+    else
+        assert_same(a, b, n, what);
+}
+
+enum { CN = 12 };
+
+/* An empty prefix and a bidirectional canvas: the stateless masked evaluation, on the
+   bidirectional twin of the model (same weights) and on the causal model itself. */
+START_TEST(test_masked_seq_is_stateless_masked)
+{
+    synth_opts o = k_models[_i];
+    o.non_causal = 1;
+    tmodel bi = open_synth(&o), ca = open_synth(&k_models[_i]);
+    char err[512];
+    int32_t toks[CN];
+    rand_tokens(toks, CN, bi.nv, 60u + (unsigned)_i);
+    float *want = floats((size_t)CN * bi.nv), *got = floats((size_t)CN * bi.nv);
+    llm_ctx *c = new_ctx(&bi, 2, 64);
+    ck_assert_msg(llm_eval_masked(c, toks, CN, want, err, sizeof err) == 0, "%s", err);
+    int32_t s = new_seq(c);
+    dk_masked_eval me = masked_of(s, toks, CN, DK_ATTN_BIDIRECTIONAL, got);
+    masked_ok(c, &me);
+    assert_same(got, want, (size_t)CN * bi.nv, "bidirectional model");
+    ck_assert_uint_eq(llm_seq_len(c, s), 0);
+    llm_ctx_free(c);
+    c = new_ctx(&ca, 2, 64);
+    s = new_seq(c);
+    me.seq = s;
+    memset(got, 0, (size_t)CN * bi.nv * sizeof *got);
+    masked_ok(c, &me);
+    assert_same(got, want, (size_t)CN * bi.nv, "causal model");
+    llm_ctx_free(c);
+    free(want);
+    free(got);
+    close_model(&bi);
+    close_model(&ca);
+}
+END_TEST
+
+/* Block-causal: the canvas in one call, or block by block with each block committed, gives
+   the later blocks the same rows (the prefix cache is exact for block-causal attention). */
+START_TEST(test_masked_seq_blocks)
+{
+    tmodel t = open_synth(&k_models[_i]);
+    llm_ctx *c = new_ctx(&t, 2, 64);
+    enum { PRE = 5, BL = 4 };
+    int32_t pre[PRE], toks[CN], w = new_seq(c), b = new_seq(c);
+    rand_tokens(pre, PRE, t.nv, 70u);
+    rand_tokens(toks, CN, t.nv, 71u + (unsigned)_i);
+    /* the prompt goes in as a committed masked canvas, as a diffusion decoder prefills */
+    dk_masked_eval me = masked_of(w, pre, PRE, DK_ATTN_BIDIRECTIONAL, NULL);
+    me.n_commit = PRE;
+    masked_ok(c, &me);
+    me.seq = b;
+    masked_ok(c, &me);
+    ck_assert_uint_eq(llm_seq_len(c, b), PRE);
+    float *whole = floats((size_t)CN * t.nv), *part = floats((size_t)BL * t.nv);
+    me = masked_of(w, toks, CN, DK_ATTN_BLOCK_CAUSAL, whole);
+    me.block_len = BL;
+    masked_ok(c, &me);
+    ck_assert_uint_eq(llm_seq_len(c, w), PRE);
+    for (int k = 0; k < CN / BL; k++) {
+        me = masked_of(b, toks + k * BL, BL, DK_ATTN_BLOCK_CAUSAL, part);
+        me.block_len = BL;
+        me.n_commit = BL;
+        masked_ok(c, &me);
+        char what[64];
+        snprintf(what, sizeof what, "block %d", k);
+        assert_rows(part, whole + (size_t)k * BL * t.nv, (size_t)BL * t.nv, _i, what);
+    }
+    ck_assert_uint_eq(llm_seq_len(c, b), PRE + CN);
+    /* bidirectional differs: the first block then sees the later ones */
+    me = masked_of(w, toks, CN, DK_ATTN_BIDIRECTIONAL, whole);
+    masked_ok(c, &me);
+    ck_assert(memcmp(whole, part, (size_t)t.nv * sizeof *part) != 0);
+    free(whole);
+    free(part);
+    llm_ctx_free(c);
+    close_model(&t);
+}
+END_TEST
+
+/* Selected rows only: the logits buffer holds just those rows. */
+START_TEST(test_masked_seq_rows)
+{
+    tmodel t = open_synth(&k_models[_i]);
+    llm_ctx *c = new_ctx(&t, 2, 64);
+    int32_t toks[CN], s = new_seq(c), pre[3] = { 1, 2, 3 };
+    rand_tokens(toks, CN, t.nv, 80u + (unsigned)_i);
+    dk_masked_eval me = masked_of(s, pre, 3, DK_ATTN_BIDIRECTIONAL, NULL);
+    me.n_commit = 3;
+    masked_ok(c, &me);
+    float *full = floats((size_t)CN * t.nv), *sel = floats((size_t)4 * t.nv);
+    me = masked_of(s, toks, CN, DK_ATTN_BIDIRECTIONAL, full);
+    masked_ok(c, &me);
+    const int32_t rows[4] = { 1, 5, 6, 11 };
+    me.logits = sel;
+    me.rows = rows;
+    me.n_rows = 4;
+    masked_ok(c, &me);
+    for (int k = 0; k < 4; k++)
+        assert_rows(sel + (size_t)k * t.nv, full + (size_t)rows[k] * t.nv, (size_t)t.nv, _i, "selected row");
+    /* one row takes the single-row kernels */
+    me.n_rows = 1;
+    me.rows = rows + 2;
+    masked_ok(c, &me);
+    assert_close(sel, full + (size_t)rows[2] * t.nv, (size_t)t.nv, t.tol, "one selected row");
+    free(full);
+    free(sel);
+    llm_ctx_free(c);
+    close_model(&t);
+}
+END_TEST
+
+/* The dual cache: a stored canvas, then only the active rows recomputed. */
+START_TEST(test_masked_seq_dual_cache)
+{
+    tmodel t = open_synth(&k_models[_i]);
+    char err[512];
+    llm_ctx *c = new_ctx(&t, 2, 64);
+    int32_t toks[CN], other[CN], s = new_seq(c), pre[3] = { 4, 5, 6 };
+    rand_tokens(toks, CN, t.nv, 90u + (unsigned)_i);
+    rand_tokens(other, CN, t.nv, 91u + (unsigned)_i);
+    dk_masked_eval me = masked_of(s, pre, 3, DK_ATTN_BIDIRECTIONAL, NULL);
+    me.n_commit = 3;
+    masked_ok(c, &me);
+    float *full = floats((size_t)CN * t.nv), *act = floats((size_t)CN * t.nv);
+    /* without a stored canvas there is nothing to reuse */
+    me = masked_of(s, toks, CN, DK_ATTN_BIDIRECTIONAL, act);
+    me.flags = DK_MASKED_REUSE;
+    me.active_begin = 4;
+    me.active_end = 8;
+    ck_assert_int_eq(llm_eval_masked_seq(c, &me, err, sizeof err), DK_ERR_STATE);
+    me.flags = DK_MASKED_STORE;
+    me.logits = full;
+    masked_ok(c, &me);
+    /* a call that stores nothing, over another canvas, and a cancelled one leave the stored
+       canvas as it was */
+    me.flags = 0;
+    me.tokens = other;
+    me.logits = act;
+    masked_ok(c, &me);
+    abort_ctr ab = { 0, t.m->hp.n_layer };
+    llm_set_abort(c, abort_after, &ab);
+    me.flags = DK_MASKED_STORE;
+    ck_assert_int_eq(llm_eval_masked_seq(c, &me, err, sizeof err), DK_ERR_CANCELLED);
+    llm_set_abort(c, NULL, NULL);
+    me.tokens = toks;
+    me.flags = DK_MASKED_REUSE;
+    masked_ok(c, &me);
+    assert_rows(act, full + (size_t)4 * t.nv, (size_t)4 * t.nv, _i, "active rows");
+    const int32_t rows[2] = { 5, 7 };
+    me.rows = rows;
+    me.n_rows = 2;
+    masked_ok(c, &me);
+    assert_rows(act, full + (size_t)5 * t.nv, (size_t)t.nv, _i, "active row 5");
+    assert_rows(act + t.nv, full + (size_t)7 * t.nv, (size_t)t.nv, _i, "active row 7");
+    /* rows outside the active range, a canvas of another size */
+    const int32_t outside[1] = { 9 };
+    me.rows = outside;
+    me.n_rows = 1;
+    ck_assert_int_eq(llm_eval_masked_seq(c, &me, err, sizeof err), DK_ERR_INVALID);
+    me.rows = NULL;
+    me.n = CN - 1;
+    ck_assert_int_eq(llm_eval_masked_seq(c, &me, err, sizeof err), DK_ERR_STATE);
+    me.n = CN;
+    /* committing the first block through the reused canvas equals a plain committed block */
+    me.active_begin = 0;
+    me.active_end = 4;
+    me.n_commit = 4;
+    masked_ok(c, &me);
+    ck_assert_uint_eq(llm_seq_len(c, s), 3 + 4);
+    ck_assert_int_eq(llm_eval_masked_seq(c, &me, err, sizeof err), DK_ERR_STATE); /* the prefix moved */
+    int32_t r = new_seq(c);
+    me = masked_of(r, pre, 3, DK_ATTN_BIDIRECTIONAL, NULL);
+    me.n_commit = 3;
+    masked_ok(c, &me);
+    me = masked_of(r, toks, CN, DK_ATTN_BIDIRECTIONAL, NULL);
+    me.n_commit = 4;
+    masked_ok(c, &me);
+    me = masked_of(r, toks + 4, CN - 4, DK_ATTN_BIDIRECTIONAL, full);
+    masked_ok(c, &me);
+    me.seq = s;
+    me.logits = act;
+    masked_ok(c, &me);
+    assert_rows(act, full, (size_t)(CN - 4) * t.nv, _i, "after the reused block was committed");
+    free(full);
+    free(act);
+    llm_ctx_free(c);
+    close_model(&t);
+}
+END_TEST
+
+START_TEST(test_masked_seq_bad_calls)
+{
+    tmodel t = open_synth(&k_models[0]);
+    char err[512];
+    llm_ctx *c = new_ctx(&t, 1, 16);
+    int32_t toks[CN], s = new_seq(c);
+    rand_tokens(toks, CN, t.nv, 3u);
+    float *lg = floats((size_t)CN * t.nv);
+    dk_masked_eval me = masked_of(s, toks, CN, DK_ATTN_BIDIRECTIONAL, lg);
+    me.n_commit = CN;
+    masked_ok(c, &me);
+    me.n_commit = 0;
+    ck_assert_int_eq(llm_eval_masked_seq(c, &me, err, sizeof err), DK_ERR_RANGE); /* 12 + 12 > 16 */
+    me.n = 4;
+    me.attention = DK_ATTN_CAUSAL;
+    ck_assert_int_eq(llm_eval_masked_seq(c, &me, err, sizeof err), DK_ERR_INVALID);
+    me.attention = DK_ATTN_BLOCK_CAUSAL; /* block_len 0 */
+    ck_assert_int_eq(llm_eval_masked_seq(c, &me, err, sizeof err), DK_ERR_INVALID);
+    me.attention = DK_ATTN_BIDIRECTIONAL;
+    me.n_commit = 5;
+    ck_assert_int_eq(llm_eval_masked_seq(c, &me, err, sizeof err), DK_ERR_INVALID);
+    me.n_commit = 0;
+    const int32_t desc[2] = { 2, 1 };
+    me.rows = desc;
+    me.n_rows = 2;
+    ck_assert_int_eq(llm_eval_masked_seq(c, &me, err, sizeof err), DK_ERR_INVALID);
+    me.rows = NULL;
+    toks[1] = t.nv;
+    ck_assert_int_eq(llm_eval_masked_seq(c, &me, err, sizeof err), DK_ERR_INVALID);
+    me.seq = 5;
+    ck_assert_int_eq(llm_eval_masked_seq(c, &me, err, sizeof err), DK_ERR_INVALID);
+    ck_assert_uint_eq(llm_seq_len(c, s), CN);
+    free(lg);
+    llm_ctx_free(c);
+    close_model(&t);
+}
+END_TEST
+
 /* ---- the plugin: info, shared weights ---------------------------------------------------- */
 
 struct dk_error {
@@ -801,6 +1060,11 @@ int main(void)
     tcase_add_loop_test(tc, test_ragged_matches_alone, 0, N_MODELS);
     tcase_add_loop_test(tc, test_ragged_single_is_eval, 0, N_MODELS);
     tcase_add_loop_test(tc, test_head_subset, 0, N_MODELS);
+    tcase_add_loop_test(tc, test_masked_seq_is_stateless_masked, 0, N_MODELS);
+    tcase_add_loop_test(tc, test_masked_seq_blocks, 0, N_MODELS);
+    tcase_add_loop_test(tc, test_masked_seq_rows, 0, N_MODELS);
+    tcase_add_loop_test(tc, test_masked_seq_dual_cache, 0, N_MODELS);
+    tcase_add_test(tc, test_masked_seq_bad_calls);
     suite_add_tcase(s, tc);
     TCase *tp = tcase_create("plugin");
     tcase_set_timeout(tp, 60);

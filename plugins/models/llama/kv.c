@@ -26,6 +26,7 @@ void kv_destroy(kv_cache *kv)
         free(kv->seqs[i].pages);
         free(kv->seqs[i].parents);
         free(kv->seqs[i].hidden);
+        free(kv->seqs[i].canvas);
     }
     free(kv->seqs);
     memset(kv, 0, sizeof *kv);
@@ -102,6 +103,7 @@ int kv_seq_new(kv_cache *kv, int32_t *out)
     s->len = 0;
     s->n_pending = 0;
     s->n_hidden = 0;
+    s->canvas_n = 0;
     *out = id;
     return 0;
 }
@@ -118,6 +120,7 @@ void kv_seq_free(kv_cache *kv, int32_t seq)
     s->len = 0;
     s->n_pending = 0;
     s->n_hidden = 0;
+    s->canvas_n = 0;
 }
 
 int kv_fork(kv_cache *kv, int32_t src, int32_t *out)
@@ -142,8 +145,10 @@ void kv_truncate(kv_cache *kv, int32_t seq, int32_t n_keep)
     kv_seq *s = kv_get(kv, seq);
     if (!s)
         return;
-    if (n_keep < s->len)
+    if (n_keep < s->len) {
         s->len = n_keep;
+        s->canvas_n = 0; /* its prefix is gone */
+    }
     s->n_pending = 0;
     kv_release_after(kv, seq, s->len);
 }

@@ -23,6 +23,12 @@ typedef struct kv_seq {
     int32_t cap_parents;
     float *hidden;     /* final-norm rows of the latest eval */
     int32_t n_hidden, cap_hidden;
+    /* K/V of the canvas kept by a masked evaluation (DK_MASKED_STORE): n_layer x {K, V} x
+       canvas_n x kv_dim halves, computed with canvas_base committed positions before it. It
+       stays usable while len == canvas_base (truncation below it discards it). */
+    uint16_t *canvas;
+    size_t cap_canvas;
+    int32_t canvas_n, canvas_base;
 } kv_seq;
 
 typedef struct kv_cache {

@@ -163,6 +163,7 @@ static int llama_info(void *p, dk_model_info *out)
     const uint32_t causal_ops = DK_MODEL_CAP_BATCH | DK_MODEL_CAP_TREE | DK_MODEL_CAP_HIDDEN | DK_MODEL_CAP_RAGGED |
                                 DK_MODEL_CAP_HEAD;
     info.caps = DK_MODEL_CAP_FORK | DK_MODEL_CAP_TRUNCATE | DK_MODEL_CAP_ABORT | DK_MODEL_CAP_SHARE |
+                DK_MODEL_CAP_MASKED_SEQ | DK_MODEL_CAP_DUAL_CACHE | DK_MODEL_CAP_BLOCK_CAUSAL |
                 (hp->causal ? causal_ops : DK_MODEL_CAP_MASKED);
     info.add_bos = sh->vocab ? llm_vocab_add_bos(sh->vocab) : 0;
     info.arch = hp->arch;
@@ -321,6 +322,15 @@ static int llama_eval_ragged(void *p, const dk_batch *batch, dk_error *err)
     return rc ? fail(li, err, rc) : DK_OK;
 }
 
+static int llama_eval_masked_seq(void *p, const dk_masked_eval *masked, dk_error *err)
+{
+    llama_inst *li = p;
+    dk_masked_eval me;
+    take_struct(&me, sizeof me, masked);
+    int rc = llm_eval_masked_seq(li->ctx, &me, li->err, sizeof li->err);
+    return rc ? fail(li, err, rc) : DK_OK;
+}
+
 static void llama_set_abort(void *p, dk_abort_fn fn, void *user)
 {
     llama_inst *li = p;
@@ -350,6 +360,7 @@ static const dk_model_iface k_llama = {
     .hidden = llama_hidden,
     .describe = llama_describe,
     .eval_ragged = llama_eval_ragged,
+    .eval_masked_seq = llama_eval_masked_seq,
     .set_abort = llama_set_abort,
     .clone_shared = llama_clone_shared,
 };
