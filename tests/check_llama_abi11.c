@@ -575,6 +575,14 @@ static void assert_rows(const float *a, const float *b, size_t n, int model, con
 
 enum { CN = 12 };
 
+/* Commits toks as a bidirectional canvas: a diffusion decoder's prefill. */
+static void masked_prefix(llm_ctx *c, int32_t seq, const int32_t *toks, size_t n)
+{
+    dk_masked_eval me = masked_of(seq, toks, n, DK_ATTN_BIDIRECTIONAL, NULL);
+    me.n_commit = n;
+    masked_ok(c, &me);
+}
+
 /* An empty prefix and a bidirectional canvas: the stateless masked evaluation, on the
    bidirectional twin of the model (same weights) and on the causal model itself. */
 START_TEST(test_masked_seq_is_stateless_masked)
@@ -618,15 +626,11 @@ START_TEST(test_masked_seq_blocks)
     int32_t pre[PRE], toks[CN], w = new_seq(c), b = new_seq(c);
     rand_tokens(pre, PRE, t.nv, 70u);
     rand_tokens(toks, CN, t.nv, 71u + (unsigned)_i);
-    /* the prompt goes in as a committed masked canvas, as a diffusion decoder prefills */
-    dk_masked_eval me = masked_of(w, pre, PRE, DK_ATTN_BIDIRECTIONAL, NULL);
-    me.n_commit = PRE;
-    masked_ok(c, &me);
-    me.seq = b;
-    masked_ok(c, &me);
+    masked_prefix(c, w, pre, PRE);
+    masked_prefix(c, b, pre, PRE);
     ck_assert_uint_eq(llm_seq_len(c, b), PRE);
     float *whole = floats((size_t)CN * t.nv), *part = floats((size_t)BL * t.nv);
-    me = masked_of(w, toks, CN, DK_ATTN_BLOCK_CAUSAL, whole);
+    dk_masked_eval me = masked_of(w, toks, CN, DK_ATTN_BLOCK_CAUSAL, whole);
     me.block_len = BL;
     masked_ok(c, &me);
     ck_assert_uint_eq(llm_seq_len(c, w), PRE);
@@ -658,11 +662,9 @@ START_TEST(test_masked_seq_rows)
     llm_ctx *c = new_ctx(&t, 2, 64);
     int32_t toks[CN], s = new_seq(c), pre[3] = { 1, 2, 3 };
     rand_tokens(toks, CN, t.nv, 80u + (unsigned)_i);
-    dk_masked_eval me = masked_of(s, pre, 3, DK_ATTN_BIDIRECTIONAL, NULL);
-    me.n_commit = 3;
-    masked_ok(c, &me);
+    masked_prefix(c, s, pre, 3);
     float *full = floats((size_t)CN * t.nv), *sel = floats((size_t)4 * t.nv);
-    me = masked_of(s, toks, CN, DK_ATTN_BIDIRECTIONAL, full);
+    dk_masked_eval me = masked_of(s, toks, CN, DK_ATTN_BIDIRECTIONAL, full);
     masked_ok(c, &me);
     const int32_t rows[4] = { 1, 5, 6, 11 };
     me.logits = sel;
@@ -692,12 +694,10 @@ START_TEST(test_masked_seq_dual_cache)
     int32_t toks[CN], other[CN], s = new_seq(c), pre[3] = { 4, 5, 6 };
     rand_tokens(toks, CN, t.nv, 90u + (unsigned)_i);
     rand_tokens(other, CN, t.nv, 91u + (unsigned)_i);
-    dk_masked_eval me = masked_of(s, pre, 3, DK_ATTN_BIDIRECTIONAL, NULL);
-    me.n_commit = 3;
-    masked_ok(c, &me);
+    masked_prefix(c, s, pre, 3);
     float *full = floats((size_t)CN * t.nv), *act = floats((size_t)CN * t.nv);
     /* without a stored canvas there is nothing to reuse */
-    me = masked_of(s, toks, CN, DK_ATTN_BIDIRECTIONAL, act);
+    dk_masked_eval me = masked_of(s, toks, CN, DK_ATTN_BIDIRECTIONAL, act);
     me.flags = DK_MASKED_REUSE;
     me.active_begin = 4;
     me.active_end = 8;
@@ -743,9 +743,7 @@ START_TEST(test_masked_seq_dual_cache)
     ck_assert_uint_eq(llm_seq_len(c, s), 3 + 4);
     ck_assert_int_eq(llm_eval_masked_seq(c, &me, err, sizeof err), DK_ERR_STATE); /* the prefix moved */
     int32_t r = new_seq(c);
-    me = masked_of(r, pre, 3, DK_ATTN_BIDIRECTIONAL, NULL);
-    me.n_commit = 3;
-    masked_ok(c, &me);
+    masked_prefix(c, r, pre, 3);
     me = masked_of(r, toks, CN, DK_ATTN_BIDIRECTIONAL, NULL);
     me.n_commit = 4;
     masked_ok(c, &me);

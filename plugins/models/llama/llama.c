@@ -1,6 +1,5 @@
 /* llama.c -- the `llama` model plugin: glue between the decokit model ABI and the engine. */
 #include <stdatomic.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
