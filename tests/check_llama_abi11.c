@@ -946,6 +946,35 @@ START_TEST(test_plugin_info)
     ck_assert_int_eq(e.code, DK_ERR_UNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(e.msg, "bidirectional"));
     mi->destroy(inst);
+
+    /* diffusion.shift_logits = true: the bidirectional file with its attention key renamed (the
+       two names have the same length) and the value set */
+    uint8_t *buf;
+    size_t size;
+    ck_assert_msg(synth_write_memory(&o, &buf, &size, err, sizeof err) == 0, "%s", err);
+    static const char from[] = "llama.attention.causal", to[] = "diffusion.shift_logits";
+    uint8_t *key = NULL;
+    for (size_t i = 0; !key && i + sizeof from - 1 <= size; i++)
+        if (memcmp(buf + i, from, sizeof from - 1) == 0)
+            key = buf + i;
+    ck_assert_ptr_nonnull(key);
+    memcpy(key, to, sizeof to - 1);
+    key[sizeof to - 1 + 4] = 1; /* after the name, a u32 type, then the bool */
+    FILE *fp = fopen(file, "wb");
+    ck_assert_ptr_nonnull(fp);
+    ck_assert_uint_eq(fwrite(buf, 1, size, fp), size);
+    fclose(fp);
+    free(buf);
+    inst = create(mi, file, 1);
+    ck_assert_int_eq(mi->info(inst, &info), DK_OK);
+    ck_assert_int_eq(info.logit_shift, 1);
+    ck_assert_uint_eq(info.attention, DK_ATTN_CAUSAL);
+    char text[4096];
+    size_t n_text;
+    ck_assert_int_eq(mi->describe(inst, text, sizeof text - 1, &n_text, &e), DK_OK);
+    text[n_text] = 0;
+    ck_assert_ptr_nonnull(strstr(text, "\nlogit_shift: 1"));
+    mi->destroy(inst);
     remove(file);
 }
 END_TEST

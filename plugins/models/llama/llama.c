@@ -337,9 +337,9 @@ static void llama_set_abort(void *p, dk_abort_fn fn, void *user)
 }
 
 static const dk_model_iface k_llama = {
-    .hdr = { sizeof(dk_model_iface), DK_KIND_MODEL, "llama", "1.0.0",
-             "GGUF llama-family models (llama, mistral, qwen2) on CPU with OpenBLAS", k_params,
-             sizeof(dk_param_spec), DK_CAP_INSTANCE_MT },
+    .hdr = { sizeof(dk_model_iface), DK_KIND_MODEL, "llama", "1.1.0",
+             "GGUF llama-family models (llama, mistral, qwen2) on CPU with OpenBLAS, causal or masked (diffusion)",
+             k_params, sizeof(dk_param_spec), DK_CAP_INSTANCE_MT },
     .create = llama_create,
     .destroy = llama_destroy,
     .info = llama_info,
@@ -367,7 +367,7 @@ static const dk_model_iface k_llama = {
 static const dk_iface_header *const k_components[] = { &k_llama.hdr };
 
 static const dk_plugin_desc k_desc = {
-    DK_PLUGIN_DESC_HEAD, "llama", "1.0.0", k_components, 1, NULL, NULL,
+    DK_PLUGIN_DESC_HEAD, "llama", "1.1.0", k_components, 1, NULL, NULL,
 };
 
 DK_PLUGIN_ENTRY(llama)

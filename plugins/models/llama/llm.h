@@ -70,7 +70,11 @@ int llm_fork(llm_ctx *c, int32_t src, int32_t *out, char *err, size_t errlen);
 /* Bidirectional pass over toks (only for models whose metadata says non-causal). */
 int llm_eval_masked(llm_ctx *c, const int32_t *toks, size_t n, float *logits, char *err, size_t errlen);
 /* Masked evaluation of a canvas after a sequence's cached positions (see dk_masked_eval;
-   struct_size is not read). Runs on any model, whatever its metadata says about attention. */
+   struct_size is not read). Runs on any model, whatever its metadata says about attention.
+   rows NULL returns every computed row: all n, or the active ones with DK_MASKED_REUSE. A
+   REUSE call leaves the stored canvas as it is unless it also has DK_MASKED_STORE (then the
+   reused rows and the recomputed active ones are stored). Committing rows (n_commit > 0),
+   truncating below the canvas or forking discards or does not carry the stored canvas. */
 int llm_eval_masked_seq(llm_ctx *c, const dk_masked_eval *me, char *err, size_t errlen);
 /* Final-norm hidden states of the last n rows of the sequence's latest eval/eval_tree. */
 int llm_hidden(llm_ctx *c, int32_t seq, size_t n, float *out, char *err, size_t errlen);
