@@ -497,6 +497,38 @@ START_TEST(test_ragged_single_is_eval)
 }
 END_TEST
 
+/* More rows than one pass takes: the second sequence is split across two passes. */
+START_TEST(test_ragged_two_passes)
+{
+    tmodel t = open_synth(&k_models[0]);
+    char err[512];
+    llm_ctx *c = new_ctx(&t, 2, 200);
+    enum { A = 150, B = 170 };
+    int32_t r[2] = { new_seq(c), new_seq(c) }, e[2] = { new_seq(c), new_seq(c) }, toks[A + B];
+    rand_tokens(toks, A + B, t.nv, 33u);
+    const size_t n[2] = { A, B };
+    float *lg = floats((size_t)2 * t.nv), *want = floats((size_t)t.nv), *h = floats((size_t)B * t.d),
+          *hw = floats((size_t)B * t.d);
+    dk_batch b = batch_of(2, r, n, toks);
+    b.logits = lg;
+    ck_assert_msg(llm_eval_ragged(c, &b, err, sizeof err) == 0, "%s", err);
+    for (int i = 0; i < 2; i++) {
+        eval_ok(c, e[i], toks + (i ? A : 0), n[i], want, 0);
+        assert_close(lg + (size_t)i * t.nv, want, (size_t)t.nv, t.tol, "last row");
+        ck_assert_int_eq(llm_hidden(c, r[i], n[i], h, err, sizeof err), 0);
+        ck_assert_int_eq(llm_hidden(c, e[i], n[i], hw, err, sizeof err), 0);
+        assert_close(h, hw, n[i] * (size_t)t.d, t.tol, "hidden rows");
+        ck_assert_uint_eq(llm_seq_len(c, r[i]), n[i]);
+    }
+    free(lg);
+    free(want);
+    free(h);
+    free(hw);
+    llm_ctx_free(c);
+    close_model(&t);
+}
+END_TEST
+
 /* ---- head subsets ----------------------------------------------------------------------- */
 
 START_TEST(test_head_subset)
@@ -1091,6 +1123,7 @@ int main(void)
     tcase_add_test(tc, test_bidirectional_refused);
     tcase_add_loop_test(tc, test_ragged_matches_alone, 0, N_MODELS);
     tcase_add_loop_test(tc, test_ragged_single_is_eval, 0, N_MODELS);
+    tcase_add_test(tc, test_ragged_two_passes);
     tcase_add_loop_test(tc, test_head_subset, 0, N_MODELS);
     tcase_add_loop_test(tc, test_masked_seq_is_stateless_masked, 0, N_MODELS);
     tcase_add_loop_test(tc, test_masked_seq_blocks, 0, N_MODELS);
