@@ -71,7 +71,7 @@ int llm_fork(llm_ctx *c, int32_t src, int32_t *out, char *err, size_t errlen);
 int llm_eval_masked(llm_ctx *c, const int32_t *toks, size_t n, float *logits, char *err, size_t errlen);
 /* Masked evaluation of a canvas after a sequence's cached positions (see dk_masked_eval;
    struct_size is not read). Runs on any model, whatever its metadata says about attention.
-   rows NULL returns every computed row: all n, or the active ones with DK_MASKED_REUSE. A
+   rows NULL returns all n rows, so a REUSE call over part of the canvas names its rows. A
    REUSE call leaves the stored canvas as it is unless it also has DK_MASKED_STORE (then the
    reused rows and the recomputed active ones are stored). Committing rows (n_commit > 0),
    truncating below the canvas or forking discards or does not carry the stored canvas. */

@@ -38,6 +38,11 @@ static int check(llm_ctx *c, const dk_masked_eval *me, const kv_seq *s, char *er
             gguf_errf(err, errlen, "eval_masked_seq: active rows [%zu, %zu) of a canvas of %zu", lo, hi, n);
             return DK_ERR_INVALID;
         }
+        if (me->logits && !me->rows && (lo != 0 || hi != n)) {
+            gguf_errf(err, errlen, "eval_masked_seq: rows NULL asks for all %zu rows, but only [%zu, %zu) are "
+                      "recomputed", n, lo, hi);
+            return DK_ERR_INVALID;
+        }
         if (s->canvas_n != (int32_t)n || s->canvas_base != s->len) {
             gguf_errf(err, errlen, "eval_masked_seq: no stored canvas of %zu rows after %d positions to reuse "
                       "(store one with DK_MASKED_STORE first)", n, s->len);
