@@ -13,7 +13,7 @@ static size_t n_new(const dk_batch *b, size_t i)
 }
 
 /* Marks each sequence of the batch once; DK_ERR_* with a message for a missing, repeated or
-   full one. `seen` has kv.n_seqs bytes, zeroed. */
+   full one. `seen` has kv.n_seqs bytes, zeroed (NULL for a batch of one). */
 static int check_seqs(llm_ctx *c, const dk_batch *b, uint8_t *seen, size_t *total, char *err, size_t errlen)
 {
     *total = 0;
@@ -21,7 +21,7 @@ static int check_seqs(llm_ctx *c, const dk_batch *b, uint8_t *seen, size_t *tota
         const kv_seq *s = fw_get_seq(c, b->seqs[i], err, errlen);
         if (!s)
             return DK_ERR_INVALID;
-        if (seen[b->seqs[i]]++) {
+        if (seen && seen[b->seqs[i]]++) {
             gguf_errf(err, errlen, "sequence %d appears twice in the batch", b->seqs[i]);
             return DK_ERR_INVALID;
         }
@@ -46,8 +46,8 @@ static int check_batch(llm_ctx *c, const dk_batch *b, size_t *total, char *err, 
         gguf_errf(err, errlen, "no sequences or no tokens");
         return DK_ERR_INVALID;
     }
-    uint8_t *seen = calloc((size_t)c->kv.n_seqs + 1, 1);
-    if (!seen) {
+    uint8_t *seen = b->n_seqs > 1 ? calloc((size_t)c->kv.n_seqs + 1, 1) : NULL;
+    if (b->n_seqs > 1 && !seen) {
         gguf_errf(err, errlen, "out of memory");
         return DK_ERR_NOMEM;
     }
