@@ -146,8 +146,6 @@ size_t llm_describe(const llm_model *m, const llm_vocab *v, int n_ctx, const cha
     line(&r, "rope.freq_scale: %g", (double)hp->rope_freq_scale);
     line(&r, "rms_eps: %g", (double)hp->rms_eps);
     line(&r, "attention: %s", hp->causal ? "causal" : "bidirectional");
-    if (hp->shift_logits)
-        line(&r, "logit_shift: 1 (masked logits row i predicts position i + 1)");
     line(&r, "qkv_bias: %s", hp->has_qkv_bias ? "yes" : "no");
     line(&r, "output: %s", hp->tied_output ? "tied to token_embd" : "output.weight");
 
