@@ -190,3 +190,17 @@ int kv_prepare(kv_cache *kv, int32_t seq, int32_t from, int32_t to)
     }
     return 0;
 }
+
+void kv_copy_rows(const kv_cache *kv, const kv_seq *s, int32_t slot, int32_t n, uint16_t *buf, int32_t stride,
+                  int32_t row0, int to_cache)
+{
+    const size_t bytes = (size_t)kv->kv_dim * sizeof(uint16_t);
+    for (int l = 0; l < kv->n_layer; l++)
+        for (int32_t r = 0; r < n; r++) {
+            uint16_t *cache[2] = { kv_k(kv, s, l, slot + r), kv_v(kv, s, l, slot + r) };
+            for (int v = 0; v < 2; v++) {
+                uint16_t *row = buf + (((size_t)l * 2 + (size_t)v) * (size_t)stride + (size_t)(row0 + r)) * kv->kv_dim;
+                memcpy(to_cache ? cache[v] : row, to_cache ? row : cache[v], bytes);
+            }
+        }
+}

@@ -56,6 +56,10 @@ void kv_truncate(kv_cache *kv, int32_t seq, int32_t n_keep);
 void kv_release_after(kv_cache *kv, int32_t seq, int32_t n_slots);
 /* Makes slots [from, to) writable: allocates missing blocks, copies shared ones. 0 or -1. */
 int kv_prepare(kv_cache *kv, int32_t seq, int32_t from, int32_t to);
+/* Copies the K and V of slots [slot, slot + n) to rows [row0, row0 + n) of buf, or back when
+   to_cache. buf holds n_layer x {K, V} x stride rows of kv_dim halves. */
+void kv_copy_rows(const kv_cache *kv, const kv_seq *s, int32_t slot, int32_t n, uint16_t *buf, int32_t stride,
+                  int32_t row0, int to_cache);
 
 static inline uint16_t *kv_k(const kv_cache *kv, const kv_seq *s, int layer, int32_t slot)
 {

@@ -62,32 +62,6 @@ static int check(llm_ctx *c, const dk_masked_eval *me, const kv_seq *s, char *er
     return 0;
 }
 
-/* Halves of one canvas row's K (or V) in the stored canvas: [layer][K, V][row][kv_dim]. */
-static uint16_t *stored(const llm_ctx *c, const kv_seq *s, int layer, int v, int32_t row)
-{
-    return s->canvas + (((size_t)layer * 2 + (size_t)v) * (size_t)s->canvas_n + (size_t)row) * (size_t)c->kv.kv_dim;
-}
-
-/* Copies canvas rows between the cache slots after the prefix and the stored canvas, skipping
-   rows [skip_lo, skip_hi). */
-static void move_canvas(llm_ctx *c, kv_seq *s, int to_cache, int32_t skip_lo, int32_t skip_hi)
-{
-    const size_t bytes = (size_t)c->kv.kv_dim * sizeof(uint16_t);
-    for (int l = 0; l < c->kv.n_layer; l++)
-        for (int32_t r = 0; r < s->canvas_n; r++) {
-            if (r >= skip_lo && r < skip_hi)
-                continue;
-            uint16_t *k = kv_k(&c->kv, s, l, s->canvas_base + r), *v = kv_v(&c->kv, s, l, s->canvas_base + r);
-            if (to_cache) {
-                memcpy(k, stored(c, s, l, 0, r), bytes);
-                memcpy(v, stored(c, s, l, 1, r), bytes);
-            } else {
-                memcpy(stored(c, s, l, 0, r), k, bytes);
-                memcpy(stored(c, s, l, 1, r), v, bytes);
-            }
-        }
-}
-
 int llm_eval_masked_seq(llm_ctx *c, const dk_masked_eval *me, char *err, size_t errlen)
 {
     kv_seq *s = fw_get_seq(c, me->seq, err, errlen);
@@ -123,8 +97,10 @@ int llm_eval_masked_seq(llm_ctx *c, const dk_masked_eval *me, char *err, size_t 
         return DK_ERR_NOMEM;
     }
     s = &c->kv.seqs[me->seq];
-    if (reuse)
-        move_canvas(c, s, 1, lo, hi);
+    if (reuse) {
+        kv_copy_rows(&c->kv, s, P, lo, s->canvas, n, 0, 1);
+        kv_copy_rows(&c->kv, s, P + hi, n - hi, s->canvas, n, hi, 1);
+    }
     /* the rows without output first: the output rows are the batch that alone goes through the
        last layer's tail, the final norm and the head */
     size_t k_plain = 0, k_out = (size_t)na - n_out, next = 0;
@@ -154,7 +130,7 @@ int llm_eval_masked_seq(llm_ctx *c, const dk_masked_eval *me, char *err, size_t 
     if (store) {
         s->canvas_n = n;
         s->canvas_base = P;
-        move_canvas(c, s, 0, 0, 0);
+        kv_copy_rows(&c->kv, s, P, n, s->canvas, n, 0, 0);
     }
     if (me->n_commit) {
         s->len = P + (int32_t)me->n_commit;
