@@ -261,13 +261,44 @@ START_TEST(test_failures_change_nothing)
     for (int i = 0; i < 3; i++)
         snap_check(c, &t, &sn[i], "after the failed calls");
 
-    /* a pending tree survives a call refused before it computes anything */
+    /* a pending tree survives calls refused before they compute anything, and calls cancelled
+       after they wrote over its rows: accepting a path afterwards equals accepting it on a twin
+       that saw none of them */
+    int32_t twin;
+    ck_assert_int_eq(llm_fork(c, a, &twin, err, sizeof err), 0);
     ck_assert_int_eq(llm_eval_tree(c, a, rt, parents, 3, lg, err, sizeof err), 0);
+    ck_assert_int_eq(llm_eval_tree(c, twin, rt, parents, 3, lg, err, sizeof err), 0);
     toks[1] = t.nv;
     ck_assert_int_eq(llm_eval_batch(c, seqs, toks, 2, lg, err, sizeof err), DK_ERR_INVALID);
+    toks[1] = 7;
+    const int32_t other[6] = { 9, 8, 7, 6, 5, 4 };
+    size_t one = 4;
+    dk_batch ob = batch_of(1, &a, &one, other);
+    dk_masked_eval me;
+    memset(&me, 0, sizeof me);
+    me.seq = a;
+    me.tokens = other;
+    me.n = 6;
+    me.attention = DK_ATTN_BIDIRECTIONAL;
+    llm_set_abort(c, abort_after, &ab);
+    ab.polls = 0;
+    ck_assert_int_eq(llm_eval_batch(c, seqs, toks, 2, lg, err, sizeof err), DK_ERR_CANCELLED);
+    ab.polls = 0;
+    ck_assert_int_eq(llm_eval_ragged(c, &ob, err, sizeof err), DK_ERR_CANCELLED);
+    ab.polls = 0;
+    ck_assert_int_eq(llm_eval_tree(c, a, other, parents, 3, lg, err, sizeof err), DK_ERR_CANCELLED);
+    ab.polls = 0;
+    ck_assert_int_eq(llm_eval_masked_seq(c, &me, err, sizeof err), DK_ERR_CANCELLED);
+    llm_set_abort(c, NULL, NULL);
     const int32_t path[2] = { 0, 2 };
     ck_assert_msg(llm_accept_path(c, a, path, 2, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(llm_accept_path(c, twin, path, 2, err, sizeof err) == 0, "%s", err);
     ck_assert_uint_eq(llm_seq_len(c, a), 9);
+    float *want = floats((size_t)t.nv);
+    next_logits(c, twin, 3, want);
+    next_logits(c, a, 3, lg);
+    assert_same(lg, want, (size_t)t.nv, "after accepting the tree that survived the failures");
+    free(want);
 
     for (int i = 0; i < 3; i++)
         snap_free(&sn[i]);

@@ -867,11 +867,34 @@ void fw_take_hidden(llm_ctx *c, kv_seq *s, int32_t rows)
     s->n_hidden = rows;
 }
 
-void fw_rollback(llm_ctx *c, int32_t seq, int ran)
+int fw_keep_pending(llm_ctx *c, int32_t seq, int32_t from, int32_t to, fw_keep *k)
+{
+    const kv_seq *s = &c->kv.seqs[seq];
+    const int32_t end = s->len + s->n_pending, hi = to < end ? to : end;
+    k->from = from;
+    k->n = hi > from ? hi - from : 0;
+    k->rows = NULL;
+    if (k->n == 0)
+        return 0;
+    k->rows = malloc((size_t)c->kv.n_layer * 2 * (size_t)k->n * (size_t)c->kv.kv_dim * sizeof *k->rows);
+    if (!k->rows) {
+        k->n = 0;
+        return -1;
+    }
+    kv_copy_rows(&c->kv, s, from, k->n, k->rows, k->n, 0, 0);
+    return 0;
+}
+
+void fw_rollback(llm_ctx *c, int32_t seq, fw_keep *keep)
 {
     kv_seq *s = &c->kv.seqs[seq];
-    if (ran)
-        s->n_pending = 0;
+    if (keep) {
+        if (keep->n)
+            kv_copy_rows(&c->kv, s, keep->from, keep->n, keep->rows, keep->n, 0, 1);
+        free(keep->rows);
+        keep->rows = NULL;
+        keep->n = 0;
+    }
     kv_release_after(&c->kv, seq, s->len + s->n_pending);
 }
 
@@ -967,10 +990,12 @@ int llm_eval_tree(llm_ctx *c, int32_t seq, const int32_t *toks, const int32_t *p
     }
     fw_row *rows = malloc(n * sizeof *rows);
     int32_t *depth = malloc(n * sizeof *depth);
-    if (!rows || !depth || fw_reserve_hidden(c, s, (int32_t)n) || kv_prepare(&c->kv, seq, L, L + (int32_t)n)) {
+    fw_keep keep = { 0, 0, NULL };
+    if (!rows || !depth || fw_reserve_hidden(c, s, (int32_t)n) || kv_prepare(&c->kv, seq, L, L + (int32_t)n) ||
+        fw_keep_pending(c, seq, L, L + (int32_t)n, &keep)) {
         free(rows);
         free(depth);
-        fw_rollback(c, seq, 0);
+        fw_rollback(c, seq, &keep);
         gguf_errf(err, errlen, "out of memory");
         return DK_ERR_NOMEM;
     }
@@ -982,10 +1007,11 @@ int llm_eval_tree(llm_ctx *c, int32_t seq, const int32_t *toks, const int32_t *p
     free(rows);
     free(depth);
     if (rc) {
-        fw_rollback(c, seq, 1);
+        fw_rollback(c, seq, &keep);
         gguf_errf(err, errlen, "%s", fw_failure(rc));
         return rc;
     }
+    free(keep.rows);
     s = &c->kv.seqs[seq];
     memcpy(fw_new_hidden(c, s, 0), c->xn, n * (size_t)c->m->hp.n_embd * sizeof(float));
     fw_take_hidden(c, s, (int32_t)n);

@@ -60,9 +60,16 @@ int fw_reserve_hidden(llm_ctx *c, kv_seq *s, int32_t rows);
 float *fw_new_hidden(llm_ctx *c, kv_seq *s, int32_t j);
 /* The `rows` new rows replace the old ones. */
 void fw_take_hidden(llm_ctx *c, kv_seq *s, int32_t rows);
-/* Undoes a failed call's cache growth: pages past the committed positions go back, and past the
-   pending tree too unless `ran` (a forward pass ran and overwrote the tree's rows, so the tree
-   is dropped). */
-void fw_rollback(llm_ctx *c, int32_t seq, int ran);
+/* The cache rows of a pending tree that a call is about to overwrite, kept so that a failed
+   call can put the tree back. */
+typedef struct fw_keep {
+    int32_t from, n;
+    uint16_t *rows; /* n_layer x {K, V} x n x kv_dim halves */
+} fw_keep;
+/* Keeps the pending tree's rows among slots [from, to), once they are writable. 0 or -1. */
+int fw_keep_pending(llm_ctx *c, int32_t seq, int32_t from, int32_t to, fw_keep *k);
+/* Undoes a failed call: the kept rows go back (keep nullable, then freed), and so do the pages
+   past the committed positions and the pending tree. */
+void fw_rollback(llm_ctx *c, int32_t seq, fw_keep *keep);
 
 #endif

@@ -50,7 +50,7 @@ typedef int (*llm_abort_fn)(void *user);
 void llm_set_abort(llm_ctx *c, llm_abort_fn fn, void *user);
 
 /* The evaluations below change nothing when they fail: every sequence keeps its length, cache
-   contents and hidden rows (a pending tree survives a call that fails before computing). */
+   contents, hidden rows and pending tree. */
 
 /* Append n tokens; logits for the last position, or for all n when all_logits. */
 int llm_eval(llm_ctx *c, int32_t seq, const int32_t *toks, size_t n, float *logits, int all_logits,

@@ -89,10 +89,11 @@ int llm_eval_masked_seq(llm_ctx *c, const dk_masked_eval *me, char *err, size_t 
     }
     fw_row *rows = malloc((size_t)na * sizeof *rows);
     int32_t *toks = malloc((size_t)na * sizeof *toks);
-    if (!rows || !toks || kv_prepare(&c->kv, me->seq, P, P + n)) {
+    fw_keep keep = { 0, 0, NULL };
+    if (!rows || !toks || kv_prepare(&c->kv, me->seq, P, P + n) || fw_keep_pending(c, me->seq, P, P + n, &keep)) {
         free(rows);
         free(toks);
-        fw_rollback(c, me->seq, 0);
+        fw_rollback(c, me->seq, &keep);
         gguf_errf(err, errlen, "out of memory for the KV cache");
         return DK_ERR_NOMEM;
     }
@@ -121,10 +122,11 @@ int llm_eval_masked_seq(llm_ctx *c, const dk_masked_eval *me, char *err, size_t 
     free(rows);
     free(toks);
     if (rc) {
-        fw_rollback(c, me->seq, 1);
+        fw_rollback(c, me->seq, &keep);
         gguf_errf(err, errlen, "%s", fw_failure(rc));
         return rc;
     }
+    free(keep.rows);
     s = &c->kv.seqs[me->seq];
     s->n_pending = 0;
     if (store) {

@@ -73,16 +73,18 @@ static int check_batch(llm_ctx *c, const dk_batch *b, size_t *total, char *err, 
     return 0;
 }
 
-/* Makes room for every sequence's new rows (cache slots and hidden rows); on failure the
-   sequences prepared so far are put back. */
-static int prepare(llm_ctx *c, const dk_batch *b)
+/* Makes room for every sequence's new rows (cache slots and hidden rows) and keeps the rows of
+   pending trees they overwrite; on failure the sequences prepared so far are put back. */
+static int prepare(llm_ctx *c, const dk_batch *b, fw_keep *keep)
 {
     for (size_t i = 0; i < b->n_seqs; i++) {
         kv_seq *s = &c->kv.seqs[b->seqs[i]];
-        const int32_t n = (int32_t)n_new(b, i);
-        if (fw_reserve_hidden(c, s, n) || kv_prepare(&c->kv, b->seqs[i], s->len, s->len + n)) {
+        const int32_t n = (int32_t)n_new(b, i), L = s->len;
+        keep[i] = (fw_keep){ 0, 0, NULL };
+        if (fw_reserve_hidden(c, s, n) || kv_prepare(&c->kv, b->seqs[i], L, L + n) ||
+            fw_keep_pending(c, b->seqs[i], L, L + n, &keep[i])) {
             for (size_t j = 0; j <= i; j++)
-                fw_rollback(c, b->seqs[j], 0);
+                fw_rollback(c, b->seqs[j], &keep[j]);
             return DK_ERR_NOMEM;
         }
     }
@@ -164,7 +166,11 @@ static int append(llm_ctx *c, const dk_batch *b, int all_out, const char *op, ch
     rc = check_batch(c, b, &total, err, errlen);
     if (rc)
         return rc;
-    if (prepare(c, b)) {
+    /* a batch of one (every eval) keeps its pending tree's rows without an allocation */
+    fw_keep one, *keep = b->n_seqs == 1 ? &one : calloc(b->n_seqs, sizeof *keep);
+    if (!keep || prepare(c, b, keep)) {
+        if (keep != &one)
+            free(keep);
         gguf_errf(err, errlen, "out of memory for the KV cache");
         return DK_ERR_NOMEM;
     }
@@ -177,20 +183,23 @@ static int append(llm_ctx *c, const dk_batch *b, int all_out, const char *op, ch
         head = &view;
     }
     rc = run(c, b, all_out, total, head);
-    if (rc) {
-        for (size_t i = 0; i < b->n_seqs; i++)
-            fw_rollback(c, b->seqs[i], 1);
-        gguf_errf(err, errlen, "%s", fw_failure(rc));
-        return rc;
-    }
     for (size_t i = 0; i < b->n_seqs; i++) {
+        if (rc) {
+            fw_rollback(c, b->seqs[i], &keep[i]);
+            continue;
+        }
+        free(keep[i].rows);
         kv_seq *s = &c->kv.seqs[b->seqs[i]];
         const int32_t n = (int32_t)n_new(b, i);
         fw_take_hidden(c, s, n);
         s->len += n;
         s->n_pending = 0;
     }
-    return 0;
+    if (keep != &one)
+        free(keep);
+    if (rc)
+        gguf_errf(err, errlen, "%s", fw_failure(rc));
+    return rc;
 }
 
 int llm_eval(llm_ctx *c, int32_t seq, const int32_t *toks, size_t n, float *logits, int all_logits,
