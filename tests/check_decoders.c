@@ -1,0 +1,314 @@
+/* check_decoders.c -- the search decoders through the session: transformers' beam cases by hand, hash-LM behaviour, bad input. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "harness.h"
+#include "loader.h"
+#include "pipeline.h"
+#include "session.h"
+
+static dk_registry *reg;
+static dk_error err;
+
+static void setup(void) {
+  reg = dkh_registry();
+  dk_error_clear(&err);
+}
+
+static void teardown(void) { dk_registry_free(reg); }
+
+/* Run a pipeline given as YAML.  Returns the result, or NULL with the
+ * message in err when parsing, resolving, creating or generating failed. */
+static dk_result *try_yaml(const char *yaml, const char *prompt) {
+  dk_pipeline *p;
+  dk_result *r = NULL;
+  if (dk_pipeline_parse(yaml, strlen(yaml), "t.yaml", ".", &p, &err)) return NULL;
+  dk_run_opts opts = {.prompt = prompt, .record_logprobs = 1, .logprobs = -1};
+  dk_run *run = NULL;
+  if (dk_pipeline_resolve(p, reg, NULL, &err) == DK_OK && dk_run_new(p, &opts, &run, &err) == DK_OK &&
+      dk_run_generate(run, &r, &err) != DK_OK) {
+    dk_result_free(r);
+    r = NULL;
+  }
+  dk_run_free(run);
+  dk_pipeline_free(p);
+  return r;
+}
+
+static dk_result *run_yaml(const char *yaml, const char *prompt) {
+  dk_result *r = try_yaml(yaml, prompt);
+  ck_assert_msg(r != NULL, "%s", err.msg);
+  return r;
+}
+
+/* ---- METHODS 18.11: transformers' rules, checked by hand ---- */
+
+/* Results as "tokens score" lines, tokens spelled a/b/E (tablelm ids 1..3). */
+static void expect_results(const dk_completion *c, size_t n, const char *const *toks,
+                           const double *scores) {
+  ck_assert_uint_eq(c->n_results, n);
+  for (size_t i = 0; i < n; i++) {
+    char got[64];
+    size_t k = 0;
+    for (size_t j = 0; j < c->results[i].n_tokens && k < sizeof got - 1; j++)
+      got[k++] = "pabE"[c->results[i].tokens[j]];
+    got[k] = '\0';
+    ck_assert_str_eq(got, toks[i]);
+    ck_assert_msg(fabs(c->results[i].score - scores[i]) < 1e-4, "result %zu (%s): score %.6f, want %.4f",
+                  i, got, c->results[i].score, scores[i]);
+  }
+}
+
+#define TABLE(n) "decokit: 1\nmodel: { plugin: tablelm, table: " #n " }\n"
+
+START_TEST(test_hf_eos_rank_and_max_length) {
+  /* Test 1: an EOS of rank >= width is dropped; EOS counts in the length;
+   * the last step finishes the top ranks.  Same for every early_stopping. */
+  static const char *const modes[] = {"false", "true", "never"};
+  for (size_t m = 0; m < 3; m++) {
+    char y[512];
+    snprintf(y, sizeof y,
+             TABLE(1) "decoder: { plugin: beam, width: 2, num_return: 2, early_stopping: %s }\n"
+                      "generate: { max_tokens: 3 }\n",
+             modes[m]);
+    dk_result *r = run_yaml(y, "xyz");
+    ck_assert_uint_eq(r->n_prompt, 3);
+    expect_results(&r->c[0], 2, (const char *const[]){"bE", "aaa"}, (const double[]){-0.7136, -0.7283});
+    /* The best is committed, with its tokens' true log-probabilities. */
+    const dk_completion *c = &r->c[0];
+    ck_assert_uint_eq(c->n_tokens, 1);
+    ck_assert_int_eq(c->tokens[0], 2);
+    ck_assert_str_eq(c->stop_reason, "eos");
+    ck_assert(c->recs[0].has_raw && c->recs[0].has_proc);
+    ck_assert_double_eq_tol(c->recs[0].raw_lp, log(0.3), 1e-6);
+    ck_assert_double_eq_tol(c->recs[0].proc_lp, log(0.3), 1e-6);
+    dk_result_free(r);
+  }
+}
+END_TEST
+
+START_TEST(test_hf_early_stopping_modes) {
+  /* Test 2: true stops once two finished; false when the best running
+   * beam over its length cannot win; never only at the longest length. */
+  static const char *const modes[] = {"true", "false", "never"};
+  static const char *const want[3][2] = {{"aE", "E"}, {"aaE", "aE"}, {"aaE", "aaaa"}};
+  static const double scores[3][2] = {{-0.7136, -1.2040}, {-0.5449, -0.7136}, {-0.5449, -0.6912}};
+  for (size_t m = 0; m < 3; m++) {
+    char y[512];
+    snprintf(y, sizeof y,
+             TABLE(2) "decoder: { plugin: beam, width: 2, num_return: 2, early_stopping: %s }\n"
+                      "generate: { max_tokens: 4 }\n",
+             modes[m]);
+    dk_result *r = run_yaml(y, "xyz");
+    expect_results(&r->c[0], 2, want[m], scores[m]);
+    dk_result_free(r);
+  }
+}
+END_TEST
+
+/* ---- behaviour on the hash LM ---- */
+
+#define HASH "decokit: 1\nmodel: { plugin: hashlm }\n"
+
+static const char *const prompts[] = {"Once upon a time", "the cat", "x", "In the beginning",
+                                      "abcabc", "1 2 3"};
+#define N_PROMPTS (sizeof prompts / sizeof *prompts)
+
+static void same_tokens(const dk_completion *a, const dk_completion *b, const char *what) {
+  ck_assert_msg(a->n_tokens == b->n_tokens, "%s: %zu tokens against %zu", what, a->n_tokens, b->n_tokens);
+  for (size_t i = 0; i < a->n_tokens; i++) {
+    ck_assert_msg(a->tokens[i] == b->tokens[i], "%s: token %zu differs", what, i);
+    ck_assert(b->recs[i].has_raw);
+    ck_assert_msg(fabsf(a->recs[i].raw_lp - b->recs[i].raw_lp) < 1e-5f, "%s: logprob %zu differs", what, i);
+  }
+}
+
+START_TEST(test_width_one_is_greedy) {
+  for (size_t k = 0; k < N_PROMPTS; k++) {
+    dk_result *g = run_yaml(HASH "generate: { max_tokens: 40 }\n", prompts[k]);
+    dk_result *gs = run_yaml(HASH "samplers: [ { plugin: greedy } ]\ngenerate: { max_tokens: 40 }\n", prompts[k]);
+    dk_result *b = run_yaml(HASH "decoder: { plugin: beam, width: 1 }\ngenerate: { max_tokens: 40 }\n", prompts[k]);
+    dk_result *bg = run_yaml(HASH "decoder: { plugin: beam, width: 1 }\nsamplers: [ { plugin: greedy } ]\n"
+                                  "generate: { max_tokens: 40 }\n",
+                             prompts[k]);
+    same_tokens(&g->c[0], &b->c[0], prompts[k]);
+    same_tokens(&gs->c[0], &bg->c[0], prompts[k]);
+    ck_assert_str_eq(g->c[0].stop_reason, b->c[0].stop_reason);
+    dk_result_free(g);
+    dk_result_free(gs);
+    dk_result_free(b);
+    dk_result_free(bg);
+  }
+}
+END_TEST
+
+/* Sum of log softmax of toks after ctx, evaluated from scratch on a fresh
+ * hash LM (the definition, not the decoder's bookkeeping). */
+static double reference_logprob(const dk_token *ctx, size_t n_ctx, const dk_token *toks, size_t n) {
+  const dk_component *c;
+  ck_assert_int_eq(dk_registry_find(reg, DK_KIND_MODEL, "hashlm", &c, &err), DK_OK);
+  dk_config cfg;
+  dk_config_init(&cfg, c->hdr, &err);
+  dk_config_finish(&cfg, NULL, &err);
+  void *m;
+  dk_create_info ci = {sizeof ci, &cfg, NULL, 0, NULL, 1};
+  ck_assert_int_eq(c->copy.model.create((const dk_host *)c->lib->host, &ci, &m, &err), DK_OK);
+  dk_seq s;
+  float logits[128];
+  ck_assert_int_eq(c->copy.model.seq_new(m, &s, &err), DK_OK);
+  ck_assert_int_eq(c->copy.model.eval(m, s, ctx, n_ctx, logits, 0, &err), DK_OK);
+  double sum = 0;
+  for (size_t i = 0; i < n; i++) {
+    double max = -INFINITY, z = 0;
+    for (int v = 0; v < 128; v++) max = logits[v] > max ? logits[v] : max;
+    for (int v = 0; v < 128; v++) z += exp((double)logits[v] - max);
+    sum += (double)logits[toks[i]] - max - log(z);
+    if (i + 1 < n) ck_assert_int_eq(c->copy.model.eval(m, s, &toks[i], 1, logits, 0, &err), DK_OK);
+  }
+  c->copy.model.destroy(m);
+  dk_config_free(&cfg);
+  return sum;
+}
+
+START_TEST(test_results_rescored) {
+  /* Test 4: scores are non-increasing and each equals the recomputed sum
+   * over g^alpha; the completion is the best result. */
+  static const char *const alphas[] = {"1.0", "0", "-0.5", "2"};
+  for (size_t a = 0; a < 4; a++)
+    for (size_t k = 0; k < N_PROMPTS; k++) {
+      char y[512];
+      snprintf(y, sizeof y, HASH "decoder: { plugin: beam, width: 4, num_return: 4, length_penalty: %s }\n"
+                                 "generate: { max_tokens: 24 }\n",
+               alphas[a]);
+      dk_result *r = run_yaml(y, prompts[k]);
+      const dk_completion *c = &r->c[0];
+      ck_assert_uint_ge(c->n_results, 1);
+      for (size_t i = 0; i < c->n_results; i++) {
+        const dk_hypothesis *h = &c->results[i];
+        if (i) ck_assert(h->score <= c->results[i - 1].score);
+        double sum = reference_logprob(r->prompt_tokens, r->n_prompt, h->tokens, h->n_tokens);
+        double want = sum / pow((double)h->n_tokens, atof(alphas[a]));
+        ck_assert_msg(fabs(h->score - want) < 1e-5, "'%s' alpha %s result %zu: %.8f, recomputed %.8f",
+                      prompts[k], alphas[a], i, h->score, want);
+      }
+      const dk_hypothesis *best = &c->results[0];
+      size_t n = best->n_tokens - (best->tokens[best->n_tokens - 1] == 1); /* EOS is not output */
+      ck_assert_uint_eq(c->n_tokens, n);
+      ck_assert(n == 0 || memcmp(c->tokens, best->tokens, n * sizeof *c->tokens) == 0);
+      double committed = 0;
+      for (size_t i = 0; i < n; i++) committed += c->recs[i].raw_lp;
+      double all = reference_logprob(r->prompt_tokens, r->n_prompt, best->tokens, n);
+      ck_assert_msg(fabs(committed - all) < 1e-4, "committed logprobs %.6f, recomputed %.6f", committed, all);
+      dk_result_free(r);
+    }
+}
+END_TEST
+
+START_TEST(test_one_batched_call_per_step) {
+  /* With EOS ignored every beam runs to max_tokens: 20 steps, the last of
+   * which evaluates nothing; each other step is one call for all 4 beams. */
+  dk_result *r = run_yaml(HASH "decoder: { plugin: beam, width: 4 }\n"
+                               "generate: { max_tokens: 20, ignore_eos: true }\n",
+                          "Once upon a time");
+  ck_assert_uint_eq(r->c[0].n_tokens, 20);
+  ck_assert_uint_eq(r->c[0].forward_passes, 19);
+  ck_assert_uint_eq(r->c[0].model_tokens, 19 * 4);
+  dk_result_free(r);
+}
+END_TEST
+
+START_TEST(test_constraint_per_beam) {
+  /* Every beam keeps its own grammar state: every result is an option. */
+  static const char *const opts[] = {"cat", "dog", "bird", "fish"};
+  for (size_t k = 0; k < N_PROMPTS; k++) {
+    dk_result *r = run_yaml(HASH "decoder: { plugin: beam, width: 4, num_return: 4 }\n"
+                                 "constraint: { plugin: choice, options: [cat, dog, bird, fish] }\n"
+                                 "generate: { max_tokens: 8 }\n",
+                            prompts[k]);
+    const dk_completion *c = &r->c[0];
+    ck_assert_uint_eq(c->n_results, 4);
+    for (size_t i = 0; i <= c->n_results; i++) {
+      const char *t = i < c->n_results ? c->results[i].text : c->text;
+      int found = 0;
+      for (size_t o = 0; o < 4; o++) found |= strcmp(t, opts[o]) == 0;
+      ck_assert_msg(found, "'%s' is not an option", t);
+    }
+    dk_result_free(r);
+  }
+}
+END_TEST
+
+START_TEST(test_sampler_chain_shapes_scores) {
+  /* Temperature reshapes each beam's distribution: the scores are the
+   * processed log-probabilities, the raw ones stay the model's. */
+  dk_result *r = run_yaml(HASH "decoder: { plugin: beam, width: 3, length_penalty: 0 }\n"
+                               "samplers: [ { plugin: temperature, t: 0.5 } ]\n"
+                               "generate: { max_tokens: 12, ignore_eos: true }\n",
+                          "the cat");
+  const dk_completion *c = &r->c[0];
+  double proc = 0, raw = 0;
+  for (size_t i = 0; i < c->n_tokens; i++) {
+    proc += c->recs[i].proc_lp;
+    raw += c->recs[i].raw_lp;
+  }
+  ck_assert_double_eq_tol(c->results[0].score, proc, 1e-4);
+  ck_assert_double_eq_tol(raw, reference_logprob(r->prompt_tokens, r->n_prompt, c->tokens, c->n_tokens), 1e-4);
+  ck_assert(fabs(proc - raw) > 1e-3);
+  dk_result_free(r);
+}
+END_TEST
+
+static void expect_error(const char *yaml, const char *needle) {
+  dk_error_clear(&err);
+  dk_result *r = try_yaml(yaml, "x");
+  ck_assert_msg(r == NULL, "'%s' was accepted", yaml);
+  ck_assert_msg(strstr(err.msg, needle) != NULL, "error '%s' does not name '%s'", err.msg, needle);
+}
+
+START_TEST(test_bad_input) {
+  expect_error(HASH "decoder: { plugin: beam, width: 0 }\n", "width");
+  expect_error(HASH "decoder: { plugin: beam, width: 2, num_return: 3 }\n", "num_return");
+  expect_error(HASH "decoder: { plugin: beam, early_stopping: maybe }\n", "early_stopping");
+}
+END_TEST
+
+/* ---- the bundled model ---- */
+
+START_TEST(test_width_one_is_greedy_bundled) {
+  char y[4096];
+  snprintf(y, sizeof y, "decokit: 1\nmodel: { plugin: llama, path: %s/models/decokit-tiny.gguf }\n",
+           getenv("DECOKIT_SRCDIR"));
+  size_t head = strlen(y);
+  static const char *const texts[] = {"It is a truth universally acknowledged", "And God said"};
+  for (size_t k = 0; k < 2; k++) {
+    snprintf(y + head, sizeof y - head, "generate: { max_tokens: 24 }\n");
+    dk_result *g = run_yaml(y, texts[k]);
+    snprintf(y + head, sizeof y - head, "decoder: { plugin: beam, width: 1 }\ngenerate: { max_tokens: 24 }\n");
+    dk_result *b = run_yaml(y, texts[k]);
+    same_tokens(&g->c[0], &b->c[0], texts[k]);
+    dk_result_free(g);
+    dk_result_free(b);
+  }
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("decoders");
+  TCase *tc = tcase_create("decoders");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, test_hf_eos_rank_and_max_length);
+  tcase_add_test(tc, test_hf_early_stopping_modes);
+  tcase_add_test(tc, test_width_one_is_greedy);
+  tcase_add_test(tc, test_results_rescored);
+  tcase_add_test(tc, test_one_batched_call_per_step);
+  tcase_add_test(tc, test_constraint_per_beam);
+  tcase_add_test(tc, test_sampler_chain_shapes_scores);
+  tcase_add_test(tc, test_bad_input);
+  tcase_add_test(tc, test_width_one_is_greedy_bundled);
+  suite_add_tcase(s, tc);
+  return dkh_run(s);
+}
