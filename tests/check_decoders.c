@@ -110,6 +110,23 @@ START_TEST(test_hf_early_stopping_modes) {
 }
 END_TEST
 
+START_TEST(test_hf_group_beam) {
+  /* Test 3: group 1 pays 1.0 for the a group 0 chose; its b E finishes
+   * first; group 0 ends at max length with a a. */
+  dk_result *r = run_yaml(TABLE(1) "decoder: { plugin: diverse_beam, width: 2, groups: 2, diversity: 1.0,"
+                                   " num_return: 2 }\ngenerate: { max_tokens: 2 }\n",
+                          "xyz");
+  expect_results(&r->c[0], 2, (const char *const[]){"bE", "aa"}, (const double[]){-0.7136, -0.7458});
+  dk_result_free(r);
+  /* Without the penalty both groups run the same search. */
+  r = run_yaml(TABLE(1) "decoder: { plugin: diverse_beam, width: 2, groups: 2, diversity: 0,"
+                        " num_return: 2 }\ngenerate: { max_tokens: 2 }\n",
+               "xyz");
+  expect_results(&r->c[0], 2, (const char *const[]){"aa", "aa"}, (const double[]){-0.7458, -0.7458});
+  dk_result_free(r);
+}
+END_TEST
+
 /* ---- behaviour on the hash LM ---- */
 
 #define HASH "decokit: 1\nmodel: { plugin: hashlm }\n"
@@ -262,6 +279,42 @@ START_TEST(test_sampler_chain_shapes_scores) {
 }
 END_TEST
 
+START_TEST(test_one_group_is_beam) {
+  for (size_t k = 0; k < N_PROMPTS; k++) {
+    dk_result *a = run_yaml(HASH "decoder: { plugin: beam, width: 3, num_return: 3 }\ngenerate: { max_tokens: 16 }\n",
+                            prompts[k]);
+    dk_result *b = run_yaml(HASH "decoder: { plugin: diverse_beam, width: 3, groups: 1, diversity: 5,"
+                                 " num_return: 3 }\ngenerate: { max_tokens: 16 }\n",
+                            prompts[k]);
+    ck_assert_uint_eq(a->c[0].n_results, b->c[0].n_results);
+    for (size_t i = 0; i < a->c[0].n_results; i++) {
+      ck_assert_str_eq(a->c[0].results[i].text, b->c[0].results[i].text);
+      ck_assert_double_eq(a->c[0].results[i].score, b->c[0].results[i].score);
+    }
+    dk_result_free(a);
+    dk_result_free(b);
+  }
+}
+END_TEST
+
+START_TEST(test_strong_diversity_distinct_starts) {
+  /* METHODS 1, test 6: with a huge lambda and one beam a group, the
+   * groups' first tokens are pairwise distinct.  Only running tokens are
+   * penalised (a finished EOS is not), so EOS is an ordinary token here. */
+  for (size_t k = 0; k < N_PROMPTS; k++) {
+    dk_result *r = run_yaml(HASH "decoder: { plugin: diverse_beam, width: 4, groups: 4, diversity: 1000,"
+                                 " num_return: 4, length_penalty: 0 }\n"
+                                 "generate: { max_tokens: 6, ignore_eos: true }\n",
+                            prompts[k]);
+    const dk_completion *c = &r->c[0];
+    ck_assert_uint_eq(c->n_results, 4);
+    for (size_t i = 0; i < 4; i++)
+      for (size_t j = 0; j < i; j++) ck_assert_int_ne(c->results[i].tokens[0], c->results[j].tokens[0]);
+    dk_result_free(r);
+  }
+}
+END_TEST
+
 static void expect_error(const char *yaml, const char *needle) {
   dk_error_clear(&err);
   dk_result *r = try_yaml(yaml, "x");
@@ -271,6 +324,8 @@ static void expect_error(const char *yaml, const char *needle) {
 
 START_TEST(test_bad_input) {
   expect_error(HASH "decoder: { plugin: beam, width: 0 }\n", "width");
+  expect_error(HASH "decoder: { plugin: diverse_beam, width: 0 }\n", "width");
+  expect_error(HASH "decoder: { plugin: diverse_beam, width: 4, groups: 3 }\n", "groups");
   expect_error(HASH "decoder: { plugin: beam, width: 2, num_return: 3 }\n", "num_return");
   expect_error(HASH "decoder: { plugin: beam, early_stopping: maybe }\n", "early_stopping");
 }
@@ -302,11 +357,14 @@ int main(void) {
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, test_hf_eos_rank_and_max_length);
   tcase_add_test(tc, test_hf_early_stopping_modes);
+  tcase_add_test(tc, test_hf_group_beam);
   tcase_add_test(tc, test_width_one_is_greedy);
   tcase_add_test(tc, test_results_rescored);
   tcase_add_test(tc, test_one_batched_call_per_step);
   tcase_add_test(tc, test_constraint_per_beam);
   tcase_add_test(tc, test_sampler_chain_shapes_scores);
+  tcase_add_test(tc, test_one_group_is_beam);
+  tcase_add_test(tc, test_strong_diversity_distinct_starts);
   tcase_add_test(tc, test_bad_input);
   tcase_add_test(tc, test_width_one_is_greedy_bundled);
   suite_add_tcase(s, tc);
