@@ -244,7 +244,7 @@ START_TEST(test_constraint_per_beam) {
   for (size_t k = 0; k < N_PROMPTS; k++) {
     dk_result *r = run_yaml(HASH "decoder: { plugin: beam, width: 4, num_return: 4 }\n"
                                  "constraint: { plugin: choice, options: [cat, dog, bird, fish] }\n"
-                                 "generate: { max_tokens: 8 }\n",
+                                 "generate: { max_tokens: 6 }\n",
                             prompts[k]);
     const dk_completion *c = &r->c[0];
     ck_assert_uint_eq(c->n_results, 4);
@@ -315,6 +315,44 @@ START_TEST(test_strong_diversity_distinct_starts) {
 }
 END_TEST
 
+/* ---- momentum ---- */
+
+START_TEST(test_momentum_alpha_zero_is_greedy) {
+  for (size_t k = 0; k < N_PROMPTS; k++) {
+    dk_result *g = run_yaml(HASH "generate: { max_tokens: 40 }\n", prompts[k]);
+    dk_result *m = run_yaml(HASH "decoder: { plugin: momentum, alpha: 0 }\ngenerate: { max_tokens: 40 }\n", prompts[k]);
+    same_tokens(&g->c[0], &m->c[0], prompts[k]);
+    ck_assert(m->c[0].n_tokens == 0 || m->c[0].recs[0].has_proc);
+    dk_result_free(g);
+    dk_result_free(m);
+  }
+}
+END_TEST
+
+START_TEST(test_momentum_leaves_the_cycle) {
+  /* METHODS 2, test 3, on the cycle a b a b ... (p .84 a step, EOS .15):
+   * greedy goes round (the table ends after six tokens); with f(L) = L and alpha 0.2 the resistance
+   * passes .84 - .15 when the cycle about to close has length 4, at the
+   * sixth token, and EOS ends the text. */
+  dk_result *g = run_yaml(TABLE(3) "generate: { max_tokens: 6 }\n", "p");
+  ck_assert_str_eq(g->c[0].text, "ababab");
+  dk_result_free(g);
+  dk_result *m = run_yaml(TABLE(3) "decoder: { plugin: momentum, k: 3, alpha: 0.2 }\n"
+                                   "generate: { max_tokens: 6 }\n",
+                          "p");
+  ck_assert_str_eq(m->c[0].text, "ababa");
+  ck_assert_str_eq(m->c[0].stop_reason, "eos");
+  dk_result_free(m);
+  /* A cheaper resistance stays in the loop longer: constant f = 2 * 0.05
+   * never beats .84 - .15. */
+  m = run_yaml(TABLE(3) "decoder: { plugin: momentum, k: 3, alpha: 0.05, resistance: constant }\n"
+                        "generate: { max_tokens: 6 }\n",
+               "p");
+  ck_assert_str_eq(m->c[0].text, "ababab");
+  dk_result_free(m);
+}
+END_TEST
+
 static void expect_error(const char *yaml, const char *needle) {
   dk_error_clear(&err);
   dk_result *r = try_yaml(yaml, "x");
@@ -328,6 +366,7 @@ START_TEST(test_bad_input) {
   expect_error(HASH "decoder: { plugin: diverse_beam, width: 4, groups: 3 }\n", "groups");
   expect_error(HASH "decoder: { plugin: beam, width: 2, num_return: 3 }\n", "num_return");
   expect_error(HASH "decoder: { plugin: beam, early_stopping: maybe }\n", "early_stopping");
+  expect_error(HASH "decoder: { plugin: momentum, resistance: quadratic }\n", "resistance");
 }
 END_TEST
 
@@ -365,6 +404,8 @@ int main(void) {
   tcase_add_test(tc, test_sampler_chain_shapes_scores);
   tcase_add_test(tc, test_one_group_is_beam);
   tcase_add_test(tc, test_strong_diversity_distinct_starts);
+  tcase_add_test(tc, test_momentum_alpha_zero_is_greedy);
+  tcase_add_test(tc, test_momentum_leaves_the_cycle);
   tcase_add_test(tc, test_bad_input);
   tcase_add_test(tc, test_width_one_is_greedy_bundled);
   suite_add_tcase(s, tc);
