@@ -27,19 +27,13 @@ static const dk_param_spec momentum_params[] = {
      "(log6(1 + L) / 0.2) or exp (1.5^L / 2)."},
     {NULL, 0, 0, NULL, 0, 0, NULL}};
 
-typedef struct pick {
-  dk_token id;
-  float logit, p;
-} pick;
-
 typedef struct momentum {
   const dk_host *h;
   size_t k, max_ngram, nv;
   double alpha;
   int res;
   float *logits;
-  dk_token_data *dist;
-  pick *top;
+  dk_token_data *dist, *top; /* the distribution, and a copy cut to its k best */
   int fresh;
 } momentum;
 
@@ -73,7 +67,7 @@ static int momentum_create(const dk_host *h, const dk_create_info *ci, void **in
   d->res = res;
   d->logits = malloc(d->nv * sizeof *d->logits);
   d->dist = malloc(d->nv * sizeof *d->dist);
-  d->top = malloc(d->k * sizeof *d->top);
+  d->top = malloc(d->nv * sizeof *d->top);
   if (!d->logits || !d->dist || !d->top) {
     momentum_destroy(d);
     return h->set_error(err, DK_ERR_NOMEM, "out of memory");
@@ -112,28 +106,6 @@ static double resistance(int res, size_t L) {
   }
 }
 
-static int before(const pick *a, const pick *b) {
-  return a->logit > b->logit || (a->logit == b->logit && a->id < b->id);
-}
-
-/* The k most probable candidates, best first, ordered by logit (not by p,
- * whose rounding could tie distinct logits) with ties to the lower id, as
- * greedy orders them. */
-static size_t top_k(momentum *d, const dk_candidates *c) {
-  size_t n = 0;
-  for (size_t i = 0; i < c->n; i++) {
-    pick x = {c->data[i].id, c->data[i].logit, c->data[i].p};
-    if (n == d->k && !before(&x, &d->top[n - 1])) continue;
-    size_t j = n < d->k ? n++ : n - 1;
-    while (j > 0 && before(&x, &d->top[j - 1])) {
-      d->top[j] = d->top[j - 1];
-      j--;
-    }
-    d->top[j] = x;
-  }
-  return n;
-}
-
 static int momentum_step(void *inst, dk_session *s, dk_error *err) {
   momentum *d = inst;
   const dk_host *h = d->h;
@@ -142,15 +114,22 @@ static int momentum_step(void *inst, dk_session *s, dk_error *err) {
   dk_candidates c = {d->dist, d->nv, -1, 0};
   int rc = h->session_distribution(s, logits, &c, err);
   if (rc) return rc;
-  size_t n_top = top_k(d, &c), n_ctx, n_prompt;
+  /* The k best by logit, ties to the lower id, as greedy orders them (p
+   * could round distinct logits to a tie); the full list stays intact for
+   * the commit's processed numbers. */
+  memcpy(d->top, c.data, c.n * sizeof *c.data);
+  dk_candidates top = {d->top, c.n, -1, c.flags};
+  h->cand_top(&top, d->k);
+  size_t n_ctx, n_prompt;
   const dk_token *ctx = h->session_tokens(s, &n_ctx, &n_prompt);
-  dk_token tok = d->top[0].id;
+  dk_token tok = top.data[0].id;
   double best = -INFINITY;
-  for (size_t i = 0; i < n_top && d->alpha > 0; i++) {
-    double sc = d->top[i].p - d->alpha * resistance(d->res, cycle_len(ctx, n_ctx, d->top[i].id, d->max_ngram));
+  for (size_t i = 0; i < top.n && d->alpha > 0; i++) {
+    const dk_token_data *t = &top.data[i];
+    double sc = t->p - d->alpha * resistance(d->res, cycle_len(ctx, n_ctx, t->id, d->max_ngram));
     if (sc > best) {
       best = sc;
-      tok = d->top[i].id;
+      tok = t->id;
     }
   }
   dk_token_logprob lp = {sizeof lp, NAN, NAN, logits, &c};
