@@ -353,6 +353,49 @@ START_TEST(test_momentum_leaves_the_cycle) {
 }
 END_TEST
 
+/* ---- contrastive ---- */
+
+START_TEST(test_contrastive_alpha_zero_is_greedy) {
+  for (size_t k = 0; k < N_PROMPTS; k++) {
+    dk_result *g = run_yaml(HASH "generate: { max_tokens: 40 }\n", prompts[k]);
+    dk_result *c = run_yaml(HASH "decoder: { plugin: contrastive, k: 5, alpha: 0 }\ngenerate: { max_tokens: 40 }\n",
+                            prompts[k]);
+    same_tokens(&g->c[0], &c->c[0], prompts[k]);
+    /* One batched call per token: the k candidates together. */
+    ck_assert_uint_eq(c->c[0].forward_passes, c->c[0].n_tokens + (strcmp(c->c[0].stop_reason, "eos") == 0));
+    ck_assert_uint_eq(c->c[0].model_tokens, 5 * c->c[0].forward_passes);
+    dk_result_free(g);
+    dk_result_free(c);
+  }
+}
+END_TEST
+
+START_TEST(test_contrastive_hand_set_hidden) {
+  /* Cycle table, hidden vectors p, a, b orthogonal and E = p + a + b.
+   * With alpha 0.9: a (.1 * .84 - 0), then b (same), then a repeats its
+   * own vector (.084 - .9) while E is only 1/sqrt(3) like the context
+   * (.015 - .9 * .577 = -.505): EOS. */
+  dk_result *r = run_yaml(TABLE(3) "decoder: { plugin: contrastive, k: 3, alpha: 0.9 }\n"
+                                   "generate: { max_tokens: 6 }\n",
+                          "p");
+  ck_assert_str_eq(r->c[0].text, "ab");
+  ck_assert_str_eq(r->c[0].stop_reason, "eos");
+  ck_assert_double_eq_tol(r->c[0].recs[1].raw_lp, log(0.84), 1e-5);
+  dk_result_free(r);
+  /* With alpha 0.5 the likely repeat still wins (.42 - .5 > .075 - .289). */
+  r = run_yaml(TABLE(3) "decoder: { plugin: contrastive, k: 3, alpha: 0.5 }\ngenerate: { max_tokens: 6 }\n", "p");
+  ck_assert_str_eq(r->c[0].text, "ababab");
+  dk_result_free(r);
+  /* Several completions: the forks of the prompt lack its hidden states. */
+  r = run_yaml(TABLE(3) "decoder: { plugin: contrastive, k: 3, alpha: 0.9 }\n"
+                        "generate: { max_tokens: 6, n: 2 }\n",
+               "p");
+  ck_assert_str_eq(r->c[0].text, "ab");
+  ck_assert_str_eq(r->c[1].text, "ab");
+  dk_result_free(r);
+}
+END_TEST
+
 static void expect_error(const char *yaml, const char *needle) {
   dk_error_clear(&err);
   dk_result *r = try_yaml(yaml, "x");
@@ -367,6 +410,9 @@ START_TEST(test_bad_input) {
   expect_error(HASH "decoder: { plugin: beam, width: 2, num_return: 3 }\n", "num_return");
   expect_error(HASH "decoder: { plugin: beam, early_stopping: maybe }\n", "early_stopping");
   expect_error(HASH "decoder: { plugin: momentum, resistance: quadratic }\n", "resistance");
+  expect_error(HASH "decoder: { plugin: contrastive, alpha: 1.5 }\n", "alpha");
+  expect_error("decokit: 1\nmodel: { plugin: tablelm, hidden: false }\ndecoder: { plugin: contrastive }\n",
+               "hidden states");
 }
 END_TEST
 
@@ -406,6 +452,8 @@ int main(void) {
   tcase_add_test(tc, test_strong_diversity_distinct_starts);
   tcase_add_test(tc, test_momentum_alpha_zero_is_greedy);
   tcase_add_test(tc, test_momentum_leaves_the_cycle);
+  tcase_add_test(tc, test_contrastive_alpha_zero_is_greedy);
+  tcase_add_test(tc, test_contrastive_hand_set_hidden);
   tcase_add_test(tc, test_bad_input);
   tcase_add_test(tc, test_width_one_is_greedy_bundled);
   suite_add_tcase(s, tc);
