@@ -396,6 +396,81 @@ START_TEST(test_contrastive_hand_set_hidden) {
 }
 END_TEST
 
+/* ---- deal ---- */
+
+#define KEYWORD_CAT "scorers: [ { plugin: keyword, keywords: [cat] } ]\n"
+
+START_TEST(test_deal_reduces_to_greedy) {
+  /* METHODS 8, tests 1 and 2: lambda 0 scores by log P alone, and k 1
+   * leaves nothing to choose, whatever the rewards and look-ahead. */
+  for (size_t k = 0; k < N_PROMPTS; k++) {
+    dk_result *g = run_yaml(HASH "generate: { max_tokens: 24 }\n", prompts[k]);
+    dk_result *a = run_yaml(HASH "decoder: { plugin: deal, k: 5, lookahead: 3, lambda: 0 }\n" KEYWORD_CAT
+                                 "generate: { max_tokens: 24 }\n",
+                            prompts[k]);
+    dk_result *b = run_yaml(HASH "decoder: { plugin: deal, k: 1, lookahead: 3, lambda: 50 }\n" KEYWORD_CAT
+                                 "generate: { max_tokens: 24 }\n",
+                            prompts[k]);
+    same_tokens(&g->c[0], &a->c[0], prompts[k]);
+    same_tokens(&g->c[0], &b->c[0], prompts[k]);
+    dk_result_free(g);
+    dk_result_free(a);
+    dk_result_free(b);
+  }
+}
+END_TEST
+
+START_TEST(test_deal_finds_the_keyword) {
+  /* METHODS 8, test 3: take the runner-up of greedy's first step as the
+   * keyword; where greedy never writes it, DeAL with a look-ahead must. */
+  size_t checked = 0;
+  for (size_t k = 0; k < N_PROMPTS; k++) {
+    dk_result *g = run_yaml(HASH "generate: { max_tokens: 16, logprobs: 2 }\n", prompts[k]);
+    if (g->c[0].n_tokens == 0) { /* EOS first: no step to read */
+      dk_result_free(g);
+      continue;
+    }
+    dk_token alt = g->c[0].recs[0].raw_top[1].id;
+    char word[16];
+    snprintf(word, sizeof word, "%s", alt >= 32 - 30 && alt < 97 ? (char[]){(char)(alt + 30), 0} : "");
+    if (!word[0] || strchr("[]{},:'\"#&*!|>%@` ", word[0]) || strstr(g->c[0].text, word)) {
+      dk_result_free(g);
+      continue;
+    }
+    char y[512];
+    snprintf(y, sizeof y,
+             HASH "decoder: { plugin: deal, k: 4, lookahead: 2, lambda: 5 }\n"
+                  "scorers: [ { plugin: keyword, keywords: ['%s'] } ]\ngenerate: { max_tokens: 16 }\n",
+             word);
+    dk_result *d = run_yaml(y, prompts[k]);
+    ck_assert_msg(strstr(d->c[0].text, word) != NULL, "'%s': '%s' lacks keyword '%s'", prompts[k],
+                  d->c[0].text, word);
+    ck_assert_uint_ge(d->c[0].n_results, 1);
+    checked++;
+    dk_result_free(d);
+    dk_result_free(g);
+  }
+  ck_assert_uint_ge(checked, 2);
+}
+END_TEST
+
+START_TEST(test_deal_weights_are_linear) {
+  /* METHODS 8, test 4: lambda 1 with weight 2 is lambda 2 with weight 1;
+   * and the look-ahead costs one batched call a position. */
+  dk_result *a = run_yaml(HASH "decoder: { plugin: deal, width: 2, k: 3, lookahead: 2, lambda: 1, weights: ['2'] }\n"
+                               "scorers: [ { plugin: repetition, n: 1 } ]\ngenerate: { max_tokens: 12 }\n",
+                          "the cat");
+  dk_result *b = run_yaml(HASH "decoder: { plugin: deal, width: 2, k: 3, lookahead: 2, lambda: 2 }\n"
+                               "scorers: [ { plugin: repetition, n: 1 } ]\ngenerate: { max_tokens: 12 }\n",
+                          "the cat");
+  ck_assert_str_eq(a->c[0].text, b->c[0].text);
+  ck_assert_double_eq(a->c[0].results[0].score, b->c[0].results[0].score);
+  ck_assert_uint_le(a->c[0].forward_passes, 3 * 12);
+  dk_result_free(a);
+  dk_result_free(b);
+}
+END_TEST
+
 static void expect_error(const char *yaml, const char *needle) {
   dk_error_clear(&err);
   dk_result *r = try_yaml(yaml, "x");
@@ -411,6 +486,9 @@ START_TEST(test_bad_input) {
   expect_error(HASH "decoder: { plugin: beam, early_stopping: maybe }\n", "early_stopping");
   expect_error(HASH "decoder: { plugin: momentum, resistance: quadratic }\n", "resistance");
   expect_error(HASH "decoder: { plugin: contrastive, alpha: 1.5 }\n", "alpha");
+  expect_error(HASH "decoder: { plugin: deal }\n", "scorers");
+  expect_error(HASH "decoder: { plugin: deal, weights: ['1', '2'] }\n" KEYWORD_CAT, "weights");
+  expect_error(HASH "decoder: { plugin: deal, weights: [heavy] }\n" KEYWORD_CAT, "weights");
   expect_error("decokit: 1\nmodel: { plugin: tablelm, hidden: false }\ndecoder: { plugin: contrastive }\n",
                "hidden states");
 }
@@ -454,6 +532,9 @@ int main(void) {
   tcase_add_test(tc, test_momentum_leaves_the_cycle);
   tcase_add_test(tc, test_contrastive_alpha_zero_is_greedy);
   tcase_add_test(tc, test_contrastive_hand_set_hidden);
+  tcase_add_test(tc, test_deal_reduces_to_greedy);
+  tcase_add_test(tc, test_deal_finds_the_keyword);
+  tcase_add_test(tc, test_deal_weights_are_linear);
   tcase_add_test(tc, test_bad_input);
   tcase_add_test(tc, test_width_one_is_greedy_bundled);
   suite_add_tcase(s, tc);
