@@ -4,7 +4,7 @@
 #include <stddef.h>
 
 static const dk_param_spec beam_params[] = {
-    {"width", DK_PARAM_INT, DK_PARAM_MIN, "4", 1, 0,
+    {"width", DK_PARAM_INT, DK_PARAM_MIN | DK_PARAM_MAX, "4", 1, 1024,
      "Beams kept each step (transformers' num_beams); all of them advance in one batched model "
      "call.  1 is greedy decoding."},
     BS_COMMON_PARAMS,

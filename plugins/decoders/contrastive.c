@@ -16,7 +16,7 @@
 #include <string.h>
 
 static const dk_param_spec contrastive_params[] = {
-    {"k", DK_PARAM_INT, DK_PARAM_MIN, "4", 1, 0,
+    {"k", DK_PARAM_INT, DK_PARAM_MIN | DK_PARAM_MAX, "4", 1, 1024,
      "Candidates per step: the k most probable tokens of the processed distribution, all "
      "evaluated in one batched call."},
     {"alpha", DK_PARAM_DOUBLE, DK_PARAM_MIN | DK_PARAM_MAX, "0.6", 0, 1,

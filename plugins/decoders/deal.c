@@ -19,11 +19,11 @@
 #include <string.h>
 
 static const dk_param_spec deal_params[] = {
-    {"width", DK_PARAM_INT, DK_PARAM_MIN, "1", 1, 0,
+    {"width", DK_PARAM_INT, DK_PARAM_MIN | DK_PARAM_MAX, "1", 1, 256,
      "Beams kept each step (b); 1 is greedy search with look-ahead."},
-    {"k", DK_PARAM_INT, DK_PARAM_MIN, "10", 1, 0,
+    {"k", DK_PARAM_INT, DK_PARAM_MIN | DK_PARAM_MAX, "10", 1, 1024,
      "Candidates per beam: its k most probable next tokens."},
-    {"lookahead", DK_PARAM_INT, DK_PARAM_MIN, "10", 0, 0,
+    {"lookahead", DK_PARAM_INT, DK_PARAM_MIN | DK_PARAM_MAX, "10", 0, 4096,
      "Greedy look-ahead tokens after each candidate before the rewards are computed."},
     {"lambda", DK_PARAM_DOUBLE, 0, "1.0", 0, 0,
      "Weight of the rewards against the log-likelihood; 0 is plain (beam) search."},

@@ -4,10 +4,10 @@
 #include <stddef.h>
 
 static const dk_param_spec dbs_params[] = {
-    {"width", DK_PARAM_INT, DK_PARAM_MIN, "4", 1, 0,
+    {"width", DK_PARAM_INT, DK_PARAM_MIN | DK_PARAM_MAX, "4", 1, 1024,
      "Beams in all, split evenly into the groups; all of them advance in one batched model "
      "call."},
-    {"groups", DK_PARAM_INT, DK_PARAM_MIN, "2", 1, 0,
+    {"groups", DK_PARAM_INT, DK_PARAM_MIN | DK_PARAM_MAX, "2", 1, 1024,
      "Number of groups G; must divide width.  1 is plain beam search."},
     {"diversity", DK_PARAM_DOUBLE, DK_PARAM_MIN, "0.5", 0, 0,
      "Hamming diversity strength lambda: a group's log-probability of a token drops by lambda "
