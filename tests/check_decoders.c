@@ -67,14 +67,16 @@ static void expect_results(const dk_completion *c, size_t n, const char *const *
 
 START_TEST(test_hf_eos_rank_and_max_length) {
   /* Test 1: an EOS of rank >= width is dropped; EOS counts in the length;
-   * the last step finishes the top ranks.  Same for every early_stopping. */
+   * the last step finishes the top ranks.  Same for every early_stopping,
+   * and through eval_batch or a ragged batch. */
   static const char *const modes[] = {"false", "true", "never"};
-  for (size_t m = 0; m < 3; m++) {
+  for (size_t m = 0; m < 6; m++) {
     char y[512];
     snprintf(y, sizeof y,
-             TABLE(1) "decoder: { plugin: beam, width: 2, num_return: 2, early_stopping: %s }\n"
-                      "generate: { max_tokens: 3 }\n",
-             modes[m]);
+             "decokit: 1\nmodel: { plugin: tablelm, ragged: %s }\n"
+             "decoder: { plugin: beam, width: 2, num_return: 2, early_stopping: %s }\n"
+             "generate: { max_tokens: 3 }\n",
+             m < 3 ? "false" : "true", modes[m % 3]);
     dk_result *r = run_yaml(y, "xyz");
     ck_assert_uint_eq(r->n_prompt, 3);
     expect_results(&r->c[0], 2, (const char *const[]){"bE", "aaa"}, (const double[]){-0.7136, -0.7283});
@@ -388,6 +390,12 @@ START_TEST(test_contrastive_hand_set_hidden) {
                "p");
   ck_assert_str_eq(r->c[0].text, "ab");
   ck_assert_str_eq(r->c[1].text, "ab");
+  dk_result_free(r);
+  /* Hidden states straight from a ragged batch give the same choice. */
+  r = run_yaml("decokit: 1\nmodel: { plugin: tablelm, table: 3, ragged: true }\n"
+               "decoder: { plugin: contrastive, k: 3, alpha: 0.9 }\ngenerate: { max_tokens: 6 }\n",
+               "p");
+  ck_assert_str_eq(r->c[0].text, "ab");
   dk_result_free(r);
 }
 END_TEST
