@@ -33,11 +33,12 @@ typedef struct kind_rule {
 
 #define REQ(type, f) {offsetof(type, f), #f}
 static const kind_rule rules[DK_KIND_COUNT + 1] = {
-    [DK_KIND_MODEL] = {sizeof(struct dk_model_iface), 8,
+    [DK_KIND_MODEL] = {sizeof(struct dk_model_iface), 9,
                        {REQ(struct dk_model_iface, create), REQ(struct dk_model_iface, destroy),
                         REQ(struct dk_model_iface, info), REQ(struct dk_model_iface, seq_new),
                         REQ(struct dk_model_iface, seq_free), REQ(struct dk_model_iface, seq_len),
-                        REQ(struct dk_model_iface, eval), REQ(struct dk_model_iface, tokenize)}},
+                        REQ(struct dk_model_iface, eval), REQ(struct dk_model_iface, tokenize),
+                        REQ(struct dk_model_iface, token_piece)}},
     [DK_KIND_DECODER] = {sizeof(dk_decoder_iface), 3,
                          {REQ(dk_decoder_iface, create), REQ(dk_decoder_iface, destroy),
                           REQ(dk_decoder_iface, step)}},
@@ -74,12 +75,19 @@ static size_t copy_sized(void *dst, size_t ours, const void *src, size_t theirs)
   return 0;
 }
 
+/* No 1.x struct comes near this: a larger struct_size is garbage, and the
+ * zero-tail check would read that far past a static struct. */
+#define DK_STRUCT_SIZE_MAX 4096u
+
 static int check_component(dk_library *lib, const dk_iface_header *src, dk_component *c,
                            dk_error *err) {
   const char *path = lib->path;
   if (src->struct_size < sizeof(dk_iface_header))
     return dk_error_set(err, DK_ERR_ABI, "%s: component struct_size %u is smaller than its header",
                         path, src->struct_size);
+  if (src->struct_size > DK_STRUCT_SIZE_MAX)
+    return dk_error_set(err, DK_ERR_ABI, "%s: component struct_size %u is over the %u-byte limit",
+                        path, src->struct_size, DK_STRUCT_SIZE_MAX);
   if (src->kind < 1 || src->kind > DK_KIND_COUNT)
     return dk_error_set(err, DK_ERR_ABI, "%s: component has unknown kind %u", path, src->kind);
   const kind_rule *r = &rules[src->kind];
@@ -122,6 +130,9 @@ static int validate(dk_library *lib, const dk_plugin_desc *d, dk_error *err) {
   if (d->struct_size < offsetof(dk_plugin_desc, init))
     return dk_error_set(err, DK_ERR_ABI, "%s: descriptor struct_size %u is too small", path,
                         d->struct_size);
+  if (d->struct_size > DK_STRUCT_SIZE_MAX)
+    return dk_error_set(err, DK_ERR_ABI, "%s: descriptor struct_size %u is over the %u-byte limit",
+                        path, d->struct_size, DK_STRUCT_SIZE_MAX);
   size_t tail = copy_sized(&lib->desc, sizeof lib->desc, d, d->struct_size);
   if (tail)
     return dk_error_set(err, DK_ERR_ABI,

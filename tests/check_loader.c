@@ -63,6 +63,14 @@ START_TEST(test_bad_major) {
 }
 END_TEST
 
+/* A corrupt size is refused before the zero-tail check reads past the struct. */
+START_TEST(test_huge_struct_size) {
+  char want[256];
+  snprintf(want, sizeof want, ": component struct_size %u is over the 4096-byte limit", 0x40000000u);
+  assert_msg(refusal("future_huge", DK_ERR_ABI), want);
+}
+END_TEST
+
 START_TEST(test_future_used) {
   char want[512];
   /* The descriptor's tail is zero; the sampler's tail carries a function. */
@@ -214,6 +222,7 @@ int main(void) {
   tcase_add_test(tc, test_no_entry);
   tcase_add_test(tc, test_bad_major);
   tcase_add_test(tc, test_future_used);
+  tcase_add_test(tc, test_huge_struct_size);
   tcase_add_test(tc, test_missing_op);
   tcase_add_test(tc, test_init_fails);
   tcase_add_test(tc, test_unresolved);

@@ -15,6 +15,7 @@ enum {
   DK_EXIT_RUNTIME = 1,  /* generation or model failure */
   DK_EXIT_USAGE = 2,    /* bad command line */
   DK_EXIT_PIPELINE = 3, /* invalid pipeline or plugin */
+  DK_EXIT_INTERRUPTED = 130, /* stopped by SIGINT; what was generated is printed */
 };
 
 /* Options every pipeline-driven command understands. */
