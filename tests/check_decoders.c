@@ -146,6 +146,15 @@ static void same_tokens(const dk_completion *a, const dk_completion *b, const ch
   }
 }
 
+/* The pipeline writes exactly `text` for the prompt (and stops for
+ * `stop`, unless NULL). */
+static void expect_text(const char *yaml, const char *prompt, const char *text, const char *stop) {
+  dk_result *r = run_yaml(yaml, prompt);
+  ck_assert_str_eq(r->c[0].text, text);
+  if (stop) ck_assert_str_eq(r->c[0].stop_reason, stop);
+  dk_result_free(r);
+}
+
 /* The pipeline's decoder block (and chain) gives greedy's tokens and raw
  * log-probabilities on every prompt; `also` checks more on each result. */
 static void expect_greedy(const char *block, void (*also)(const dk_completion *)) {
@@ -333,25 +342,17 @@ END_TEST
 
 START_TEST(test_momentum_leaves_the_cycle) {
   /* METHODS 2, test 3, on the cycle a b a b ... (p .84 a step, EOS .15):
-   * greedy goes round (the table ends after six tokens); with f(L) = L and alpha 0.2 the resistance
-   * passes .84 - .15 when the cycle about to close has length 4, at the
-   * sixth token, and EOS ends the text. */
-  dk_result *g = run_yaml(TABLE(3) "generate: { max_tokens: 6 }\n", "p");
-  ck_assert_str_eq(g->c[0].text, "ababab");
-  dk_result_free(g);
-  dk_result *m = run_yaml(TABLE(3) "decoder: { plugin: momentum, k: 3, alpha: 0.2 }\n"
-                                   "generate: { max_tokens: 6 }\n",
-                          "p");
-  ck_assert_str_eq(m->c[0].text, "ababa");
-  ck_assert_str_eq(m->c[0].stop_reason, "eos");
-  dk_result_free(m);
-  /* A cheaper resistance stays in the loop longer: constant f = 2 * 0.05
-   * never beats .84 - .15. */
-  m = run_yaml(TABLE(3) "decoder: { plugin: momentum, k: 3, alpha: 0.05, resistance: constant }\n"
-                        "generate: { max_tokens: 6 }\n",
-               "p");
-  ck_assert_str_eq(m->c[0].text, "ababab");
-  dk_result_free(m);
+   * greedy goes round (the table ends after six tokens); with f(L) = L and
+   * alpha 0.2 the resistance passes .84 - .15 when the cycle about to
+   * close has length 4, at the sixth token, and EOS ends the text. */
+  expect_text(TABLE(3) "generate: { max_tokens: 6 }\n", "p", "ababab", "length");
+  expect_text(TABLE(3) "decoder: { plugin: momentum, k: 3, alpha: 0.2 }\ngenerate: { max_tokens: 6 }\n", "p",
+              "ababa", "eos");
+  /* A cheaper resistance stays in the loop: constant f = 2 * 0.05 never
+   * beats .84 - .15. */
+  expect_text(TABLE(3) "decoder: { plugin: momentum, k: 3, alpha: 0.05, resistance: constant }\n"
+                       "generate: { max_tokens: 6 }\n",
+              "p", "ababab", "length");
 }
 END_TEST
 
@@ -381,21 +382,18 @@ START_TEST(test_contrastive_hand_set_hidden) {
   ck_assert_double_eq_tol(r->c[0].recs[1].raw_lp, log(0.84), 1e-5);
   dk_result_free(r);
   /* With alpha 0.5 the likely repeat still wins (.42 - .5 > .075 - .289). */
-  r = run_yaml(TABLE(3) "decoder: { plugin: contrastive, k: 3, alpha: 0.5 }\ngenerate: { max_tokens: 6 }\n", "p");
-  ck_assert_str_eq(r->c[0].text, "ababab");
-  dk_result_free(r);
+  expect_text(TABLE(3) "decoder: { plugin: contrastive, k: 3, alpha: 0.5 }\ngenerate: { max_tokens: 6 }\n", "p",
+              "ababab", NULL);
+  /* Hidden states straight from a ragged batch give the same choice. */
+  expect_text("decokit: 1\nmodel: { plugin: tablelm, table: 3, ragged: true }\n"
+              "decoder: { plugin: contrastive, k: 3, alpha: 0.9 }\ngenerate: { max_tokens: 6 }\n",
+              "p", "ab", "eos");
   /* Several completions: the forks of the prompt lack its hidden states. */
   r = run_yaml(TABLE(3) "decoder: { plugin: contrastive, k: 3, alpha: 0.9 }\n"
                         "generate: { max_tokens: 6, n: 2 }\n",
                "p");
   ck_assert_str_eq(r->c[0].text, "ab");
   ck_assert_str_eq(r->c[1].text, "ab");
-  dk_result_free(r);
-  /* Hidden states straight from a ragged batch give the same choice. */
-  r = run_yaml("decokit: 1\nmodel: { plugin: tablelm, table: 3, ragged: true }\n"
-               "decoder: { plugin: contrastive, k: 3, alpha: 0.9 }\ngenerate: { max_tokens: 6 }\n",
-               "p");
-  ck_assert_str_eq(r->c[0].text, "ab");
   dk_result_free(r);
 }
 END_TEST
