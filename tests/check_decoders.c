@@ -1,5 +1,6 @@
 /* check_decoders.c -- the search decoders through the session: transformers' beam cases by hand, hash-LM behaviour, bad input. */
 #include <check.h>
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,6 +274,50 @@ START_TEST(test_constraint_per_beam) {
 }
 END_TEST
 
+START_TEST(test_stop_string_finishes_a_beam) {
+  /* A stop string ends a hypothesis like an EOS: a result that ends early
+   * completes it with its last token (pieces are at most 4 bytes), and the
+   * committed text stops before it. */
+  dk_result *base = run_yaml(HASH "decoder: { plugin: beam, width: 3 }\n"
+                                  "generate: { max_tokens: 30, ignore_eos: true }\n",
+                             "Once upon a time");
+  const char *t = base->c[0].text;
+  size_t tl = strlen(t);
+  char stop[3] = {0, 0, 0};
+  for (size_t i = tl / 3; i + 1 < tl && !stop[0]; i++)
+    if (isalnum((unsigned char)t[i]) && isalnum((unsigned char)t[i + 1])) {
+      stop[0] = t[i];
+      stop[1] = t[i + 1];
+    }
+  ck_assert_msg(stop[0], "no two letters in '%s'", t);
+  char y[512];
+  snprintf(y, sizeof y, HASH "decoder: { plugin: beam, width: 3, num_return: 3 }\n"
+                             "generate: { max_tokens: 30, ignore_eos: true, stop: ['%s'] }\n", stop);
+  dk_result *r = run_yaml(y, "Once upon a time");
+  const dk_completion *c = &r->c[0];
+  ck_assert_uint_ge(c->n_results, 1);
+  ck_assert_ptr_null(strstr(c->text, stop));
+  size_t early = 0;
+  for (size_t i = 0; i < c->n_results; i++) {
+    const dk_hypothesis *h = &c->results[i];
+    if (h->n_tokens == 30) continue;
+    const char *at = strstr(h->text, stop);
+    ck_assert_ptr_nonnull(at);
+    ck_assert_uint_gt((size_t)(at - h->text) + 2 + 4, h->text_len);
+    early++;
+  }
+  ck_assert_uint_ge(early, 1);
+  const dk_hypothesis *best = &c->results[0];
+  if (best->n_tokens < 30) {
+    ck_assert_str_eq(c->stop_reason, "stop");
+    ck_assert_uint_eq(c->text_len, (size_t)(strstr(best->text, stop) - best->text));
+    ck_assert(memcmp(c->text, best->text, c->text_len) == 0);
+  }
+  dk_result_free(r);
+  dk_result_free(base);
+}
+END_TEST
+
 START_TEST(test_sampler_chain_shapes_scores) {
   /* Temperature reshapes each beam's distribution: the scores are the
    * processed log-probabilities, the raw ones stay the model's. */
@@ -515,6 +560,7 @@ int main(void) {
   tcase_add_test(tc, test_results_rescored);
   tcase_add_test(tc, test_one_batched_call_per_step);
   tcase_add_test(tc, test_constraint_per_beam);
+  tcase_add_test(tc, test_stop_string_finishes_a_beam);
   tcase_add_test(tc, test_sampler_chain_shapes_scores);
   tcase_add_test(tc, test_one_group_is_beam);
   tcase_add_test(tc, test_strong_diversity_distinct_starts);
