@@ -121,6 +121,16 @@ START_TEST(test_hf_group_beam) {
                           "xyz");
   expect_results(&r->c[0], 2, (const char *const[]){"bE", "aa"}, (const double[]){-0.7136, -0.7458});
   dk_result_free(r);
+  /* METHODS 1, test 4 (table 4, two beams a group, lambda 0.5): at the
+   * last step both of group 0's beams take a (a a, b a), so group 1 pays
+   * 2 * 0.5 on a: a E (-2.3971) outranks a a (-2.7040) and b a (-2.7730).
+   * Tokens the length ends still count, as in transformers. */
+  r = run_yaml(TABLE(4) "decoder: { plugin: diverse_beam, width: 4, groups: 2, diversity: 0.5,"
+                        " num_return: 4 }\ngenerate: { max_tokens: 2 }\n",
+               "xyz");
+  expect_results(&r->c[0], 4, (const char *const[]){"aa", "ba", "aE", "aa"},
+                 (const double[]){-0.6020, -0.6365, -1.1986, -1.3520});
+  dk_result_free(r);
   /* Without the penalty both groups run the same search. */
   r = run_yaml(TABLE(1) "decoder: { plugin: diverse_beam, width: 2, groups: 2, diversity: 0,"
                         " num_return: 2 }\ngenerate: { max_tokens: 2 }\n",

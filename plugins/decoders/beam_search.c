@@ -59,6 +59,7 @@ typedef struct bs_search {
   dk_token_data *cand_buf;
   cand *top;
   int *count;      /* diversity: tokens the earlier groups chose this step */
+  dk_token *counted; /* one group's contribution to count */
   child *kids;
   dk_seq *seqs;
   dk_token *toks;
@@ -103,6 +104,7 @@ void bs_destroy(void *inst) {
   free(b->cand_buf);
   free(b->top);
   free(b->count);
+  free(b->counted);
   free(b->kids);
   free(b->seqs);
   free(b->toks);
@@ -140,6 +142,7 @@ int bs_create(const dk_host *h, const dk_create_info *ci, const bs_params *p, vo
   b->cand_buf = malloc(nv * sizeof *b->cand_buf);
   b->top = malloc(kmax * sizeof *b->top);
   b->count = calloc(nv, sizeof *b->count);
+  b->counted = malloc(b->S * sizeof *b->counted);
   b->kids = malloc(w * sizeof *b->kids);
   b->seqs = malloc(w * sizeof *b->seqs);
   b->toks = malloc(w * sizeof *b->toks);
@@ -150,7 +153,7 @@ int bs_create(const dk_host *h, const dk_create_info *ci, const bs_params *p, vo
   b->n_fin = calloc(g, sizeof *b->n_fin);
   b->done = calloc(g, sizeof *b->done);
   b->fins = calloc(w, sizeof *b->fins);
-  if (!b->logits || !b->lp || !b->lse || !b->cand_buf || !b->top || !b->count ||
+  if (!b->logits || !b->lp || !b->lse || !b->cand_buf || !b->top || !b->count || !b->counted ||
       !b->kids || !b->seqs || !b->toks || !b->cur || !b->next || !b->n_live || !b->n_next ||
       !b->n_fin || !b->done || !b->fins) {
     bs_destroy(b);
@@ -303,16 +306,20 @@ static int is_eos(const bs_search *b, dk_token v) {
   return 0;
 }
 
-/* Would the hypothesis followed by v end generation (EOS, length, context,
- * or a stop string completing in its text)? */
+enum { HIT_NONE, HIT_LENGTH, HIT_END };
+
+/* Would the hypothesis followed by v end generation?  HIT_END for an EOS or
+ * a stop string completing in its text, HIT_LENGTH when only the length
+ * (max_tokens or the context) ends it. */
 static int hits(bs_search *b, dk_session *s, const hyp *hp, dk_token v) {
-  if (is_eos(b, v) || hp->n + 1 >= b->max_new) return 1;
-  if (!b->check_stops) return 0;
+  if (is_eos(b, v)) return HIT_END;
+  int len = hp->n + 1 >= b->max_new ? HIT_LENGTH : HIT_NONE;
+  if (!b->check_stops) return len;
   memcpy(b->stop_buf, hp->toks, hp->n * sizeof *hp->toks);
   b->stop_buf[hp->n] = v;
   uint32_t why = DK_STOP_NONE;
   b->h->session_would_stop(s, b->stop_buf, hp->n + 1, &why);
-  return why != DK_STOP_NONE;
+  return why == DK_STOP_STRING ? HIT_END : why != DK_STOP_NONE ? HIT_LENGTH : len;
 }
 
 static void copy_history(dk_token *t, float *raw, float *proc, const hyp *par, dk_token v,
@@ -349,6 +356,7 @@ static void add_finished(bs_search *b, size_t g, const hyp *par, dk_token v, flo
 static void search_group(bs_search *b, dk_session *s, size_t g, size_t *n_kids) {
   size_t nk = top_candidates(b, g), L = b->step, S = b->S;
   double alpha = b->p.length_penalty;
+  size_t n_counted = 0;
   b->n_next[g] = 0;
   for (size_t r = 0; r < nk; r++) {
     const cand *c = &b->top[r];
@@ -356,7 +364,14 @@ static void search_group(bs_search *b, dk_session *s, size_t g, size_t *n_kids) 
     const hyp *par = &b->cur[slot];
     float vraw = (float)((double)par->logits[c->v] - b->lse[slot]);
     float vproc = (float)b->lp[slot * b->nv + (size_t)c->v];
-    if (hits(b, s, par, c->v)) {
+    int hit = hits(b, s, par, c->v);
+    /* Later groups pay for this group's new running tokens: the first S
+     * that do not end the text, also at the last step, where the length
+     * finishes them (transformers' group search counts them there too). */
+    if (hit != HIT_END && n_counted < S) {
+      b->counted[n_counted++] = c->v;
+    }
+    if (hit) {
       if (r < S) add_finished(b, g, par, c->v, vraw, vproc, c->s / pow((double)(L + 1), alpha));
       continue;
     }
@@ -367,11 +382,7 @@ static void search_group(bs_search *b, dk_session *s, size_t g, size_t *n_kids) 
     nx->score = c->s;
     b->kids[(*n_kids)++] = (child){slot, c->v, 0, 0};
   }
-  /* Later groups pay for this group's new running tokens. */
-  for (size_t i = 0; i < b->n_next[g]; i++) {
-    dk_token v = b->next[g * S + i].toks[L];
-    b->count[v]++;
-  }
+  for (size_t i = 0; i < n_counted; i++) b->count[b->counted[i]]++;
   size_t nf = b->n_fin[g];
   if (b->n_next[g] == 0) {
     b->done[g] = 1; /* every candidate hit: max length, or nothing else allowed */
