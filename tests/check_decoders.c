@@ -536,6 +536,15 @@ START_TEST(test_bad_input) {
   expect_error(HASH "decoder: { plugin: deal, weights: [heavy] }\n" KEYWORD_CAT, "weights");
   expect_error("decokit: 1\nmodel: { plugin: tablelm, hidden: false }\ndecoder: { plugin: contrastive }\n",
                "hidden states");
+  /* Without fork and batched evaluation the searches say so, and end()
+   * after the failed begin must not free a sequence it never owned. */
+  static const char *const searches[] = {"beam", "diverse_beam", "contrastive", "deal"};
+  for (size_t i = 0; i < 4; i++) {
+    char y[512];
+    snprintf(y, sizeof y, "decokit: 1\nmodel: { plugin: tablelm, batch: false }\ndecoder: { plugin: %s }\n"
+                          KEYWORD_CAT, searches[i]);
+    expect_error(y, "fork");
+  }
 }
 END_TEST
 

@@ -159,6 +159,8 @@ int bs_create(const dk_host *h, const dk_create_info *ci, const bs_params *p, vo
     bs_destroy(b);
     return h->set_error(err, DK_ERR_NOMEM, "out of memory");
   }
+  /* Nothing owned yet: an end() after a failed begin frees nothing. */
+  for (size_t i = 0; i < w; i++) b->cur[i].seq = b->next[i].seq = -1;
   *inst = b;
   return DK_OK;
 }
