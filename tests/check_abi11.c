@@ -347,6 +347,13 @@ START_TEST(test_clone_shared) {
   ck_assert_int_eq(mi->eval(b, sb, t, 2, NULL, 0, &err), DK_OK);
   ck_assert_uint_eq(mi->seq_len(a, sa), 3);
   ck_assert_uint_eq(mi->seq_len(b, sb), 2);
+  /* A fork answers hidden() with its source's rows. */
+  dk_seq fa;
+  float ha[2 * 8], hf[2 * 8];
+  ck_assert_int_eq(mi->hidden(a, sa, 2, ha, &err), DK_OK);
+  ck_assert_int_eq(mi->fork(a, sa, &fa, &err), DK_OK);
+  ck_assert_int_eq(mi->hidden(a, fa, 2, hf, &err), DK_OK);
+  ck_assert(memcmp(ha, hf, sizeof ha) == 0);
   mi->destroy(a);
   ck_assert_int_eq(mi->eval(b, sb, t + 2, 1, lb, 0, &err), DK_OK);
   ck_assert(memcmp(la, lb, sizeof la) == 0);

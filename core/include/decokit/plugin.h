@@ -607,7 +607,8 @@ struct dk_model_iface {
   int (*accept_path)(void *inst, dk_seq seq, const int32_t *path, size_t n, dk_error *err);
   /** Keep only the first n_keep positions. */
   int (*truncate)(void *inst, dk_seq seq, size_t n_keep, dk_error *err);
-  /** A new sequence sharing src's cache (copy on write). */
+  /** A new sequence sharing src's cache (copy on write).  Since 1.1 the
+   *  fork also keeps src's hidden rows, so hidden() answers on it as on src. */
   int (*fork)(void *inst, dk_seq src, dk_seq *out, dk_error *err);
   /** Bidirectional forward over a whole sequence containing mask ids;
    *  logits for every position (n*n_vocab).  Uses no sequence state. */
