@@ -528,7 +528,11 @@ typedef struct dk_batch {
 } dk_batch;
 
 /* Since 1.1: dk_masked_eval.flags. */
-#define DK_MASKED_STORE 1u  /**< keep this call's canvas K/V for later DK_MASKED_REUSE calls */
+/** Keep this call's canvas K/V for later DK_MASKED_REUSE calls, as this
+ *  call saw the canvas (with REUSE: the reused rows plus the recomputed
+ *  ones).  n_commit > 0, a truncate below the canvas and a fork do not
+ *  carry the stored canvas: it is discarded (or absent on the fork). */
+#define DK_MASKED_STORE 1u
 #define DK_MASKED_REUSE 2u  /**< dual cache: recompute only rows [active_begin, active_end);
                                  the others use the K/V stored by the last DK_MASKED_STORE call */
 
@@ -545,7 +549,8 @@ typedef struct dk_masked_eval {
   size_t block_len;          /**< block size for DK_ATTN_BLOCK_CAUSAL (blocks start at canvas row 0) */
   uint32_t flags;            /**< DK_MASKED_* */
   size_t active_begin, active_end;  /**< with DK_MASKED_REUSE; output rows must lie inside */
-  const int32_t *rows;       /**< (transfer none, nullable) canvas rows to return, ascending; NULL = all n */
+  const int32_t *rows;       /**< (transfer none, nullable) canvas rows to return, ascending; NULL = all n
+                                  (so a DK_MASKED_REUSE call over part of the canvas lists its rows) */
   size_t n_rows;
   float *logits;             /**< (nullable) one n_vocab row per returned row */
   /** After the call, canvas rows [0, n_commit) join the sequence's cache
@@ -622,7 +627,9 @@ struct dk_model_iface {
    *  tokenize. */
   int (*describe)(void *inst, char *out, size_t cap, size_t *n_out, dk_error *err);
   /** Since 1.1 (DK_MODEL_CAP_RAGGED): evaluate a ragged batch in one call.
-   *  On any error every sequence is exactly as before the call. */
+   *  On any error every sequence is exactly as before the call, pending
+   *  draft tree included; a successful evaluation discards a pending tree
+   *  (as eval, eval_batch, eval_tree and eval_masked_seq do). */
   int (*eval_ragged)(void *inst, const dk_batch *batch, dk_error *err);
   /** Since 1.1 (DK_MODEL_CAP_MASKED_SEQ): masked evaluation on a sequence.
    *  On error the sequence (and its stored canvas) is as before. */
@@ -632,8 +639,9 @@ struct dk_model_iface {
   void (*set_abort)(void *inst, dk_abort_fn fn, void *user);
   /** Since 1.1 (DK_MODEL_CAP_SHARE): a new instance sharing this one's
    *  weights (one mapping) with its own sequences and scratch, usable from
-   *  another thread concurrently.  (transfer full) free with destroy; the
-   *  weights go with the last instance.  Instantiation class. */
+   *  another thread concurrently.  It starts with no sequences and no abort
+   *  callback.  (transfer full) free with destroy; the weights go with the
+   *  last instance.  Instantiation class. */
   int (*clone_shared)(const void *inst, void **out, dk_error *err);
   /* ABI 1.2 and later: append here. */
 };
@@ -792,7 +800,9 @@ typedef const dk_plugin_desc *(*dk_plugin_entry_fn)(void);
  *  Built into a host (-DDK_PLUGIN_BUILTIN) it is named dk_plugin_entry_NAME
  *  so many plugins can share one binary. */
 #ifdef DK_PLUGIN_BUILTIN
-#define DK_PLUGIN_ENTRY(name) const dk_plugin_desc *dk_plugin_entry_##name(void)
+#define DK_PLUGIN_ENTRY(name)                                                \
+  const dk_plugin_desc *dk_plugin_entry_##name(void);                        \
+  const dk_plugin_desc *dk_plugin_entry_##name(void)
 #else
 #define DK_PLUGIN_ENTRY(name)                                                \
   DK_EXPORT const dk_plugin_desc *dk_plugin_entry(void);                     \
