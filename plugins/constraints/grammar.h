@@ -19,8 +19,19 @@ enum dkg_etype {
   DKG_CHAR_NOT,     /* value = code point; starts a negated class */
   DKG_RNG_UPPER,    /* value = upper bound of a range begun by the previous element */
   DKG_CHAR_ALT,     /* value = another code point of the same class */
-  DKG_ANY           /* any code point ('.') */
+  DKG_ANY,          /* any code point ('.') */
+  DKG_REPEAT,       /* value = rule index; the next two elements bound the count */
+  DKG_REPEAT_MIN,   /* value = least number of repetitions */
+  DKG_REPEAT_MAX    /* value = most repetitions, DKG_REPEAT_INF for no limit */
 };
+
+#define DKG_REPEAT_INF UINT32_MAX
+
+/* Limits, documented in decokit-plugins(7): beyond them parsing fails with a message. */
+#define DKG_MAX_RULES (1u << 22)     /* rules, generated ones included */
+#define DKG_MAX_REPEAT 100000u       /* m and n in {m,n} */
+#define DKG_MAX_NESTING 200          /* nested groups */
+#define DKG_MAX_TEXT (16u << 20)     /* bytes of grammar or schema text */
 
 typedef struct dkg_elem {
   uint32_t type;

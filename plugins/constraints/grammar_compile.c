@@ -62,6 +62,16 @@ static uint32_t intern_set(compiler *c, const dkg_byteset *s) {
   return p->n_sets++;
 }
 
+static void emit_repeat(compiler *c, uint32_t rule, uint32_t min, uint32_t max) {
+  dkg_prog *p = c->p;
+  if (grow((void **)&p->reps, &p->cap_reps, p->n_reps + 1, sizeof *p->reps)) {
+    c->oom = 1;
+    return;
+  }
+  p->reps[p->n_reps] = (dkg_rep){rule, min, max};
+  emit(c, OP_MAKE(OP_REPEAT, p->n_reps++));
+}
+
 static void set_range(dkg_byteset *s, unsigned lo, unsigned hi) {
   for (unsigned b = lo; b <= hi; b++) s->w[b >> 6] |= 1ull << (b & 63);
 }
@@ -226,6 +236,10 @@ static int alt_ok(const dkg_prog *p, uint32_t a, const uint8_t *prod) {
     uint32_t op = p->code[i];
     if (OP_KIND(op) == OP_END) return 1;
     if (OP_KIND(op) == OP_REF && !prod[OP_ARG(op)]) return 0;
+    if (OP_KIND(op) == OP_REPEAT) {
+      const dkg_rep *rp = &p->reps[OP_ARG(op)];
+      if (rp->min && !prod[rp->rule]) return 0;
+    }
     if (OP_KIND(op) == OP_BYTES) {
       const dkg_byteset *s = &p->sets[OP_ARG(op)];
       if (!(s->w[0] | s->w[1] | s->w[2] | s->w[3])) return 0;
@@ -238,7 +252,12 @@ static int alt_nullable(const dkg_prog *p, uint32_t a, const uint8_t *nul) {
     uint32_t op = p->code[i];
     if (OP_KIND(op) == OP_END) return 1;
     if (OP_KIND(op) == OP_BYTES) return 0;
-    if (!nul[OP_ARG(op)]) return 0;
+    if (OP_KIND(op) == OP_REPEAT) {
+      const dkg_rep *rp = &p->reps[OP_ARG(op)];
+      if (rp->min && !nul[rp->rule]) return 0;
+    } else if (!nul[OP_ARG(op)]) {
+      return 0;
+    }
   }
 }
 
@@ -281,9 +300,11 @@ static int find_left_recursion(const dkg_prog *p, const uint8_t *nul, uint32_t *
       for (uint32_t a = p->rule_alt[r]; a < p->rule_alt[r + 1]; a++)
         for (uint32_t i = p->alt_start[a];; i++) {
           uint32_t op = p->code[i];
-          if (OP_KIND(op) != OP_REF) break;
-          uint32_t s = OP_ARG(op);
-          uint32_t g2 = grew | (OP_KIND(p->code[i + 1]) != OP_END);
+          if (OP_KIND(op) != OP_REF && OP_KIND(op) != OP_REPEAT) break;
+          const dkg_rep *rp = OP_KIND(op) == OP_REPEAT ? &p->reps[OP_ARG(op)] : NULL;
+          uint32_t s = rp ? rp->rule : OP_ARG(op);
+          /* entering a counted repeat pushes its counter */
+          uint32_t g2 = grew | (rp != NULL) | (OP_KIND(p->code[i + 1]) != OP_END);
           if (s == r0 && g2) {
             found = 1;
             *bad = r0;
@@ -293,7 +314,7 @@ static int find_left_recursion(const dkg_prog *p, const uint8_t *nul, uint32_t *
             seen[s * 2 + g2] = 1;
             queue[qt++] = s * 2 + g2;
           }
-          if (!nul[s]) break;
+          if (!nul[s] && !(rp && rp->min == 0)) break;
         }
     }
   }
@@ -308,6 +329,7 @@ void dkg_prog_free(dkg_prog *p) {
   free(p->alt_start);
   free(p->rule_alt);
   free(p->sets);
+  free(p->reps);
   if (p->names)
     for (uint32_t i = 0; i < p->n_rules; i++) free(p->names[i]);
   free(p->names);
@@ -353,6 +375,14 @@ int dkg_prog_compile(const dkg_grammar *g, dkg_prog *p, char *err, size_t errlen
       } else if (t == DKG_REF) {
         emit(&c, OP_MAKE(OP_REF, e[i].value));
         i++;
+      } else if (t == DKG_REPEAT) {
+        if (i + 2 >= g->rule_len[r] || e[i + 1].type != DKG_REPEAT_MIN ||
+            e[i + 2].type != DKG_REPEAT_MAX || e[i + 2].value < e[i + 1].value) {
+          snprintf(err, errlen, "rule '%s' has a malformed repetition", g->names[r]);
+          goto fail;
+        }
+        emit_repeat(&c, e[i].value, e[i + 1].value, e[i + 2].value);
+        i += 3;
       } else if (is_class_start(t)) {
         uint32_t j = i + 1;
         while (j < g->rule_len[r] &&
@@ -402,6 +432,12 @@ int dkg_prog_compile(const dkg_grammar *g, dkg_prog *p, char *err, size_t errlen
     p->rule_alt[n_src + k + 1] = p->n_alts;
   }
   if (c.oom) goto oom;
+  if (p->n_rules > OP_MAX_ARG || p->n_sets > OP_MAX_ARG || p->n_reps > OP_MAX_ARG ||
+      p->n_code >= (1u << 31)) {
+    snprintf(err, errlen, "the grammar is too large to compile (%u rules, %u operations)",
+             (unsigned)p->n_rules, (unsigned)p->n_code);
+    goto fail;
+  }
   p->names = calloc(p->n_rules, sizeof *p->names);
   if (!p->names) goto oom;
   for (uint32_t r = 0; r < p->n_rules; r++) {
@@ -437,6 +473,10 @@ int dkg_prog_compile(const dkg_grammar *g, dkg_prog *p, char *err, size_t errlen
   }
   memset(flag, 0, p->n_rules);
   fixpoint(p, flag, alt_nullable);
+  /* x{m,n} with a nullable x is x{0,n}: the empty iterations can make up any count,
+   * and the matcher then never needs to count empty iterations */
+  for (uint32_t k = 0; k < p->n_reps; k++)
+    if (flag[p->reps[k].rule]) p->reps[k].min = 0;
   uint32_t bad = 0;
   int lr = find_left_recursion(p, flag, &bad);
   free(flag);

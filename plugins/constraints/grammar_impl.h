@@ -4,9 +4,10 @@
 
 #include "grammar.h"
 
-/* Byte-level program: code[] holds alternatives, each a run of BYTES/REF ops ended by
- * END. An op is (kind << 24) | argument. */
-enum { OP_END = 0, OP_BYTES = 1, OP_REF = 2 };
+/* Byte-level program: code[] holds alternatives, each a run of BYTES/REF/REPEAT ops
+ * ended by END. An op is (kind << 24) | argument; REPEAT's argument indexes reps[]. */
+enum { OP_END = 0, OP_BYTES = 1, OP_REF = 2, OP_REPEAT = 3 };
+#define OP_MAX_ARG 0xFFFFFFu
 #define OP_KIND(c) ((c) >> 24)
 #define OP_ARG(c) ((c)&0xFFFFFFu)
 #define OP_MAKE(k, a) (((uint32_t)(k) << 24) | (uint32_t)(a))
@@ -19,6 +20,11 @@ static inline int byteset_has(const dkg_byteset *s, unsigned b) {
   return (int)((s->w[b >> 6] >> (b & 63)) & 1u);
 }
 
+/* rule{min,max}, matched with a counter on the stack instead of copies of the rule. */
+typedef struct dkg_rep {
+  uint32_t rule, min, max;   /* max = DKG_REPEAT_INF: no limit */
+} dkg_rep;
+
 typedef struct dkg_prog {
   uint32_t n_rules, root;
   uint32_t *code;
@@ -28,6 +34,8 @@ typedef struct dkg_prog {
   uint32_t *rule_alt;    /* rule r owns alternatives rule_alt[r] .. rule_alt[r + 1] */
   dkg_byteset *sets;
   uint32_t n_sets, cap_sets;
+  dkg_rep *reps;
+  uint32_t n_reps, cap_reps;
   char **names;          /* for messages; generated rules share their owner's name */
 } dkg_prog;
 
