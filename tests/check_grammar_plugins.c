@@ -103,6 +103,16 @@ START_TEST(test_schema_and_gbnf_plugins) {
   const char *broken[] = {"grammar", "root ::= (\"a\"", NULL};
   ck_assert_ptr_null(dkh_create(h, DK_KIND_CONSTRAINT, "gbnf", broken, 1, &v, &iface, err, sizeof err));
   ck_assert_msg(strstr(err, "grammar:1:10: expected ')' to close this group") != NULL, "%s", err);
+  /* a device or a folder as the grammar or schema file is refused, never read */
+  static const char *const kinds[] = {"gbnf", "json_schema"};
+  static const char *const paths[] = {"/dev/zero", "."};
+  for (int k = 0; k < 2; k++)
+    for (int q = 0; q < 2; q++) {
+      const char *kvf[] = {"file", paths[q], NULL};
+      ck_assert_ptr_null(dkh_create(h, DK_KIND_CONSTRAINT, kinds[k], kvf, 1, &v, &iface, err,
+                                    sizeof err));
+      ck_assert_msg(strstr(err, "is not a regular file") != NULL, "%s", err);
+    }
   const char *re[] = {"pattern", "a+b?", NULL};
   inst = dkh_create(h, DK_KIND_CONSTRAINT, "regex", re, 1, &v, &iface, err, sizeof err);
   ck_assert_msg(inst != NULL, "%s", err);
