@@ -261,20 +261,69 @@ static int alt_nullable(const dkg_prog *p, uint32_t a, const uint8_t *nul) {
   }
 }
 
-static void fixpoint(const dkg_prog *p, uint8_t *flag,
-                     int (*test)(const dkg_prog *, uint32_t, const uint8_t *)) {
-  for (int changed = 1; changed;) {
-    changed = 0;
-    for (uint32_t r = 0; r < p->n_rules; r++) {
-      if (flag[r]) continue;
-      for (uint32_t a = p->rule_alt[r]; a < p->rule_alt[r + 1]; a++)
-        if (test(p, a, flag)) {
-          flag[r] = 1;
-          changed = 1;
-          break;
-        }
+static uint32_t op_rule(const dkg_prog *p, uint32_t op) {
+  return OP_KIND(op) == OP_REPEAT ? p->reps[OP_ARG(op)].rule : OP_ARG(op);
+}
+
+/* Least fixpoint of "rule r is flagged when one of its alternatives passes test",
+ * driven by a worklist: an alternative is tested again only when a rule it refers to
+ * becomes flagged, so long chains of rules cost linear time, not one pass per link. */
+static int fixpoint(const dkg_prog *p, uint8_t *flag,
+                    int (*test)(const dkg_prog *, uint32_t, const uint8_t *)) {
+  uint32_t n = p->n_rules, na = p->n_alts;
+  uint32_t *alt_rule = malloc(((size_t)na + 1) * sizeof *alt_rule);
+  uint32_t *head = calloc((size_t)n + 1, sizeof *head);   /* users of rule r: index + 1 */
+  uint32_t *stack = malloc(((size_t)n + 1) * sizeof *stack);
+  size_t n_use = 0, cap_use = 0;
+  uint32_t *use_alt = NULL, *use_next = NULL;
+  int rc = -1;
+  if (!alt_rule || !head || !stack) goto out;
+  for (uint32_t r = 0; r < n; r++)
+    for (uint32_t a = p->rule_alt[r]; a < p->rule_alt[r + 1]; a++) alt_rule[a] = r;
+  for (uint32_t a = 0; a < na; a++)
+    for (uint32_t i = p->alt_start[a]; OP_KIND(p->code[i]) != OP_END; i++) {
+      if (OP_KIND(p->code[i]) == OP_BYTES) continue;
+      if (n_use == cap_use) {
+        cap_use = cap_use ? cap_use * 2 : 256;
+        uint32_t *x = realloc(use_alt, cap_use * sizeof *x), *y;
+        if (x) use_alt = x;
+        y = x ? realloc(use_next, cap_use * sizeof *y) : NULL;
+        if (!y) goto out;
+        use_next = y;
+      }
+      uint32_t s = op_rule(p, p->code[i]);
+      use_alt[n_use] = a;
+      use_next[n_use] = head[s];
+      head[s] = (uint32_t)++n_use;
+    }
+  uint32_t top = 0;
+  for (uint32_t r = 0; r < n; r++) {
+    if (flag[r]) continue;
+    for (uint32_t a = p->rule_alt[r]; a < p->rule_alt[r + 1]; a++)
+      if (test(p, a, flag)) {
+        flag[r] = 1;
+        stack[top++] = r;
+        break;
+      }
+  }
+  while (top) {
+    uint32_t s = stack[--top];
+    for (uint32_t u = head[s]; u; u = use_next[u - 1]) {
+      uint32_t a = use_alt[u - 1], r = alt_rule[a];
+      if (!flag[r] && test(p, a, flag)) {
+        flag[r] = 1;
+        stack[top++] = r;
+      }
     }
   }
+  rc = 0;
+out:
+  free(alt_rule);
+  free(head);
+  free(stack);
+  free(use_alt);
+  free(use_next);
+  return rc;
 }
 
 /* A rule that reaches itself at the left of an alternative, with a continuation
@@ -448,7 +497,10 @@ int dkg_prog_compile(const dkg_grammar *g, dkg_prog *p, char *err, size_t errlen
   /* drop alternatives that can never finish, then check what is left */
   uint8_t *flag = calloc(p->n_rules, 1);
   if (!flag) goto oom;
-  fixpoint(p, flag, alt_ok);
+  if (fixpoint(p, flag, alt_ok)) {
+    free(flag);
+    goto oom;
+  }
   if (!flag[p->root]) {
     free(flag);
     snprintf(err, errlen, "rule 'root' cannot produce any string");
@@ -472,7 +524,10 @@ int dkg_prog_compile(const dkg_grammar *g, dkg_prog *p, char *err, size_t errlen
     p->n_alts = w;
   }
   memset(flag, 0, p->n_rules);
-  fixpoint(p, flag, alt_nullable);
+  if (fixpoint(p, flag, alt_nullable)) {
+    free(flag);
+    goto oom;
+  }
   /* x{m,n} with a nullable x is x{0,n}: the empty iterations can make up any count,
    * and the matcher then never needs to count empty iterations */
   for (uint32_t k = 0; k < p->n_reps; k++)
