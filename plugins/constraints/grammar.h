@@ -104,6 +104,18 @@ size_t dkg_matcher_forced(dkg_matcher *m, char *buf, size_t cap);
 /* True when the bytes s could be the next output (a viable continuation). */
 int dkg_matcher_accepts_bytes(dkg_matcher *m, const char *s, size_t n);
 
+/* Membership test of whole texts, for checking and for compiling schemas. */
+typedef struct dkg_checker dkg_checker;
+dkg_checker *dkg_checker_new(const char *gbnf, size_t len, char *err, size_t errlen);
+void dkg_checker_free(dkg_checker *k);
+/* 1 when s is in the language, 0 when not, -1 on failure (out of memory, a state
+ * too ambiguous). fail_at gets the offset of the first byte that cannot follow, or
+ * n when the text stops short of a complete one. */
+int dkg_checker_run(dkg_checker *k, const char *s, size_t n, size_t *fail_at);
+/* After the prefix s[0..n): which bytes may follow, and whether the text may end. -1
+ * when the prefix itself is rejected. */
+int dkg_checker_next(dkg_checker *k, const char *s, size_t n, uint8_t allowed[256], int *can_end);
+
 /* Converters to GBNF text (malloc'd, caller frees). On error they return NULL and
  * write a message. */
 char *dkg_regex_to_gbnf(const char *pattern, char *err, size_t errlen);
@@ -112,6 +124,13 @@ char *dkg_choice_to_gbnf(const char *const *options, size_t n, char *err, size_t
 enum dkg_ws { DKG_WS_NONE = 0, DKG_WS_FLEXIBLE = 1 };
 char *dkg_json_schema_to_gbnf(const char *schema_json, size_t len, int ws,
                               char *err, size_t errlen);
+typedef struct dkg_schema_opts {
+  int ws;          /* enum dkg_ws */
+  int strict;      /* refuse unknown keywords and formats instead of ignoring them */
+  int any_order;   /* properties in any order (required ones still guaranteed) */
+} dkg_schema_opts;
+char *dkg_json_schema_to_gbnf_opts(const char *schema_json, size_t len,
+                                   const dkg_schema_opts *opts, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }
