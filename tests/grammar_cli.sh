@@ -44,4 +44,14 @@ expect 0 "j-integer" "$dk" grammar gbnf -g "$tmp/x.json"
 expect 3 "unknown keyword 'x-unit'" "$dk" grammar gbnf --strict -g "$tmp/x.json"
 expect 2 "give the grammar with -g FILE" "$dk" grammar check x
 expect 0 "Usage: decokit grammar check" "$dk" grammar --help
+
+# validate compiles the constraint: a schema the run would refuse fails here
+printf 'decokit: 1\nconstraint:\n  plugin: json_schema\n  file: %s\n' "$tmp/one.json" \
+  >"$tmp/one.yaml"
+expect 3 "one.yaml:3:3: constraint 'json_schema': json_schema: $tmp/one.json: schema #: oneOf" \
+  "$dk" validate "$tmp/one.yaml"
+printf 'decokit: 1\nconstraint: { plugin: gbnf, file: /dev/zero }\n' >"$tmp/zero.yaml"
+expect 3 "'/dev/zero' is not a regular file" "$dk" validate "$tmp/zero.yaml"
+printf 'decokit: 1\nconstraint: { plugin: regex, pattern: "a{2,}" }\n' >"$tmp/re.yaml"
+expect 0 "re.yaml: ok" "$dk" validate "$tmp/re.yaml"
 finish

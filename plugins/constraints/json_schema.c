@@ -60,7 +60,7 @@ static int json_schema_create(const dk_host *host, const dk_create_info *ci, voi
                                             file ? len : strlen(inline_text), &so, msg, sizeof msg);
   free(text);
   if (!gbnf)
-    return host->set_error(err, DK_ERR_INVALID, "json_schema: %s: %s", file ? file : "schema", msg);
+    return host->set_error(err, DK_ERR_INVALID, "json_schema: %s: %s", file ? file : "inline", msg);
   int rc = dkc_create_from_gbnf(host, ci, "json_schema", "generated grammar", gbnf, inst, err);
   free(gbnf);
   return rc;
