@@ -345,7 +345,9 @@ void js_object(js *c, json_t *s, const char *path, gtext *o) {
     if (parts) json_decref(eff);
     n++;
   }
-  int extra_any = add ? !json_is_false(add) : 0;
+  /* without declared properties, an absent additionalProperties allows any (the
+   * narrowing to declared properties only applies when there are some) */
+  int extra_any = add ? !json_is_false(add) : !props && !has_pats && !nr;
   if (has_pats && add && !json_is_false(add)) {
     js_err(c, path, "additionalProperties other than false next to patternProperties is not "
                     "supported");
@@ -394,7 +396,13 @@ void js_object(js *c, json_t *s, const char *path, gtext *o) {
   const char *base = js_name(c, path[0] ? path : "object");
   /* the extra members: pattern keys, or keys that are not declared names */
   gtext extra = {0};
-  if (has_pats) {
+  json_t *all_pats = has_pats ? json_pack("{s:O}", "allOf", pat_all) : NULL;
+  int pats_never = has_pats ? js_never(c, all_pats, path) : 0;
+  json_decref(all_pats);
+  if (pats_never < 0) goto out;
+  /* a key may match several patterns, so pattern keys take every pattern's schema;
+   * when no value can satisfy them all, no pattern key is written */
+  if (has_pats && !pats_never) {
     snprintf(sub, sizeof sub, "%s/patternProperties", path);
     json_t *all = json_pack("{s:O}", "allOf", pat_all);
     const char *vr = all ? js_rule(c, all, "pattern-value", sub) : NULL;
@@ -506,6 +514,19 @@ void js_array(js *c, json_t *s, const char *path, gtext *o) {
   if (uniq && json_is_true(uniq) && (hi < 0 || hi > 1)) {
     js_err(c, path, "uniqueItems is supported only with maxItems 1 or less");
     return;
+  }
+  for (size_t k = 0; k < np; k++) {
+    /* a prefix item no value satisfies ends the array before it */
+    int never = js_never(c, json_array_get(pre, k), path);
+    if (never < 0) return;
+    if (never) {
+      if ((long long)k < lo) {
+        js_err(c, path, "prefixItems %zu matches nothing but minItems needs it", k);
+        return;
+      }
+      if (hi < 0 || hi > (long long)k) hi = (long long)k;
+      break;
+    }
   }
   if (hi >= 0 && (long long)np > hi) np = (size_t)hi;   /* later prefix items never appear */
   const char *ir = NULL;

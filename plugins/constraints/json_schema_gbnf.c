@@ -560,6 +560,19 @@ static json_t *normalize(js *c, json_t *s, const char *path) {
   json_object_del(r, "if");
   json_object_del(r, "then");
   json_object_del(r, "else");
+  json_t *not = json_object_get(r, "not");
+  if (not) {
+    json_t *nn = normalize(c, not, path);
+    if (!nn) goto fail;
+    int all = json_is_object(nn) && !json_object_size(nn), none = json_is_false(nn);
+    json_decref(nn);
+    if (all) {   /* not {}: nothing is valid */
+      json_decref(r);
+      c->depth--;
+      return json_false();
+    }
+    if (none) json_object_del(r, "not");
+  }
   json_t *ref = json_object_get(r, "$ref");
   if (ref && !json_is_string(ref)) {
     js_err(c, path, "'$ref' must be a string");
@@ -1011,6 +1024,7 @@ static void gen_flat(js *c, json_t *s, const char *path, gtext *o) {
     for (const char *const *t = all_types; *t; t++) json_array_append_new(types, json_string(*t));
   }
   json_t *not = json_object_get(s, "not");
+  int nonint = 0;
   if (not) {
     json_t *nn = normalize(c, not, path);
     if (nn && json_object_size(nn) == 1 && json_object_get(nn, "type")) {
@@ -1019,29 +1033,33 @@ static void gen_flat(js *c, json_t *s, const char *path, gtext *o) {
       json_t *x;
       json_array_foreach(types, i, x) {
         const char *t = json_string_value(x);
-        if (has_type(excl, t)) continue;
-        if (!strcmp(t, "number") && has_type(excl, "integer")) {
-          js_err(c, path, "'not' excluding integers from numbers is not supported");
-          break;
-        }
+        if (has_type(excl, t) || (!strcmp(t, "integer") && has_type(excl, "number"))) continue;
+        /* numbers that are not integers */
+        if (!strcmp(t, "number") && has_type(excl, "integer")) nonint = 1;
         json_array_append(keep, x);
       }
       json_decref(excl);
       json_decref(types);
       types = keep;
-    } else if (nn && !json_is_false(nn) && !c->failed) {
+    } else if (nn && !c->failed) {
       js_err(c, path, "'not' is supported only around a 'type'");
     }
     json_decref(nn);
+  }
+  json_t *typed = s;
+  if (nonint) {
+    typed = json_copy(s);
+    json_object_set_new(typed, JS_NONINT, json_true());
   }
   if (!json_array_size(types) && !c->failed) js_err(c, path, "no type is left to match");
   size_t n = json_array_size(types);
   if (n > 1) gt_puts(o, " (");
   for (size_t i = 0; i < n && !c->failed; i++) {
     if (i) gt_puts(o, " |");
-    gen_typed(c, s, json_string_value(json_array_get(types, i)), path, o);
+    gen_typed(c, typed, json_string_value(json_array_get(types, i)), path, o);
   }
   if (n > 1) gt_puts(o, " )");
+  if (typed != s) json_decref(typed);
   json_decref(types);
 }
 
