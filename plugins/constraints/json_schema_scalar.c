@@ -160,14 +160,17 @@ void js_number(js *c, json_t *s, const char *path, gtext *o) {
   int has_lo, has_hi;
   if (js_int_bounds(c, s, path, &has_lo, &L, &has_hi, &H)) return;
   int nonint = json_object_get(s, JS_NONINT) != NULL;
-  const char *frac = nonint ? " \".\" [0-9]{0,14} [1-9]" : " \".\" [0-9]{1,15}";
+  /* a non-integer keeps at most 15 significant digits, so that a reader converting
+   * to a double still sees a fraction (4399012065329101.044 reads as an integer) */
+  const char *frac = nonint ? " \".\" [0-9]{0,5} [1-9]" : " \".\" [0-9]{1,15}";
+  if (nonint) {
+    const long long big = 999999999;
+    if (!has_hi || H > big) H = big, has_hi = 1;
+    if (!has_lo || L < -big) L = -big, has_lo = 1;
+  }
   if (!has_lo && !has_hi) {
-    if (!nonint) {
-      c->need_number = 1;
-      gt_puts(o, " j-number");
-    } else {
-      gt_printf(o, " ( \"-\"? ( \"0\" | [1-9] [0-9]{0,15} )%s )", frac);
-    }
+    c->need_number = 1;
+    gt_puts(o, " j-number");
     return;
   }
   gt_puts(o, " (");
