@@ -291,6 +291,25 @@ START_TEST(test_counted_repeats) {
     dkg_matcher_free(m);
     dkg_engine_release(e);
   }
+  /* the vocabulary walk sees counts far from both bounds as one: masks along a long
+   * bounded string come from the context cache, not from a walk per position */
+  dkg_engine *ew = engine_for("root ::= [a-c]{0,3000} \"x\"\n", v);
+  dkg_matcher *mw = dkg_matcher_new(ew);
+  for (int i = 0; i < 2990; i++) {
+    uint32_t w = mask_of(mw);
+    ck_assert_uint_eq(w & (BIT(0) | BIT(3) | BIT(8)), BIT(0) | BIT(3) | BIT(8));
+    ck_assert_int_eq(dkg_matcher_advance(mw, 0), 0);
+  }
+  dkg_engine_stats st;
+  dkg_engine_get_stats(ew, &st);
+  ck_assert_msg(st.ctx_walks < 20, "%llu vocabulary walks", (unsigned long long)st.ctx_walks);
+  ck_assert_int_eq(dkg_matcher_advance(mw, 3), 0);   /* "abc": 2993 */
+  ck_assert(feed_run(mw, 'c', 5));                   /* 2998: "abc" no longer fits */
+  ck_assert_uint_eq(mask_of(mw) & (BIT(0) | BIT(3) | BIT(8)), BIT(0) | BIT(8));
+  ck_assert(feed_run(mw, 'c', 2));
+  ck_assert_uint_eq(mask_of(mw), BIT(8));
+  dkg_matcher_free(mw);
+  dkg_engine_release(ew);
   /* minimums: {3,} needs three, then any number */
   dkg_engine *e = engine_for("root ::= x{3,} \"b\"\nx ::= \"a\" | \"ab\"\n", v);
   dkg_matcher *m = dkg_matcher_new(e);

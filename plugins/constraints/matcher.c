@@ -520,18 +520,19 @@ static uint32_t truncate_state(dkg_engine *e, uint32_t sid) {
   uint32_t off = e->states[sid].off, n = e->states[sid].n;
   for (uint32_t i = 0; i < n; i++) {
     uint32_t id = e->pool[off + i];
-    if (id <= N_BOTTOM || e->nodes[id].depth <= k) {
+    if (id <= N_BOTTOM || (e->nodes[id].depth <= k && !e->nodes[id].counted)) {
       push_scratch(e, id);
       continue;
     }
-    uint32_t x = id;
-    for (uint32_t d = 0; d < k; d++) {
+    /* the top k nodes, counters canonical; a shorter stack keeps its real bottom */
+    uint32_t x = id, kk = e->nodes[id].depth < k ? e->nodes[id].depth : k;
+    for (uint32_t d = 0; d < kk; d++) {
       posbuf[d] = e->nodes[x].pos;
       cntbuf[d] = e->nodes[x].count ? canon_count(e, posbuf[d], e->nodes[x].count) : 0;
       x = e->nodes[x].parent;
     }
-    uint32_t t = N_BOTTOM;
-    for (uint32_t d = k; d-- > 0;) t = intern_node3(e, posbuf[d], cntbuf[d], t);
+    uint32_t t = e->nodes[id].depth <= k ? x : N_BOTTOM;
+    for (uint32_t d = kk; d-- > 0;) t = intern_node3(e, posbuf[d], cntbuf[d], t);
     push_scratch(e, t);
   }
   uint32_t r = intern_state(e);
