@@ -22,6 +22,7 @@ static const char *const round_trip_sources[] = {
     "root ::= \"\\x41\\u00e9\\U0001F600\\t\\r\\n\\\\\\\"\" [\\[\\]\\x2D^] . [^a-c\\u4e00-\\u9fff]{0,2}\n",
     "root ::=\n  \"{\" (\n    ws \"k\"\n  )? \"}\"\nws ::= [ \\t\\n]{1,}\n",
     "root ::= x{3} x{2,} x{,2} x{0}\nx ::= \"x\" | \n",
+    "root ::= \"a\" <s> !<[3]> <|im_end|>\n",
 };
 
 START_TEST(test_round_trip) {
@@ -84,6 +85,8 @@ static const struct {
     {"root ::= \"\xED\xA0\x80\"", "1:11: invalid UTF-8"},       /* surrogate */
     {"root ::= [\xE9]", "1:11: invalid UTF-8"},                   /* Latin-1, not UTF-8 */
     {"root ::= \"a\"{100001}", "1:14: repetition count above 100000"},
+    {"root ::= <[12", "1:10: expected ']>' to close the token id"},
+    {"root ::= \"a\" !<abc", "1:14: unterminated token reference"},
     {"root ::= \"é\" x\nx ::= ( \"b\"\n  | \"c\" ) }",
      "3:11: unexpected '}'; expected a newline or the end of input"},
 };
@@ -353,6 +356,56 @@ START_TEST(test_nested_repeats) {
 }
 END_TEST
 
+
+START_TEST(test_token_references) {
+  dkg_vocab *v = small_vocab();
+  /* <s> is the special token 10: only a token reference can take it */
+  dkg_engine *e = engine_for("root ::= \"a\" <s> \"b\"\n", v);
+  dkg_matcher *m = dkg_matcher_new(e);
+  ck_assert_uint_eq(mask_of(m), BIT(0));
+  ck_assert_int_eq(dkg_matcher_advance(m, 0), 0);
+  ck_assert_uint_eq(mask_of(m), BIT(BOS));
+  char buf[8];
+  ck_assert_uint_eq(dkg_matcher_forced(m, buf, sizeof buf), 0);
+  ck_assert_int_eq(dkg_matcher_advance_bytes(m, "<s>", 3), -1);   /* its text is not it */
+  ck_assert_int_eq(dkg_matcher_advance(m, BOS), 0);
+  ck_assert_uint_eq(mask_of(m), BIT(1));
+  ck_assert_int_eq(dkg_matcher_advance(m, 1), 0);
+  ck_assert_int_eq(dkg_matcher_is_complete(m), 1);
+  dkg_matcher_free(m);
+  dkg_engine_release(e);
+  /* !<[0]>: any one token but "a" (and never the end token), then "x"; by id it
+   * also takes a token whose bytes "ab" could not */
+  e = engine_for("root ::= ( !<[0]> | \"ab\" ) \"x\"\n", v);
+  m = dkg_matcher_new(e);
+  uint32_t all = (1u << N_PIECES) - 1;
+  ck_assert_uint_eq(mask_of(m), all & ~BIT(EOS));   /* "a" only as the start of "ab" */
+  dkg_matcher *f = dkg_matcher_fork(m);
+  ck_assert_int_eq(dkg_matcher_advance(f, 2), 0);   /* "ab": both ways, one state */
+  ck_assert_uint_eq(mask_of(f), BIT(8));
+  ck_assert_int_eq(dkg_matcher_advance(m, 4), 0);
+  ck_assert_uint_eq(mask_of(m), BIT(8));
+  ck_assert_int_eq(dkg_matcher_rollback(m, 1), 0);
+  ck_assert_int_eq(dkg_matcher_advance(m, 0), 0);
+  ck_assert_uint_eq(mask_of(m), BIT(1));   /* the reference refused "a": only "ab" goes on */
+  dkg_matcher_free(f);
+  dkg_matcher_free(m);
+  dkg_engine_release(e);
+  static const struct {
+    const char *src, *msg;
+  } refs[] = {{"root ::= <[13]>\n", "token <[13]> is beyond the vocabulary of 13 tokens"},
+             {"root ::= <|nope|>\n", "token <|nope|> is not in the vocabulary"}};
+  for (int i = 0; i < 2; i++) {
+    dkg_grammar *g = parse_ok(refs[i].src);
+    char err[256];
+    ck_assert_ptr_null(dkg_engine_new(g, v, err, sizeof err));
+    ck_assert_str_eq(err, refs[i].msg);
+    dkg_grammar_free(g);
+  }
+  dkg_vocab_free(v);
+}
+END_TEST
+
 static Suite *grammar_suite(void) {
   Suite *s = suite_create("grammar");
   TCase *tc = tcase_create("core");
@@ -366,6 +419,7 @@ static Suite *grammar_suite(void) {
   tcase_add_test(tc, test_crlf_and_nesting);
   tcase_add_test(tc, test_counted_repeats);
   tcase_add_test(tc, test_nested_repeats);
+  tcase_add_test(tc, test_token_references);
   suite_add_tcase(s, tc);
   return s;
 }

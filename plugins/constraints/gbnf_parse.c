@@ -25,6 +25,8 @@ typedef struct parser {
   size_t len, pos;
   prule *rules;
   size_t n_rules, cap_rules;
+  dkg_tokref *toks;   /* token references, in order of appearance */
+  uint32_t n_toks, cap_toks;
   uint32_t *tab;      /* open addressing over rule names, rule index + 1 */
   size_t tab_cap;
   int depth;          /* group nesting */
@@ -271,14 +273,17 @@ static int parse_char(parser *p, uint32_t *out) {
   return 0;
 }
 
-static int parse_uint(parser *p, uint32_t *out) {
+static int parse_uint_limit(parser *p, uint32_t *out, uint32_t limit) {
   size_t at = p->pos;
   uint64_t v = 0;
   int any = 0;
   while (p->pos < p->len && p->src[p->pos] >= '0' && p->src[p->pos] <= '9') {
     v = v * 10 + (uint64_t)(p->src[p->pos] - '0');
-    if (v > DKG_MAX_REPEAT) {
-      perr_at(p, at, "repetition count above %u", (unsigned)DKG_MAX_REPEAT);
+    if (v > limit) {
+      if (limit == DKG_MAX_REPEAT)
+        perr_at(p, at, "repetition count above %u", (unsigned)DKG_MAX_REPEAT);
+      else
+        perr_at(p, at, "number too large");
       return -1;
     }
     p->pos++;
@@ -291,6 +296,8 @@ static int parse_uint(parser *p, uint32_t *out) {
   *out = (uint32_t)v;
   return 0;
 }
+
+static int parse_uint(parser *p, uint32_t *out) { return parse_uint_limit(p, out, DKG_MAX_REPEAT); }
 
 #define REP_INF DKG_REPEAT_INF
 
@@ -352,6 +359,54 @@ static int repeat_item(parser *p, evec *seq, size_t item_start, uint32_t min, ui
 }
 
 static int parse_alternates(parser *p, uint32_t rule, evec *out, int nested);
+
+/* llama.cpp's token references: <[123]> is token 123, <|name|> (any text between
+ * angle brackets) the token with that text, and a leading ! any token but that one. */
+static int parse_token_ref(parser *p, evec *seq) {
+  size_t at = p->pos;
+  int neg = p->src[p->pos] == '!';
+  if (neg) p->pos++;
+  dkg_tokref t = {-1, NULL};
+  if (peek(p, 1) == '[') {
+    p->pos += 2;
+    uint32_t id;
+    if (parse_uint_limit(p, &id, INT32_MAX)) return -1;
+    if (peek(p, 0) != ']' || peek(p, 1) != '>') {
+      perr_at(p, at, "expected ']>' to close the token id");
+      return -1;
+    }
+    p->pos += 2;
+    t.id = (int32_t)id;
+  } else {
+    size_t s = p->pos;
+    while (p->pos < p->len && p->src[p->pos] != '>' && p->src[p->pos] != '\n') p->pos++;
+    if (peek(p, 0) != '>' || p->pos == s + 1) {
+      perr_at(p, at, "unterminated token reference");
+      return -1;
+    }
+    p->pos++;
+    t.text = malloc(p->pos - s + 1);
+    if (!t.text) goto oom;
+    memcpy(t.text, p->src + s, p->pos - s);
+    t.text[p->pos - s] = 0;
+  }
+  if (p->n_toks == p->cap_toks) {
+    uint32_t nc = p->cap_toks ? p->cap_toks * 2 : 8;
+    dkg_tokref *nt = realloc(p->toks, nc * sizeof *nt);
+    if (!nt) {
+      free(t.text);
+      goto oom;
+    }
+    p->toks = nt;
+    p->cap_toks = nc;
+  }
+  p->toks[p->n_toks] = t;
+  return evec_push(p, seq, neg ? DKG_TOKEN_NOT : DKG_TOKEN, p->n_toks++);
+oom:
+  p->nomem = 1;
+  perr_at(p, at, "out of memory");
+  return -1;
+}
 
 static int parse_sequence(parser *p, uint32_t rule, evec *seq, int nested) {
   size_t item_start = (size_t)-1;
@@ -446,6 +501,10 @@ static int parse_sequence(parser *p, uint32_t rule, evec *seq, int nested) {
       p->pos++;
       item_start = seq->n;
       if (evec_push(p, seq, DKG_ANY, 0)) return -1;
+      skip_space(p, nested);
+    } else if (c == '<' || (c == '!' && peek(p, 1) == '<')) {
+      item_start = seq->n;
+      if (parse_token_ref(p, seq)) return -1;
       skip_space(p, nested);
     } else if (c == '*' || c == '+' || c == '?' || c == '{') {
       if (item_start == (size_t)-1 || item_start == seq->n) {
@@ -543,6 +602,8 @@ static void free_parser_rules(parser *p) {
   }
   free(p->rules);
   free(p->tab);
+  for (uint32_t i = 0; i < p->n_toks; i++) free(p->toks[i].text);
+  free(p->toks);
 }
 
 void dkg_grammar_free(dkg_grammar *g) {
@@ -554,6 +615,8 @@ void dkg_grammar_free(dkg_grammar *g) {
   free(g->names);
   free(g->rules);
   free(g->rule_len);
+  for (uint32_t i = 0; i < g->n_toks; i++) free(g->toks[i].text);
+  free(g->toks);
   free(g);
 }
 
@@ -604,6 +667,8 @@ int dkg_grammar_parse(const char *src, size_t len, dkg_grammar **out, char *err,
   }
   free(p.rules);
   free(p.tab);
+  g->toks = p.toks;
+  g->n_toks = p.n_toks;
   *out = g;
   return 0;
 }
@@ -659,6 +724,11 @@ static void print_rule(gtext *b, const dkg_grammar *g, uint32_t r) {
       gt_puts(b, g->names[e[i].value]);
     } else if (t == DKG_ANY) {
       gt_puts(b, " .");
+    } else if (t == DKG_TOKEN || t == DKG_TOKEN_NOT) {
+      const dkg_tokref *tr = &g->toks[e[i].value];
+      gt_puts(b, t == DKG_TOKEN_NOT ? " !" : " ");
+      if (tr->text) gt_puts(b, tr->text);
+      else gt_printf(b, "<[%d]>", (int)tr->id);
     } else if (t == DKG_REPEAT && i + 2 < n) {
       gt_printf(b, " %s{%u,", g->names[e[i].value], (unsigned)e[i + 1].value);
       if (e[i + 2].value != DKG_REPEAT_INF) gt_printf(b, "%u", (unsigned)e[i + 2].value);

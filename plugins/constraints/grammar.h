@@ -22,8 +22,17 @@ enum dkg_etype {
   DKG_ANY,          /* any code point ('.') */
   DKG_REPEAT,       /* value = rule index; the next two elements bound the count */
   DKG_REPEAT_MIN,   /* value = least number of repetitions */
-  DKG_REPEAT_MAX    /* value = most repetitions, DKG_REPEAT_INF for no limit */
+  DKG_REPEAT_MAX,   /* value = most repetitions, DKG_REPEAT_INF for no limit */
+  DKG_TOKEN,        /* value = index in toks: one whole token, <[id]> or <text> */
+  DKG_TOKEN_NOT     /* value = index in toks: any one token but that one, !<...> */
 };
+
+/* A token reference: by id, or by its text (id -1), resolved against the vocabulary
+ * when the grammar is compiled. */
+typedef struct dkg_tokref {
+  int32_t id;
+  char *text;   /* NUL-terminated, with its angle brackets; NULL for <[id]> */
+} dkg_tokref;
 
 #define DKG_REPEAT_INF UINT32_MAX
 
@@ -44,6 +53,8 @@ typedef struct dkg_grammar {
   char **names;          /* rule names; generated rules are named after their parent */
   dkg_elem **rules;      /* rules[r][0 .. rule_len[r]) */
   uint32_t *rule_len;
+  dkg_tokref *toks;      /* token references of DKG_TOKEN and DKG_TOKEN_NOT */
+  uint32_t n_toks;
 } dkg_grammar;
 
 /* Parses GBNF (llama.cpp dialect). On error returns -1 and writes "LINE:COL: message". */

@@ -72,6 +72,18 @@ static void emit_repeat(compiler *c, uint32_t rule, uint32_t min, uint32_t max) 
   emit(c, OP_MAKE(OP_REPEAT, p->n_reps++));
 }
 
+static void emit_token(compiler *c, int32_t id, int negated) {
+  dkg_prog *p = c->p;
+  dkg_ptok *nt = realloc(p->toks, ((size_t)p->n_toks + 1) * sizeof *nt);
+  if (!nt) {
+    c->oom = 1;
+    return;
+  }
+  p->toks = nt;
+  p->toks[p->n_toks] = (dkg_ptok){id, (uint32_t)negated};
+  emit(c, OP_MAKE(OP_TOKEN, p->n_toks++));
+}
+
 static void set_range(dkg_byteset *s, unsigned lo, unsigned hi) {
   for (unsigned b = lo; b <= hi; b++) s->w[b >> 6] |= 1ull << (b & 63);
 }
@@ -251,7 +263,7 @@ static int alt_nullable(const dkg_prog *p, uint32_t a, const uint8_t *nul) {
   for (uint32_t i = p->alt_start[a];; i++) {
     uint32_t op = p->code[i];
     if (OP_KIND(op) == OP_END) return 1;
-    if (OP_KIND(op) == OP_BYTES) return 0;
+    if (OP_KIND(op) == OP_BYTES || OP_KIND(op) == OP_TOKEN) return 0;
     if (OP_KIND(op) == OP_REPEAT) {
       const dkg_rep *rp = &p->reps[OP_ARG(op)];
       if (rp->min && !nul[rp->rule]) return 0;
@@ -282,7 +294,7 @@ static int fixpoint(const dkg_prog *p, uint8_t *flag,
     for (uint32_t a = p->rule_alt[r]; a < p->rule_alt[r + 1]; a++) alt_rule[a] = r;
   for (uint32_t a = 0; a < na; a++)
     for (uint32_t i = p->alt_start[a]; OP_KIND(p->code[i]) != OP_END; i++) {
-      if (OP_KIND(p->code[i]) == OP_BYTES) continue;
+      if (OP_KIND(p->code[i]) == OP_BYTES || OP_KIND(p->code[i]) == OP_TOKEN) continue;
       if (n_use == cap_use) {
         cap_use = cap_use ? cap_use * 2 : 256;
         uint32_t *x = realloc(use_alt, cap_use * sizeof *x), *y;
@@ -379,6 +391,7 @@ void dkg_prog_free(dkg_prog *p) {
   free(p->rule_alt);
   free(p->sets);
   free(p->reps);
+  free(p->toks);
   if (p->names)
     for (uint32_t i = 0; i < p->n_rules; i++) free(p->names[i]);
   free(p->names);
@@ -396,7 +409,40 @@ static int is_class_start(uint32_t t) {
   return t == DKG_CHAR || t == DKG_CHAR_NOT || t == DKG_ANY;
 }
 
-int dkg_prog_compile(const dkg_grammar *g, dkg_prog *p, char *err, size_t errlen) {
+/* The token each reference names: an id within the vocabulary, or the one token
+ * whose text is the reference's. */
+static int resolve_tokens(const dkg_grammar *g, const dkg_vocab *v, dkg_prog *p, char *err,
+                          size_t errlen) {
+  if (!g->n_toks) return 0;
+  p->toks = calloc(g->n_toks, sizeof *p->toks);
+  if (!p->toks) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  p->n_toks = g->n_toks;
+  for (uint32_t i = 0; i < g->n_toks; i++) {
+    const dkg_tokref *t = &g->toks[i];
+    int32_t id = t->id;
+    if (t->text) {
+      size_t n = strlen(t->text);
+      for (int32_t k = 0; k < v->n_vocab && id < 0; k++)
+        if (v->len[k] == n && !memcmp(v->bytes + v->off[k], t->text, n)) id = k;
+      if (id < 0) {
+        snprintf(err, errlen, "token %s is not in the vocabulary", t->text);
+        return -1;
+      }
+    } else if (id >= v->n_vocab) {
+      snprintf(err, errlen, "token <[%d]> is beyond the vocabulary of %d tokens", (int)id,
+               (int)v->n_vocab);
+      return -1;
+    }
+    p->toks[i].id = id;
+  }
+  return 0;
+}
+
+int dkg_prog_compile(const dkg_grammar *g, const dkg_vocab *v, dkg_prog *p, char *err,
+                     size_t errlen) {
   compiler c = {.p = p};
   memset(p, 0, sizeof *p);
   p->n_rules = g->n_rules;
@@ -408,6 +454,7 @@ int dkg_prog_compile(const dkg_grammar *g, dkg_prog *p, char *err, size_t errlen
   /* pass 1: source rules; alternatives are contiguous per rule */
   uint32_t *first_alt = calloc((size_t)n_src + 1, sizeof *first_alt);
   if (!first_alt) goto oom;
+  if (resolve_tokens(g, v, p, err, errlen)) goto fail;
   for (uint32_t r = 0; r < n_src && !c.oom; r++) {
     first_alt[r] = p->n_alts;
     const dkg_elem *e = g->rules[r];
@@ -423,6 +470,11 @@ int dkg_prog_compile(const dkg_grammar *g, dkg_prog *p, char *err, size_t errlen
         i++;
       } else if (t == DKG_REF) {
         emit(&c, OP_MAKE(OP_REF, e[i].value));
+        i++;
+      } else if (t == DKG_TOKEN || t == DKG_TOKEN_NOT) {
+        /* each occurrence gets its own entry: the same reference may be negated once
+         * and not another time */
+        emit_token(&c, p->toks[e[i].value].id, t == DKG_TOKEN_NOT);
         i++;
       } else if (t == DKG_REPEAT) {
         if (i + 2 >= g->rule_len[r] || e[i + 1].type != DKG_REPEAT_MIN ||
@@ -482,6 +534,7 @@ int dkg_prog_compile(const dkg_grammar *g, dkg_prog *p, char *err, size_t errlen
   }
   if (c.oom) goto oom;
   if (p->n_rules > OP_MAX_ARG || p->n_sets > OP_MAX_ARG || p->n_reps > OP_MAX_ARG ||
+      p->n_toks > OP_MAX_ARG ||
       p->n_code >= (1u << 31)) {
     snprintf(err, errlen, "the grammar is too large to compile (%u rules, %u operations)",
              (unsigned)p->n_rules, (unsigned)p->n_code);

@@ -45,6 +45,7 @@ typedef struct rstate {
   ctxinfo *ctx;
   uint32_t trunc;     /* truncated form, id + 1 */
   uint8_t has_empty, has_bottom;
+  uint8_t has_tok;    /* some stack waits for a whole token (a token reference) */
 } rstate;
 
 typedef struct hist {
@@ -264,8 +265,10 @@ static uint32_t intern_state(dkg_engine *e) {
   if (n) memcpy(e->pool + e->n_pool, e->scratch, n * sizeof *e->scratch);
   e->n_pool += n;
   for (size_t i = 0; i < n; i++) {
-    if (e->scratch[i] == N_EMPTY) s->has_empty = 1;
-    if (e->scratch[i] == N_BOTTOM) s->has_bottom = 1;
+    uint32_t x = e->scratch[i];
+    if (x == N_EMPTY) s->has_empty = 1;
+    else if (x == N_BOTTOM) s->has_bottom = 1;
+    else if (OP_KIND(e->prog.code[e->nodes[x].pos]) == OP_TOKEN) s->has_tok = 1;
   }
   e->state_tab[slot] = id + 1;
   return id;
@@ -392,6 +395,7 @@ static void closure(dkg_engine *e, uint32_t pos0, uint32_t parent0) {
         }
         break;
       case OP_BYTES:
+      case OP_TOKEN:   /* waits for input: bytes, or one whole token */
         push_scratch(e, intern_node(e, pos, parent));
         break;
       case OP_REPEAT:
@@ -473,7 +477,8 @@ static uint32_t step_slow(dkg_engine *e, uint32_t sid, unsigned b) {
       continue;
     }
     rnode nd = e->nodes[id];
-    if (byteset_has(&e->prog.sets[OP_ARG(e->prog.code[nd.pos])], b))
+    uint32_t op = e->prog.code[nd.pos];
+    if (OP_KIND(op) == OP_BYTES && byteset_has(&e->prog.sets[OP_ARG(op)], b))
       closure(e, nd.pos + 1, nd.parent);
   }
   if (!e->oom) prune_dominated(e);
@@ -605,6 +610,56 @@ oom:
   return NULL;
 }
 
+static int tok_matches(const dkg_engine *e, uint32_t op, int32_t t) {
+  const dkg_ptok *pt = &e->prog.toks[OP_ARG(op)];
+  return t != e->vocab->eos && (pt->negated ? t != pt->id : t == pt->id);
+}
+
+/* Tokens the state's token references allow (never the end token, which ends the
+ * text instead). */
+static void token_bits(dkg_engine *e, uint32_t sid, uint32_t *bits) {
+  const dkg_vocab *v = e->vocab;
+  uint32_t off = e->states[sid].off, n = e->states[sid].n;
+  for (uint32_t k = 0; k < n; k++) {
+    uint32_t id = e->pool[off + k];
+    if (id <= N_BOTTOM) continue;
+    uint32_t op = e->prog.code[e->nodes[id].pos];
+    if (OP_KIND(op) != OP_TOKEN) continue;
+    const dkg_ptok *pt = &e->prog.toks[OP_ARG(op)];
+    if (!pt->negated) {
+      if (pt->id != v->eos) bits[pt->id >> 5] |= 1u << (pt->id & 31);
+      continue;
+    }
+    for (int32_t t = 0; t < v->n_vocab; t++)
+      if (tok_matches(e, op, t)) bits[t >> 5] |= 1u << (t & 31);
+  }
+}
+
+/* The state after token t: its bytes through the byte tests, united with the
+ * stacks whose token reference takes t whole. */
+static uint32_t step_token(dkg_engine *e, uint32_t sid, int32_t t) {
+  const dkg_vocab *v = e->vocab;
+  uint32_t sb = v->is_special[t] || v->len[t] == 0
+                    ? S_DEAD
+                    : step_bytes(e, sid, (const uint8_t *)v->bytes + v->off[t], v->len[t]);
+  if (!e->states[sid].has_tok || e->oom) return sb;
+  e->n_scratch = 0;
+  visit_clear(e);
+  uint32_t off = e->states[sid].off, n = e->states[sid].n;
+  for (uint32_t k = 0; k < n; k++) {
+    uint32_t id = e->pool[off + k];
+    if (id <= N_BOTTOM) continue;
+    rnode nd = e->nodes[id];
+    uint32_t op = e->prog.code[nd.pos];
+    if (OP_KIND(op) == OP_TOKEN && tok_matches(e, op, t)) closure(e, nd.pos + 1, nd.parent);
+  }
+  if (!e->n_scratch) return sb;
+  if (sb != S_DEAD)
+    for (uint32_t k = 0; k < e->states[sb].n; k++) push_scratch(e, e->pool[e->states[sb].off + k]);
+  if (!e->oom) prune_dominated(e);
+  return intern_state(e);
+}
+
 static void drop_cached_masks(dkg_engine *e) {
   for (uint32_t i = 0; i < e->n_states; i++) {
     free(e->states[i].mask);
@@ -632,6 +687,7 @@ static int state_mask(dkg_engine *e, uint32_t sid, uint32_t *bits) {
       bits[t >> 5] |= 1u << (t & 31);
   }
   if (e->oom) return -1;
+  if (e->states[sid].has_tok) token_bits(e, sid, bits);
   if (e->states[sid].has_empty && v->eos >= 0 && v->eos < v->n_vocab)
     bits[v->eos >> 5] |= 1u << (v->eos & 31);
   if (e->n_masks >= e->max_masks) drop_cached_masks(e);
@@ -705,7 +761,7 @@ dkg_engine *dkg_engine_new(const dkg_grammar *g, dkg_vocab *v, char *err, size_t
     snprintf(err, errlen, "cannot create a mutex");
     return NULL;
   }
-  if (dkg_prog_compile(g, &e->prog, err, errlen)) {
+  if (dkg_prog_compile(g, v, &e->prog, err, errlen)) {
     pthread_mutex_destroy(&e->mu);
     free(e);
     return NULL;
@@ -817,16 +873,17 @@ int dkg_matcher_mask(dkg_matcher *m, uint32_t *bits) {
   return rc;
 }
 
-static int advance_locked(dkg_matcher *m, const uint8_t *p, size_t n, int is_eos) {
+/* One step: by the bytes p[0..n) when token < 0, else by that token. */
+static int advance_locked(dkg_matcher *m, const uint8_t *p, size_t n, int32_t token) {
   dkg_engine *e = m->e;
   if (m->cur->finished) return -1;
   uint32_t sid = m->cur->state;
   uint32_t fin = 0;
-  if (is_eos) {
+  if (token >= 0 && token == e->vocab->eos) {
     if (!e->states[sid].has_empty) return -1;
     fin = 1;
   } else {
-    sid = step_bytes(e, sid, p, n);
+    sid = token >= 0 ? step_token(e, sid, token) : step_bytes(e, sid, p, n);
     if (sid == S_DEAD) return -1;
   }
   hist *h = new_hist(e, m->cur, sid, fin);
@@ -840,17 +897,14 @@ int dkg_matcher_advance(dkg_matcher *m, int32_t token) {
   const dkg_vocab *v = e->vocab;
   if (token < 0 || token >= v->n_vocab) return -1;
   pthread_mutex_lock(&e->mu);
-  int rc;
-  if (token == v->eos) rc = advance_locked(m, NULL, 0, 1);
-  else if (v->is_special[token] || v->len[token] == 0) rc = -1;
-  else rc = advance_locked(m, (const uint8_t *)v->bytes + v->off[token], v->len[token], 0);
+  int rc = advance_locked(m, NULL, 0, token);
   pthread_mutex_unlock(&e->mu);
   return rc;
 }
 
 int dkg_matcher_advance_bytes(dkg_matcher *m, const char *s, size_t n) {
   pthread_mutex_lock(&m->e->mu);
-  int rc = advance_locked(m, (const uint8_t *)s, n, 0);
+  int rc = advance_locked(m, (const uint8_t *)s, n, -1);
   pthread_mutex_unlock(&m->e->mu);
   return rc;
 }
@@ -879,7 +933,8 @@ size_t dkg_matcher_forced(dkg_matcher *m, char *buf, size_t cap) {
   pthread_mutex_lock(&e->mu);
   uint32_t sid = m->cur->state;
   size_t n = 0;
-  while (n < cap && !e->states[sid].has_empty) {
+  /* a token reference is a choice the bytes cannot force */
+  while (n < cap && !e->states[sid].has_empty && !e->states[sid].has_tok) {
     int only = -1;
     uint32_t next = S_DEAD;
     for (unsigned b = 0; b < 256; b++) {
