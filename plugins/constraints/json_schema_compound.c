@@ -124,6 +124,23 @@ static int key_matches(js *c, const char *pattern, const char *key, const char *
   return r;
 }
 
+/* How many patterns of pats match key (-1 on an error); their schemas are appended
+ * to found when it is not NULL. */
+static int matching_patterns(js *c, json_t *pats, const char *key, const char *path,
+                             json_t *found) {
+  int n = 0;
+  const char *pk;
+  json_t *pv;
+  json_object_foreach(pats, pk, pv) {
+    int r = key_matches(c, pk, key, path);
+    if (r < 0) return -1;
+    if (!r) continue;
+    n++;
+    if (found) json_array_append(found, pv);
+  }
+  return n;
+}
+
 /* ---- objects ---- */
 
 typedef struct member {
@@ -305,18 +322,13 @@ void js_object(js *c, json_t *s, const char *path, gtext *o) {
     json_t *parts = NULL;
     if (has_pats) {
       /* a declared name matched by a pattern obeys both schemas */
-      const char *pk;
-      json_t *pv;
-      json_object_foreach(pats, pk, pv) {
-        int r = key_matches(c, pk, key, sub);
-        if (r < 0) goto out;
-        if (!r) continue;
-        if (!parts) {
-          parts = json_array();
-          json_array_append(parts, val);
-        }
-        json_array_append(parts, pv);
+      parts = json_pack("[O]", val);
+      int r = parts ? matching_patterns(c, pats, key, sub, parts) : -1;
+      if (r <= 0) {
+        json_decref(parts);
+        parts = NULL;
       }
+      if (r < 0) goto out;
     }
     if (parts) {
       eff = json_pack("{s:o}", "allOf", parts);
@@ -366,13 +378,9 @@ void js_object(js *c, json_t *s, const char *path, gtext *o) {
        * additionalProperties */
       json_t *vs = NULL;
       if (has_pats) {
-        const char *pk;
-        json_t *pv;
-        json_object_foreach(pats, pk, pv) {
-          int mr = key_matches(c, pk, r, path);
-          if (mr < 0) goto out;
-          if (mr) vs = pat_all;
-        }
+        int mr = matching_patterns(c, pats, r, path, NULL);
+        if (mr < 0) goto out;
+        if (mr) vs = pat_all;
       }
       if (!vs && add && json_is_false(add)) {
         js_err(c, path, "required property '%s' is not allowed by additionalProperties: false", r);

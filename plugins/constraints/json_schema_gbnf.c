@@ -238,6 +238,18 @@ json_t *js_resolve(js *c, const char *ref, const char *path) {
   return cur;
 }
 
+/* Appends the rule `name ::= <schema s>` to the grammar. */
+static void define_rule(js *c, const char *name, json_t *s, const char *path) {
+  gtext body = {0};
+  js_value(c, s, path, &body);
+  if (!c->failed) {
+    gt_printf(&c->rules, "%s ::=", name);
+    gt_putn(&c->rules, body.s ? body.s : "", body.n);
+    gt_puts(&c->rules, "\n");
+  }
+  gt_free(&body);
+}
+
 static const char *ref_rule(js *c, const char *ref, const char *path) {
   for (size_t i = 0; i < c->n_refs; i++)
     if (!strcmp(c->refs[i].ptr, ref)) return c->refs[i].rule;
@@ -266,14 +278,7 @@ static const char *ref_rule(js *c, const char *ref, const char *path) {
   c->refs[c->n_refs].rule = (char *)name;
   c->n_refs++;
   /* registered before generating, so recursive schemas refer back to the rule */
-  gtext body = {0};
-  js_value(c, target, ref, &body);
-  if (!c->failed) {
-    gt_printf(&c->rules, "%s ::=", name);
-    gt_putn(&c->rules, body.s ? body.s : "", body.n);
-    gt_puts(&c->rules, "\n");
-  }
-  gt_free(&body);
+  define_rule(c, name, target, ref);
   return name;
 }
 
@@ -1077,14 +1082,7 @@ void js_value(js *c, json_t *s, const char *path, gtext *o) {
 
 const char *js_rule(js *c, json_t *s, const char *hint, const char *path) {
   const char *name = js_name(c, hint);
-  gtext body = {0};
-  js_value(c, s, path, &body);
-  if (!c->failed) {
-    gt_printf(&c->rules, "%s ::=", name);
-    gt_putn(&c->rules, body.s ? body.s : "", body.n);
-    gt_puts(&c->rules, "\n");
-  }
-  gt_free(&body);
+  define_rule(c, name, s, path);
   return name;
 }
 
