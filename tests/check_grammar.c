@@ -352,6 +352,19 @@ START_TEST(test_nested_repeats) {
   dkg_matcher_free(m);
   dkg_engine_release(e);
   ck_assert_msg(now_s() - t0 < 2.0, "nested repeats took %.3f s", now_s() - t0);
+  /* a grammar whose stacks double with every "a" fails with a reason at the limit */
+  e = engine_for("root ::= \"a\" root \"b\" | \"a\" root \"c\" | \"\"\n", v);
+  dkg_engine_set_max_stacks(e, 1000);
+  m = dkg_matcher_new(e);
+  int rc = 0;
+  uint32_t w;
+  for (int i = 0; i < 12 && rc == 0; i++) {
+    rc = dkg_matcher_mask(m, &w);
+    if (rc == 0 && dkg_matcher_advance(m, 0)) rc = dkg_matcher_mask(m, &w);
+  }
+  ck_assert_int_eq(rc, DKG_TOO_AMBIGUOUS);
+  dkg_matcher_free(m);
+  dkg_engine_release(e);
   dkg_vocab_free(v);
 }
 END_TEST

@@ -109,7 +109,12 @@ void dkc_destroy(void *inst) {
 
 int dkc_mask(void *inst, uint32_t *words, dk_error *err) {
   dkc_inst *s = inst;
-  if (dkg_matcher_mask(s->m, words))
+  int rc = dkg_matcher_mask(s->m, words);
+  if (rc == DKG_TOO_AMBIGUOUS)
+    return s->host->set_error(err, DK_ERR_INVALID,
+                              "%s: the grammar is too ambiguous here (a parser state would hold "
+                              "more than 2^20 stacks)", s->plugin);
+  if (rc)
     return s->host->set_error(err, DK_ERR_NOMEM, "%s: out of memory computing a mask", s->plugin);
   return DK_OK;
 }

@@ -90,6 +90,8 @@ typedef struct dkg_engine_stats {
 } dkg_engine_stats;
 void dkg_engine_get_stats(dkg_engine *e, dkg_engine_stats *st);
 void dkg_engine_set_context_depth(dkg_engine *e, uint32_t depth);
+/* The most parser stacks one state may hold (default 2^20). */
+void dkg_engine_set_max_stacks(dkg_engine *e, uint32_t n);
 
 /* A position in the language: a history of parser states. */
 typedef struct dkg_matcher dkg_matcher;
@@ -97,7 +99,10 @@ dkg_matcher *dkg_matcher_new(dkg_engine *e);        /* takes a new reference on 
 dkg_matcher *dkg_matcher_fork(const dkg_matcher *m); /* O(1): shares the history */
 void dkg_matcher_free(dkg_matcher *m);
 
-/* Writes the allowed-token bitset, (n_vocab + 31) / 32 words, bit set = allowed. */
+/* Writes the allowed-token bitset, (n_vocab + 31) / 32 words, bit set = allowed.
+ * Returns 0, -1 when out of memory, or DKG_TOO_AMBIGUOUS when a parser state would
+ * hold more than its limit of stacks (the engine then stays failed). */
+#define DKG_TOO_AMBIGUOUS (-2)
 int dkg_matcher_mask(dkg_matcher *m, uint32_t *bits);
 /* Advances by one token; returns 0, or -1 when the token is not allowed (state kept).
  * Advancing by EOS ends the matcher: afterwards nothing is allowed. */

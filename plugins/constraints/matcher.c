@@ -819,6 +819,12 @@ void dkg_engine_get_stats(dkg_engine *e, dkg_engine_stats *st) {
   pthread_mutex_unlock(&e->mu);
 }
 
+void dkg_engine_set_max_stacks(dkg_engine *e, uint32_t n) {
+  pthread_mutex_lock(&e->mu);
+  if (n) e->max_stacks = n;
+  pthread_mutex_unlock(&e->mu);
+}
+
 void dkg_engine_set_context_depth(dkg_engine *e, uint32_t depth) {
   pthread_mutex_lock(&e->mu);
   if (depth >= 1 && depth <= 64 && depth != e->ctx_depth) {
@@ -867,8 +873,10 @@ int dkg_matcher_mask(dkg_matcher *m, uint32_t *bits) {
   dkg_engine *e = m->e;
   pthread_mutex_lock(&e->mu);
   int rc = 0;
-  if (m->cur->finished) memset(bits, 0, e->words * sizeof *bits);
+  if (e->oom) rc = -1;   /* a failed engine stays failed */
+  else if (m->cur->finished) memset(bits, 0, e->words * sizeof *bits);
   else rc = state_mask(e, m->cur->state, bits);
+  if (rc && e->too_ambiguous) rc = DKG_TOO_AMBIGUOUS;
   pthread_mutex_unlock(&e->mu);
   return rc;
 }
