@@ -162,10 +162,11 @@ typedef struct objplan {
 
 static long long cap_count(const objplan *p, long long k) { return k > p->cap ? p->cap : k; }
 
-/* Whether some object can still be finished from member i with k written. */
+/* Whether some object can still be finished from member i with k written. Only
+ * declared members count towards minProperties: two extra members may share a
+ * name, and a reader would then see one property fewer. */
 static int feasible(const objplan *p, size_t i, long long k) {
   if (p->maxp >= 0 && k + (long long)p->req_after[i] > p->maxp) return 0;
-  if (p->extra) return 1;
   return k + (long long)(p->n - i) >= p->minp;
 }
 
@@ -183,10 +184,10 @@ static void put_kv(js *c, const member *m, gtext *o) {
   gt_printf(o, "%s \":\"%s %s", js_W(c), js_W(c), m->rule);
 }
 
-/* The extra members after k written: between minp - k and maxp - k of them. */
+/* The extra members after k declared ones: at most maxp - k of them (minProperties
+ * is already met by the declared ones). */
 static void put_extras(const objplan *p, long long k, gtext *o) {
   js *c = p->c;
-  long long lo = p->minp - k > 0 ? p->minp - k : 0;
   long long hi = p->maxp < 0 ? -1 : p->maxp - k;
   if (!p->extra || hi == 0) {
     gt_puts(o, " \"\"");
@@ -195,15 +196,14 @@ static void put_extras(const objplan *p, long long k, gtext *o) {
   const char *W = js_W(c);
   if (k > 0) {
     gt_printf(o, " (%s \",\"%s ( %s ) )", W, W, p->extra);
-    if (hi < 0) gt_printf(o, "{%lld,}", lo);
-    else gt_printf(o, "{%lld,%lld}", lo, hi);
+    if (hi < 0) gt_puts(o, "*");
+    else gt_printf(o, "{0,%lld}", hi);
     return;
   }
-  gt_printf(o, " %s( %s ) (%s \",\"%s ( %s ) )", lo ? "" : "( ", p->extra, W, W, p->extra);
-  long long rlo = lo ? lo - 1 : 0;
-  if (hi < 0) gt_printf(o, "{%lld,}", rlo);
-  else gt_printf(o, "{%lld,%lld}", rlo, hi - 1);
-  if (!lo) gt_puts(o, " )?");
+  gt_printf(o, " ( ( %s ) (%s \",\"%s ( %s ) )", p->extra, W, W, p->extra);
+  if (hi < 0) gt_puts(o, "*");
+  else gt_printf(o, "{0,%lld}", hi - 1);
+  gt_puts(o, " )?");
 }
 
 /* Declared order: rule base-I-K writes members I.. with K written so far. */
@@ -259,7 +259,7 @@ static void any_order(const objplan *p) {
       put_kv(c, &p->m[j], r);
       gt_printf(r, " %s-s%lx", p->base, s | (1ul << j));
     }
-    if (req_done && (p->extra || k >= p->minp)) {
+    if (req_done && k >= p->minp) {
       gt_puts(r, alts++ ? " |" : "");
       put_extras(p, k, r);
     }
@@ -471,6 +471,11 @@ void js_object(js *c, json_t *s, const char *path, gtext *o) {
     req_after[i] = (i < n ? req_after[i + 1] + (size_t)m[i].required : 0);
   objplan p = {c, base, m, n, extra.n ? extra.s : NULL, minp, maxp, 0, req_after};
   p.cap = maxp >= 0 ? maxp : minp > 1 ? minp : 1;
+  if (p.extra && minp > (long long)n) {
+    js_err(c, path, "minProperties beyond the declared properties is not supported (extra "
+                    "property names could repeat)");
+    goto out_extra;
+  }
   if (!feasible(&p, 0, 0)) {
     js_err(c, path, "no object satisfies required, minProperties and maxProperties together");
     goto out_extra;
