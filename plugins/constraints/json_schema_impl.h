@@ -51,6 +51,29 @@ int js_accepts(js *c, json_t *s, json_t *v, const char *path);
 char *js_dump(json_t *v);
 void js_literal(js *c, json_t *v, const char *path, gtext *o);
 
+/* Recursion bound of nested schemas, merges and constant checks. */
+#define JS_MAX_DEPTH 100
+
+/* json_schema_merge.c: the schema s as one flat schema (annotations and ignored
+ * keywords dropped, older drafts' forms rewritten, allOf and 2019+ $ref siblings
+ * merged). A new reference, json false when nothing matches, NULL on an error. */
+json_t *js_normalize(js *c, json_t *s, const char *path);
+int js_is_lone_ref(json_t *s);
+/* The schema both normalised schemas a and b describe (same conventions). */
+json_t *js_merge(js *c, json_t *a, json_t *b, const char *path);
+/* type as a list (new reference), and whether list l names t. */
+json_t *js_type_list(json_t *t);
+int js_has_type(json_t *l, const char *t);
+
+/* json_schema_oneof.c: kinds of JSON values, a schema's constants (enum or const;
+ * borrowed, or a new array left in *tmp), and making two oneOf branches exclusive
+ * (0 when they cannot be told apart). */
+enum { K_NULL = 1, K_BOOL = 2, K_INT = 4, K_FRAC = 8, K_STR = 16, K_OBJ = 32, K_ARR = 64,
+       K_ALL = 127 };
+unsigned js_kind_of_value(json_t *v);
+json_t *js_literals(json_t *s, json_t **tmp);
+int js_make_apart(js *c, json_t **a, json_t **b);
+
 /* json_schema_scalar.c */
 void js_integer(js *c, json_t *s, const char *path, gtext *o);
 void js_number(js *c, json_t *s, const char *path, gtext *o);
