@@ -409,6 +409,16 @@ START_TEST(test_coverage) {
   ck_assert(!matches(e, "{\"id\":1,\"name\":\"a\",\"y\":true}"));
   ck_assert(!matches(e, "{\"id\":1,\"name\":\"a\",\"x-a\":1}"));
   dkg_engine_release(e);
+  /* dependentRequired: a required trigger brings its dependents; another trigger
+   * whose dependents are not all required is never written */
+  e = schema("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"b\":"
+             "{\"type\":\"integer\"},\"c\":{\"type\":\"integer\"}},\"required\":[\"a\"],"
+             "\"dependentRequired\":{\"a\":[\"b\"],\"c\":[\"d\"]}}",
+             DKG_WS_NONE);
+  ck_assert(matches(e, "{\"a\":1,\"b\":2}"));
+  ck_assert(!matches(e, "{\"a\":1}"));
+  ck_assert(!matches(e, "{\"a\":1,\"b\":2,\"c\":3}"));
+  dkg_engine_release(e);
   /* properties in any order, required ones guaranteed, none twice */
   e = schema_opts("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"b\":"
                   "{\"type\":\"integer\"},\"c\":{\"type\":\"integer\"}},\"required\":[\"a\",\"c\"]}",

@@ -18,12 +18,13 @@ static const char *const supported[] = {
     "minLength", "maxLength", "minItems", "maxItems", "minimum", "maximum", "exclusiveMinimum",
     "exclusiveMaximum", "pattern", "format", "minProperties", "maxProperties", "uniqueItems",
     "not", "unevaluatedProperties", "unevaluatedItems", "if", "then", "else",
+    "dependentRequired", "dependentSchemas", "dependencies",
     JS_NONINT, NULL};
 /* Constraints it knows and cannot compile: refused, since ignoring them would let
  * invalid values through. */
 static const char *const refused[] = {
-    "propertyNames", "contains", "minContains", "maxContains", "multipleOf", "dependentSchemas",
-    "dependentRequired", "dependencies", "$dynamicRef", "$recursiveRef", NULL};
+    "propertyNames", "contains", "minContains", "maxContains", "multipleOf", "$dynamicRef",
+    "$recursiveRef", NULL};
 
 static int in_list(const char *const *l, const char *k) {
   for (; *l; l++)
@@ -197,6 +198,87 @@ json_t *js_merge(js *c, json_t *a, json_t *b, const char *path) {
   return r;
 }
 
+static int in_names(json_t *names, const char *k) {
+  size_t i;
+  json_t *x;
+  json_array_foreach(names, i, x) if (json_is_string(x) && !strcmp(json_string_value(x), k)) return 1;
+  return 0;
+}
+
+/* dependentRequired, dependentSchemas and draft-07 dependencies, compiled without
+ * tracking which properties an object has: a trigger that is required brings its
+ * dependents in (required names, or its schema merged), and any other trigger whose
+ * dependents are not all required is never written. */
+static json_t *resolve_dependents(js *c, json_t *r, const char *path) {
+  json_t *dr = json_object_get(r, "dependentRequired"), *ds = json_object_get(r, "dependentSchemas");
+  json_t *dep = json_object_get(r, "dependencies");
+  if (!dr && !ds && !dep) return r;
+  json_t *names = json_object(), *schemas = json_object();   /* trigger -> names, -> schema */
+  const char *k;
+  json_t *v;
+  json_object_foreach(dr, k, v) json_object_set(names, k, v);
+  json_object_foreach(ds, k, v) json_object_set(schemas, k, v);
+  json_object_foreach(dep, k, v) json_object_set(json_is_array(v) ? names : schemas, k, v);
+  json_object_del(r, "dependentRequired");
+  json_object_del(r, "dependentSchemas");
+  json_object_del(r, "dependencies");
+  json_t *req = json_object_get(r, "required");
+  req = json_is_array(req) ? json_copy(req) : json_array();
+  json_t *merged = json_array();
+  for (int changed = 1; changed && r && !json_is_false(r);) {
+    changed = 0;
+    json_object_foreach(names, k, v) {
+      if (!in_names(req, k)) continue;
+      size_t i;
+      json_t *x;
+      json_array_foreach(v, i, x) if (json_is_string(x) && !in_names(req, json_string_value(x))) {
+        json_array_append(req, x);
+        changed = 1;
+      }
+    }
+    json_object_foreach(schemas, k, v) {
+      if (!in_names(req, k) || in_names(merged, k)) continue;
+      json_array_append_new(merged, json_string(k));
+      json_t *ns = js_normalize(c, v, path);
+      json_t *m = ns ? js_merge(c, r, ns, path) : NULL;
+      json_decref(ns);
+      json_decref(r);
+      r = m;
+      if (!r || json_is_false(r)) break;
+      json_t *more = json_object_get(r, "required");
+      size_t i;
+      json_t *x;
+      json_array_foreach(more, i, x) if (!in_names(req, json_string_value(x))) json_array_append(req, x);
+      changed = 1;
+    }
+  }
+  if (r && json_is_object(r)) {
+    /* an object that declared nothing allows any properties; declaring forbidden
+     * triggers must not take that away */
+    if (!json_object_get(r, "properties") && !json_object_get(r, "patternProperties") &&
+        !json_object_get(r, "additionalProperties") && !json_array_size(json_object_get(r, "required")))
+      json_object_set_new(r, "additionalProperties", json_true());
+    json_t *props = json_object_get(r, "properties");
+    props = json_is_object(props) ? json_copy(props) : json_object();
+    for (int pass = 0; pass < 2; pass++)
+      json_object_foreach(pass ? schemas : names, k, v) {
+        if (in_names(req, k)) continue;
+        int vacuous = !pass;
+        size_t i;
+        json_t *x;
+        if (!pass) json_array_foreach(v, i, x) vacuous &= in_names(req, json_string_value(x));
+        if (!vacuous && !json_is_true(v)) json_object_set_new(props, k, json_false());
+      }
+    json_object_set_new(r, "properties", props);
+    json_object_set(r, "required", req);
+  }
+  json_decref(req);
+  json_decref(merged);
+  json_decref(names);
+  json_decref(schemas);
+  return r;
+}
+
 /* Drops annotations and ignored keywords, rewrites older drafts' forms, merges allOf
  * and $ref siblings. Returns a new reference (json false for a schema that matches
  * nothing) or NULL on an error. */
@@ -321,6 +403,8 @@ json_t *js_normalize(js *c, json_t *s, const char *path) {
     json_decref(all);
     if (!r) goto fail;
   }
+  if (json_is_object(r)) r = resolve_dependents(c, r, path);
+  if (!r) goto fail;
   c->depth--;
   return r;
 fail:
