@@ -419,6 +419,14 @@ START_TEST(test_coverage) {
   ck_assert(!matches(e, "{\"a\":1}"));
   ck_assert(!matches(e, "{\"a\":1,\"b\":2,\"c\":3}"));
   dkg_engine_release(e);
+  /* if/then/else writes what matches if and then */
+  e = schema("{\"type\":\"integer\",\"if\":{\"minimum\":10},\"then\":{\"maximum\":12},"
+             "\"else\":{\"minimum\":-3}}",
+             DKG_WS_NONE);
+  ck_assert(matches(e, "11"));
+  ck_assert(!matches(e, "13"));
+  ck_assert(!matches(e, "-5"));
+  dkg_engine_release(e);
   /* properties in any order, required ones guaranteed, none twice */
   e = schema_opts("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"b\":"
                   "{\"type\":\"integer\"},\"c\":{\"type\":\"integer\"}},\"required\":[\"a\",\"c\"]}",

@@ -344,13 +344,22 @@ json_t *js_normalize(js *c, json_t *s, const char *path) {
   json_object_del(r, "unevaluatedItems");
   /* properties produced are always evaluated ones */
   json_object_del(r, "unevaluatedProperties");
-  if (json_object_get(r, "if") && (json_object_get(r, "then") || json_object_get(r, "else"))) {
-    js_err(c, path, "if/then/else is not supported");
-    goto fail;
-  }
+  /* if/then/else: a value matching both if and then is valid whatever else says, so
+   * only such values are written (the else branch would need the complement of if) */
+  json_t *cond = json_incref(json_object_get(r, "if"));
+  json_t *then = json_incref(json_object_get(r, "then"));
+  int has_else = json_object_get(r, "else") != NULL;
   json_object_del(r, "if");
   json_object_del(r, "then");
   json_object_del(r, "else");
+  if (cond && (then || has_else)) {
+    json_t *parts = json_pack("[O,O]", cond, then ? then : json_true());
+    json_t *all = json_object_get(r, "allOf");
+    if (json_is_array(all)) json_array_extend(parts, all);
+    json_object_set_new(r, "allOf", parts);
+  }
+  json_decref(cond);
+  json_decref(then);
   json_t *not = json_object_get(r, "not");
   if (not) {
     json_t *nn = js_normalize(c, not, path);
