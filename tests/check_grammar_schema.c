@@ -160,6 +160,8 @@ START_TEST(test_schema_errors) {
        "\"additionalProperties\":true}",
        "schema #: minProperties beyond the declared properties is not supported (extra property "
        "names could repeat)"},
+      {"{\"type\":\"number\",\"multipleOf\":0.01}",
+       "schema #: multipleOf is supported only as a whole number up to 1000, not 0.01"},
       {"{\"type\":\"string\",\"format\":\"date\",\"maxLength\":5}",
        "schema #: format 'date' with these minLength/maxLength is not supported"},
       {"{\"type\":\"integer\",\"minimum\":5,\"maximum\":4}",
@@ -418,6 +420,16 @@ START_TEST(test_coverage) {
   ck_assert(matches(e, "{\"a\":1,\"b\":2}"));
   ck_assert(!matches(e, "{\"a\":1}"));
   ck_assert(!matches(e, "{\"a\":1,\"b\":2,\"c\":3}"));
+  dkg_engine_release(e);
+  /* multipleOf by remainders, up to 15 digits */
+  e = schema("{\"type\":\"integer\",\"multipleOf\":7}", DKG_WS_NONE);
+  for (long long x = -200; x <= 200; x++) {
+    char num[24];
+    snprintf(num, sizeof num, "%lld", x);
+    ck_assert_msg(matches(e, num) == (x % 7 == 0), "%s", num);
+  }
+  ck_assert(matches(e, "999999999999994"));
+  ck_assert(!matches(e, "7000000000000000"));   /* 16 digits */
   dkg_engine_release(e);
   /* if/then/else writes what matches if and then */
   e = schema("{\"type\":\"integer\",\"if\":{\"minimum\":10},\"then\":{\"maximum\":12},"

@@ -18,13 +18,13 @@ static const char *const supported[] = {
     "minLength", "maxLength", "minItems", "maxItems", "minimum", "maximum", "exclusiveMinimum",
     "exclusiveMaximum", "pattern", "format", "minProperties", "maxProperties", "uniqueItems",
     "not", "unevaluatedProperties", "unevaluatedItems", "if", "then", "else",
-    "dependentRequired", "dependentSchemas", "dependencies",
+    "dependentRequired", "dependentSchemas", "dependencies", "multipleOf",
     JS_NONINT, NULL};
 /* Constraints it knows and cannot compile: refused, since ignoring them would let
  * invalid values through. */
 static const char *const refused[] = {
-    "propertyNames", "contains", "minContains", "maxContains", "multipleOf", "$dynamicRef",
-    "$recursiveRef", NULL};
+    "propertyNames", "contains", "minContains", "maxContains", "$dynamicRef", "$recursiveRef",
+    NULL};
 
 static int in_list(const char *const *l, const char *k) {
   for (; *l; l++)

@@ -123,9 +123,66 @@ int js_int_bounds(js *c, json_t *s, const char *path, int *has_lo, long long *lo
   return 0;
 }
 
+/* Multiples of k, as the remainders of a division read digit by digit: rule
+ * base-R-L has read L digits leaving remainder R. At most 15 digits, so that a
+ * reader's double keeps the value (and its divisibility) exact. */
+#define MULTIPLE_DIGITS 15
+
+static void multiples_of(js *c, long long k, gtext *o) {
+  const char *base = js_name(c, "multiple");
+  gtext *r = &c->rules;
+  for (int len = MULTIPLE_DIGITS; len >= 1; len--)
+    for (long long rem = 0; rem < k; rem++) {
+      gt_printf(r, "%s-%lld-%d ::=", base, rem, len);
+      int alts = 0;
+      if (rem == 0) {
+        gt_puts(r, " \"\"");
+        alts++;
+      }
+      if (len < MULTIPLE_DIGITS)
+        for (int d = 0; d <= 9; d++)
+          gt_printf(r, "%s \"%d\" %s-%lld-%d", alts++ ? " |" : "", d, base, (rem * 10 + d) % k,
+                    len + 1);
+      if (!alts) {
+        gt_puts(r, " j-never");
+        c->need_never = 1;
+      }
+      gt_puts(r, "\n");
+    }
+  gt_puts(o, " ( \"0\" | \"-\"? (");
+  for (int d = 1; d <= 9; d++) gt_printf(o, "%s \"%d\" %s-%lld-1", d > 1 ? " |" : "", d, base, d % k);
+  gt_puts(o, " ) )");
+}
+
+/* multipleOf on an integer: 1 constrains nothing, a larger integer k compiles
+ * without bounds; returns 1 when it wrote the grammar, -1 on an error. */
+static int integer_multiple(js *c, json_t *s, const char *path, gtext *o) {
+  json_t *m = json_object_get(s, "multipleOf");
+  if (!m) return 0;
+  double k = json_is_number(m) ? json_number_value(m) : -1;
+  if (k <= 0) {
+    js_err(c, path, "'multipleOf' must be a number above 0");
+    return -1;
+  }
+  if (k != floor(k) || k > 1000) {
+    js_err(c, path, "multipleOf is supported only as a whole number up to 1000, not %g", k);
+    return -1;
+  }
+  if (k == 1) return 0;
+  if (json_object_get(s, "minimum") || json_object_get(s, "maximum") ||
+      json_object_get(s, "exclusiveMinimum") || json_object_get(s, "exclusiveMaximum")) {
+    js_err(c, path, "multipleOf together with minimum/maximum is not supported");
+    return -1;
+  }
+  multiples_of(c, (long long)k, o);
+  return 1;
+}
+
 void js_integer(js *c, json_t *s, const char *path, gtext *o) {
   long long lo, hi;
   int has_lo, has_hi;
+  int mul = integer_multiple(c, s, path, o);
+  if (mul) return;
   if (js_int_bounds(c, s, path, &has_lo, &lo, &has_hi, &hi)) return;
   if (!has_lo && !has_hi) {
     c->need_int = 1;
@@ -158,6 +215,15 @@ void js_integer(js *c, json_t *s, const char *path, gtext *o) {
 void js_number(js *c, json_t *s, const char *path, gtext *o) {
   long long L, H;
   int has_lo, has_hi;
+  if (json_object_get(s, "multipleOf")) {
+    /* an integer multipleOf takes only integers */
+    if (json_object_get(s, JS_NONINT)) {
+      js_err(c, path, "multipleOf on non-integer numbers is not supported");
+      return;
+    }
+    js_integer(c, s, path, o);
+    return;
+  }
   if (js_int_bounds(c, s, path, &has_lo, &L, &has_hi, &H)) return;
   int nonint = json_object_get(s, JS_NONINT) != NULL;
   /* a non-integer keeps at most 15 significant digits, so that a reader converting
