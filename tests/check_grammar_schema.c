@@ -421,6 +421,13 @@ START_TEST(test_coverage) {
   ck_assert(!matches(e, "{\"a\":1}"));
   ck_assert(!matches(e, "{\"a\":1,\"b\":2,\"c\":3}"));
   dkg_engine_release(e);
+  /* contains: met by the first element */
+  e = schema("{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"contains\":{\"minimum\":5}}",
+             DKG_WS_NONE);
+  ck_assert(matches(e, "[5,1]"));
+  ck_assert(!matches(e, "[]"));
+  ck_assert(!matches(e, "[1,2]"));
+  dkg_engine_release(e);
   /* multipleOf by remainders, up to 15 digits */
   e = schema("{\"type\":\"integer\",\"multipleOf\":7}", DKG_WS_NONE);
   for (long long x = -200; x <= 200; x++) {

@@ -18,13 +18,12 @@ static const char *const supported[] = {
     "minLength", "maxLength", "minItems", "maxItems", "minimum", "maximum", "exclusiveMinimum",
     "exclusiveMaximum", "pattern", "format", "minProperties", "maxProperties", "uniqueItems",
     "not", "unevaluatedProperties", "unevaluatedItems", "if", "then", "else",
-    "dependentRequired", "dependentSchemas", "dependencies", "multipleOf",
+    "dependentRequired", "dependentSchemas", "dependencies", "multipleOf", "contains",
     JS_NONINT, NULL};
 /* Constraints it knows and cannot compile: refused, since ignoring them would let
  * invalid values through. */
 static const char *const refused[] = {
-    "propertyNames", "contains", "minContains", "maxContains", "$dynamicRef", "$recursiveRef",
-    NULL};
+    "propertyNames", "minContains", "maxContains", "$dynamicRef", "$recursiveRef", NULL};
 
 static int in_list(const char *const *l, const char *k) {
   for (; *l; l++)
@@ -338,6 +337,22 @@ json_t *js_normalize(js *c, json_t *s, const char *path) {
     } else {
       json_object_del(r, excl[i][0]);
     }
+  }
+  /* contains: the first element is the one that matches it */
+  json_t *has = json_incref(json_object_get(r, "contains"));
+  if (has) {
+    json_object_del(r, "contains");
+    json_t *pre = json_object_get(r, "prefixItems");
+    pre = json_is_array(pre) ? json_copy(pre) : json_array();
+    json_t *first = json_array_size(pre) ? json_array_get(pre, 0) : json_object_get(r, "items");
+    json_t *both = json_pack("{s:[O,O]}", "allOf", first ? first : json_true(), has);
+    if (json_array_size(pre)) json_array_set_new(pre, 0, both);
+    else json_array_append_new(pre, both);
+    json_object_set_new(r, "prefixItems", pre);
+    json_t *mn = json_object_get(r, "minItems");
+    if (!json_is_number(mn) || json_number_value(mn) < 1)
+      json_object_set_new(r, "minItems", json_integer(1));
+    json_decref(has);
   }
   json_t *ue = json_object_get(r, "unevaluatedItems");
   if (ue && !json_object_get(r, "items")) json_object_set(r, "items", ue);
