@@ -421,6 +421,19 @@ START_TEST(test_coverage) {
   ck_assert(!matches(e, "{\"a\":1}"));
   ck_assert(!matches(e, "{\"a\":1,\"b\":2,\"c\":3}"));
   dkg_engine_release(e);
+  /* uniqueItems over constants: none twice */
+  e = schema("{\"type\":\"array\",\"items\":{\"enum\":[\"a\",\"b\",\"c\",\"a\"]},"
+             "\"uniqueItems\":true,\"minItems\":2}",
+             DKG_WS_NONE);
+  ck_assert(matches(e, "[\"c\",\"a\",\"b\"]"));
+  ck_assert(!matches(e, "[\"a\",\"a\"]"));
+  ck_assert(!matches(e, "[\"a\"]"));
+  dkg_engine_release(e);
+  e = schema("{\"type\":\"array\",\"items\":{\"type\":\"boolean\"},\"uniqueItems\":true}",
+             DKG_WS_NONE);
+  ck_assert(matches(e, "[false,true]"));
+  ck_assert(!matches(e, "[true,true]"));
+  dkg_engine_release(e);
   /* contains: met by the first element */
   e = schema("{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"contains\":{\"minimum\":5}}",
              DKG_WS_NONE);

@@ -13,7 +13,8 @@ static const dk_param_spec json_schema_params[] = {
      "its branches can be told apart), allOf, not (of a type), $ref (pointers, $id, $anchor), "
      "minimum/maximum/exclusive* on integers and numbers, minLength/maxLength, pattern, "
      "dependentRequired/dependentSchemas/dependencies, if/then/else (as if and then), multipleOf "
-     "(whole numbers up to 1000), contains (by the first element), and the formats date, time, "
+     "(whole numbers up to 1000), contains (by the first element), uniqueItems (over at most 8 "
+     "constants), and the formats date, time, "
      "date-time, uuid, email, hostname, ipv4, ipv6, uri. Annotations and unknown keywords are "
      "ignored; keywords known but not compiled (propertyNames, minContains, maxContains) are "
      "refused. Give either file or schema."},

@@ -502,6 +502,77 @@ out:
 
 /* ---- arrays ---- */
 
+/* uniqueItems over a set of constants: rule base-uS has written the constants in the
+ * bit set S, so none comes twice (2^n rules). */
+#define UNIQUE_MAX 8
+
+static int unique_array(js *c, json_t *items, long long lo, long long hi, const char *path,
+                        gtext *o) {
+  json_t *n = js_normalize(c, items, path), *tmp = NULL;
+  json_t *lits = n && json_is_object(n) ? js_literals(n, &tmp) : NULL;
+  json_t *ty = n && json_is_object(n) ? json_object_get(n, "type") : NULL;
+  if (!lits && json_is_string(ty) && !strcmp(json_string_value(ty), "boolean"))
+    lits = tmp = json_pack("[b,b]", 1, 0);   /* booleans are two constants */
+  int rc = 0;
+  json_t *keep = json_array(), *rest = NULL;
+  if (!lits) goto out;
+  rest = json_copy(n);
+  json_object_del(rest, "enum");
+  json_object_del(rest, "const");
+  size_t i;
+  json_t *x;
+  json_array_foreach(lits, i, x) {
+    int dup = 0;
+    size_t j;
+    json_t *y;
+    json_array_foreach(keep, j, y) dup |= json_equal(x, y);
+    if (dup) continue;
+    int ok = json_object_size(rest) ? js_accepts(c, rest, x, path) : 1;
+    if (ok < 0) {
+      rc = -1;
+      goto out;
+    }
+    if (ok) json_array_append(keep, x);
+  }
+  size_t m = json_array_size(keep);
+  if (m > UNIQUE_MAX) goto out;
+  if ((long long)m < lo) {
+    js_err(c, path, "minItems exceeds the %zu distinct values uniqueItems allows", m);
+    rc = -1;
+    goto out;
+  }
+  const char *W = js_W(c), *base = js_name(c, path[0] ? path : "array");
+  for (unsigned long set = 0; set < (1ul << m); set++) {
+    long long k = __builtin_popcountl(set);
+    gt_printf(&c->rules, "%s-u%lx ::=", base, set);
+    int alts = 0;
+    if (k >= lo) {
+      gt_puts(&c->rules, " \"\"");
+      alts++;
+    }
+    for (size_t j = 0; j < m && (hi < 0 || k < hi); j++) {
+      if (set >> j & 1) continue;
+      gt_puts(&c->rules, alts++ ? " |" : "");
+      if (k) gt_printf(&c->rules, "%s \",\"%s", W, W);
+      js_literal(c, json_array_get(keep, j), path, &c->rules);
+      gt_printf(&c->rules, " %s-u%lx", base, set | (1ul << j));
+    }
+    if (!alts) {
+      gt_puts(&c->rules, " j-never");
+      c->need_never = 1;
+    }
+    gt_puts(&c->rules, "\n");
+  }
+  gt_printf(o, " \"[\"%s %s-u0%s \"]\"", W, base, W);
+  rc = 1;
+out:
+  json_decref(rest);
+  json_decref(keep);
+  json_decref(tmp);
+  json_decref(n);
+  return rc;
+}
+
 void js_array(js *c, json_t *s, const char *path, gtext *o) {
   json_t *pre = json_object_get(s, "prefixItems"), *items = json_object_get(s, "items");
   json_t *mn = json_object_get(s, "minItems"), *mx = json_object_get(s, "maxItems");
@@ -525,7 +596,11 @@ void js_array(js *c, json_t *s, const char *path, gtext *o) {
     return;
   }
   if (uniq && json_is_true(uniq) && (hi < 0 || hi > 1)) {
-    js_err(c, path, "uniqueItems is supported only with maxItems 1 or less");
+    if (np || !items || !json_is_object(items) || unique_array(c, items, lo, hi, path, o) <= 0) {
+      if (!c->failed)
+        js_err(c, path, "uniqueItems is supported only with maxItems 1 or less, or for items "
+                        "that are one of at most %d constants", UNIQUE_MAX);
+    }
     return;
   }
   for (size_t k = 0; k < np; k++) {
