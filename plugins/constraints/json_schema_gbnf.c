@@ -302,27 +302,37 @@ void js_literal(js *c, json_t *v, const char *path, gtext *o) {
 
 static char *convert(js *parent, json_t *doc, json_t *schema, char *err, size_t errlen);
 
+void js_accepts_forget(js *c) {
+  dkg_checker_free(c->acc_k);
+  json_decref(c->acc_schema);
+  c->acc_k = NULL;
+  c->acc_schema = NULL;
+}
+
 int js_accepts(js *c, json_t *s, json_t *v, const char *path) {
   if (c->depth > JS_MAX_DEPTH) {
     js_err(c, path, "schemas nest too deeply to check their constants");
     return -1;
   }
-  char msg[512];
-  char *g = convert(c, c->doc, s, msg, sizeof msg);
-  if (!g) {
-    js_err(c, path, "%s", msg);
-    return -1;
-  }
-  dkg_checker *k = dkg_checker_new(g, strlen(g), msg, sizeof msg);
-  free(g);
-  if (!k) {
-    js_err(c, path, "%s", msg);
-    return -1;
+  /* the checker of the last schema is kept: an enum checks each value against the
+   * same schema */
+  if (c->acc_schema != s) {
+    char msg[512];
+    char *g = convert(c, c->doc, s, msg, sizeof msg);
+    dkg_checker *k = g ? dkg_checker_new(g, strlen(g), msg, sizeof msg) : NULL;
+    free(g);
+    if (!k) {
+      js_err(c, path, "%s", msg);
+      return -1;
+    }
+    dkg_checker_free(c->acc_k);
+    json_decref(c->acc_schema);
+    c->acc_k = k;
+    c->acc_schema = json_incref(s);
   }
   char *d = js_dump(v);
-  int r = d ? dkg_checker_run(k, d, strlen(d), NULL) : -1;
+  int r = d ? dkg_checker_run(c->acc_k, d, strlen(d), NULL) : -1;
   free(d);
-  dkg_checker_free(k);
   if (r < 0) js_err(c, path, "cannot check a constant against the schema");
   return r;
 }
@@ -544,6 +554,7 @@ static int draft_of(json_t *doc) {
 
 static void free_state(js *c) {
   gt_free(&c->rules);
+  js_accepts_forget(c);
   for (size_t i = 0; i < c->n_refs; i++) free(c->refs[i].ptr);
   free(c->refs);
   for (size_t i = 0; i < c->cap_names; i++) free(c->names[i]);

@@ -24,6 +24,8 @@ typedef struct js {
   size_t n_refs, cap_refs;
   char **names;         /* rule names in use, open addressing */
   size_t n_names, cap_names;
+  json_t *acc_schema;   /* the schema js_accepts last compiled, and its checker */
+  dkg_checker *acc_k;
   unsigned need_value, need_string, need_number, need_int, need_char, need_key, need_never;
 } js;
 
@@ -46,6 +48,8 @@ int js_never(js *c, json_t *s, const char *path);
 /* Whether the JSON text of value v is in the language of schema s: 1, 0, or -1 on
  * an error (already reported). */
 int js_accepts(js *c, json_t *s, json_t *v, const char *path);
+/* Drops the checker js_accepts keeps, after a schema it may hold was changed. */
+void js_accepts_forget(js *c);
 /* Compact JSON text of v with integral reals written as integers (as the grammar
  * generates them); caller frees. */
 char *js_dump(json_t *v);

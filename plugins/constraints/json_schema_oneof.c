@@ -216,6 +216,7 @@ int js_make_apart(js *c, json_t **a, json_t **b) {
           !json_object_get(*n, "anyOf") && !json_object_get(*n, "oneOf") &&
           !json_object_get(*n, "not") && drop_integers(o)) {
         json_object_set_new(*n, JS_NONINT, json_true());
+        js_accepts_forget(c);   /* both branches changed */
         if (json_is_false(*o)) return 1;
         continue;
       }

@@ -442,7 +442,8 @@ static void prune_dominated(dkg_engine *e) {
   size_t n = e->n_scratch, m = 0;
   for (size_t i = 0; i < n; i++)
     if (e->scratch[i] > N_BOTTOM && e->nodes[e->scratch[i]].counted) m++;
-  if (m < 2) return;
+  /* pairwise work: beyond a few thousand counted stacks, keep them all */
+  if (m < 2 || m > 2048) return;
   uint8_t *gone = calloc(n, 1);
   if (!gone) return;   /* pruning only saves work; the state stays correct without it */
   /* stacks of equal shape are compared pairwise; a shape is usually alone */
