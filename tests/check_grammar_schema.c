@@ -513,7 +513,8 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Bounded repeats cost what small ones cost: maxLength 3000, 5000 prefixItems. */
+/* Bounded repeats cost what small ones cost: maxLength 3000, a{0,10000}, 5000
+ * prefixItems. */
 START_TEST(test_large_bounds) {
   double t0 = now_s();
   dkg_engine *e = schema("{\"type\":\"string\",\"maxLength\":3000}", DKG_WS_NONE);
@@ -524,6 +525,11 @@ START_TEST(test_large_bounds) {
   size_t n = (size_t)snprintf(big, cap, "{\"type\":\"array\",\"prefixItems\":[");
   for (int i = 0; i < 5000; i++) n += (size_t)snprintf(big + n, cap - n, "%s{\"const\":%d}", i ? "," : "", i);
   snprintf(big + n, cap - n, "],\"items\":false}");
+  /* the same through a regular expression */
+  char err[256];
+  e = compile(dkg_regex_to_gbnf("a{0,10000}b", err, sizeof err));
+  ck_assert(matches(e, "aaab"));
+  dkg_engine_release(e);
   e = schema(big, DKG_WS_NONE);
   ck_assert(matches(e, "[0,1,2]"));
   ck_assert(!matches(e, "[0,2]"));
