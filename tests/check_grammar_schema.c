@@ -135,8 +135,8 @@ START_TEST(test_schema_errors) {
   static const struct {
     const char *schema, *msg;
   } cases[] = {
-      {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"object\",\"propertyNames\":{}}}}",
-       "schema #/properties/a: keyword 'propertyNames' is not supported"},
+      {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"array\",\"minContains\":2}}}",
+       "schema #/properties/a: keyword 'minContains' is not supported"},
       {"{\"not\":{\"minimum\":3}}", "schema #: 'not' is supported only around a 'type'"},
       {"{\"type\":\"string\",\"format\":\"ipv4\",\"pattern\":\"a\"}",
        "schema #: 'format' together with 'pattern' is not supported"},
@@ -433,6 +433,15 @@ START_TEST(test_coverage) {
              DKG_WS_NONE);
   ck_assert(matches(e, "[false,true]"));
   ck_assert(!matches(e, "[true,true]"));
+  dkg_engine_release(e);
+  /* propertyNames: declared names it refuses are never written, no extra names */
+  e = schema("{\"type\":\"object\",\"properties\":{\"ab\":{\"type\":\"integer\"},\"abcd\":"
+             "{\"type\":\"integer\"}},\"propertyNames\":{\"maxLength\":3},"
+             "\"additionalProperties\":true}",
+             DKG_WS_NONE);
+  ck_assert(matches(e, "{\"ab\":1}"));
+  ck_assert(!matches(e, "{\"ab\":1,\"abcd\":2}"));
+  ck_assert(!matches(e, "{\"ab\":1,\"x\":2}"));
   dkg_engine_release(e);
   /* contains: met by the first element */
   e = schema("{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"contains\":{\"minimum\":5}}",

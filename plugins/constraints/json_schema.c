@@ -14,10 +14,10 @@ static const dk_param_spec json_schema_params[] = {
      "minimum/maximum/exclusive* on integers and numbers, minLength/maxLength, pattern, "
      "dependentRequired/dependentSchemas/dependencies, if/then/else (as if and then), multipleOf "
      "(whole numbers up to 1000), contains (by the first element), uniqueItems (over at most 8 "
-     "constants), and the formats date, time, "
+     "constants), propertyNames (no extra names), and the formats date, time, "
      "date-time, uuid, email, hostname, ipv4, ipv6, uri. Annotations and unknown keywords are "
-     "ignored; keywords known but not compiled (propertyNames, minContains, maxContains) are "
-     "refused. Give either file or schema."},
+     "ignored; keywords known but not compiled (minContains, maxContains) are refused. Give "
+     "either file or schema."},
     {"schema", DK_PARAM_STRING, 0, NULL, 0, 0, "The schema inline, as JSON text."},
     {"whitespace", DK_PARAM_STRING, 0, "flexible", 0, 0,
      "flexible: a space or a newline plus indentation may appear between JSON tokens; none: "

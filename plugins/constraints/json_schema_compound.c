@@ -309,15 +309,35 @@ void js_object(js *c, json_t *s, const char *path, gtext *o) {
   const char *key;
   json_t *val;
   int has_pats = pats && json_object_size(pats) > 0;
+  int pats_off = 0;   /* pattern keys are not written */
   /* one value schema for pattern keys: all patterns' schemas at once, since a key
    * may match several */
   if (has_pats) {
     pat_all = json_array();
     json_object_foreach(pats, key, val) json_array_append(pat_all, val);
   }
+  /* propertyNames: declared names it refuses are never written, and no extra name
+   * is written at all (the key grammar would need its intersection) */
+  json_t *pnames = json_object_get(s, "propertyNames");
   size_t n = 0;
   json_object_foreach(props, key, val) {
     snprintf(sub, sizeof sub, "%s/properties/%s", path, key);
+    if (pnames) {
+      json_t *kv = json_string(key);
+      int ok = kv ? js_accepts(c, pnames, kv, sub) : -1;
+      json_decref(kv);
+      if (ok < 0) goto out;
+      if (!ok) {
+        if (trie_insert(&t, key)) js_oom(c);
+        for (size_t i = 0; i < nr; i++)
+          if (json_is_string(json_array_get(req, i)) &&
+              !strcmp(json_string_value(json_array_get(req, i)), key)) {
+            js_err(c, path, "required property '%s' is refused by propertyNames", key);
+            goto out;
+          }
+        continue;
+      }
+    }
     json_t *eff = val;
     json_t *parts = NULL;
     if (has_pats) {
@@ -360,7 +380,11 @@ void js_object(js *c, json_t *s, const char *path, gtext *o) {
   /* without declared properties, an absent additionalProperties allows any (the
    * narrowing to declared properties only applies when there are some) */
   int extra_any = add ? !json_is_false(add) : !props && !has_pats && !nr;
-  if (has_pats && add && !json_is_false(add)) {
+  if (pnames) {
+    extra_any = 0;
+    pats_off = 1;
+  }
+  if (has_pats && add && !json_is_false(add) && !pnames) {
     js_err(c, path, "additionalProperties other than false next to patternProperties is not "
                     "supported");
     goto out;
@@ -376,6 +400,15 @@ void js_object(js *c, json_t *s, const char *path, gtext *o) {
     if (k == n) {
       /* required but undeclared: its value follows patternProperties or
        * additionalProperties */
+      if (pnames) {
+        json_t *kv = json_string(r);
+        int ok = kv ? js_accepts(c, pnames, kv, path) : -1;
+        json_decref(kv);
+        if (ok <= 0) {
+          if (!ok) js_err(c, path, "required property '%s' is refused by propertyNames", r);
+          goto out;
+        }
+      }
       json_t *vs = NULL;
       if (has_pats) {
         int mr = matching_patterns(c, pats, r, path, NULL);
@@ -410,7 +443,7 @@ void js_object(js *c, json_t *s, const char *path, gtext *o) {
   if (pats_never < 0) goto out;
   /* a key may match several patterns, so pattern keys take every pattern's schema;
    * when no value can satisfy them all, no pattern key is written */
-  if (has_pats && !pats_never) {
+  if (has_pats && !pats_never && !pats_off) {
     snprintf(sub, sizeof sub, "%s/patternProperties", path);
     json_t *all = json_pack("{s:O}", "allOf", pat_all);
     const char *vr = all ? js_rule(c, all, "pattern-value", sub) : NULL;

@@ -342,6 +342,7 @@ int js_accepts(js *c, json_t *s, json_t *v, const char *path) {
 static void gen_typed(js *c, json_t *s, const char *type, const char *path, gtext *o) {
   static const char *const obj_kw[] = {"properties", "required", "additionalProperties",
                                        "patternProperties", "minProperties", "maxProperties",
+                                       "propertyNames",
                                        NULL};
   if (!strcmp(type, "string")) js_string(c, s, path, o);
   else if (!strcmp(type, "integer")) js_integer(c, s, path, o);

@@ -19,11 +19,12 @@ static const char *const supported[] = {
     "exclusiveMaximum", "pattern", "format", "minProperties", "maxProperties", "uniqueItems",
     "not", "unevaluatedProperties", "unevaluatedItems", "if", "then", "else",
     "dependentRequired", "dependentSchemas", "dependencies", "multipleOf", "contains",
+    "propertyNames",
     JS_NONINT, NULL};
 /* Constraints it knows and cannot compile: refused, since ignoring them would let
  * invalid values through. */
 static const char *const refused[] = {
-    "propertyNames", "minContains", "maxContains", "$dynamicRef", "$recursiveRef", NULL};
+    "minContains", "maxContains", "$dynamicRef", "$recursiveRef", NULL};
 
 static int in_list(const char *const *l, const char *k) {
   for (; *l; l++)
