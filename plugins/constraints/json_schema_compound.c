@@ -92,23 +92,13 @@ static void key_rules(js *c, const trie *t, const char *base) {
 
 static int key_matches(js *c, const char *pattern, const char *key, const char *path) {
   gtext g = {0};
-  int as, ae;
-  gt_puts(&g, "root ::= ");
-  size_t mark = g.n;
-  if (dkg_regex_expr(pattern, 0, &as, &ae, &g, c->err, c->errlen)) {
+  gt_puts(&g, "root ::=");
+  if (dkg_regex_search_expr(pattern, 0, "any", &g, c->err, c->errlen)) {
     c->failed = 1;
     gt_free(&g);
     return -1;
   }
-  if (!as) {
-    gtext t = {0};
-    gt_puts(&t, "any* ");
-    gt_putn(&t, g.s + mark, g.n - mark);
-    g.n = mark;
-    gt_putn(&g, t.s, t.n);
-    gt_free(&t);
-  }
-  gt_puts(&g, ae ? "\n" : " any*\n");
+  gt_puts(&g, "\n");
   gt_puts(&g, "any ::= [\\x00-\\U0010FFFF]\n");
   char msg[256];
   char *text = gt_take(&g);
@@ -139,6 +129,15 @@ static int matching_patterns(js *c, json_t *pats, const char *key, const char *p
     if (found) json_array_append(found, pv);
   }
   return n;
+}
+
+/* Whether propertyNames (when there is one) accepts name: 1, 0, or -1 on an error. */
+static int name_allowed(js *c, json_t *pnames, const char *name, const char *path) {
+  if (!pnames) return 1;
+  json_t *kv = json_string(name);
+  int ok = kv ? js_accepts(c, pnames, kv, path) : -1;
+  json_decref(kv);
+  return ok;
 }
 
 /* ---- objects ---- */
@@ -322,21 +321,17 @@ void js_object(js *c, json_t *s, const char *path, gtext *o) {
   size_t n = 0;
   json_object_foreach(props, key, val) {
     snprintf(sub, sizeof sub, "%s/properties/%s", path, key);
-    if (pnames) {
-      json_t *kv = json_string(key);
-      int ok = kv ? js_accepts(c, pnames, kv, sub) : -1;
-      json_decref(kv);
-      if (ok < 0) goto out;
-      if (!ok) {
-        if (trie_insert(&t, key)) js_oom(c);
-        for (size_t i = 0; i < nr; i++)
-          if (json_is_string(json_array_get(req, i)) &&
-              !strcmp(json_string_value(json_array_get(req, i)), key)) {
-            js_err(c, path, "required property '%s' is refused by propertyNames", key);
-            goto out;
-          }
-        continue;
-      }
+    int ok = name_allowed(c, pnames, key, sub);
+    if (ok < 0) goto out;
+    if (!ok) {
+      if (trie_insert(&t, key)) js_oom(c);
+      for (size_t i = 0; i < nr; i++)
+        if (json_is_string(json_array_get(req, i)) &&
+            !strcmp(json_string_value(json_array_get(req, i)), key)) {
+          js_err(c, path, "required property '%s' is refused by propertyNames", key);
+          goto out;
+        }
+      continue;
     }
     json_t *eff = val;
     json_t *parts = NULL;
@@ -400,14 +395,10 @@ void js_object(js *c, json_t *s, const char *path, gtext *o) {
     if (k == n) {
       /* required but undeclared: its value follows patternProperties or
        * additionalProperties */
-      if (pnames) {
-        json_t *kv = json_string(r);
-        int ok = kv ? js_accepts(c, pnames, kv, path) : -1;
-        json_decref(kv);
-        if (ok <= 0) {
-          if (!ok) js_err(c, path, "required property '%s' is refused by propertyNames", r);
-          goto out;
-        }
+      int ok = name_allowed(c, pnames, r, path);
+      if (ok <= 0) {
+        if (!ok) js_err(c, path, "required property '%s' is refused by propertyNames", r);
+        goto out;
       }
       json_t *vs = NULL;
       if (has_pats) {
@@ -467,25 +458,13 @@ void js_object(js *c, json_t *s, const char *path, gtext *o) {
           goto out_extra;
         }
       }
-      int as, ae;
       gt_puts(&extra, first ? "\"\\\"\"" : " | \"\\\"\"");
       first = 0;
       c->need_char = 1;
-      size_t mark = extra.n;
-      gt_puts(&extra, " ");
-      if (dkg_regex_expr(pk, 1, &as, &ae, &extra, c->err, c->errlen)) {
+      if (dkg_regex_search_expr(pk, 1, "j-char", &extra, c->err, c->errlen)) {
         c->failed = 1;
         goto out_extra;
       }
-      if (!as) {
-        gtext tt = {0};
-        gt_puts(&tt, " j-char*");
-        gt_putn(&tt, extra.s + mark, extra.n - mark);
-        extra.n = mark;
-        gt_putn(&extra, tt.s, tt.n);
-        gt_free(&tt);
-      }
-      if (!ae) gt_puts(&extra, " j-char*");
       gt_printf(&extra, " \"\\\"\"%s \":\"%s %s", js_W(c), js_W(c), vr);
     }
   } else if (extra_any) {

@@ -198,6 +198,15 @@ json_t *js_merge(js *c, json_t *a, json_t *b, const char *path) {
   return r;
 }
 
+/* r merged with the normalised part (r is consumed). */
+static json_t *merge_part(js *c, json_t *r, json_t *part, const char *path) {
+  json_t *np = js_normalize(c, part, path);
+  json_t *m = np ? js_merge(c, r, np, path) : NULL;
+  json_decref(np);
+  json_decref(r);
+  return m;
+}
+
 static int in_names(json_t *names, const char *k) {
   size_t i;
   json_t *x;
@@ -239,11 +248,7 @@ static json_t *resolve_dependents(js *c, json_t *r, const char *path) {
     json_object_foreach(schemas, k, v) {
       if (!in_names(req, k) || in_names(merged, k)) continue;
       json_array_append_new(merged, json_string(k));
-      json_t *ns = js_normalize(c, v, path);
-      json_t *m = ns ? js_merge(c, r, ns, path) : NULL;
-      json_decref(ns);
-      json_decref(r);
-      r = m;
+      r = merge_part(c, r, v, path);
       if (!r || json_is_false(r)) break;
       json_t *more = json_object_get(r, "required");
       size_t i;
@@ -418,11 +423,7 @@ json_t *js_normalize(js *c, json_t *s, const char *path) {
     json_array_foreach(all, i, part) {
       char sub[512];
       snprintf(sub, sizeof sub, "%s/allOf/%zu", path, i);
-      json_t *np = js_normalize(c, part, sub);
-      json_t *m = np ? js_merge(c, r, np, sub) : NULL;
-      json_decref(np);
-      json_decref(r);
-      r = m;
+      r = merge_part(c, r, part, sub);
       if (!r || json_is_false(r)) break;
     }
     json_decref(all);

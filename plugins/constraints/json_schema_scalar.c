@@ -453,21 +453,11 @@ void js_string(js *c, json_t *s, const char *path, gtext *o) {
       return;
     }
     gt_puts(o, " \"\\\"\"");
-    size_t mark = o->n;
-    gt_puts(o, " ");
-    if (dkg_regex_expr(p, 1, &as, &ae, o, c->err, c->errlen)) {
+    /* JSON Schema patterns search anywhere in the string */
+    if (dkg_regex_search_expr(p, 1, "j-char", o, c->err, c->errlen)) {
       c->failed = 1;
       return;
     }
-    if (!as) {   /* JSON Schema patterns search anywhere in the string */
-      gtext t = {0};
-      gt_puts(&t, " j-char*");
-      gt_putn(&t, o->s + mark, o->n - mark);
-      o->n = mark;
-      gt_putn(o, t.s, t.n);
-      gt_free(&t);
-    }
-    if (!ae) gt_puts(o, " j-char*");
     gt_puts(o, " \"\\\"\"");
     return;
   }
