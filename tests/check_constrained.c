@@ -102,6 +102,68 @@ START_TEST(test_json_schema) {
 }
 END_TEST
 
+
+static int leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+/* A real calendar date: YYYY-MM-DD with the day in its month. */
+static int valid_date(const char *s) {
+  int y, m, d;
+  char tail;
+  if (strlen(s) != 10 || sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3) return 0;
+  static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (m < 1 || m > 12 || d < 1) return 0;
+  return d <= days[m - 1] + (m == 2 && leap(y));
+}
+
+/* The cases that let invalid output through: sampled at a high temperature, every
+ * finished output must validate. */
+START_TEST(test_schema_defects_sampled) {
+  static const char *const cases[] = {
+      "{\"type\":\"string\",\"enum\":[\"1\",\"2-two\",null]}",
+      "{\"oneOf\":[{\"type\":\"integer\"},{\"type\":\"number\"}]}",
+      "{\"type\":\"object\",\"properties\":{\"foo\":{\"type\":\"integer\"},\"name\":{\"type\":"
+      "\"string\",\"maxLength\":4}},\"additionalProperties\":true,\"maxProperties\":4}",
+      "{\"type\":\"string\",\"format\":\"date\"}"};
+  for (int k = 0; k < 4; k++) {
+    char c[512];
+    snprintf(c, sizeof c, "{ plugin: json_schema, whitespace: none, schema: '%s' }", cases[k]);
+    int finished = 0;
+    for (unsigned seed = 0; seed < 60; seed++) {
+      dk_result *r = run_seed(c, seed, 48);
+      if (strcmp(r->c[0].stop_reason, "eos")) {
+        dk_result_free(r);
+        continue;
+      }
+      finished++;
+      const char *t = r->c[0].text;
+      json_error_t je;
+      json_t *doc = json_loads(t, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+      ck_assert_msg(doc != NULL, "case %d seed %u: '%s': %s", k, seed, t, je.text);
+      if (k == 0) {
+        ck_assert_msg(json_is_string(doc), "case %d: '%s'", k, t);
+        const char *v = json_string_value(doc);
+        ck_assert(!strcmp(v, "1") || !strcmp(v, "2-two"));
+      } else if (k == 1) {
+        ck_assert_msg(json_is_real(doc) && json_real_value(doc) != (double)(long long)json_real_value(doc),
+                      "case %d: '%s' is not a non-integer number", k, t);
+      } else if (k == 2) {
+        ck_assert(json_is_object(doc));
+        json_t *foo = json_object_get(doc, "foo"), *name = json_object_get(doc, "name");
+        ck_assert_msg(!foo || json_is_integer(foo), "case %d: '%s'", k, t);
+        ck_assert_msg(!name || (json_is_string(name) && strlen(json_string_value(name)) <= 4 * 4),
+                      "case %d: '%s'", k, t);
+      } else {
+        ck_assert_msg(json_is_string(doc) && valid_date(json_string_value(doc)), "case %d: '%s'",
+                      k, t);
+      }
+      json_decref(doc);
+      dk_result_free(r);
+    }
+    ck_assert_msg(finished >= 10, "case %d: only %d outputs finished", k, finished);
+  }
+}
+END_TEST
+
 START_TEST(test_gbnf_file_and_errors) {
   /* A grammar with a located parse error is refused when the run is made:
    * the constraint is compiled once per run, before any generation. */
@@ -127,6 +189,7 @@ int main(void) {
   tcase_add_test(tc, test_choice);
   tcase_add_test(tc, test_regex);
   tcase_add_test(tc, test_json_schema);
+  tcase_add_test(tc, test_schema_defects_sampled);
   tcase_add_test(tc, test_gbnf_file_and_errors);
   suite_add_tcase(s, tc);
   return dkh_run(s);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "grammar.h"
 
@@ -21,6 +22,7 @@ static const char *const round_trip_sources[] = {
     "root ::= \"\\x41\\u00e9\\U0001F600\\t\\r\\n\\\\\\\"\" [\\[\\]\\x2D^] . [^a-c\\u4e00-\\u9fff]{0,2}\n",
     "root ::=\n  \"{\" (\n    ws \"k\"\n  )? \"}\"\nws ::= [ \\t\\n]{1,}\n",
     "root ::= x{3} x{2,} x{,2} x{0}\nx ::= \"x\" | \n",
+    "root ::= \"a\" <s> !<[3]> <|im_end|>\n",
 };
 
 START_TEST(test_round_trip) {
@@ -48,13 +50,14 @@ START_TEST(test_print_exact) {
                    "x ::= \"\\n\" | .\n");
   free(t);
   dkg_grammar_free(g);
-  /* repetitions expand like llama.cpp: x{1,3} = x (x (x)?)? */
-  g = parse_ok("root ::= \"a\"{1,3}\n");
+  /* bounded repetitions stay one counted repeat of the item's rule */
+  g = parse_ok("root ::= \"a\"{1,3} x{2,} \"b\"+\nx ::= \"x\"\n");
   t = dkg_grammar_print(g);
   ck_assert_str_eq(t,
-                   "root ::= \"a\" root_2\n"
-                   "root_2 ::= \"a\" root_1 | \"\"\n"
-                   "root_1 ::= \"a\" | \"\"\n");
+                   "root ::= root_1{1,3} x{2,} \"b\" root_2\n"
+                   "root_1 ::= \"a\"\n"
+                   "x ::= \"x\"\n"
+                   "root_2 ::= \"b\" root_2 | \"\"\n");
   free(t);
   dkg_grammar_free(g);
 }
@@ -78,6 +81,12 @@ static const struct {
     {"root ::= \"\\x4\"", "1:11: expected 2 hex digits"},
     {"# c\nroot ::= x\n\nx ::= \"a\" |\n  \"b\" [", "5:7: unterminated character class"},
     {"root ::= []", "1:10: empty character class"},
+    {"root ::= \"\xC0\x80\"", "1:11: invalid UTF-8"},           /* overlong NUL */
+    {"root ::= \"\xED\xA0\x80\"", "1:11: invalid UTF-8"},       /* surrogate */
+    {"root ::= [\xE9]", "1:11: invalid UTF-8"},                   /* Latin-1, not UTF-8 */
+    {"root ::= \"a\"{100001}", "1:14: repetition count above 100000"},
+    {"root ::= <[12", "1:10: expected ']>' to close the token id"},
+    {"root ::= \"a\" !<abc", "1:14: unterminated token reference"},
     {"root ::= \"é\" x\nx ::= ( \"b\"\n  | \"c\" ) }",
      "3:11: unexpected '}'; expected a newline or the end of input"},
 };
@@ -231,6 +240,185 @@ START_TEST(test_utf8_classes) {
 }
 END_TEST
 
+
+START_TEST(test_crlf_and_nesting) {
+  /* CRLF line ends read like LF ones */
+  dkg_grammar *g = parse_ok("root ::= x |\r\n  \"b\"\r\n\r\nx ::= \"a\" # note\r\n");
+  char *t = dkg_grammar_print(g);
+  ck_assert_str_eq(t, "root ::= x | \"b\"\nx ::= \"a\"\n");
+  free(t);
+  dkg_grammar_free(g);
+  /* nesting is bounded with a message, not by the stack */
+  size_t n = 100000;
+  char *deep = malloc(2 * n + 16);
+  memcpy(deep, "root ::= ", 9);
+  memset(deep + 9, '(', n);
+  memset(deep + 9 + n, ')', n);
+  deep[9 + 2 * n] = 0;
+  char err[256];
+  ck_assert_int_eq(dkg_grammar_parse(deep, strlen(deep), &g, err, sizeof err), -1);
+  ck_assert_str_eq(err, "1:210: groups nested deeper than 200");
+  free(deep);
+}
+END_TEST
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Feeds n copies of c and reports whether each was accepted. */
+static int feed_run(dkg_matcher *m, char c, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (dkg_matcher_advance_bytes(m, &c, 1)) return 0;
+  return 1;
+}
+
+START_TEST(test_counted_repeats) {
+  dkg_vocab *v = small_vocab();
+  /* {0,5000} and {0,100000} build and compile as fast as {0,3}, and count exactly */
+  static const char *const srcs[] = {"root ::= \"a\"{0,5000} \"b\"\n",
+                                     "root ::= ( \"a\" ){0,100000} \"b\"\n"};
+  static const size_t lim[] = {5000, 100000};
+  for (int k = 0; k < 2; k++) {
+    double t0 = now_s();
+    dkg_engine *e = engine_for(srcs[k], v);
+    ck_assert_msg(now_s() - t0 < 0.05, "compiling took %.3f s", now_s() - t0);
+    dkg_matcher *m = dkg_matcher_new(e);
+    ck_assert(feed_run(m, 'a', lim[k]));
+    ck_assert_uint_eq(mask_of(m), BIT(1));   /* only "b" now */
+    ck_assert_int_eq(dkg_matcher_accepts_bytes(m, "a", 1), 0);
+    ck_assert_int_eq(dkg_matcher_rollback(m, 1), 0);
+    ck_assert_uint_eq(mask_of(m), BIT(0) | BIT(1) | BIT(2));   /* a, b, ab */
+    dkg_matcher_free(m);
+    dkg_engine_release(e);
+  }
+  /* the vocabulary walk sees counts far from both bounds as one: masks along a long
+   * bounded string come from the context cache, not from a walk per position */
+  dkg_engine *ew = engine_for("root ::= [a-c]{0,3000} \"x\"\n", v);
+  dkg_matcher *mw = dkg_matcher_new(ew);
+  for (int i = 0; i < 2990; i++) {
+    uint32_t w = mask_of(mw);
+    ck_assert_uint_eq(w & (BIT(0) | BIT(3) | BIT(8)), BIT(0) | BIT(3) | BIT(8));
+    ck_assert_int_eq(dkg_matcher_advance(mw, 0), 0);
+  }
+  dkg_engine_stats st;
+  dkg_engine_get_stats(ew, &st);
+  ck_assert_msg(st.ctx_walks < 20, "%llu vocabulary walks", (unsigned long long)st.ctx_walks);
+  ck_assert_int_eq(dkg_matcher_advance(mw, 3), 0);   /* "abc": 2993 */
+  ck_assert(feed_run(mw, 'c', 5));                   /* 2998: "abc" no longer fits */
+  ck_assert_uint_eq(mask_of(mw) & (BIT(0) | BIT(3) | BIT(8)), BIT(0) | BIT(8));
+  ck_assert(feed_run(mw, 'c', 2));
+  ck_assert_uint_eq(mask_of(mw), BIT(8));
+  dkg_matcher_free(mw);
+  dkg_engine_release(ew);
+  /* minimums: {3,} needs three, then any number */
+  dkg_engine *e = engine_for("root ::= x{3,} \"b\"\nx ::= \"a\" | \"ab\"\n", v);
+  dkg_matcher *m = dkg_matcher_new(e);
+  ck_assert_int_eq(dkg_matcher_accepts_bytes(m, "aab", 3), 1);
+  ck_assert_int_eq(dkg_matcher_advance_bytes(m, "aa", 2), 0);
+  /* "b" and "ba" stay viable: a, ab, then another x */
+  ck_assert_uint_eq(mask_of(m), BIT(0) | BIT(1) | BIT(2) | BIT(12));
+  ck_assert_int_eq(dkg_matcher_advance_bytes(m, "ab", 2), 0);
+  ck_assert_int_eq(dkg_matcher_accepts_bytes(m, "b", 1), 1);
+  ck_assert(feed_run(m, 'a', 1000));
+  ck_assert_int_eq(dkg_matcher_advance_bytes(m, "b", 1), 0);
+  ck_assert_int_eq(dkg_matcher_is_complete(m), 1);
+  dkg_matcher_free(m);
+  dkg_engine_release(e);
+  dkg_vocab_free(v);
+}
+END_TEST
+
+START_TEST(test_nested_repeats) {
+  dkg_vocab *v = small_vocab();
+  /* used to recurse without bound in the closure and crash */
+  double t0 = now_s();
+  dkg_engine *e = engine_for("root ::= ((([^x]*){0,99}){0,99}){0,99} \"x\"\n", v);
+  dkg_matcher *m = dkg_matcher_new(e);
+  ck_assert(feed_run(m, 'a', 3000));
+  ck_assert_uint_eq(mask_of(m) & (BIT(8) | BIT(EOS)), BIT(8));
+  ck_assert_int_eq(dkg_matcher_advance(m, 8), 0);
+  ck_assert_int_eq(dkg_matcher_is_complete(m), 1);
+  dkg_matcher_free(m);
+  dkg_engine_release(e);
+  /* nested bounds multiply: 2 * 3 * 4 "a" at most */
+  e = engine_for("root ::= (((\"a\"){1,2}){0,3}){0,4}\n", v);
+  m = dkg_matcher_new(e);
+  ck_assert(feed_run(m, 'a', 24));
+  ck_assert_int_eq(dkg_matcher_is_complete(m), 1);
+  ck_assert_int_eq(dkg_matcher_accepts_bytes(m, "a", 1), 0);
+  dkg_matcher_free(m);
+  dkg_engine_release(e);
+  ck_assert_msg(now_s() - t0 < 2.0, "nested repeats took %.3f s", now_s() - t0);
+  /* a grammar whose stacks double with every "a" fails with a reason at the limit */
+  e = engine_for("root ::= \"a\" root \"b\" | \"a\" root \"c\" | \"\"\n", v);
+  dkg_engine_set_max_stacks(e, 1000);
+  m = dkg_matcher_new(e);
+  int rc = 0;
+  uint32_t w;
+  for (int i = 0; i < 12 && rc == 0; i++) {
+    rc = dkg_matcher_mask(m, &w);
+    if (rc == 0 && dkg_matcher_advance(m, 0)) rc = dkg_matcher_mask(m, &w);
+  }
+  ck_assert_int_eq(rc, DKG_TOO_AMBIGUOUS);
+  dkg_matcher_free(m);
+  dkg_engine_release(e);
+  dkg_vocab_free(v);
+}
+END_TEST
+
+
+START_TEST(test_token_references) {
+  dkg_vocab *v = small_vocab();
+  /* <s> is the special token 10: only a token reference can take it */
+  dkg_engine *e = engine_for("root ::= \"a\" <s> \"b\"\n", v);
+  dkg_matcher *m = dkg_matcher_new(e);
+  ck_assert_uint_eq(mask_of(m), BIT(0));
+  ck_assert_int_eq(dkg_matcher_advance(m, 0), 0);
+  ck_assert_uint_eq(mask_of(m), BIT(BOS));
+  char buf[8];
+  ck_assert_uint_eq(dkg_matcher_forced(m, buf, sizeof buf), 0);
+  ck_assert_int_eq(dkg_matcher_advance_bytes(m, "<s>", 3), -1);   /* its text is not it */
+  ck_assert_int_eq(dkg_matcher_advance(m, BOS), 0);
+  ck_assert_uint_eq(mask_of(m), BIT(1));
+  ck_assert_int_eq(dkg_matcher_advance(m, 1), 0);
+  ck_assert_int_eq(dkg_matcher_is_complete(m), 1);
+  dkg_matcher_free(m);
+  dkg_engine_release(e);
+  /* !<[0]>: any one token but "a" (and never the end token), then "x"; by id it
+   * also takes a token whose bytes "ab" could not */
+  e = engine_for("root ::= ( !<[0]> | \"ab\" ) \"x\"\n", v);
+  m = dkg_matcher_new(e);
+  uint32_t all = (1u << N_PIECES) - 1;
+  ck_assert_uint_eq(mask_of(m), all & ~BIT(EOS));   /* "a" only as the start of "ab" */
+  dkg_matcher *f = dkg_matcher_fork(m);
+  ck_assert_int_eq(dkg_matcher_advance(f, 2), 0);   /* "ab": both ways, one state */
+  ck_assert_uint_eq(mask_of(f), BIT(8));
+  ck_assert_int_eq(dkg_matcher_advance(m, 4), 0);
+  ck_assert_uint_eq(mask_of(m), BIT(8));
+  ck_assert_int_eq(dkg_matcher_rollback(m, 1), 0);
+  ck_assert_int_eq(dkg_matcher_advance(m, 0), 0);
+  ck_assert_uint_eq(mask_of(m), BIT(1));   /* the reference refused "a": only "ab" goes on */
+  dkg_matcher_free(f);
+  dkg_matcher_free(m);
+  dkg_engine_release(e);
+  static const struct {
+    const char *src, *msg;
+  } refs[] = {{"root ::= <[13]>\n", "token <[13]> is beyond the vocabulary of 13 tokens"},
+             {"root ::= <|nope|>\n", "token <|nope|> is not in the vocabulary"}};
+  for (int i = 0; i < 2; i++) {
+    dkg_grammar *g = parse_ok(refs[i].src);
+    char err[256];
+    ck_assert_ptr_null(dkg_engine_new(g, v, err, sizeof err));
+    ck_assert_str_eq(err, refs[i].msg);
+    dkg_grammar_free(g);
+  }
+  dkg_vocab_free(v);
+}
+END_TEST
+
 static Suite *grammar_suite(void) {
   Suite *s = suite_create("grammar");
   TCase *tc = tcase_create("core");
@@ -241,6 +429,10 @@ static Suite *grammar_suite(void) {
   tcase_add_test(tc, test_forced_and_fork);
   tcase_add_test(tc, test_compile_errors);
   tcase_add_test(tc, test_utf8_classes);
+  tcase_add_test(tc, test_crlf_and_nesting);
+  tcase_add_test(tc, test_counted_repeats);
+  tcase_add_test(tc, test_nested_repeats);
+  tcase_add_test(tc, test_token_references);
   suite_add_tcase(s, tc);
   return s;
 }

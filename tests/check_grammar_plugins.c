@@ -88,10 +88,20 @@ START_TEST(test_schema_and_gbnf_plugins) {
   ck_assert_int_eq(ci->advance(inst, EOS, dkh_error(h)), DK_OK);
   ck_assert_uint_eq(mask(ci, inst, h), 0);
   dkh_destroy(h, inst);
-  const char *bad[] = {"schema", "{\"type\":\"string\",\"contentEncoding\":\"base64\"}", NULL};
+  /* unknown keywords are ignored, unless strict */
+  const char *ext[] = {"schema", "{\"type\":\"string\",\"x-note\":1}", NULL};
+  inst = dkh_create(h, DK_KIND_CONSTRAINT, "json_schema", ext, 1, &v, &iface, err, sizeof err);
+  ck_assert_msg(inst != NULL, "%s", err);
+  dkh_destroy(h, inst);
+  const char *bad[] = {"schema", "{\"type\":\"string\",\"x-note\":1}", "strict", "true", NULL};
   ck_assert_ptr_null(dkh_create(h, DK_KIND_CONSTRAINT, "json_schema", bad, 1, &v, &iface, err,
                                 sizeof err));
-  ck_assert_msg(strstr(err, "unsupported keyword 'contentEncoding'") != NULL, "%s", err);
+  ck_assert_msg(strstr(err, "unknown keyword 'x-note' (strict mode refuses it)") != NULL, "%s", err);
+  const char *order[] = {"schema", "{}", "properties_order", "sorted", NULL};
+  ck_assert_ptr_null(dkh_create(h, DK_KIND_CONSTRAINT, "json_schema", order, 1, &v, &iface, err,
+                                sizeof err));
+  ck_assert_msg(strstr(err, "properties_order must be declared or any, not 'sorted'") != NULL,
+                "%s", err);
   const char *g[] = {"grammar", "root ::= [\\u00e0-\\u00ff]+", NULL};
   inst = dkh_create(h, DK_KIND_CONSTRAINT, "gbnf", g, 1, &v, &iface, err, sizeof err);
   ck_assert_msg(inst != NULL, "%s", err);
@@ -103,6 +113,16 @@ START_TEST(test_schema_and_gbnf_plugins) {
   const char *broken[] = {"grammar", "root ::= (\"a\"", NULL};
   ck_assert_ptr_null(dkh_create(h, DK_KIND_CONSTRAINT, "gbnf", broken, 1, &v, &iface, err, sizeof err));
   ck_assert_msg(strstr(err, "grammar:1:10: expected ')' to close this group") != NULL, "%s", err);
+  /* a device or a folder as the grammar or schema file is refused, never read */
+  static const char *const kinds[] = {"gbnf", "json_schema"};
+  static const char *const paths[] = {"/dev/zero", "."};
+  for (int k = 0; k < 2; k++)
+    for (int q = 0; q < 2; q++) {
+      const char *kvf[] = {"file", paths[q], NULL};
+      ck_assert_ptr_null(dkh_create(h, DK_KIND_CONSTRAINT, kinds[k], kvf, 1, &v, &iface, err,
+                                    sizeof err));
+      ck_assert_msg(strstr(err, "is not a regular file") != NULL, "%s", err);
+    }
   const char *re[] = {"pattern", "a+b?", NULL};
   inst = dkh_create(h, DK_KIND_CONSTRAINT, "regex", re, 1, &v, &iface, err, sizeof err);
   ck_assert_msg(inst != NULL, "%s", err);

@@ -24,6 +24,7 @@ typedef struct eset {
 
 typedef struct earley {
   const dkg_grammar *g;
+  dkg_grammar *own;   /* g with counted repeats written out */
   uint8_t *nullable;
   eset *sets;
   uint32_t n_sets, cap_sets;
@@ -98,8 +99,87 @@ static void earley_closure(earley *E, uint32_t i) {
   }
 }
 
-static void earley_init(earley *E, const dkg_grammar *g) {
+/* The checker reads counted repeats as their definition, x{m,n} = m copies of x then
+ * n - m nested optional ones (x_k ::= x x_k | for no limit), independently of the
+ * engine's counters. */
+static dkg_elem *push_elem(dkg_elem *v, uint32_t *n, uint32_t *cap, uint32_t type, uint32_t val) {
+  if (*n == *cap) {
+    *cap = *cap ? *cap * 2 : 16;
+    v = realloc(v, *cap * sizeof *v);
+    ck_assert_ptr_nonnull(v);
+  }
+  v[*n].type = type;
+  v[(*n)++].value = val;
+  return v;
+}
+
+static uint32_t add_rule_of(dkg_grammar *x, uint32_t *cap, dkg_elem *body, uint32_t len) {
+  if (x->n_rules == *cap) {
+    *cap *= 2;
+    x->rules = realloc(x->rules, *cap * sizeof *x->rules);
+    x->rule_len = realloc(x->rule_len, *cap * sizeof *x->rule_len);
+    x->names = realloc(x->names, *cap * sizeof *x->names);
+    ck_assert(x->rules && x->rule_len && x->names);
+  }
+  x->rules[x->n_rules] = body;
+  x->rule_len[x->n_rules] = len;
+  x->names[x->n_rules] = strdup("expanded");
+  return x->n_rules++;
+}
+
+static dkg_grammar *expand_repeats(const dkg_grammar *g) {
+  dkg_grammar *x = calloc(1, sizeof *x);
+  uint32_t cap = g->n_rules + 16;
+  x->rules = calloc(cap, sizeof *x->rules);
+  x->rule_len = calloc(cap, sizeof *x->rule_len);
+  x->names = calloc(cap, sizeof *x->names);
+  x->root = g->root;
+  for (uint32_t r = 0; r < g->n_rules; r++) add_rule_of(x, &cap, NULL, 0);
+  for (uint32_t r = 0; r < g->n_rules; r++) {
+    dkg_elem *v = NULL;
+    uint32_t n = 0, vc = 0;
+    for (uint32_t q = 0; q < g->rule_len[r]; q++) {
+      dkg_elem e = g->rules[r][q];
+      if (e.type != DKG_REPEAT) {
+        v = push_elem(v, &n, &vc, e.type, e.value);
+        continue;
+      }
+      uint32_t min = g->rules[r][q + 1].value, max = g->rules[r][q + 2].value;
+      q += 2;
+      for (uint32_t k = 0; k < min; k++) v = push_elem(v, &n, &vc, DKG_REF, e.value);
+      if (max == DKG_REPEAT_INF) {
+        uint32_t self = x->n_rules, bn = 0, bc = 0;
+        dkg_elem *b = push_elem(NULL, &bn, &bc, DKG_REF, e.value);
+        b = push_elem(b, &bn, &bc, DKG_REF, self);
+        b = push_elem(b, &bn, &bc, DKG_ALT, 0);
+        b = push_elem(b, &bn, &bc, DKG_END, 0);
+        add_rule_of(x, &cap, b, bn);
+        v = push_elem(v, &n, &vc, DKG_REF, self);
+      } else if (max > min) {
+        uint32_t prev = UINT32_MAX;
+        for (uint32_t k = 0; k < max - min; k++) {
+          uint32_t bn = 0, bc = 0;
+          dkg_elem *b = push_elem(NULL, &bn, &bc, DKG_REF, e.value);
+          if (prev != UINT32_MAX) b = push_elem(b, &bn, &bc, DKG_REF, prev);
+          b = push_elem(b, &bn, &bc, DKG_ALT, 0);
+          b = push_elem(b, &bn, &bc, DKG_END, 0);
+          prev = add_rule_of(x, &cap, b, bn);
+        }
+        v = push_elem(v, &n, &vc, DKG_REF, prev);
+      }
+    }
+    x->rules[r] = v;
+    x->rule_len[r] = n;
+    free(x->names[r]);
+    x->names[r] = strdup(g->names[r]);
+  }
+  return x;
+}
+
+static void earley_init(earley *E, const dkg_grammar *g0) {
   memset(E, 0, sizeof *E);
+  E->own = expand_repeats(g0);
+  const dkg_grammar *g = E->own;
   E->g = g;
   E->nullable = calloc(g->n_rules, 1);
   for (int changed = 1; changed;) {
@@ -132,6 +212,7 @@ static void earley_init(earley *E, const dkg_grammar *g) {
 }
 
 static void earley_free(earley *E) {
+  dkg_grammar_free(E->own);
   for (uint32_t i = 0; i < E->cap_sets; i++) {
     free(E->sets[i].v);
     free(E->sets[i].tab);
@@ -327,7 +408,7 @@ static const char *FLAT_SCHEMA =
 
 static const char *const choices[] = {"positive", "negative", "neutral", "n/a", "négatif"};
 
-enum { G_JSON, G_SCHEMA, G_REGEX, G_CHOICE, G_UTF8, G_COUNT };
+enum { G_JSON, G_SCHEMA, G_REGEX, G_CHOICE, G_UTF8, G_NESTED, G_COUNT };
 
 static char *grammar_text(int which) {
   char err[512];
@@ -350,6 +431,12 @@ static char *grammar_text(int which) {
       break;
     case G_CHOICE:
       s = dkg_choice_to_gbnf(choices, sizeof choices / sizeof *choices, err, sizeof err);
+      break;
+    case G_NESTED:
+      /* counted repeats inside counted repeats, ambiguous splits, empty iterations */
+      s = malloc(200);
+      snprintf(s, 200, "root ::= ( ( [a-c] | \"ab\" ){0,4} \"x\"? ){1,3} ( [^x!]{0,2} ){2,5} "
+                       "\"!\"\n");
       break;
     default:
       s = malloc(200);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "grammar.h"
 
@@ -92,12 +93,13 @@ START_TEST(test_objects_arrays) {
   ck_assert(matches(e, "{\"v\":1,\"next\":{\"v\":2,\"next\":null}}"));
   ck_assert(!matches(e, "{\"v\":1,\"next\":{\"v\":2}}"));
   dkg_engine_release(e);
+  /* allOf: each member's additionalProperties: false also rules the others' properties */
   e = schema("{\"allOf\":[{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"integer\"}},"
-             "\"required\":[\"x\"]},{\"properties\":{\"y\":{\"type\":\"boolean\"}}}],"
-             "\"additionalProperties\":false}",
+             "\"required\":[\"x\"],\"additionalProperties\":false},{\"properties\":{\"y\":"
+             "{\"type\":\"boolean\"}}}]}",
              DKG_WS_NONE);
-  ck_assert(matches(e, "{\"x\":1,\"y\":true}"));
   ck_assert(matches(e, "{\"x\":1}"));
+  ck_assert(!matches(e, "{\"x\":1,\"y\":true}"));
   ck_assert(!matches(e, "{\"y\":true}"));
   dkg_engine_release(e);
 }
@@ -133,16 +135,35 @@ START_TEST(test_schema_errors) {
   static const struct {
     const char *schema, *msg;
   } cases[] = {
-      {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"uniqueItems\":true}}}",
-       "schema #/properties/a: unsupported keyword 'uniqueItems'"},
-      {"{\"not\":{}}", "schema #: unsupported keyword 'not'"},
-      {"{\"type\":\"number\",\"minimum\":1}",
-       "schema #: minimum/maximum are supported for type integer only"},
-      {"{\"type\":\"string\",\"format\":\"ipv4\"}",
-       "schema #: unsupported format 'ipv4' (supported: date, time, date-time, uuid, email)"},
+      {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"array\",\"minContains\":2}}}",
+       "schema #/properties/a: keyword 'minContains' is not supported"},
+      {"{\"not\":{\"minimum\":3}}", "schema #: 'not' is supported only around a 'type'"},
+      {"{\"type\":\"string\",\"format\":\"ipv4\",\"pattern\":\"a\"}",
+       "schema #: 'format' together with 'pattern' is not supported"},
       {"{\"$ref\":\"http://x/y.json\"}",
-       "schema #: only local references (\"#...\") are supported, not 'http://x/y.json'"},
+       "schema #: reference 'http://x/y.json' does not resolve (only references into this "
+       "document are followed)"},
       {"{\"$ref\":\"#/$defs/missing\"}", "schema #: reference '#/$defs/missing' does not resolve"},
+      {"{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"string\",\"maxLength\":3}]}",
+       "schema #: oneOf branches 0 and 1 may both match one value; only branches told apart by "
+       "type, const/enum values, a required property's const/enum, or number ranges are "
+       "supported"},
+      {"{\"type\":\"integer\",\"enum\":[\"a\",1.5]}",
+       "schema #: no value of enum/const satisfies the other keywords"},
+      {"{\"allOf\":[{\"properties\":{\"x\":{}},\"required\":[\"x\"]}],"
+       "\"additionalProperties\":false}",
+       "schema #: required property 'x' can have no value"},
+      {"{\"type\":\"string\",\"minLength\":2,\"pattern\":\"^a|b$\"}",
+       "schema #: 'pattern' together with minLength/maxLength is supported only for patterns of "
+       "one anchored item, like ^[a-z0-9]*$"},
+      {"{\"type\":\"object\",\"properties\":{\"a\":{}},\"minProperties\":2,"
+       "\"additionalProperties\":true}",
+       "schema #: minProperties beyond the declared properties is not supported (extra property "
+       "names could repeat)"},
+      {"{\"type\":\"number\",\"multipleOf\":0.01}",
+       "schema #: multipleOf is supported only as a whole number up to 1000, not 0.01"},
+      {"{\"type\":\"string\",\"format\":\"date\",\"maxLength\":5}",
+       "schema #: format 'date' with these minLength/maxLength is not supported"},
       {"{\"type\":\"integer\",\"minimum\":5,\"maximum\":4}",
        "schema #: the integer range [5, 4] is empty"},
       {"{\"type\":\"string\",\"pattern\":\"(a\"}", "regex at offset 2: missing ')'"},
@@ -223,6 +244,310 @@ START_TEST(test_shipped_files) {
 }
 END_TEST
 
+
+static dkg_engine *schema_opts(const char *json, int strict, int any_order) {
+  char err[512];
+  dkg_schema_opts o = {.ws = DKG_WS_NONE, .strict = strict, .any_order = any_order};
+  char *g = dkg_json_schema_to_gbnf_opts(json, strlen(json), &o, err, sizeof err);
+  ck_assert_msg(g != NULL, "%s", err);
+  return compile(g);
+}
+
+/* Each case produced invalid output before: the language must now hold only valid
+ * values. */
+START_TEST(test_invalid_output_defects) {
+  /* 1: enum with a sibling type is their intersection */
+  dkg_engine *e = schema("{\"type\":\"string\",\"enum\":[\"1\",\"2-two\",null]}", DKG_WS_NONE);
+  ck_assert(matches(e, "\"1\""));
+  ck_assert(matches(e, "\"2-two\""));
+  ck_assert(!matches(e, "null"));
+  dkg_engine_release(e);
+  e = schema("{\"enum\":[1,2.5,\"x\",[1]],\"type\":\"integer\",\"maximum\":1}", DKG_WS_NONE);
+  ck_assert(matches(e, "1"));
+  ck_assert(!matches(e, "2.5"));
+  ck_assert(!matches(e, "\"x\""));
+  dkg_engine_release(e);
+  /* 2: oneOf is exclusive: integers match both branches, so only non-integers remain */
+  e = schema("{\"oneOf\":[{\"type\":\"integer\"},{\"type\":\"number\"}]}", DKG_WS_NONE);
+  ck_assert(!matches(e, "12"));
+  ck_assert(matches(e, "12.5"));
+  dkg_engine_release(e);
+  /* 3: additional keys are never declared names, so no key repeats */
+  e = schema("{\"type\":\"object\",\"properties\":{\"foo\":{\"type\":\"integer\"},\"name\":"
+             "{\"type\":\"string\"}},\"additionalProperties\":true}",
+             DKG_WS_NONE);
+  ck_assert(!matches(e, "{\"foo\":1,\"foo\":true}"));
+  ck_assert(!matches(e, "{\"name\":\"x\",\"name\":5}"));
+  ck_assert(!matches(e, "{\"foo\":true}"));
+  ck_assert(matches(e, "{\"foo\":1,\"fo\":true,\"fooo\":2,\"nam\":null,\"names\":{}}"));
+  ck_assert(matches(e, "{\"name\":\"x\",\"other\":[1]}"));
+  dkg_engine_release(e);
+  e = schema("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},"
+             "\"additionalProperties\":{\"type\":\"string\"}}",
+             DKG_WS_NONE);
+  ck_assert(matches(e, "{\"a\":1,\"b\":\"x\"}"));
+  ck_assert(!matches(e, "{\"a\":1,\"a\":\"x\"}"));
+  ck_assert(!matches(e, "{\"b\":1}"));
+  dkg_engine_release(e);
+  /* 4: impossible dates, and email dot-atoms */
+  e = schema("{\"type\":\"string\",\"format\":\"date\"}", DKG_WS_NONE);
+  static const char *const dates[][2] = {
+      {"2021-02-29", "0"}, {"8757-02-30", "0"}, {"2024-02-29", "1"}, {"2000-02-29", "1"},
+      {"1900-02-29", "0"}, {"2100-02-29", "0"}, {"2400-02-29", "1"}, {"2021-04-31", "0"},
+      {"2021-04-30", "1"}, {"2021-12-31", "1"}, {"2021-00-10", "0"}, {"2021-06-00", "0"},
+      {"0000-02-29", "0"}, {"0000-01-01", "0"}, {"0004-02-29", "1"}, {"1996-02-29", "1"}, {"1997-02-28", "1"}};
+  for (size_t i = 0; i < sizeof dates / sizeof *dates; i++) {
+    char q[32];
+    snprintf(q, sizeof q, "\"%s\"", dates[i][0]);
+    ck_assert_msg(matches(e, q) == (dates[i][1][0] == '1'), "%s", q);
+  }
+  dkg_engine_release(e);
+  e = schema("{\"type\":\"string\",\"format\":\"email\"}", DKG_WS_NONE);
+  ck_assert(!matches(e, "\"test.@example.com\""));
+  ck_assert(!matches(e, "\".test@example.com\""));
+  ck_assert(!matches(e, "\"te..st@example.com\""));
+  ck_assert(!matches(e, "\"test@example-.com\""));
+  ck_assert(matches(e, "\"te.st+x@mail.example.com\""));
+  dkg_engine_release(e);
+}
+END_TEST
+
+/* Numbers with bounds: every value the grammar takes lies in the range. */
+START_TEST(test_number_ranges) {
+  static const char *const bounds[] = {
+      "\"minimum\":-2.5,\"maximum\":3", "\"exclusiveMinimum\":0,\"maximum\":1",
+      "\"minimum\":-10,\"exclusiveMaximum\":-2", "\"minimum\":5", "\"maximum\":-1"};
+  for (size_t b = 0; b < sizeof bounds / sizeof *bounds; b++) {
+    char js[160];
+    snprintf(js, sizeof js, "{\"type\":\"number\",%s}", bounds[b]);
+    dkg_engine *e = schema(js, DKG_WS_NONE);
+    double lo = -1e300, hi = 1e300;
+    int lo_x = 0, hi_x = 0;
+    const char *p;
+    if ((p = strstr(js, "\"minimum\":"))) lo = strtod(p + 10, NULL);
+    if ((p = strstr(js, "\"exclusiveMinimum\":"))) lo = strtod(p + 19, NULL), lo_x = 1;
+    if ((p = strstr(js, "\"maximum\":"))) hi = strtod(p + 10, NULL);
+    if ((p = strstr(js, "\"exclusiveMaximum\":"))) hi = strtod(p + 19, NULL), hi_x = 1;
+    int taken = 0;
+    for (int x = -1500; x <= 1500; x++) {
+      char num[32];
+      for (int form = 0; form < 3; form++) {
+        double v = form == 0 ? x : x / 100.0;
+        if (form == 0) snprintf(num, sizeof num, "%d", x);
+        else if (form == 1) snprintf(num, sizeof num, "%.2f", v);
+        else snprintf(num, sizeof num, "%.1f", x / 10.0), v = x / 10.0;
+        if (!matches(e, num)) continue;
+        taken++;
+        ck_assert_msg(lo_x ? v > lo : v >= lo, "%s: %s", js, num);
+        ck_assert_msg(hi_x ? v < hi : v <= hi, "%s: %s", js, num);
+      }
+    }
+    ck_assert_msg(taken > 0, "%s takes nothing", js);
+    dkg_engine_release(e);
+  }
+  /* a non-integer number branch beside an integer one */
+  dkg_engine *e = schema("{\"oneOf\":[{\"type\":\"integer\"},{\"type\":\"number\"}]}", DKG_WS_NONE);
+  ck_assert(matches(e, "2.5"));
+  ck_assert(matches(e, "-0.001"));
+  ck_assert(!matches(e, "2.0"));
+  ck_assert(!matches(e, "1e3"));
+  dkg_engine_release(e);
+}
+END_TEST
+
+START_TEST(test_coverage) {
+  /* unknown keywords and annotations are ignored; strict refuses them */
+  const char *ext = "{\"type\":\"object\",\"x-kubernetes-preserve\":true,\"title\":\"t\","
+                    "\"properties\":{\"a\":{\"type\":\"integer\",\"deprecated\":true,"
+                    "\"$comment\":\"c\",\"examples\":[1]}},\"required\":[\"a\"]}";
+  dkg_engine *e = schema(ext, DKG_WS_NONE);
+  ck_assert(matches(e, "{\"a\":3}"));
+  dkg_engine_release(e);
+  char err[512];
+  dkg_schema_opts so = {.strict = 1};
+  ck_assert_ptr_null(dkg_json_schema_to_gbnf_opts(ext, strlen(ext), &so, err, sizeof err));
+  ck_assert_str_eq(err, "schema #: unknown keyword 'x-kubernetes-preserve' (strict mode refuses it)");
+  /* the boolean schema true */
+  e = schema("true", DKG_WS_NONE);
+  ck_assert(matches(e, "[1,{\"a\":null}]"));
+  dkg_engine_release(e);
+  /* draft-07: definitions, $ref siblings ignored, array-form items, boolean exclusives in
+   * draft-04 */
+  e = schema("{\"$schema\":\"http://json-schema.org/draft-07/schema#\",\"definitions\":{\"p\":"
+             "{\"type\":\"integer\"}},\"type\":\"array\",\"items\":[{\"$ref\":\"#/definitions/p\","
+             "\"type\":\"string\"},{\"type\":\"boolean\"}],\"additionalItems\":false}",
+             DKG_WS_NONE);
+  ck_assert(matches(e, "[1,true]"));
+  ck_assert(matches(e, "[1]"));
+  ck_assert(!matches(e, "[1,true,3]"));
+  ck_assert(!matches(e, "[\"s\"]"));
+  dkg_engine_release(e);
+  e = schema("{\"$schema\":\"http://json-schema.org/draft-04/schema#\",\"type\":\"integer\","
+             "\"minimum\":3,\"exclusiveMinimum\":true,\"maximum\":5}",
+             DKG_WS_NONE);
+  ck_assert(!matches(e, "3"));
+  ck_assert(matches(e, "4"));
+  ck_assert(matches(e, "5"));
+  dkg_engine_release(e);
+  /* $ref through $id and $anchor; 2020-12 $ref with siblings is an intersection */
+  e = schema("{\"$id\":\"http://x.org/root.json\",\"$defs\":{\"a\":{\"$id\":\"a.json\",\"type\":"
+             "\"string\"},\"b\":{\"$anchor\":\"bee\",\"type\":\"integer\"}},\"type\":\"object\","
+             "\"properties\":{\"s\":{\"$ref\":\"a.json\",\"maxLength\":2},\"n\":{\"$ref\":"
+             "\"#bee\"}}}",
+             DKG_WS_NONE);
+  ck_assert(matches(e, "{\"s\":\"ab\",\"n\":4}"));
+  ck_assert(!matches(e, "{\"s\":\"abc\"}"));
+  dkg_engine_release(e);
+  /* patternProperties, minProperties/maxProperties (only declared properties count
+   * towards the minimum: extra names could repeat) */
+  e = schema("{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"integer\"},\"name\":"
+             "{\"type\":\"string\"}},\"patternProperties\":{\"^x-\":{\"type\":\"boolean\"}},"
+             "\"additionalProperties\":false,\"minProperties\":2,\"maxProperties\":3}",
+             DKG_WS_NONE);
+  ck_assert(matches(e, "{\"id\":1,\"name\":\"a\"}"));
+  ck_assert(matches(e, "{\"id\":1,\"name\":\"a\",\"x-a\":true}"));
+  ck_assert(!matches(e, "{\"id\":1}"));
+  ck_assert(!matches(e, "{\"id\":1,\"name\":\"a\",\"x-a\":true,\"x-b\":true}"));
+  ck_assert(!matches(e, "{\"id\":1,\"name\":\"a\",\"y\":true}"));
+  ck_assert(!matches(e, "{\"id\":1,\"name\":\"a\",\"x-a\":1}"));
+  dkg_engine_release(e);
+  /* dependentRequired: a required trigger brings its dependents; another trigger
+   * whose dependents are not all required is never written */
+  e = schema("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"b\":"
+             "{\"type\":\"integer\"},\"c\":{\"type\":\"integer\"}},\"required\":[\"a\"],"
+             "\"dependentRequired\":{\"a\":[\"b\"],\"c\":[\"d\"]}}",
+             DKG_WS_NONE);
+  ck_assert(matches(e, "{\"a\":1,\"b\":2}"));
+  ck_assert(!matches(e, "{\"a\":1}"));
+  ck_assert(!matches(e, "{\"a\":1,\"b\":2,\"c\":3}"));
+  dkg_engine_release(e);
+  /* uniqueItems over constants: none twice */
+  e = schema("{\"type\":\"array\",\"items\":{\"enum\":[\"a\",\"b\",\"c\",\"a\"]},"
+             "\"uniqueItems\":true,\"minItems\":2}",
+             DKG_WS_NONE);
+  ck_assert(matches(e, "[\"c\",\"a\",\"b\"]"));
+  ck_assert(!matches(e, "[\"a\",\"a\"]"));
+  ck_assert(!matches(e, "[\"a\"]"));
+  dkg_engine_release(e);
+  e = schema("{\"type\":\"array\",\"items\":{\"type\":\"boolean\"},\"uniqueItems\":true}",
+             DKG_WS_NONE);
+  ck_assert(matches(e, "[false,true]"));
+  ck_assert(!matches(e, "[true,true]"));
+  dkg_engine_release(e);
+  /* propertyNames: declared names it refuses are never written, no extra names */
+  e = schema("{\"type\":\"object\",\"properties\":{\"ab\":{\"type\":\"integer\"},\"abcd\":"
+             "{\"type\":\"integer\"}},\"propertyNames\":{\"maxLength\":3},"
+             "\"additionalProperties\":true}",
+             DKG_WS_NONE);
+  ck_assert(matches(e, "{\"ab\":1}"));
+  ck_assert(!matches(e, "{\"ab\":1,\"abcd\":2}"));
+  ck_assert(!matches(e, "{\"ab\":1,\"x\":2}"));
+  dkg_engine_release(e);
+  /* contains: met by the first element */
+  e = schema("{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"contains\":{\"minimum\":5}}",
+             DKG_WS_NONE);
+  ck_assert(matches(e, "[5,1]"));
+  ck_assert(!matches(e, "[]"));
+  ck_assert(!matches(e, "[1,2]"));
+  dkg_engine_release(e);
+  /* multipleOf by remainders, up to 15 digits */
+  e = schema("{\"type\":\"integer\",\"multipleOf\":7}", DKG_WS_NONE);
+  for (long long x = -200; x <= 200; x++) {
+    char num[24];
+    snprintf(num, sizeof num, "%lld", x);
+    ck_assert_msg(matches(e, num) == (x % 7 == 0), "%s", num);
+  }
+  ck_assert(matches(e, "999999999999994"));
+  ck_assert(!matches(e, "7000000000000000"));   /* 16 digits */
+  dkg_engine_release(e);
+  /* if/then/else writes what matches if and then */
+  e = schema("{\"type\":\"integer\",\"if\":{\"minimum\":10},\"then\":{\"maximum\":12},"
+             "\"else\":{\"minimum\":-3}}",
+             DKG_WS_NONE);
+  ck_assert(matches(e, "11"));
+  ck_assert(!matches(e, "13"));
+  ck_assert(!matches(e, "-5"));
+  dkg_engine_release(e);
+  /* properties in any order, required ones guaranteed, none twice */
+  e = schema_opts("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"b\":"
+                  "{\"type\":\"integer\"},\"c\":{\"type\":\"integer\"}},\"required\":[\"a\",\"c\"]}",
+                  0, 1);
+  ck_assert(matches(e, "{\"c\":1,\"a\":2}"));
+  ck_assert(matches(e, "{\"b\":1,\"c\":2,\"a\":3}"));
+  ck_assert(!matches(e, "{\"b\":1,\"c\":2}"));
+  ck_assert(!matches(e, "{\"a\":1,\"c\":2,\"a\":3}"));
+  dkg_engine_release(e);
+  /* oneOf told apart by a required property's constant */
+  e = schema("{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"kind\":{\"const\":\"a\"},\"v\":"
+             "{\"type\":\"integer\"}},\"required\":[\"kind\"]},{\"type\":\"object\",\"properties\":"
+             "{\"kind\":{\"const\":\"b\"}},\"required\":[\"kind\"]},{\"type\":\"string\"}]}",
+             DKG_WS_NONE);
+  ck_assert(matches(e, "{\"kind\":\"a\",\"v\":1}"));
+  ck_assert(matches(e, "{\"kind\":\"b\"}"));
+  ck_assert(matches(e, "\"s\""));
+  dkg_engine_release(e);
+  /* not around a type; pattern with a length range */
+  e = schema("{\"not\":{\"type\":[\"object\",\"array\",\"string\",\"null\"]}}", DKG_WS_NONE);
+  ck_assert(matches(e, "true"));
+  ck_assert(matches(e, "-4.5"));
+  ck_assert(!matches(e, "\"a\""));
+  dkg_engine_release(e);
+  e = schema("{\"type\":\"string\",\"pattern\":\"^[a-z]+$\",\"maxLength\":3}", DKG_WS_NONE);
+  ck_assert(matches(e, "\"abc\""));
+  ck_assert(!matches(e, "\"\""));
+  ck_assert(!matches(e, "\"abcd\""));
+  dkg_engine_release(e);
+  /* formats */
+  static const char *const fm[][3] = {
+      {"ipv4", "\"192.168.0.255\"", "\"256.1.1.1\""},
+      {"uuid", "\"123e4567-e89b-42d3-a456-426614174000\"", "\"123e4567-e89b-42d3-a456\""},
+      {"hostname", "\"a-b.example.org\"", "\"-ab.org\""},
+      {"time", "\"23:59:59.5+01:00\"", "\"24:00:00Z\""},
+      {"ipv6", "\"fe80:0:0:0:0:0:0:1\"", "\"fe80::1::2\""},
+      {"uri", "\"https://example.org/a/b?c=d\"", "\"//example.org\""}};
+  for (size_t i = 0; i < sizeof fm / sizeof *fm; i++) {
+    char js[96];
+    snprintf(js, sizeof js, "{\"type\":\"string\",\"format\":\"%s\"}", fm[i][0]);
+    e = schema(js, DKG_WS_NONE);
+    ck_assert_msg(matches(e, fm[i][1]), "%s", fm[i][1]);
+    ck_assert_msg(!matches(e, fm[i][2]), "%s", fm[i][2]);
+    dkg_engine_release(e);
+  }
+}
+END_TEST
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Bounded repeats cost what small ones cost: maxLength 3000, a{0,10000}, 5000
+ * prefixItems. */
+START_TEST(test_large_bounds) {
+  double t0 = now_s();
+  dkg_engine *e = schema("{\"type\":\"string\",\"maxLength\":3000}", DKG_WS_NONE);
+  ck_assert(matches(e, "\"abc\""));
+  dkg_engine_release(e);
+  size_t cap = 5000 * 20 + 64;
+  char *big = malloc(cap);
+  size_t n = (size_t)snprintf(big, cap, "{\"type\":\"array\",\"prefixItems\":[");
+  for (int i = 0; i < 5000; i++) n += (size_t)snprintf(big + n, cap - n, "%s{\"const\":%d}", i ? "," : "", i);
+  snprintf(big + n, cap - n, "],\"items\":false}");
+  /* the same through a regular expression */
+  char err[256];
+  e = compile(dkg_regex_to_gbnf("a{0,10000}b", err, sizeof err));
+  ck_assert(matches(e, "aaab"));
+  dkg_engine_release(e);
+  e = schema(big, DKG_WS_NONE);
+  ck_assert(matches(e, "[0,1,2]"));
+  ck_assert(!matches(e, "[0,2]"));
+  dkg_engine_release(e);
+  free(big);
+  ck_assert_msg(now_s() - t0 < 3.0, "took %.2f s", now_s() - t0);
+}
+END_TEST
+
 int main(void) {
   const char *piece[] = {"a", "</s>"};
   uint32_t len[] = {1, 4};
@@ -238,6 +563,10 @@ int main(void) {
   tcase_add_test(tc, test_schema_errors);
   tcase_add_test(tc, test_regex_and_choice);
   tcase_add_test(tc, test_shipped_files);
+  tcase_add_test(tc, test_invalid_output_defects);
+  tcase_add_test(tc, test_number_ranges);
+  tcase_add_test(tc, test_coverage);
+  tcase_add_test(tc, test_large_bounds);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_ENV);

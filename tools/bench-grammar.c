@@ -166,6 +166,10 @@ int main(int argc, char **argv) {
        "\"born\":{\"type\":\"string\",\"format\":\"date\"}},\"required\":[\"name\"]}}}"},
       {"regex", "regex", "(\\+1 )?\\(?[0-9]{3}\\)?[ -][0-9]{3}-[0-9]{4}|[a-z]+@[a-z]+\\.(com|org)"},
       {"choice", "choice", NULL},
+      /* bounded repeats: counters, not copies */
+      {"repeat-3000", "gbnf", "root ::= [a-z ]{0,3000} \".\"\n"},
+      {"maxlen-3000", "schema", "{\"type\":\"string\",\"maxLength\":3000}"},
+      {"nested-rep", "gbnf", "root ::= ((([^x]*){0,99}){0,99}){0,99} \"x\"\n"},
   };
   int rc = 0;
   printf("vocabulary: %d tokens; %d walks of at most %d tokens per case\n", tv->n, walks,

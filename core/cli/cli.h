@@ -54,6 +54,7 @@ int dk_cmd_tokenize(int argc, char **argv);
 int dk_cmd_perplexity(int argc, char **argv);
 int dk_cmd_model(int argc, char **argv);
 int dk_cmd_bench(int argc, char **argv);
+int dk_cmd_grammar(int argc, char **argv);
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
 size_t dk_utf8_seq(const unsigned char *s, size_t n);

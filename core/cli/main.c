@@ -35,6 +35,7 @@ static void usage(FILE *f) {
         "  tokenize TEXT         show a model's token ids and pieces\n"
         "  perplexity FILE       a model's perplexity on a text file\n"
         "  bench                 measure speed of pipelines and components\n"
+        "  grammar check|gbnf    test texts against a grammar, schema or regex\n"
         "\n"
         "Options:\n"
         "  -h, --help            show this help (COMMAND --help for a command's)\n"
@@ -72,7 +73,8 @@ int main(int argc, char **argv) {
               {"tokenize", dk_cmd_tokenize},
               {"model", dk_cmd_model},
               {"perplexity", dk_cmd_perplexity},
-              {"bench", dk_cmd_bench}};
+              {"bench", dk_cmd_bench},
+              {"grammar", dk_cmd_grammar}};
   for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
     if (strcmp(cmd, cmds[i].name) == 0) return cmds[i].fn(argc - 1, argv + 1);
   dk_cli_error("unknown command '%s' (try decokit --help)", cmd);

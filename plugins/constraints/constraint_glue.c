@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "grammar.h"
 
@@ -16,35 +17,43 @@ typedef struct dkc_inst {
   char forced[256];
 } dkc_inst;
 
+/* Grammar and schema files are regular files of bounded size: a device such as
+ * /dev/zero, or a FIFO, would otherwise be read forever. */
 int dkc_read_file(const dk_host *host, const char *plugin, const char *path, char **out,
                   size_t *len, dk_error *err) {
   FILE *f = fopen(path, "rb");
   if (!f) return host->set_error(err, DK_ERR_IO, "%s: cannot open '%s': %s", plugin, path,
                                  strerror(errno));
-  char *buf = NULL;
-  size_t n = 0, cap = 0;
-  for (;;) {
-    if (n + 4096 + 1 > cap) {
-      cap = cap ? cap * 2 : 8192;
-      char *nb = realloc(buf, cap);
-      if (!nb) {
-        free(buf);
-        fclose(f);
-        return host->set_error(err, DK_ERR_NOMEM, "%s: out of memory reading '%s'", plugin, path);
-      }
-      buf = nb;
-    }
-    size_t k = fread(buf + n, 1, 4096, f);
-    n += k;
-    if (k < 4096) break;
+  struct stat st;
+  if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
+    fclose(f);
+    return host->set_error(err, DK_ERR_IO, "%s: '%s' is not a regular file", plugin, path);
   }
+  if ((uint64_t)st.st_size > DKG_MAX_TEXT) {
+    fclose(f);
+    return host->set_error(err, DK_ERR_INVALID, "%s: '%s' is larger than %u bytes", plugin, path,
+                           (unsigned)DKG_MAX_TEXT);
+  }
+  size_t cap = (size_t)st.st_size + 1;
+  char *buf = malloc(cap);
+  if (!buf) {
+    fclose(f);
+    return host->set_error(err, DK_ERR_NOMEM, "%s: out of memory reading '%s'", plugin, path);
+  }
+  /* one byte more than the size shows a file that grew while being read */
+  size_t n = fread(buf, 1, cap, f);
   int bad = ferror(f);
   fclose(f);
-  if (bad) {
+  if (bad || n == cap) {
     free(buf);
-    return host->set_error(err, DK_ERR_IO, "%s: cannot read '%s'", plugin, path);
+    return host->set_error(err, DK_ERR_IO, "%s: cannot read '%s'%s", plugin, path,
+                           bad ? "" : ": it changed while being read");
   }
   buf[n] = 0;
+  if (memchr(buf, 0, n)) {
+    free(buf);
+    return host->set_error(err, DK_ERR_INVALID, "%s: '%s' contains a NUL byte", plugin, path);
+  }
   *out = buf;
   *len = n;
   return DK_OK;
@@ -100,7 +109,12 @@ void dkc_destroy(void *inst) {
 
 int dkc_mask(void *inst, uint32_t *words, dk_error *err) {
   dkc_inst *s = inst;
-  if (dkg_matcher_mask(s->m, words))
+  int rc = dkg_matcher_mask(s->m, words);
+  if (rc == DKG_TOO_AMBIGUOUS)
+    return s->host->set_error(err, DK_ERR_INVALID,
+                              "%s: the grammar is too ambiguous here (a parser state would hold "
+                              "more than 2^20 stacks)", s->plugin);
+  if (rc)
     return s->host->set_error(err, DK_ERR_NOMEM, "%s: out of memory computing a mask", s->plugin);
   return DK_OK;
 }

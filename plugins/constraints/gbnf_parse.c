@@ -17,6 +17,7 @@ typedef struct prule {
   evec body;
   int defined;
   size_t first_ref;   /* source offset of the first reference, for "undefined" errors */
+  uint32_t next_gen;  /* next suffix to try for rules generated from this one */
 } prule;
 
 typedef struct parser {
@@ -24,6 +25,11 @@ typedef struct parser {
   size_t len, pos;
   prule *rules;
   size_t n_rules, cap_rules;
+  dkg_tokref *toks;   /* token references, in order of appearance */
+  uint32_t n_toks, cap_toks;
+  uint32_t *tab;      /* open addressing over rule names, rule index + 1 */
+  size_t tab_cap;
+  int depth;          /* group nesting */
   char *err;
   size_t errlen;
   int failed;
@@ -78,13 +84,52 @@ static int evec_append(parser *p, evec *e, const dkg_elem *src, size_t n) {
   return 0;
 }
 
+static uint64_t name_hash(const char *s, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+  return h;
+}
+
+/* Rule names are looked up in a hash table: generated names are probed one suffix
+ * after another, and a linear search made large grammars quadratic. */
 static int32_t find_rule(const parser *p, const char *name, size_t n) {
-  for (size_t i = 0; i < p->n_rules; i++)
-    if (strlen(p->rules[i].name) == n && !memcmp(p->rules[i].name, name, n)) return (int32_t)i;
+  if (!p->tab_cap) return -1;
+  size_t mask = p->tab_cap - 1;
+  for (size_t h = (size_t)name_hash(name, n) & mask; p->tab[h]; h = (h + 1) & mask) {
+    const char *r = p->rules[p->tab[h] - 1].name;
+    if (strlen(r) == n && !memcmp(r, name, n)) return (int32_t)(p->tab[h] - 1);
+  }
   return -1;
 }
 
+static int tab_insert(parser *p, uint32_t id) {
+  if ((p->n_rules + 1) * 2 > p->tab_cap) {
+    size_t nc = p->tab_cap ? p->tab_cap * 2 : 64;
+    uint32_t *t = calloc(nc, sizeof *t);
+    if (!t) return -1;
+    for (size_t i = 0; i < p->tab_cap; i++)
+      if (p->tab[i]) {
+        const char *r = p->rules[p->tab[i] - 1].name;
+        size_t h = (size_t)name_hash(r, strlen(r)) & (nc - 1);
+        while (t[h]) h = (h + 1) & (nc - 1);
+        t[h] = p->tab[i];
+      }
+    free(p->tab);
+    p->tab = t;
+    p->tab_cap = nc;
+  }
+  const char *r = p->rules[id].name;
+  size_t h = (size_t)name_hash(r, strlen(r)) & (p->tab_cap - 1);
+  while (p->tab[h]) h = (h + 1) & (p->tab_cap - 1);
+  p->tab[h] = id + 1;
+  return 0;
+}
+
 static int32_t add_rule(parser *p, const char *name, size_t n) {
+  if (p->n_rules >= DKG_MAX_RULES) {
+    perr_at(p, p->pos, "the grammar has more than %u rules", (unsigned)DKG_MAX_RULES);
+    return -1;
+  }
   if (p->n_rules == p->cap_rules) {
     size_t nc = p->cap_rules ? p->cap_rules * 2 : 16;
     prule *nr = realloc(p->rules, nc * sizeof *nr);
@@ -99,6 +144,11 @@ static int32_t add_rule(parser *p, const char *name, size_t n) {
   memcpy(r->name, name, n);
   r->name[n] = 0;
   r->first_ref = (size_t)-1;
+  r->next_gen = 1;
+  if (tab_insert(p, (uint32_t)p->n_rules)) {
+    free(r->name);
+    goto oom;
+  }
   return (int32_t)p->n_rules++;
 oom:
   p->nomem = 1;
@@ -111,11 +161,13 @@ static int32_t symbol_id(parser *p, const char *name, size_t n) {
   return id >= 0 ? id : add_rule(p, name, n);
 }
 
-/* Generated rules are named base_N like llama.cpp does, skipping names in use. */
+/* Generated rules are named base_N like llama.cpp does, skipping names in use; each
+ * base remembers its next N, so making a rule costs O(1). */
 static int32_t generate_rule(parser *p, uint32_t base) {
   char buf[256];
-  for (unsigned k = 1;; k++) {
-    int w = snprintf(buf, sizeof buf, "%.200s_%u", p->rules[base].name, k);
+  for (;;) {
+    uint32_t k = p->rules[base].next_gen++;
+    int w = snprintf(buf, sizeof buf, "%.200s_%u", p->rules[base].name, (unsigned)k);
     if (w < 0) return -1;
     if (find_rule(p, buf, (size_t)w) < 0) {
       int32_t id = add_rule(p, buf, (size_t)w);
@@ -210,19 +262,28 @@ static int parse_char(parser *p, uint32_t *out) {
     }
     v = (v << 6) | (cc & 0x3Fu);
   }
+  /* overlong forms, surrogates and values past U+10FFFF are not UTF-8 either */
+  static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
+  if (v < least[n] || (v >= 0xD800 && v <= 0xDFFF) || v > 0x10FFFF) {
+    perr_at(p, at, "invalid UTF-8");
+    return -1;
+  }
   p->pos += (size_t)n;
   *out = v;
   return 0;
 }
 
-static int parse_uint(parser *p, uint32_t *out) {
+static int parse_uint_limit(parser *p, uint32_t *out, uint32_t limit) {
   size_t at = p->pos;
   uint64_t v = 0;
   int any = 0;
   while (p->pos < p->len && p->src[p->pos] >= '0' && p->src[p->pos] <= '9') {
     v = v * 10 + (uint64_t)(p->src[p->pos] - '0');
-    if (v > 100000) {
-      perr_at(p, at, "repetition count too large");
+    if (v > limit) {
+      if (limit == DKG_MAX_REPEAT)
+        perr_at(p, at, "repetition count above %u", (unsigned)DKG_MAX_REPEAT);
+      else
+        perr_at(p, at, "number too large");
       return -1;
     }
     p->pos++;
@@ -236,10 +297,14 @@ static int parse_uint(parser *p, uint32_t *out) {
   return 0;
 }
 
-#define REP_INF UINT32_MAX
+static int parse_uint(parser *p, uint32_t *out) { return parse_uint_limit(p, out, DKG_MAX_REPEAT); }
 
-/* Replaces the last item of seq (from item_start) by its repetition {min,max}, with
- * helper rules: x* -> x_k ::= x x_k | ; bounded tails nest optional copies. */
+#define REP_INF DKG_REPEAT_INF
+
+/* Replaces the last item of seq (from item_start) by its repetition {min,max}.
+ * x* and x+ use a right-recursive helper (x_k ::= x x_k | ), x? an optional one;
+ * any other bound is one counted repeat of the item's rule, so that x{0,10000}
+ * costs no more to build or compile than x{0,3}. */
 static int repeat_item(parser *p, evec *seq, size_t item_start, uint32_t min, uint32_t max,
                        uint32_t owner) {
   size_t n = seq->n - item_start;
@@ -252,37 +317,96 @@ static int repeat_item(parser *p, evec *seq, size_t item_start, uint32_t min, ui
   memcpy(item, seq->v + item_start, n * sizeof *item);
   seq->n = item_start;
   int rc = 0;
-  for (uint32_t i = 0; i < min && !rc; i++) rc = evec_append(p, seq, item, n);
-  if (!rc && max == REP_INF) {
+  if (max == 0) {
+    /* x{0}: nothing */
+  } else if (min == 1 && max == 1) {
+    rc = evec_append(p, seq, item, n);
+  } else if (max == REP_INF && min <= 1) {
     int32_t aux = generate_rule(p, owner);
     if (aux < 0) rc = -1;
     else {
       evec *b = &p->rules[aux].body;
-      rc = evec_append(p, b, item, n) || evec_push(p, b, DKG_REF, (uint32_t)aux) ||
-           evec_push(p, b, DKG_ALT, 0) || evec_push(p, b, DKG_END, 0) ||
-           evec_push(p, seq, DKG_REF, (uint32_t)aux);
+      rc = (min && evec_append(p, seq, item, n)) || evec_append(p, b, item, n) ||
+           evec_push(p, b, DKG_REF, (uint32_t)aux) || evec_push(p, b, DKG_ALT, 0) ||
+           evec_push(p, b, DKG_END, 0) || evec_push(p, seq, DKG_REF, (uint32_t)aux);
     }
-  } else if (!rc && max > min) {
-    int32_t prev = -1;
-    for (uint32_t k = 0; k < max - min && !rc; k++) {
-      int32_t aux = generate_rule(p, owner);
-      if (aux < 0) {
-        rc = -1;
-        break;
-      }
+  } else if (min == 0 && max == 1) {
+    int32_t aux = generate_rule(p, owner);
+    if (aux < 0) rc = -1;
+    else {
       evec *b = &p->rules[aux].body;
-      rc = evec_append(p, b, item, n);
-      if (!rc && prev >= 0) rc = evec_push(p, b, DKG_REF, (uint32_t)prev);
-      if (!rc) rc = evec_push(p, b, DKG_ALT, 0) || evec_push(p, b, DKG_END, 0);
-      prev = aux;
+      rc = evec_append(p, b, item, n) || evec_push(p, b, DKG_ALT, 0) ||
+           evec_push(p, b, DKG_END, 0) || evec_push(p, seq, DKG_REF, (uint32_t)aux);
     }
-    if (!rc) rc = evec_push(p, seq, DKG_REF, (uint32_t)prev);
+  } else {
+    int32_t sub;
+    if (n == 1 && item[0].type == DKG_REF) {
+      sub = (int32_t)item[0].value;
+    } else {
+      sub = generate_rule(p, owner);
+      if (sub >= 0) {
+        evec *b = &p->rules[sub].body;
+        rc = evec_append(p, b, item, n) || evec_push(p, b, DKG_END, 0);
+      }
+    }
+    if (sub < 0) rc = -1;
+    if (!rc)
+      rc = evec_push(p, seq, DKG_REPEAT, (uint32_t)sub) || evec_push(p, seq, DKG_REPEAT_MIN, min) ||
+           evec_push(p, seq, DKG_REPEAT_MAX, max);
   }
   free(item);
   return rc;
 }
 
 static int parse_alternates(parser *p, uint32_t rule, evec *out, int nested);
+
+/* llama.cpp's token references: <[123]> is token 123, <|name|> (any text between
+ * angle brackets) the token with that text, and a leading ! any token but that one. */
+static int parse_token_ref(parser *p, evec *seq) {
+  size_t at = p->pos;
+  int neg = p->src[p->pos] == '!';
+  if (neg) p->pos++;
+  dkg_tokref t = {-1, NULL};
+  if (peek(p, 1) == '[') {
+    p->pos += 2;
+    uint32_t id;
+    if (parse_uint_limit(p, &id, INT32_MAX)) return -1;
+    if (peek(p, 0) != ']' || peek(p, 1) != '>') {
+      perr_at(p, at, "expected ']>' to close the token id");
+      return -1;
+    }
+    p->pos += 2;
+    t.id = (int32_t)id;
+  } else {
+    size_t s = p->pos;
+    while (p->pos < p->len && p->src[p->pos] != '>' && p->src[p->pos] != '\n') p->pos++;
+    if (peek(p, 0) != '>' || p->pos == s + 1) {
+      perr_at(p, at, "unterminated token reference");
+      return -1;
+    }
+    p->pos++;
+    t.text = malloc(p->pos - s + 1);
+    if (!t.text) goto oom;
+    memcpy(t.text, p->src + s, p->pos - s);
+    t.text[p->pos - s] = 0;
+  }
+  if (p->n_toks == p->cap_toks) {
+    uint32_t nc = p->cap_toks ? p->cap_toks * 2 : 8;
+    dkg_tokref *nt = realloc(p->toks, nc * sizeof *nt);
+    if (!nt) {
+      free(t.text);
+      goto oom;
+    }
+    p->toks = nt;
+    p->cap_toks = nc;
+  }
+  p->toks[p->n_toks] = t;
+  return evec_push(p, seq, neg ? DKG_TOKEN_NOT : DKG_TOKEN, p->n_toks++);
+oom:
+  p->nomem = 1;
+  perr_at(p, at, "out of memory");
+  return -1;
+}
 
 static int parse_sequence(parser *p, uint32_t rule, evec *seq, int nested) {
   size_t item_start = (size_t)-1;
@@ -351,12 +475,18 @@ static int parse_sequence(parser *p, uint32_t rule, evec *seq, int nested) {
       if (evec_push(p, seq, DKG_REF, (uint32_t)id)) return -1;
       skip_space(p, nested);
     } else if (c == '(') {
+      if (p->depth >= DKG_MAX_NESTING) {
+        perr_at(p, at, "groups nested deeper than %d", DKG_MAX_NESTING);
+        return -1;
+      }
       p->pos++;
       skip_space(p, 1);
       int32_t sub = generate_rule(p, rule);
       if (sub < 0) return -1;
       evec body = {0};
+      p->depth++;
       int rc = parse_alternates(p, rule, &body, 1);
+      p->depth--;
       p->rules[sub].body = body;
       if (rc) return -1;
       if (peek(p, 0) != ')') {
@@ -371,6 +501,10 @@ static int parse_sequence(parser *p, uint32_t rule, evec *seq, int nested) {
       p->pos++;
       item_start = seq->n;
       if (evec_push(p, seq, DKG_ANY, 0)) return -1;
+      skip_space(p, nested);
+    } else if (c == '<' || (c == '!' && peek(p, 1) == '<')) {
+      item_start = seq->n;
+      if (parse_token_ref(p, seq)) return -1;
       skip_space(p, nested);
     } else if (c == '*' || c == '+' || c == '?' || c == '{') {
       if (item_start == (size_t)-1 || item_start == seq->n) {
@@ -467,6 +601,9 @@ static void free_parser_rules(parser *p) {
     free(p->rules[i].body.v);
   }
   free(p->rules);
+  free(p->tab);
+  for (uint32_t i = 0; i < p->n_toks; i++) free(p->toks[i].text);
+  free(p->toks);
 }
 
 void dkg_grammar_free(dkg_grammar *g) {
@@ -478,6 +615,8 @@ void dkg_grammar_free(dkg_grammar *g) {
   free(g->names);
   free(g->rules);
   free(g->rule_len);
+  for (uint32_t i = 0; i < g->n_toks; i++) free(g->toks[i].text);
+  free(g->toks);
   free(g);
 }
 
@@ -486,6 +625,11 @@ int dkg_grammar_parse(const char *src, size_t len, dkg_grammar **out, char *err,
   parser p = {.src = src, .len = len, .err = err, .errlen = errlen};
   *out = NULL;
   if (err && errlen) err[0] = 0;
+  if (len > DKG_MAX_TEXT) {
+    if (err && errlen)
+      snprintf(err, errlen, "1:1: the grammar is longer than %u bytes", (unsigned)DKG_MAX_TEXT);
+    return -1;
+  }
   skip_space(&p, 1);
   while (p.pos < p.len && !p.failed)
     if (parse_rule(&p)) break;
@@ -522,6 +666,9 @@ int dkg_grammar_parse(const char *src, size_t len, dkg_grammar **out, char *err,
     g->rule_len[i] = (uint32_t)p.rules[i].body.n;
   }
   free(p.rules);
+  free(p.tab);
+  g->toks = p.toks;
+  g->n_toks = p.n_toks;
   *out = g;
   return 0;
 }
@@ -577,6 +724,16 @@ static void print_rule(gtext *b, const dkg_grammar *g, uint32_t r) {
       gt_puts(b, g->names[e[i].value]);
     } else if (t == DKG_ANY) {
       gt_puts(b, " .");
+    } else if (t == DKG_TOKEN || t == DKG_TOKEN_NOT) {
+      const dkg_tokref *tr = &g->toks[e[i].value];
+      gt_puts(b, t == DKG_TOKEN_NOT ? " !" : " ");
+      if (tr->text) gt_puts(b, tr->text);
+      else gt_printf(b, "<[%d]>", (int)tr->id);
+    } else if (t == DKG_REPEAT && i + 2 < n) {
+      gt_printf(b, " %s{%u,", g->names[e[i].value], (unsigned)e[i + 1].value);
+      if (e[i + 2].value != DKG_REPEAT_INF) gt_printf(b, "%u", (unsigned)e[i + 2].value);
+      gt_puts(b, "}");
+      i += 2;
     } else if (single_char) {
       if (!in_lit) gt_puts(b, " \"");
       in_lit = 1;
@@ -616,7 +773,8 @@ char *dkg_grammar_print(const dkg_grammar *g) {
     while (head < tail) {
       uint32_t r = order[head++];
       for (uint32_t i = 0; i < g->rule_len[r]; i++)
-        if (g->rules[r][i].type == DKG_REF && !seen[g->rules[r][i].value]) {
+        if ((g->rules[r][i].type == DKG_REF || g->rules[r][i].type == DKG_REPEAT) &&
+            !seen[g->rules[r][i].value]) {
           seen[g->rules[r][i].value] = 1;
           order[tail++] = g->rules[r][i].value;
         }

@@ -29,5 +29,9 @@ void gt_free(gtext *b);
  * control characters escaped). Reports whether the pattern is anchored. */
 int dkg_regex_expr(const char *pattern, int json_string, int *anchored_start,
                    int *anchored_end, gtext *out, char *err, size_t errlen);
+/* The same as a search, as JSON Schema reads patterns: where the pattern is not
+ * anchored, any number of the rule `any` may come before or after it. */
+int dkg_regex_search_expr(const char *pattern, int json_string, const char *any, gtext *out,
+                          char *err, size_t errlen);
 
 #endif

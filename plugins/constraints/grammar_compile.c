@@ -62,6 +62,28 @@ static uint32_t intern_set(compiler *c, const dkg_byteset *s) {
   return p->n_sets++;
 }
 
+static void emit_repeat(compiler *c, uint32_t rule, uint32_t min, uint32_t max) {
+  dkg_prog *p = c->p;
+  if (grow((void **)&p->reps, &p->cap_reps, p->n_reps + 1, sizeof *p->reps)) {
+    c->oom = 1;
+    return;
+  }
+  p->reps[p->n_reps] = (dkg_rep){rule, min, max};
+  emit(c, OP_MAKE(OP_REPEAT, p->n_reps++));
+}
+
+static void emit_token(compiler *c, int32_t id, int negated) {
+  dkg_prog *p = c->p;
+  dkg_ptok *nt = realloc(p->toks, ((size_t)p->n_toks + 1) * sizeof *nt);
+  if (!nt) {
+    c->oom = 1;
+    return;
+  }
+  p->toks = nt;
+  p->toks[p->n_toks] = (dkg_ptok){id, (uint32_t)negated};
+  emit(c, OP_MAKE(OP_TOKEN, p->n_toks++));
+}
+
 static void set_range(dkg_byteset *s, unsigned lo, unsigned hi) {
   for (unsigned b = lo; b <= hi; b++) s->w[b >> 6] |= 1ull << (b & 63);
 }
@@ -226,6 +248,10 @@ static int alt_ok(const dkg_prog *p, uint32_t a, const uint8_t *prod) {
     uint32_t op = p->code[i];
     if (OP_KIND(op) == OP_END) return 1;
     if (OP_KIND(op) == OP_REF && !prod[OP_ARG(op)]) return 0;
+    if (OP_KIND(op) == OP_REPEAT) {
+      const dkg_rep *rp = &p->reps[OP_ARG(op)];
+      if (rp->min && !prod[rp->rule]) return 0;
+    }
     if (OP_KIND(op) == OP_BYTES) {
       const dkg_byteset *s = &p->sets[OP_ARG(op)];
       if (!(s->w[0] | s->w[1] | s->w[2] | s->w[3])) return 0;
@@ -237,25 +263,79 @@ static int alt_nullable(const dkg_prog *p, uint32_t a, const uint8_t *nul) {
   for (uint32_t i = p->alt_start[a];; i++) {
     uint32_t op = p->code[i];
     if (OP_KIND(op) == OP_END) return 1;
-    if (OP_KIND(op) == OP_BYTES) return 0;
-    if (!nul[OP_ARG(op)]) return 0;
+    if (OP_KIND(op) == OP_BYTES || OP_KIND(op) == OP_TOKEN) return 0;
+    if (OP_KIND(op) == OP_REPEAT) {
+      const dkg_rep *rp = &p->reps[OP_ARG(op)];
+      if (rp->min && !nul[rp->rule]) return 0;
+    } else if (!nul[OP_ARG(op)]) {
+      return 0;
+    }
   }
 }
 
-static void fixpoint(const dkg_prog *p, uint8_t *flag,
-                     int (*test)(const dkg_prog *, uint32_t, const uint8_t *)) {
-  for (int changed = 1; changed;) {
-    changed = 0;
-    for (uint32_t r = 0; r < p->n_rules; r++) {
-      if (flag[r]) continue;
-      for (uint32_t a = p->rule_alt[r]; a < p->rule_alt[r + 1]; a++)
-        if (test(p, a, flag)) {
-          flag[r] = 1;
-          changed = 1;
-          break;
-        }
+static uint32_t op_rule(const dkg_prog *p, uint32_t op) {
+  return OP_KIND(op) == OP_REPEAT ? p->reps[OP_ARG(op)].rule : OP_ARG(op);
+}
+
+/* Least fixpoint of "rule r is flagged when one of its alternatives passes test",
+ * driven by a worklist: an alternative is tested again only when a rule it refers to
+ * becomes flagged, so long chains of rules cost linear time, not one pass per link. */
+static int fixpoint(const dkg_prog *p, uint8_t *flag,
+                    int (*test)(const dkg_prog *, uint32_t, const uint8_t *)) {
+  uint32_t n = p->n_rules, na = p->n_alts;
+  uint32_t *alt_rule = malloc(((size_t)na + 1) * sizeof *alt_rule);
+  uint32_t *head = calloc((size_t)n + 1, sizeof *head);   /* users of rule r: index + 1 */
+  uint32_t *stack = malloc(((size_t)n + 1) * sizeof *stack);
+  size_t n_use = 0, cap_use = 0;
+  uint32_t *use_alt = NULL, *use_next = NULL;
+  int rc = -1;
+  if (!alt_rule || !head || !stack) goto out;
+  for (uint32_t r = 0; r < n; r++)
+    for (uint32_t a = p->rule_alt[r]; a < p->rule_alt[r + 1]; a++) alt_rule[a] = r;
+  for (uint32_t a = 0; a < na; a++)
+    for (uint32_t i = p->alt_start[a]; OP_KIND(p->code[i]) != OP_END; i++) {
+      if (OP_KIND(p->code[i]) == OP_BYTES || OP_KIND(p->code[i]) == OP_TOKEN) continue;
+      if (n_use == cap_use) {
+        cap_use = cap_use ? cap_use * 2 : 256;
+        uint32_t *x = realloc(use_alt, cap_use * sizeof *x), *y;
+        if (x) use_alt = x;
+        y = x ? realloc(use_next, cap_use * sizeof *y) : NULL;
+        if (!y) goto out;
+        use_next = y;
+      }
+      uint32_t s = op_rule(p, p->code[i]);
+      use_alt[n_use] = a;
+      use_next[n_use] = head[s];
+      head[s] = (uint32_t)++n_use;
+    }
+  uint32_t top = 0;
+  for (uint32_t r = 0; r < n; r++) {
+    if (flag[r]) continue;
+    for (uint32_t a = p->rule_alt[r]; a < p->rule_alt[r + 1]; a++)
+      if (test(p, a, flag)) {
+        flag[r] = 1;
+        stack[top++] = r;
+        break;
+      }
+  }
+  while (top) {
+    uint32_t s = stack[--top];
+    for (uint32_t u = head[s]; u; u = use_next[u - 1]) {
+      uint32_t a = use_alt[u - 1], r = alt_rule[a];
+      if (!flag[r] && test(p, a, flag)) {
+        flag[r] = 1;
+        stack[top++] = r;
+      }
     }
   }
+  rc = 0;
+out:
+  free(alt_rule);
+  free(head);
+  free(stack);
+  free(use_alt);
+  free(use_next);
+  return rc;
 }
 
 /* A rule that reaches itself at the left of an alternative, with a continuation
@@ -281,9 +361,11 @@ static int find_left_recursion(const dkg_prog *p, const uint8_t *nul, uint32_t *
       for (uint32_t a = p->rule_alt[r]; a < p->rule_alt[r + 1]; a++)
         for (uint32_t i = p->alt_start[a];; i++) {
           uint32_t op = p->code[i];
-          if (OP_KIND(op) != OP_REF) break;
-          uint32_t s = OP_ARG(op);
-          uint32_t g2 = grew | (OP_KIND(p->code[i + 1]) != OP_END);
+          if (OP_KIND(op) != OP_REF && OP_KIND(op) != OP_REPEAT) break;
+          const dkg_rep *rp = OP_KIND(op) == OP_REPEAT ? &p->reps[OP_ARG(op)] : NULL;
+          uint32_t s = rp ? rp->rule : OP_ARG(op);
+          /* entering a counted repeat pushes its counter */
+          uint32_t g2 = grew | (rp != NULL) | (OP_KIND(p->code[i + 1]) != OP_END);
           if (s == r0 && g2) {
             found = 1;
             *bad = r0;
@@ -293,7 +375,7 @@ static int find_left_recursion(const dkg_prog *p, const uint8_t *nul, uint32_t *
             seen[s * 2 + g2] = 1;
             queue[qt++] = s * 2 + g2;
           }
-          if (!nul[s]) break;
+          if (!nul[s] && !(rp && rp->min == 0)) break;
         }
     }
   }
@@ -308,6 +390,8 @@ void dkg_prog_free(dkg_prog *p) {
   free(p->alt_start);
   free(p->rule_alt);
   free(p->sets);
+  free(p->reps);
+  free(p->toks);
   if (p->names)
     for (uint32_t i = 0; i < p->n_rules; i++) free(p->names[i]);
   free(p->names);
@@ -325,7 +409,40 @@ static int is_class_start(uint32_t t) {
   return t == DKG_CHAR || t == DKG_CHAR_NOT || t == DKG_ANY;
 }
 
-int dkg_prog_compile(const dkg_grammar *g, dkg_prog *p, char *err, size_t errlen) {
+/* The token each reference names: an id within the vocabulary, or the one token
+ * whose text is the reference's. */
+static int resolve_tokens(const dkg_grammar *g, const dkg_vocab *v, dkg_prog *p, char *err,
+                          size_t errlen) {
+  if (!g->n_toks) return 0;
+  p->toks = calloc(g->n_toks, sizeof *p->toks);
+  if (!p->toks) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  p->n_toks = g->n_toks;
+  for (uint32_t i = 0; i < g->n_toks; i++) {
+    const dkg_tokref *t = &g->toks[i];
+    int32_t id = t->id;
+    if (t->text) {
+      size_t n = strlen(t->text);
+      for (int32_t k = 0; k < v->n_vocab && id < 0; k++)
+        if (v->len[k] == n && !memcmp(v->bytes + v->off[k], t->text, n)) id = k;
+      if (id < 0) {
+        snprintf(err, errlen, "token %s is not in the vocabulary", t->text);
+        return -1;
+      }
+    } else if (id >= v->n_vocab) {
+      snprintf(err, errlen, "token <[%d]> is beyond the vocabulary of %d tokens", (int)id,
+               (int)v->n_vocab);
+      return -1;
+    }
+    p->toks[i].id = id;
+  }
+  return 0;
+}
+
+int dkg_prog_compile(const dkg_grammar *g, const dkg_vocab *v, dkg_prog *p, char *err,
+                     size_t errlen) {
   compiler c = {.p = p};
   memset(p, 0, sizeof *p);
   p->n_rules = g->n_rules;
@@ -337,6 +454,7 @@ int dkg_prog_compile(const dkg_grammar *g, dkg_prog *p, char *err, size_t errlen
   /* pass 1: source rules; alternatives are contiguous per rule */
   uint32_t *first_alt = calloc((size_t)n_src + 1, sizeof *first_alt);
   if (!first_alt) goto oom;
+  if (resolve_tokens(g, v, p, err, errlen)) goto fail;
   for (uint32_t r = 0; r < n_src && !c.oom; r++) {
     first_alt[r] = p->n_alts;
     const dkg_elem *e = g->rules[r];
@@ -353,6 +471,19 @@ int dkg_prog_compile(const dkg_grammar *g, dkg_prog *p, char *err, size_t errlen
       } else if (t == DKG_REF) {
         emit(&c, OP_MAKE(OP_REF, e[i].value));
         i++;
+      } else if (t == DKG_TOKEN || t == DKG_TOKEN_NOT) {
+        /* each occurrence gets its own entry: the same reference may be negated once
+         * and not another time */
+        emit_token(&c, p->toks[e[i].value].id, t == DKG_TOKEN_NOT);
+        i++;
+      } else if (t == DKG_REPEAT) {
+        if (i + 2 >= g->rule_len[r] || e[i + 1].type != DKG_REPEAT_MIN ||
+            e[i + 2].type != DKG_REPEAT_MAX || e[i + 2].value < e[i + 1].value) {
+          snprintf(err, errlen, "rule '%s' has a malformed repetition", g->names[r]);
+          goto fail;
+        }
+        emit_repeat(&c, e[i].value, e[i + 1].value, e[i + 2].value);
+        i += 3;
       } else if (is_class_start(t)) {
         uint32_t j = i + 1;
         while (j < g->rule_len[r] &&
@@ -402,6 +533,13 @@ int dkg_prog_compile(const dkg_grammar *g, dkg_prog *p, char *err, size_t errlen
     p->rule_alt[n_src + k + 1] = p->n_alts;
   }
   if (c.oom) goto oom;
+  if (p->n_rules > OP_MAX_ARG || p->n_sets > OP_MAX_ARG || p->n_reps > OP_MAX_ARG ||
+      p->n_toks > OP_MAX_ARG ||
+      p->n_code >= (1u << 31)) {
+    snprintf(err, errlen, "the grammar is too large to compile (%u rules, %u operations)",
+             (unsigned)p->n_rules, (unsigned)p->n_code);
+    goto fail;
+  }
   p->names = calloc(p->n_rules, sizeof *p->names);
   if (!p->names) goto oom;
   for (uint32_t r = 0; r < p->n_rules; r++) {
@@ -412,7 +550,10 @@ int dkg_prog_compile(const dkg_grammar *g, dkg_prog *p, char *err, size_t errlen
   /* drop alternatives that can never finish, then check what is left */
   uint8_t *flag = calloc(p->n_rules, 1);
   if (!flag) goto oom;
-  fixpoint(p, flag, alt_ok);
+  if (fixpoint(p, flag, alt_ok)) {
+    free(flag);
+    goto oom;
+  }
   if (!flag[p->root]) {
     free(flag);
     snprintf(err, errlen, "rule 'root' cannot produce any string");
@@ -436,7 +577,14 @@ int dkg_prog_compile(const dkg_grammar *g, dkg_prog *p, char *err, size_t errlen
     p->n_alts = w;
   }
   memset(flag, 0, p->n_rules);
-  fixpoint(p, flag, alt_nullable);
+  if (fixpoint(p, flag, alt_nullable)) {
+    free(flag);
+    goto oom;
+  }
+  /* x{m,n} with a nullable x is x{0,n}: the empty iterations can make up any count,
+   * and the matcher then never needs to count empty iterations */
+  for (uint32_t k = 0; k < p->n_reps; k++)
+    if (flag[p->reps[k].rule]) p->reps[k].min = 0;
   uint32_t bad = 0;
   int lr = find_left_recursion(p, flag, &bad);
   free(flag);

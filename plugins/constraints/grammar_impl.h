@@ -4,9 +4,11 @@
 
 #include "grammar.h"
 
-/* Byte-level program: code[] holds alternatives, each a run of BYTES/REF ops ended by
- * END. An op is (kind << 24) | argument. */
-enum { OP_END = 0, OP_BYTES = 1, OP_REF = 2 };
+/* Byte-level program: code[] holds alternatives, each a run of BYTES/REF/REPEAT ops
+ * ended by END. An op is (kind << 24) | argument; REPEAT's argument indexes reps[],
+ * TOKEN's (one whole token, from a token reference) indexes toks[]. */
+enum { OP_END = 0, OP_BYTES = 1, OP_REF = 2, OP_REPEAT = 3, OP_TOKEN = 4 };
+#define OP_MAX_ARG 0xFFFFFFu
 #define OP_KIND(c) ((c) >> 24)
 #define OP_ARG(c) ((c)&0xFFFFFFu)
 #define OP_MAKE(k, a) (((uint32_t)(k) << 24) | (uint32_t)(a))
@@ -19,6 +21,16 @@ static inline int byteset_has(const dkg_byteset *s, unsigned b) {
   return (int)((s->w[b >> 6] >> (b & 63)) & 1u);
 }
 
+/* rule{min,max}, matched with a counter on the stack instead of copies of the rule. */
+typedef struct dkg_rep {
+  uint32_t rule, min, max;   /* max = DKG_REPEAT_INF: no limit */
+} dkg_rep;
+
+typedef struct dkg_ptok {
+  int32_t id;
+  uint32_t negated;   /* any token but id */
+} dkg_ptok;
+
 typedef struct dkg_prog {
   uint32_t n_rules, root;
   uint32_t *code;
@@ -28,10 +40,16 @@ typedef struct dkg_prog {
   uint32_t *rule_alt;    /* rule r owns alternatives rule_alt[r] .. rule_alt[r + 1] */
   dkg_byteset *sets;
   uint32_t n_sets, cap_sets;
+  dkg_rep *reps;
+  uint32_t n_reps, cap_reps;
+  dkg_ptok *toks;
+  uint32_t n_toks;
   char **names;          /* for messages; generated rules share their owner's name */
 } dkg_prog;
 
-int dkg_prog_compile(const dkg_grammar *g, dkg_prog *out, char *err, size_t errlen);
+/* Token references by text are looked up in v. */
+int dkg_prog_compile(const dkg_grammar *g, const dkg_vocab *v, dkg_prog *out, char *err,
+                     size_t errlen);
 void dkg_prog_free(dkg_prog *p);
 
 /* Pieces sorted by bytes give the trie in preorder; each node knows the end of its

@@ -14,9 +14,19 @@
 enum { N_EMPTY = 0, N_BOTTOM = 1 };
 enum { S_DEAD = 0 };
 
+/* count is 0 for a return address (continue at pos), or c for the counter of the
+ * repeat at pos while its c-th iteration runs (c - 1 iterations are complete). */
 typedef struct rnode {
-  uint32_t pos, parent, depth;
+  uint32_t pos, parent, depth, count;
+  uint32_t counted;   /* some node of this stack is a counter: states may need pruning */
+  uint64_t shape;     /* hash of the positions, counters left out */
 } rnode;
+
+/* Work item of the closure: continue at pos over parent, or decide what follows
+ * `done` complete iterations of the repeat at pos. */
+typedef struct citem {
+  uint32_t rep, pos, parent, done;
+} citem;
 
 /* What the top of a stack decides on its own: tokens accepted whatever lies below
  * (ci), and tokens that reach below the truncation and must be checked against the
@@ -35,6 +45,7 @@ typedef struct rstate {
   ctxinfo *ctx;
   uint32_t trunc;     /* truncated form, id + 1 */
   uint8_t has_empty, has_bottom;
+  uint8_t has_tok;    /* some stack waits for a whole token (a token reference) */
 } rstate;
 
 typedef struct hist {
@@ -72,6 +83,10 @@ struct dkg_engine {
   uint64_t *visit_key;
   uint32_t *visit_gen;
   uint32_t visit_cap, visit_n, gen;
+  citem *work;                 /* the closure's explicit stack */
+  size_t n_work, cap_work;
+  uint32_t max_stacks;         /* stacks one state may hold before matching fails */
+  int too_ambiguous;
   uint32_t *walk;              /* state per trie depth */
   uint32_t init_state;
   uint32_t ctx_depth;
@@ -88,20 +103,24 @@ struct dkg_matcher {
 
 /* ---- interning ---- */
 
-static uint32_t node_hash(uint32_t pos, uint32_t parent) {
+static uint32_t node_hash3(uint32_t pos, uint32_t count, uint32_t parent) {
   uint64_t k = ((uint64_t)pos << 32) | parent;
+  k ^= (uint64_t)count * 0x9E3779B97F4A7C15ULL;
   k ^= k >> 33;
   k *= 0xff51afd7ed558ccdULL;
   k ^= k >> 33;
   return (uint32_t)k;
 }
 
+static uint32_t node_hash(uint32_t pos, uint32_t parent) { return node_hash3(pos, 0, parent); }
+
 static int node_tab_grow(dkg_engine *e) {
   uint32_t nc = e->node_tab_cap ? e->node_tab_cap * 2 : 4096;
   uint32_t *t = calloc(nc, sizeof *t);
   if (!t) return -1;
   for (uint32_t id = 2; id < e->n_nodes; id++) {
-    uint32_t h = node_hash(e->nodes[id].pos, e->nodes[id].parent) & (nc - 1);
+    const rnode *n = &e->nodes[id];
+    uint32_t h = node_hash3(n->pos, n->count, n->parent) & (nc - 1);
     while (t[h]) h = (h + 1) & (nc - 1);
     t[h] = id + 1;
   }
@@ -111,15 +130,25 @@ static int node_tab_grow(dkg_engine *e) {
   return 0;
 }
 
-static uint32_t intern_node(dkg_engine *e, uint32_t pos, uint32_t parent) {
+/* The node (pos, count, parent) if it exists, else 0 (never a real node). */
+static uint32_t find_node(const dkg_engine *e, uint32_t pos, uint32_t count, uint32_t parent) {
+  uint32_t mask = e->node_tab_cap - 1, h = node_hash3(pos, count, parent) & mask;
+  for (; e->node_tab[h]; h = (h + 1) & mask) {
+    const rnode *n = &e->nodes[e->node_tab[h] - 1];
+    if (n->pos == pos && n->parent == parent && n->count == count) return e->node_tab[h] - 1;
+  }
+  return 0;
+}
+
+static uint32_t intern_node3(dkg_engine *e, uint32_t pos, uint32_t count, uint32_t parent) {
   if ((uint64_t)e->n_nodes * 2 >= e->node_tab_cap && node_tab_grow(e)) {
     e->oom = 1;
     return N_BOTTOM;
   }
-  uint32_t mask = e->node_tab_cap - 1, h = node_hash(pos, parent) & mask;
+  uint32_t mask = e->node_tab_cap - 1, h = node_hash3(pos, count, parent) & mask;
   for (; e->node_tab[h]; h = (h + 1) & mask) {
     const rnode *n = &e->nodes[e->node_tab[h] - 1];
-    if (n->pos == pos && n->parent == parent) return e->node_tab[h] - 1;
+    if (n->pos == pos && n->parent == parent && n->count == count) return e->node_tab[h] - 1;
   }
   if (e->n_nodes == e->cap_nodes) {
     uint32_t nc = e->cap_nodes * 2;
@@ -132,11 +161,21 @@ static uint32_t intern_node(dkg_engine *e, uint32_t pos, uint32_t parent) {
     e->cap_nodes = nc;
   }
   uint32_t id = e->n_nodes++;
-  e->nodes[id].pos = pos;
-  e->nodes[id].parent = parent;
-  e->nodes[id].depth = (parent <= N_BOTTOM ? 0 : e->nodes[parent].depth) + 1;
+  rnode *nd = &e->nodes[id];
+  const rnode *up = parent <= N_BOTTOM ? NULL : &e->nodes[parent];
+  nd->pos = pos;
+  nd->parent = parent;
+  nd->count = count;
+  nd->depth = (up ? up->depth : 0) + 1;
+  nd->counted = (count != 0) | (up ? up->counted : 0);
+  nd->shape = ((up ? up->shape : (uint64_t)parent) * 0x100000001B3ULL) ^
+              (((uint64_t)pos << 1) | (count != 0));
   e->node_tab[h] = id + 1;
   return id;
+}
+
+static uint32_t intern_node(dkg_engine *e, uint32_t pos, uint32_t parent) {
+  return intern_node3(e, pos, 0, parent);
 }
 
 static void push_scratch(dkg_engine *e, uint32_t id) {
@@ -226,8 +265,10 @@ static uint32_t intern_state(dkg_engine *e) {
   if (n) memcpy(e->pool + e->n_pool, e->scratch, n * sizeof *e->scratch);
   e->n_pool += n;
   for (size_t i = 0; i < n; i++) {
-    if (e->scratch[i] == N_EMPTY) s->has_empty = 1;
-    if (e->scratch[i] == N_BOTTOM) s->has_bottom = 1;
+    uint32_t x = e->scratch[i];
+    if (x == N_EMPTY) s->has_empty = 1;
+    else if (x == N_BOTTOM) s->has_bottom = 1;
+    else if (OP_KIND(e->prog.code[e->nodes[x].pos]) == OP_TOKEN) s->has_tok = 1;
   }
   e->state_tab[slot] = id + 1;
   return id;
@@ -270,6 +311,15 @@ static int visit_insert(dkg_engine *e, uint64_t key) {
   return 1;
 }
 
+static int visit_has(const dkg_engine *e, uint64_t key) {
+  if (!e->visit_cap) return 0;
+  uint32_t mask = e->visit_cap - 1;
+  uint32_t h = node_hash((uint32_t)(key >> 32), (uint32_t)key) & mask;
+  for (; e->visit_gen[h] == e->gen; h = (h + 1) & mask)
+    if (e->visit_key[h] == key) return 1;
+  return 0;
+}
+
 static void visit_clear(dkg_engine *e) {
   e->visit_n = 0;
   if (++e->gen == 0) {   /* wrapped: stale stamps could collide */
@@ -278,32 +328,142 @@ static void visit_clear(dkg_engine *e) {
   }
 }
 
+static void work_push(dkg_engine *e, uint32_t rep, uint32_t pos, uint32_t parent,
+                      uint32_t done) {
+  if (e->n_work == e->cap_work) {
+    size_t nc = e->cap_work ? e->cap_work * 2 : 256;
+    citem *nw = realloc(e->work, nc * sizeof *nw);
+    if (!nw) {
+      e->oom = 1;
+      return;
+    }
+    e->work = nw;
+    e->cap_work = nc;
+  }
+  e->work[e->n_work++] = (citem){rep, pos, parent, done};
+}
+
+/* Visit keys: (pos, parent) for "continue at pos", and the counter node a repeat
+ * decision would push, tagged by the top bit (code positions stay below 2^31). */
+#define REP_KEY(node) ((1ull << 63) | (node))
+
+/* After `done` iterations of the repeat at pos: continue past it when done >= min,
+ * and start another iteration while done < max. */
+static void closure_rep(dkg_engine *e, uint32_t pos, uint32_t done, uint32_t parent) {
+  const dkg_rep *rp = &e->prog.reps[OP_ARG(e->prog.code[pos])];
+  if (rp->max == DKG_REPEAT_INF && done > rp->min) done = rp->min;   /* counts past min agree */
+  /* With done - 1 >= min already decided here, done is the same choices with fewer
+   * iterations left: nothing new. This also stops chains of empty iterations. */
+  if (done > rp->min) {
+    uint32_t prev = find_node(e, pos, done, parent);
+    if (prev && visit_has(e, REP_KEY(prev))) return;
+  }
+  uint32_t self = intern_node3(e, pos, done + 1, parent);
+  if (e->oom || !visit_insert(e, REP_KEY(self))) return;
+  if (done >= rp->min) work_push(e, 0, pos + 1, parent, 0);
+  if (done >= rp->max) return;
+  uint32_t cont = self;
+  if (done + 1 == rp->max)   /* the last iteration returns straight past the repeat */
+    cont = OP_KIND(e->prog.code[pos + 1]) == OP_END ? parent : intern_node(e, pos + 1, parent);
+  for (uint32_t a = e->prog.rule_alt[rp->rule]; a < e->prog.rule_alt[rp->rule + 1]; a++)
+    work_push(e, 0, e->prog.alt_start[a], cont, 0);
+}
+
 /* Adds to scratch every stack with a byte test on top reachable from continuing at
- * pos over parent without reading input; the (pos, parent) set cuts nullable cycles. */
-static void closure(dkg_engine *e, uint32_t pos, uint32_t parent) {
-  if (e->oom || !visit_insert(e, ((uint64_t)pos << 32) | parent)) return;
-  uint32_t op = e->prog.code[pos];
-  switch (OP_KIND(op)) {
-    case OP_END:
-      if (parent <= N_BOTTOM) {
-        push_scratch(e, parent);
-      } else {
-        rnode p = e->nodes[parent];
-        closure(e, p.pos, p.parent);
+ * pos over parent without reading input; the visit set cuts nullable cycles. Uses an
+ * explicit stack: nested repeats and long nullable chains must not recurse. */
+static void closure(dkg_engine *e, uint32_t pos0, uint32_t parent0) {
+  size_t base = e->n_work;
+  work_push(e, 0, pos0, parent0, 0);
+  while (e->n_work > base && !e->oom) {
+    citem it = e->work[--e->n_work];
+    if (it.rep) {
+      closure_rep(e, it.pos, it.done, it.parent);
+      continue;
+    }
+    uint32_t pos = it.pos, parent = it.parent;
+    if (!visit_insert(e, ((uint64_t)pos << 32) | parent)) continue;
+    uint32_t op = e->prog.code[pos];
+    switch (OP_KIND(op)) {
+      case OP_END:
+        if (parent <= N_BOTTOM) {
+          push_scratch(e, parent);
+        } else {
+          rnode p = e->nodes[parent];
+          if (p.count) work_push(e, 1, p.pos, p.parent, p.count);
+          else work_push(e, 0, p.pos, p.parent, 0);
+        }
+        break;
+      case OP_BYTES:
+      case OP_TOKEN:   /* waits for input: bytes, or one whole token */
+        push_scratch(e, intern_node(e, pos, parent));
+        break;
+      case OP_REPEAT:
+        work_push(e, 1, pos, parent, 0);
+        break;
+      default: {
+        /* a reference in tail position needs no return address */
+        uint32_t cont = OP_KIND(e->prog.code[pos + 1]) == OP_END ? parent
+                                                                   : intern_node(e, pos + 1, parent);
+        uint32_t r = OP_ARG(op);
+        for (uint32_t a = e->prog.rule_alt[r]; a < e->prog.rule_alt[r + 1]; a++)
+          work_push(e, 0, e->prog.alt_start[a], cont, 0);
       }
-      break;
-    case OP_BYTES:
-      push_scratch(e, intern_node(e, pos, parent));
-      break;
-    default: {
-      /* a reference in tail position needs no return address */
-      uint32_t cont = OP_KIND(e->prog.code[pos + 1]) == OP_END ? parent
-                                                                 : intern_node(e, pos + 1, parent);
-      uint32_t r = OP_ARG(op);
-      for (uint32_t a = e->prog.rule_alt[r]; a < e->prog.rule_alt[r + 1]; a++)
-        closure(e, e->prog.alt_start[a], cont);
+    }
+    if (e->n_scratch > e->max_stacks) {
+      e->too_ambiguous = 1;
+      e->oom = 1;
     }
   }
+  e->n_work = base;
+}
+
+/* Stack a makes stack b redundant: same positions, and where their counters differ a
+ * has done fewer iterations but enough to stop, so b's futures are a subset of a's. */
+static int dominates(const dkg_engine *e, uint32_t a, uint32_t b) {
+  while (a != b) {
+    if (a <= N_BOTTOM || b <= N_BOTTOM) return 0;
+    const rnode *x = &e->nodes[a], *y = &e->nodes[b];
+    if (x->pos != y->pos || (x->count == 0) != (y->count == 0)) return 0;
+    if (x->count != y->count) {
+      const dkg_rep *rp = &e->prog.reps[OP_ARG(e->prog.code[x->pos])];
+      if (x->count > y->count || x->count < rp->min) return 0;
+    }
+    a = x->parent;
+    b = y->parent;
+  }
+  return 1;
+}
+
+/* Removes from scratch the stacks another one dominates. Without this, nested
+ * counted repeats keep every combination of their counters: ((x*){0,99}){0,99}
+ * would grow a state per combination. */
+static void prune_dominated(dkg_engine *e) {
+  size_t n = e->n_scratch, m = 0;
+  for (size_t i = 0; i < n; i++)
+    if (e->scratch[i] > N_BOTTOM && e->nodes[e->scratch[i]].counted) m++;
+  /* pairwise work: beyond a few thousand counted stacks, keep them all */
+  if (m < 2 || m > 2048) return;
+  uint8_t *gone = calloc(n, 1);
+  if (!gone) return;   /* pruning only saves work; the state stays correct without it */
+  /* stacks of equal shape are compared pairwise; a shape is usually alone */
+  for (size_t i = 0; i < n; i++) {
+    uint32_t a = e->scratch[i];
+    if (gone[i] || a <= N_BOTTOM || !e->nodes[a].counted) continue;
+    size_t checked = 0;
+    for (size_t j = 0; j < n && checked < 4096; j++) {
+      uint32_t b = e->scratch[j];
+      if (j == i || gone[j] || b <= N_BOTTOM || e->nodes[b].shape != e->nodes[a].shape)
+        continue;
+      checked++;
+      if (dominates(e, a, b)) gone[j] = 1;
+    }
+  }
+  size_t w = 0;
+  for (size_t i = 0; i < n; i++)
+    if (!gone[i]) e->scratch[w++] = e->scratch[i];
+  e->n_scratch = w;
+  free(gone);
 }
 
 static uint32_t step_slow(dkg_engine *e, uint32_t sid, unsigned b) {
@@ -318,9 +478,11 @@ static uint32_t step_slow(dkg_engine *e, uint32_t sid, unsigned b) {
       continue;
     }
     rnode nd = e->nodes[id];
-    if (byteset_has(&e->prog.sets[OP_ARG(e->prog.code[nd.pos])], b))
+    uint32_t op = e->prog.code[nd.pos];
+    if (OP_KIND(op) == OP_BYTES && byteset_has(&e->prog.sets[OP_ARG(op)], b))
       closure(e, nd.pos + 1, nd.parent);
   }
+  if (!e->oom) prune_dominated(e);
   uint32_t r = intern_state(e);
   if (e->oom) return S_DEAD;
   rstate *s = &e->states[sid];
@@ -340,27 +502,43 @@ static uint32_t step_bytes(dkg_engine *e, uint32_t sid, const uint8_t *p, size_t
   return sid;
 }
 
+/* A counter as the vocabulary walk sees it. A walk reads at most max_depth bytes, so
+ * it completes at most max_depth + 2 iterations (the skip in closure_rep allows one
+ * empty one): counts that agree on every "done >= min" and "done < max" test within
+ * that window give the same walk, and mapping them to one value lets the context
+ * cache serve long bounded strings instead of walking the trie at every position. */
+static uint32_t canon_count(const dkg_engine *e, uint32_t pos, uint32_t c) {
+  const dkg_rep *rp = &e->prog.reps[OP_ARG(e->prog.code[pos])];
+  uint64_t w = (uint64_t)e->vocab->max_depth + 4;
+  if ((uint64_t)c + w < rp->min) return rp->min - (uint32_t)w - 1;
+  if (c >= rp->min && (rp->max == DKG_REPEAT_INF || (uint64_t)rp->max - c > w))
+    return rp->min > 1 ? rp->min : 1;
+  return c;
+}
+
 /* Keeps the top ctx_depth nodes of every stack and replaces the rest by N_BOTTOM. */
 static uint32_t truncate_state(dkg_engine *e, uint32_t sid) {
   if (e->states[sid].trunc) return e->states[sid].trunc - 1;
   uint32_t k = e->ctx_depth;
-  uint32_t posbuf[64];
+  uint32_t posbuf[64], cntbuf[64];
   if (k > 64) k = 64;
   e->n_scratch = 0;
   uint32_t off = e->states[sid].off, n = e->states[sid].n;
   for (uint32_t i = 0; i < n; i++) {
     uint32_t id = e->pool[off + i];
-    if (id <= N_BOTTOM || e->nodes[id].depth <= k) {
+    if (id <= N_BOTTOM || (e->nodes[id].depth <= k && !e->nodes[id].counted)) {
       push_scratch(e, id);
       continue;
     }
-    uint32_t x = id;
-    for (uint32_t d = 0; d < k; d++) {
+    /* the top k nodes, counters canonical; a shorter stack keeps its real bottom */
+    uint32_t x = id, kk = e->nodes[id].depth < k ? e->nodes[id].depth : k;
+    for (uint32_t d = 0; d < kk; d++) {
       posbuf[d] = e->nodes[x].pos;
+      cntbuf[d] = e->nodes[x].count ? canon_count(e, posbuf[d], e->nodes[x].count) : 0;
       x = e->nodes[x].parent;
     }
-    uint32_t t = N_BOTTOM;
-    for (uint32_t d = k; d-- > 0;) t = intern_node(e, posbuf[d], t);
+    uint32_t t = e->nodes[id].depth <= k ? x : N_BOTTOM;
+    for (uint32_t d = kk; d-- > 0;) t = intern_node3(e, posbuf[d], cntbuf[d], t);
     push_scratch(e, t);
   }
   uint32_t r = intern_state(e);
@@ -433,6 +611,56 @@ oom:
   return NULL;
 }
 
+static int tok_matches(const dkg_engine *e, uint32_t op, int32_t t) {
+  const dkg_ptok *pt = &e->prog.toks[OP_ARG(op)];
+  return t != e->vocab->eos && (pt->negated ? t != pt->id : t == pt->id);
+}
+
+/* Tokens the state's token references allow (never the end token, which ends the
+ * text instead). */
+static void token_bits(dkg_engine *e, uint32_t sid, uint32_t *bits) {
+  const dkg_vocab *v = e->vocab;
+  uint32_t off = e->states[sid].off, n = e->states[sid].n;
+  for (uint32_t k = 0; k < n; k++) {
+    uint32_t id = e->pool[off + k];
+    if (id <= N_BOTTOM) continue;
+    uint32_t op = e->prog.code[e->nodes[id].pos];
+    if (OP_KIND(op) != OP_TOKEN) continue;
+    const dkg_ptok *pt = &e->prog.toks[OP_ARG(op)];
+    if (!pt->negated) {
+      if (pt->id != v->eos) bits[pt->id >> 5] |= 1u << (pt->id & 31);
+      continue;
+    }
+    for (int32_t t = 0; t < v->n_vocab; t++)
+      if (tok_matches(e, op, t)) bits[t >> 5] |= 1u << (t & 31);
+  }
+}
+
+/* The state after token t: its bytes through the byte tests, united with the
+ * stacks whose token reference takes t whole. */
+static uint32_t step_token(dkg_engine *e, uint32_t sid, int32_t t) {
+  const dkg_vocab *v = e->vocab;
+  uint32_t sb = v->is_special[t] || v->len[t] == 0
+                    ? S_DEAD
+                    : step_bytes(e, sid, (const uint8_t *)v->bytes + v->off[t], v->len[t]);
+  if (!e->states[sid].has_tok || e->oom) return sb;
+  e->n_scratch = 0;
+  visit_clear(e);
+  uint32_t off = e->states[sid].off, n = e->states[sid].n;
+  for (uint32_t k = 0; k < n; k++) {
+    uint32_t id = e->pool[off + k];
+    if (id <= N_BOTTOM) continue;
+    rnode nd = e->nodes[id];
+    uint32_t op = e->prog.code[nd.pos];
+    if (OP_KIND(op) == OP_TOKEN && tok_matches(e, op, t)) closure(e, nd.pos + 1, nd.parent);
+  }
+  if (!e->n_scratch) return sb;
+  if (sb != S_DEAD)
+    for (uint32_t k = 0; k < e->states[sb].n; k++) push_scratch(e, e->pool[e->states[sb].off + k]);
+  if (!e->oom) prune_dominated(e);
+  return intern_state(e);
+}
+
 static void drop_cached_masks(dkg_engine *e) {
   for (uint32_t i = 0; i < e->n_states; i++) {
     free(e->states[i].mask);
@@ -460,6 +688,7 @@ static int state_mask(dkg_engine *e, uint32_t sid, uint32_t *bits) {
       bits[t >> 5] |= 1u << (t & 31);
   }
   if (e->oom) return -1;
+  if (e->states[sid].has_tok) token_bits(e, sid, bits);
   if (e->states[sid].has_empty && v->eos >= 0 && v->eos < v->n_vocab)
     bits[v->eos >> 5] |= 1u << (v->eos & 31);
   if (e->n_masks >= e->max_masks) drop_cached_masks(e);
@@ -514,6 +743,7 @@ static void engine_destroy(dkg_engine *e) {
   free(e->scratch);
   free(e->visit_key);
   free(e->visit_gen);
+  free(e->work);
   free(e->walk);
   dkg_prog_free(&e->prog);
   if (e->vocab) dkg_vocab_free(e->vocab);
@@ -532,7 +762,7 @@ dkg_engine *dkg_engine_new(const dkg_grammar *g, dkg_vocab *v, char *err, size_t
     snprintf(err, errlen, "cannot create a mutex");
     return NULL;
   }
-  if (dkg_prog_compile(g, &e->prog, err, errlen)) {
+  if (dkg_prog_compile(g, v, &e->prog, err, errlen)) {
     pthread_mutex_destroy(&e->mu);
     free(e);
     return NULL;
@@ -552,11 +782,12 @@ dkg_engine *dkg_engine_new(const dkg_grammar *g, dkg_vocab *v, char *err, size_t
   e->pool = malloc(e->cap_pool * sizeof *e->pool);
   e->walk = malloc(((size_t)v->max_depth + 1) * sizeof *e->walk);
   e->gen = 1;
+  e->max_stacks = 1u << 20;
   if (!e->nodes || !e->states || !e->pool || !e->walk || node_tab_grow(e) ||
       state_tab_grow(e))
     goto oom;
-  e->nodes[N_EMPTY] = (rnode){0, 0, 0};
-  e->nodes[N_BOTTOM] = (rnode){0, 0, 0};
+  e->nodes[N_EMPTY] = (rnode){0};
+  e->nodes[N_BOTTOM] = (rnode){0};
   e->n_nodes = 2;
   e->n_scratch = 0;
   if (intern_state(e) != S_DEAD) goto oom;   /* the dead state is id 0 */
@@ -586,6 +817,12 @@ void dkg_engine_get_stats(dkg_engine *e, dkg_engine_stats *st) {
   *st = e->st;
   st->n_nodes = e->n_nodes;
   st->n_states = e->n_states;
+  pthread_mutex_unlock(&e->mu);
+}
+
+void dkg_engine_set_max_stacks(dkg_engine *e, uint32_t n) {
+  pthread_mutex_lock(&e->mu);
+  if (n) e->max_stacks = n;
   pthread_mutex_unlock(&e->mu);
 }
 
@@ -637,22 +874,25 @@ int dkg_matcher_mask(dkg_matcher *m, uint32_t *bits) {
   dkg_engine *e = m->e;
   pthread_mutex_lock(&e->mu);
   int rc = 0;
-  if (m->cur->finished) memset(bits, 0, e->words * sizeof *bits);
+  if (e->oom) rc = -1;   /* a failed engine stays failed */
+  else if (m->cur->finished) memset(bits, 0, e->words * sizeof *bits);
   else rc = state_mask(e, m->cur->state, bits);
+  if (rc && e->too_ambiguous) rc = DKG_TOO_AMBIGUOUS;
   pthread_mutex_unlock(&e->mu);
   return rc;
 }
 
-static int advance_locked(dkg_matcher *m, const uint8_t *p, size_t n, int is_eos) {
+/* One step: by the bytes p[0..n) when token < 0, else by that token. */
+static int advance_locked(dkg_matcher *m, const uint8_t *p, size_t n, int32_t token) {
   dkg_engine *e = m->e;
   if (m->cur->finished) return -1;
   uint32_t sid = m->cur->state;
   uint32_t fin = 0;
-  if (is_eos) {
+  if (token >= 0 && token == e->vocab->eos) {
     if (!e->states[sid].has_empty) return -1;
     fin = 1;
   } else {
-    sid = step_bytes(e, sid, p, n);
+    sid = token >= 0 ? step_token(e, sid, token) : step_bytes(e, sid, p, n);
     if (sid == S_DEAD) return -1;
   }
   hist *h = new_hist(e, m->cur, sid, fin);
@@ -666,17 +906,14 @@ int dkg_matcher_advance(dkg_matcher *m, int32_t token) {
   const dkg_vocab *v = e->vocab;
   if (token < 0 || token >= v->n_vocab) return -1;
   pthread_mutex_lock(&e->mu);
-  int rc;
-  if (token == v->eos) rc = advance_locked(m, NULL, 0, 1);
-  else if (v->is_special[token] || v->len[token] == 0) rc = -1;
-  else rc = advance_locked(m, (const uint8_t *)v->bytes + v->off[token], v->len[token], 0);
+  int rc = advance_locked(m, NULL, 0, token);
   pthread_mutex_unlock(&e->mu);
   return rc;
 }
 
 int dkg_matcher_advance_bytes(dkg_matcher *m, const char *s, size_t n) {
   pthread_mutex_lock(&m->e->mu);
-  int rc = advance_locked(m, (const uint8_t *)s, n, 0);
+  int rc = advance_locked(m, (const uint8_t *)s, n, -1);
   pthread_mutex_unlock(&m->e->mu);
   return rc;
 }
@@ -705,7 +942,8 @@ size_t dkg_matcher_forced(dkg_matcher *m, char *buf, size_t cap) {
   pthread_mutex_lock(&e->mu);
   uint32_t sid = m->cur->state;
   size_t n = 0;
-  while (n < cap && !e->states[sid].has_empty) {
+  /* a token reference is a choice the bytes cannot force */
+  while (n < cap && !e->states[sid].has_empty && !e->states[sid].has_tok) {
     int only = -1;
     uint32_t next = S_DEAD;
     for (unsigned b = 0; b < 256; b++) {

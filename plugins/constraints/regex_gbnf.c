@@ -451,6 +451,29 @@ int dkg_regex_expr(const char *pattern, int json_string, int *anchored_start,
   return r.failed ? -1 : 0;
 }
 
+int dkg_regex_search_expr(const char *pattern, int json_string, const char *any, gtext *out,
+                          char *err, size_t errlen) {
+  int as, ae;
+  size_t mark = out->n;
+  gt_puts(out, " ");
+  if (dkg_regex_expr(pattern, json_string, &as, &ae, out, err, errlen)) return -1;
+  if (!as) {   /* unanchored at the start: anything may come first */
+    gtext t = {0};
+    gt_printf(&t, " %s*", any);
+    gt_putn(&t, out->s + mark, out->n - mark);
+    out->n = mark;
+    gt_putn(out, t.s, t.n);
+    gt_free(&t);
+    if (t.oom) out->oom = 1;
+  }
+  if (!ae) gt_printf(out, " %s*", any);
+  if (out->oom) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  return 0;
+}
+
 char *dkg_regex_to_gbnf(const char *pattern, char *err, size_t errlen) {
   gtext b = {0};
   gt_puts(&b, "root ::= ");
