@@ -170,10 +170,10 @@ static void setup(void) {
   dk_error err;
   snprintf(path, sizeof path, "%s/abi11.so", getenv("DECOKIT_FIXTURE_DIR"));
   ck_assert_msg(dk_registry_find(reg, DK_KIND_DECODER, path, &c, &err) == DK_OK, "%s", err.msg);
-  static const char *const names[] = {"hashlm", "sample", "penalties", "top_k", "dist"};
-  static const uint32_t kinds[] = {DK_KIND_MODEL, DK_KIND_DECODER, DK_KIND_SAMPLER,
-                                   DK_KIND_SAMPLER, DK_KIND_SAMPLER};
-  for (size_t i = 0; i < 5; i++)
+  static const char *const names[] = {"hashlm", "sample", "penalties", "top_k", "dist", "regex"};
+  static const uint32_t kinds[] = {DK_KIND_MODEL,   DK_KIND_DECODER, DK_KIND_SAMPLER,
+                                   DK_KIND_SAMPLER, DK_KIND_SAMPLER, DK_KIND_CONSTRAINT};
+  for (size_t i = 0; i < 6; i++)
     ck_assert_msg(dk_registry_find(reg, kinds[i], names[i], &c, &err) == DK_OK, "%s", err.msg);
 }
 
@@ -187,6 +187,12 @@ START_TEST(test_pipeline_and_run) { check_every_allocation("", ARM_PARSE); }
 END_TEST
 
 START_TEST(test_branch_decoder) { check_every_allocation("decoder: { plugin: trio }\n", ARM_RUN); }
+END_TEST
+
+/* A compiled, forked and advanced constraint. */
+START_TEST(test_constraint) {
+  check_every_allocation("constraint: { plugin: regex, pattern: '[a-z ]{2,12}' }\n", ARM_RUN);
+}
 END_TEST
 
 /* Drafts, draft distributions and metrics. */
@@ -203,6 +209,7 @@ int main(void) {
   tcase_add_test(tc, test_sample_decoder);
   tcase_add_test(tc, test_pipeline_and_run);
   tcase_add_test(tc, test_branch_decoder);
+  tcase_add_test(tc, test_constraint);
   tcase_add_test(tc, test_verifier);
   suite_add_tcase(s, tc);
   return dkh_run(s);

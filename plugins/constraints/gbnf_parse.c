@@ -608,9 +608,10 @@ static void free_parser_rules(parser *p) {
 
 void dkg_grammar_free(dkg_grammar *g) {
   if (!g) return;
+  /* A grammar whose arrays could not be allocated has n_rules set already. */
   for (uint32_t i = 0; i < g->n_rules; i++) {
-    free(g->names[i]);
-    free(g->rules[i]);
+    if (g->names) free(g->names[i]);
+    if (g->rules) free(g->rules[i]);
   }
   free(g->names);
   free(g->rules);
