@@ -1,0 +1,319 @@
+/* dllm.c -- the masked-diffusion engine the dLLM decoders share (see dllm.h). */
+#include "dllm.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One forward's logits may take this many bytes: past it a canvas is
+ * refused up front instead of failing (or thrashing) in an allocation. */
+#define DLLM_MAX_LOGITS 4294967296.0
+
+static int pick(const char *v, const char *const *names, int n) {
+  for (int i = 0; i < n; i++)
+    if (strcmp(v, names[i]) == 0) return i;
+  return -1;
+}
+
+int dllm_init(dllm *d, const dk_host *h, const dk_create_info *ci, dk_error *err) {
+  static const char *const orders[] = {"confidence", "margin", "entropy", "random"};
+  static const char *const schedules[] = {"linear", "eps"};
+  static const char *const caches[] = {"none", "prefix", "dual"};
+  memset(d, 0, sizeof *d);
+  d->h = h;
+  if (!ci->vocab || ci->vocab->n_vocab <= 0)
+    return h->set_error(err, DK_ERR_INVALID, "needs the model's vocabulary");
+  d->nv = ci->vocab->n_vocab;
+  const dk_config *c = ci->config;
+  dllm_opts *o = &d->o;
+  o->gen_length = (size_t)h->cfg_int(c, "gen_length");
+  o->block_length = (size_t)h->cfg_int(c, "block_length");
+  o->steps = (size_t)h->cfg_int(c, "steps");
+  o->eps = h->cfg_double(c, "eps");
+  o->use_threshold = h->cfg_is_set(c, "threshold");
+  o->threshold = o->use_threshold ? h->cfg_double(c, "threshold") : 0;
+  const char *v = h->cfg_string(c, "order");
+  if ((o->order = pick(v, orders, 4)) < 0)
+    return h->set_error(err, DK_ERR_INVALID, "order: '%s' is not confidence, margin, entropy or random", v);
+  v = h->cfg_string(c, "schedule");
+  if ((o->schedule = pick(v, schedules, 2)) < 0)
+    return h->set_error(err, DK_ERR_INVALID, "schedule: '%s' is not linear or eps", v);
+  v = h->cfg_string(c, "cache");
+  if ((o->cache = pick(v, caches, 3)) < 0)
+    return h->set_error(err, DK_ERR_INVALID, "cache: '%s' is not none, prefix or dual", v);
+  if (o->gen_length % o->block_length)
+    return h->set_error(err, DK_ERR_INVALID, "block_length: %zu does not divide gen_length %zu",
+                        o->block_length, o->gen_length);
+  size_t blocks = o->gen_length / o->block_length;
+  if (!o->use_threshold && (o->steps < blocks || o->steps % blocks))
+    return h->set_error(err, DK_ERR_INVALID,
+                        "steps: %zu is not a multiple of the %zu blocks (gen_length / block_length)",
+                        o->steps, blocks);
+  if (o->schedule == DLLM_EPS && o->eps <= 0)
+    return h->set_error(err, DK_ERR_INVALID, "eps: must be above 0 for the eps schedule");
+  return DK_OK;
+}
+
+void dllm_end(dllm *d) {
+  free(d->x);
+  free(d->raw);
+  free(d->logits);
+  free(d->rows);
+  free(d->stat);
+  d->x = NULL;
+  d->raw = NULL;
+  d->logits = NULL;
+  d->rows = NULL;
+  d->stat = NULL;
+  d->m = NULL;
+}
+
+void dllm_fini(dllm *d) { dllm_end(d); }
+
+int dllm_begin(dllm *d, dk_session *s, size_t max_rows, dk_error *err) {
+  const dk_host *h = d->h;
+  dllm_end(d);
+  d->s = s;
+  d->m = h->session_model(s);
+  const dk_model_info *mi = d->m->info;
+  if (mi->mask < 0)
+    return h->set_error(err, DK_ERR_UNSUPPORTED, "model '%s' has no mask token: not a diffusion LM",
+                        mi->arch ? mi->arch : "?");
+  if (!DK_HAS(mi, dk_model_info, logit_shift) || mi->attention == DK_ATTN_CAUSAL)
+    return h->set_error(err, DK_ERR_UNSUPPORTED,
+                        "model '%s' is causal: masked diffusion needs a bidirectional model",
+                        mi->arch ? mi->arch : "?");
+  d->mask = mi->mask;
+  d->lead = mi->logit_shift ? 1 : 0;
+  d->use_seq = (mi->caps & DK_MODEL_CAP_MASKED_SEQ) && d->m->iface->eval_masked_seq;
+  if (!d->use_seq && !((mi->caps & DK_MODEL_CAP_MASKED) && d->m->iface->eval_masked))
+    return h->set_error(err, DK_ERR_UNSUPPORTED, "model '%s' has no masked evaluation", mi->arch);
+  if (d->o.cache != DLLM_CACHE_NONE && !d->use_seq)
+    return h->set_error(err, DK_ERR_UNSUPPORTED,
+                        "cache: %s needs a model with eval_masked_seq; use cache: none",
+                        d->o.cache == DLLM_CACHE_PREFIX ? "prefix" : "dual");
+  if (d->o.cache == DLLM_CACHE_DUAL && !(mi->caps & DK_MODEL_CAP_DUAL_CACHE))
+    return h->set_error(err, DK_ERR_UNSUPPORTED, "cache: dual needs a model with the dual cache");
+  size_t n_tok;
+  const dk_token *t = h->session_tokens(s, &n_tok, &d->n_prompt);
+  d->seq = h->session_seq(s);
+  if (d->use_seq && d->m->iface->seq_len(d->m->inst, d->seq) != 0)
+    return h->set_error(err, DK_ERR_STATE, "the host prefilled the prompt (decoder lacks no-prefill)");
+  size_t gen = d->o.gen_length;
+  if (mi->n_ctx > 0 && (gen > (size_t)mi->n_ctx || d->n_prompt > (size_t)mi->n_ctx - gen))
+    return h->set_error(err, DK_ERR_RANGE,
+                        "gen_length: %zu positions after a prompt of %zu do not fit the model's "
+                        "context of %d",
+                        gen, d->n_prompt, mi->n_ctx);
+  if (gen > SIZE_MAX / sizeof(float) - d->n_prompt)
+    return h->set_error(err, DK_ERR_RANGE, "gen_length: %zu is too long", gen);
+  d->n_total = d->n_prompt + gen;
+  if (!max_rows) max_rows = d->o.block_length;
+  d->max_rows = max_rows;
+  /* Without eval_masked_seq every call returns a row per position. */
+  size_t out_rows = d->use_seq ? max_rows : d->n_total;
+  if ((double)out_rows * (double)d->nv * sizeof(float) > DLLM_MAX_LOGITS)
+    return h->set_error(err, DK_ERR_RANGE,
+                        "gen_length: logits for %zu positions of %d tokens would take %.1f GiB, "
+                        "over the %.0f GiB one forward may use%s",
+                        out_rows, d->nv, (double)out_rows * (double)d->nv * sizeof(float) / 1073741824.0,
+                        DLLM_MAX_LOGITS / 1073741824.0,
+                        d->use_seq ? "" : ": the model has no eval_masked_seq to return a block's rows");
+  d->x = malloc(d->n_total * sizeof *d->x);
+  d->raw = malloc(d->n_total * sizeof *d->raw);
+  d->logits = malloc(out_rows * (size_t)d->nv * sizeof *d->logits);
+  d->rows = malloc(max_rows * sizeof *d->rows);
+  d->stat = malloc(max_rows * sizeof *d->stat);
+  if (!d->x || !d->raw || !d->logits || !d->rows || !d->stat) {
+    dllm_end(d);
+    return h->set_error(err, DK_ERR_NOMEM,
+                        "gen_length: no memory for logits of %zu positions of %d tokens", out_rows,
+                        d->nv);
+  }
+  memcpy(d->x, t, d->n_prompt * sizeof *d->x);
+  for (size_t i = d->n_prompt; i < d->n_total; i++) d->x[i] = d->mask;
+  d->cached = 0;
+  d->stored = 0;
+  d->b0 = d->b1 = d->committed = d->n_prompt;
+  d->global_step = 0;
+  d->n_stat = 0;
+  return DK_OK;
+}
+
+size_t dllm_masks(const dllm *d, size_t lo, size_t hi) {
+  size_t n = 0;
+  for (size_t i = lo; i < hi; i++) n += d->x[i] == d->mask;
+  return n;
+}
+
+int dllm_next_block(dllm *d) {
+  if (d->b1 >= d->n_total) return 0;
+  d->b0 = d->b1;
+  d->b1 = d->b0 + d->o.block_length;
+  if (d->b1 > d->n_total) d->b1 = d->n_total;
+  d->steps_b = d->o.steps / (d->o.gen_length / d->o.block_length);
+  d->step_in_block = 0;
+  d->block_masks = dllm_masks(d, d->b0, d->b1);
+  d->stored = 0;
+  return 1;
+}
+
+size_t dllm_schedule(const dllm *d) {
+  size_t left = dllm_masks(d, d->b0, d->b1), s = d->step_in_block, n = d->steps_b;
+  if (s + 1 >= n) return left; /* the block's last step finishes it */
+  size_t k;
+  if (d->o.schedule == DLLM_LINEAR) {
+    k = d->block_masks / n + (s < d->block_masks % n);
+  } else {
+    double t = 1 + (d->o.eps - 1) * (double)s / (double)n;
+    double u = 1 + (d->o.eps - 1) * (double)(s + 1) / (double)n;
+    k = (size_t)((double)left * (1 - u / t));
+  }
+  return k < left ? k : left;
+}
+
+static void row_stats(dllm *d, const float *z, dllm_row *r) {
+  int32_t nv = d->nv;
+  dk_token best = -1, second = -1;
+  float zmax = -INFINITY;
+  for (int32_t v = 0; v < nv; v++) {
+    if (z[v] > zmax) zmax = z[v];
+    if (v == d->mask) continue;
+    if (best < 0 || z[v] > z[best]) {
+      second = best;
+      best = v;
+    } else if (second < 0 || z[v] > z[second]) {
+      second = v;
+    }
+  }
+  double sum = 0, ez = 0;
+  for (int32_t v = 0; v < nv; v++) {
+    double e = exp((double)z[v] - zmax);
+    sum += e;
+    ez += e * ((double)z[v] - zmax);
+  }
+  double lse = zmax + log(sum);
+  r->x0 = best;
+  r->z1 = z[best];
+  r->z2 = second >= 0 ? z[second] : -INFINITY;
+  r->raw = (float)(z[best] - lse);
+  r->p1 = (float)exp(z[best] - lse);
+  r->p2 = second >= 0 ? (float)exp(z[second] - lse) : 0.0f;
+  /* -H = sum p log p = E[z] - lse. */
+  r->neg_ent = (float)(ez / sum + zmax - lse);
+  switch (d->o.order) {
+  case DLLM_CONFIDENCE: r->score = r->p1; break;
+  case DLLM_MARGIN: r->score = (double)r->p1 - r->p2; break;
+  case DLLM_ENTROPY: r->score = r->neg_ent; break;
+  default: r->score = d->h->rng_uniform(d->h->session_rng(d->s)); break;
+  }
+}
+
+int dllm_forward(dllm *d, size_t lo, size_t hi, dk_error *err) {
+  const dk_host *h = d->h;
+  size_t n = 0;
+  for (size_t p = lo; p < hi; p++)
+    if (d->x[p] == d->mask) {
+      if (n == d->max_rows) return h->set_error(err, DK_ERR_INTERNAL, "more masked rows than room");
+      d->stat[n++].pos = p;
+    }
+  d->n_stat = n;
+  int rc;
+  if (!d->use_seq) {
+    rc = d->m->iface->eval_masked(d->m->inst, d->x, d->n_total, d->logits, err);
+    if (rc) return rc;
+    for (size_t i = 0; i < n; i++)
+      row_stats(d, d->logits + (d->stat[i].pos - d->lead) * (size_t)d->nv, &d->stat[i]);
+    return DK_OK;
+  }
+  /* Everything left of the block's first output row can join the cache:
+   * with a logit shift that row is the position before the block. */
+  size_t base = d->cached, target = d->b0 - d->lead;
+  dk_masked_eval me = {.struct_size = sizeof me, .seq = d->seq, .tokens = d->x + base,
+                       .n = d->n_total - base, .attention = DK_ATTN_BIDIRECTIONAL,
+                       .rows = d->rows, .n_rows = n, .logits = d->logits};
+  if (d->o.cache != DLLM_CACHE_NONE && target > base) me.n_commit = target - base;
+  for (size_t i = 0; i < n; i++) d->rows[i] = (int32_t)(d->stat[i].pos - d->lead - base);
+  if (d->o.cache == DLLM_CACHE_DUAL && !me.n_commit) {
+    /* Models drop a stored canvas when rows join the prefix, so the store
+     * comes on the first call of a block that commits nothing. */
+    if (d->stored) {
+      me.flags = DK_MASKED_REUSE;
+      me.active_begin = lo - d->lead - base;
+      me.active_end = hi - base;
+    } else {
+      me.flags = DK_MASKED_STORE;
+    }
+  }
+  rc = d->m->iface->eval_masked_seq(d->m->inst, &me, err);
+  if (rc) return rc;
+  if (me.flags & DK_MASKED_STORE) d->stored = 1;
+  if (me.n_commit) d->stored = 0;
+  d->cached += me.n_commit;
+  for (size_t i = 0; i < n; i++) row_stats(d, d->logits + i * (size_t)d->nv, &d->stat[i]);
+  return DK_OK;
+}
+
+void dllm_fill(dllm *d, const dllm_row *r) {
+  d->x[r->pos] = r->x0;
+  d->raw[r->pos] = r->raw;
+}
+
+const dllm_row *dllm_row_at(const dllm *d, size_t pos) {
+  for (size_t i = 0; i < d->n_stat; i++)
+    if (d->stat[i].pos == pos) return &d->stat[i];
+  return NULL;
+}
+
+/* Larger score first; ties to the lower position (rows are in position order). */
+static int before(const dllm_row *a, const dllm_row *b) {
+  return a->score > b->score || (a->score == b->score && a->pos < b->pos);
+}
+
+size_t dllm_unmask(dllm *d, size_t k) {
+  size_t done = 0;
+  dllm_row *best = NULL;
+  for (size_t i = 0; i < d->n_stat; i++) {
+    dllm_row *r = &d->stat[i];
+    if (r->pos < d->b0 || r->pos >= d->b1) continue;
+    if (!best || before(r, best)) best = r;
+    if (d->o.use_threshold && r->p1 >= d->o.threshold) {
+      dllm_fill(d, r);
+      done++;
+    }
+  }
+  if (d->o.use_threshold) {
+    if (best && d->x[best->pos] == d->mask) {
+      dllm_fill(d, best);
+      done++;
+    }
+    return done;
+  }
+  /* k rounds of "best remaining": k is a block's worth at most. */
+  for (; done < k; done++) {
+    best = NULL;
+    for (size_t i = 0; i < d->n_stat; i++) {
+      dllm_row *r = &d->stat[i];
+      if (r->pos < d->b0 || r->pos >= d->b1 || d->x[r->pos] != d->mask) continue;
+      if (!best || before(r, best)) best = r;
+    }
+    if (!best) break;
+    dllm_fill(d, best);
+  }
+  return done;
+}
+
+int dllm_commit(dllm *d, size_t upto, dk_error *err) {
+  if (upto <= d->committed) return DK_OK;
+  size_t n = upto - d->committed;
+  dk_token_logprob *lp = malloc(n * sizeof *lp);
+  if (!lp) return d->h->set_error(err, DK_ERR_NOMEM, "out of memory");
+  for (size_t i = 0; i < n; i++)
+    lp[i] = (dk_token_logprob){.struct_size = sizeof *lp, .raw = d->raw[d->committed + i],
+                               .processed = NAN};
+  int rc = d->h->commit_ex(d->s, NULL, d->x + d->committed, n, lp, err);
+  free(lp);
+  if (rc >= 0) d->committed = upto;
+  return rc;
+}
