@@ -329,11 +329,61 @@ START_TEST(test_bad_input) {
 }
 END_TEST
 
+static double metric(const dk_completion *c, const char *name) {
+  for (size_t i = 0; i < c->n_metrics; i++)
+    if (strcmp(c->metrics[i].name, name) == 0) return c->metrics[i].value;
+  return -1;
+}
+
+/* Prophet: gaps no row reaches leave plain diffusion decoding; a gap of 0
+ * commits everything after the first forward (flipping, seed 5: the rows
+ * see three unmasked positions, so every position takes t2 = p s v y b e h
+ * k); the thresholds switch at a third and two thirds of the steps (12
+ * steps: step 4 is the first at .33, step 9 the first at .67). */
+START_TEST(test_prophet) {
+  const char *canvas = "gen_length: 24, block_length: 8, steps: 24";
+  static const char *const caches[] = {"none", "prefix", "dual"};
+  for (size_t c = 0; c < 3; c++) {
+    char y[512];
+    snprintf(y, sizeof y, TOY("variant: hash, seed: 2") DEC("%s, cache: %s"), canvas, caches[c]);
+    dk_result *ref = run_ok(y);
+    snprintf(y, sizeof y,
+             TOY("variant: hash, seed: 2") "decoder: { plugin: prophet, %s, cache: %s, gap_early: 1e9, gap_mid: 1e9, "
+                                           "gap_late: 1e9 }\ngenerate: { max_tokens: 64, ignore_eos: true }\n",
+             canvas, caches[c]);
+    dk_result *r = run_ok(y);
+    ck_assert_str_eq(r->c[0].text, ref->c[0].text);
+    ck_assert_uint_eq(r->c[0].forward_passes, ref->c[0].forward_passes);
+    dk_result_free(r);
+    dk_result_free(ref);
+  }
+  dk_result *r = run_ok(TOY("variant: flipping, seed: 5") "decoder: { plugin: prophet, gen_length: 8, block_length: 4, "
+                        "steps: 8, gap_early: 0 }\ngenerate: { max_tokens: 64, ignore_eos: true }\n");
+  ck_assert_str_eq(r->c[0].text, "psvybehk");
+  ck_assert_uint_eq(r->c[0].forward_passes, 1);
+  dk_result_free(r);
+  static const char *const phases[][2] = {{"gap_early: 1e9, gap_mid: 0", "5"},
+                                          {"gap_early: 1e9, gap_mid: 1e9, gap_late: 0", "10"}};
+  for (size_t i = 0; i < 2; i++) {
+    char y[512];
+    snprintf(y, sizeof y,
+             TOY("variant: hash") "decoder: { plugin: prophet, gen_length: 12, block_length: 12, steps: 12, %s }\n"
+                                  "generate: { max_tokens: 64, ignore_eos: true }\n",
+             phases[i][0]);
+    r = run_ok(y);
+    ck_assert_uint_eq(r->c[0].n_tokens, 12);
+    ck_assert_uint_eq(r->c[0].forward_passes, (uint64_t)atoi(phases[i][1]));
+    ck_assert(metric(&r->c[0], "prophet_exit_step") == atoi(phases[i][1]));
+    dk_result_free(r);
+  }
+}
+END_TEST
+
 /* The example pipelines for diffusion LMs run, on the toy model standing
  * in for the GGUF file a user names. */
 START_TEST(test_example_pipelines) {
-  static const char *const files[] = {"llada", "fast-dllm", "dream"};
-  for (size_t i = 0; i < 3; i++) {
+  static const char *const files[] = {"llada", "fast-dllm", "dream", "prophet"};
+  for (size_t i = 0; i < 4; i++) {
     char path[4096], y[4096];
     snprintf(path, sizeof path, "%s/config/dllm/%s.yaml", getenv("DECOKIT_SRCDIR"), files[i]);
     FILE *f = fopen(path, "r");
@@ -357,6 +407,7 @@ int main(void) {
   tcase_add_test(tc, test_schedules);
   tcase_add_test(tc, test_caches_equal_recomputation);
   tcase_add_test(tc, test_threshold);
+  tcase_add_test(tc, test_prophet);
   tcase_add_test(tc, test_bad_input);
   tcase_add_test(tc, test_example_pipelines);
   suite_add_tcase(s, tc);

@@ -10,7 +10,7 @@ static const dk_param_spec diffusion_params[] = {DLLM_PARAMS, {NULL, 0, 0, NULL,
 static int diffusion_create(const dk_host *h, const dk_create_info *ci, void **inst, dk_error *err) {
   dllm *d = calloc(1, sizeof *d);
   if (!d) return h->set_error(err, DK_ERR_NOMEM, "out of memory");
-  int rc = dllm_init(d, h, ci, err);
+  int rc = dllm_init(d, h, ci, 1, err);
   if (rc) {
     free(d);
     return rc;
@@ -37,27 +37,15 @@ static void diffusion_end(void *inst, dk_session *s) {
 }
 
 /* One denoising step: one model call, the schedule's (or the threshold's)
- * positions unmasked; a full block goes to the host.  Steps whose schedule
- * unmasks nothing would leave the canvas as it is, so they are skipped
- * without a call. */
+ * positions unmasked; a full block goes to the host. */
 static int diffusion_step(void *inst, dk_session *s, dk_error *err) {
   dllm *d = inst;
   (void)s;
-  size_t k = 1;
-  if (!d->o.use_threshold)
-    while ((k = dllm_schedule(d)) == 0) {
-      d->step_in_block++;
-      d->global_step++;
-    }
+  size_t k = dllm_plan(d);
   int rc = dllm_forward(d, d->b0, d->b1, err);
   if (rc) return rc;
   dllm_unmask(d, k);
-  d->step_in_block++;
-  d->global_step++;
-  if (dllm_masks(d, d->b0, d->b1)) return DK_OK;
-  rc = dllm_commit(d, d->b1, err);
-  if (rc) return rc;
-  return dllm_next_block(d) ? DK_OK : DK_DONE;
+  return dllm_advance(d, err);
 }
 
 static const dk_decoder_iface diffusion_iface = {

@@ -16,7 +16,7 @@ static int pick(const char *v, const char *const *names, int n) {
   return -1;
 }
 
-int dllm_init(dllm *d, const dk_host *h, const dk_create_info *ci, dk_error *err) {
+int dllm_init(dllm *d, const dk_host *h, const dk_create_info *ci, int steps, dk_error *err) {
   static const char *const orders[] = {"confidence", "margin", "entropy", "random"};
   static const char *const schedules[] = {"linear", "eps"};
   static const char *const caches[] = {"none", "prefix", "dual"};
@@ -29,19 +29,26 @@ int dllm_init(dllm *d, const dk_host *h, const dk_create_info *ci, dk_error *err
   dllm_opts *o = &d->o;
   o->gen_length = (size_t)h->cfg_int(c, "gen_length");
   o->block_length = (size_t)h->cfg_int(c, "block_length");
+  const char *v = h->cfg_string(c, "order");
+  if ((o->order = pick(v, orders, 4)) < 0)
+    return h->set_error(err, DK_ERR_INVALID, "order: '%s' is not confidence, margin, entropy or random", v);
+  v = h->cfg_string(c, "cache");
+  if ((o->cache = pick(v, caches, 3)) < 0)
+    return h->set_error(err, DK_ERR_INVALID, "cache: '%s' is not none, prefix or dual", v);
+  if (!steps) {
+    /* Blocks of varying length, each unmasked by the threshold. */
+    o->use_threshold = 1;
+    o->threshold = h->cfg_double(c, "threshold");
+    o->steps = o->gen_length;
+    return DK_OK;
+  }
   o->steps = (size_t)h->cfg_int(c, "steps");
   o->eps = h->cfg_double(c, "eps");
   o->use_threshold = h->cfg_is_set(c, "threshold");
   o->threshold = o->use_threshold ? h->cfg_double(c, "threshold") : 0;
-  const char *v = h->cfg_string(c, "order");
-  if ((o->order = pick(v, orders, 4)) < 0)
-    return h->set_error(err, DK_ERR_INVALID, "order: '%s' is not confidence, margin, entropy or random", v);
   v = h->cfg_string(c, "schedule");
   if ((o->schedule = pick(v, schedules, 2)) < 0)
     return h->set_error(err, DK_ERR_INVALID, "schedule: '%s' is not linear or eps", v);
-  v = h->cfg_string(c, "cache");
-  if ((o->cache = pick(v, caches, 3)) < 0)
-    return h->set_error(err, DK_ERR_INVALID, "cache: '%s' is not none, prefix or dual", v);
   if (o->gen_length % o->block_length)
     return h->set_error(err, DK_ERR_INVALID, "block_length: %zu does not divide gen_length %zu",
                         o->block_length, o->gen_length);
@@ -152,7 +159,8 @@ int dllm_next_block(dllm *d) {
   d->b0 = d->b1;
   d->b1 = d->b0 + d->o.block_length;
   if (d->b1 > d->n_total) d->b1 = d->n_total;
-  d->steps_b = d->o.steps / (d->o.gen_length / d->o.block_length);
+  size_t blocks = d->o.gen_length / d->o.block_length;
+  d->steps_b = blocks ? d->o.steps / blocks : d->o.steps; /* a schedule has whole blocks */
   d->step_in_block = 0;
   d->block_masks = dllm_masks(d, d->b0, d->b1);
   d->stored = 0;
@@ -316,4 +324,23 @@ int dllm_commit(dllm *d, size_t upto, dk_error *err) {
   free(lp);
   if (rc >= 0) d->committed = upto;
   return rc;
+}
+
+size_t dllm_plan(dllm *d) {
+  if (d->o.use_threshold) return 1;
+  size_t k;
+  while ((k = dllm_schedule(d)) == 0) {
+    d->step_in_block++;
+    d->global_step++;
+  }
+  return k;
+}
+
+int dllm_advance(dllm *d, dk_error *err) {
+  d->step_in_block++;
+  d->global_step++;
+  if (dllm_masks(d, d->b0, d->b1)) return DK_OK;
+  int rc = dllm_commit(d, d->b1, err);
+  if (rc) return rc;
+  return dllm_next_block(d) ? DK_OK : DK_DONE;
 }

@@ -57,31 +57,19 @@ typedef struct dllm {
   size_t n_stat, max_rows;
 } dllm;
 
-/* Shared parameter specs: a plugin lists DLLM_PARAMS then its own. */
-#define DLLM_PARAMS                                                                                \
+/* Shared parameter specs: a plugin lists DLLM_PARAMS (or DLLM_PARAMS_CORE
+ * and its own threshold, for decoders without a step schedule), then its
+ * own. */
+#define DLLM_PARAMS_CORE                                                                           \
   {"gen_length", DK_PARAM_INT, DK_PARAM_MIN, "128", 1, 0,                                          \
    "Positions of the generation canvas, all masked at the start; the output still ends at "      \
    "max_tokens or at the first EOS."},                                                             \
       {"block_length", DK_PARAM_INT, DK_PARAM_MIN, "32", 1, 0,                                     \
-       "Semi-autoregressive block: the canvas is unmasked block by block, left to right; must "    \
-       "divide gen_length."},                                                                      \
-      {"steps", DK_PARAM_INT, DK_PARAM_MIN, "128", 1, 0,                                           \
-       "Denoising steps over the whole canvas, shared equally by the blocks: a multiple of "       \
-       "gen_length / block_length.  Ignored with a threshold."},                                   \
+       "Semi-autoregressive block: the canvas is unmasked block by block, left to right."},        \
       {"order", DK_PARAM_STRING, 0, "confidence", 0, 0,                                            \
        "Which masked positions are unmasked first: confidence (top probability; LLaDA "            \
        "low-confidence remasking), margin (top-1 minus top-2 probability), entropy (lowest "       \
        "entropy) or random."},                                                                     \
-      {"schedule", DK_PARAM_STRING, 0, "linear", 0, 0,                                             \
-       "How many positions a step unmasks: linear (LLaDA: the block's masks spread evenly over "   \
-       "its steps) or eps (Dream: times linspace(1, eps, steps + 1), a step from t to s unmasks "  \
-       "floor(masked * (1 - s/t)), the last step all)."},                                         \
-      {"eps", DK_PARAM_DOUBLE, DK_PARAM_MIN | DK_PARAM_MAX, "0.001", 0, 1,                         \
-       "The final time of the eps schedule."},                                                     \
-      {"threshold", DK_PARAM_DOUBLE, DK_PARAM_MIN, NULL, 0, 0,                                     \
-       "Fast-dLLM parallel decoding: each step unmasks every masked position of the block whose "  \
-       "top probability is at least this, and always the first in order; steps are then "         \
-       "ignored.  Unset: the schedule decides."},                                                  \
   {                                                                                                \
     "cache", DK_PARAM_STRING, 0, "prefix", 0, 0,                                                   \
         "none (every step recomputes prompt and canvas), prefix (positions left of the block "     \
@@ -89,8 +77,27 @@ typedef struct dllm {
         "within a block).  Caches need eval_masked_seq; they are approximate on real models."      \
   }
 
-/* Read and check DLLM_PARAMS (create).  Errors name the key. */
-int dllm_init(dllm *d, const dk_host *h, const dk_create_info *ci, dk_error *err);
+#define DLLM_PARAMS                                                                                \
+  DLLM_PARAMS_CORE,                                                                                \
+      {"steps", DK_PARAM_INT, DK_PARAM_MIN, "128", 1, 0,                                           \
+       "Denoising steps over the whole canvas, shared equally by the blocks: a multiple of "       \
+       "gen_length / block_length, which must be whole.  Ignored with a threshold."},              \
+      {"schedule", DK_PARAM_STRING, 0, "linear", 0, 0,                                             \
+       "How many positions a step unmasks: linear (LLaDA: the block's masks spread evenly over "   \
+       "its steps) or eps (Dream: times linspace(1, eps, steps + 1), a step from t to s unmasks "  \
+       "floor(masked * (1 - s/t)), the last step all)."},                                         \
+      {"eps", DK_PARAM_DOUBLE, DK_PARAM_MIN | DK_PARAM_MAX, "0.001", 0, 1,                         \
+       "The final time of the eps schedule."},                                                     \
+  {                                                                                                \
+    "threshold", DK_PARAM_DOUBLE, DK_PARAM_MIN, NULL, 0, 0,                                        \
+        "Fast-dLLM parallel decoding: each step unmasks every masked position of the block "       \
+        "whose top probability is at least this, and always the first in order; steps are then "   \
+        "ignored.  Unset: the schedule decides."                                                   \
+  }
+
+/* Read and check DLLM_PARAMS, or with steps 0 DLLM_PARAMS_CORE and a
+ * "threshold" with a default (create).  Errors name the key. */
+int dllm_init(dllm *d, const dk_host *h, const dk_create_info *ci, int steps, dk_error *err);
 void dllm_fini(dllm *d);
 /* Start a completion: check the model, lay out prompt and canvas, size the
  * buffers for max_rows rows per forward (0: a block). */
@@ -109,6 +116,12 @@ size_t dllm_unmask(dllm *d, size_t k);
 void dllm_fill(dllm *d, const dllm_row *r);
 /* Hand the host canvas positions [committed, upto), all unmasked. */
 int dllm_commit(dllm *d, size_t upto, dk_error *err);
+/* How many positions this step unmasks.  Steps whose schedule unmasks
+ * nothing would leave the canvas as it is, so they pass without a call. */
+size_t dllm_plan(dllm *d);
+/* After a step's unmasking: count the step; a full block goes to the host
+ * and the next opens.  DK_DONE after the last block (or a stop). */
+int dllm_advance(dllm *d, dk_error *err);
 /* A row of the last forward by position, or NULL. */
 const dllm_row *dllm_row_at(const dllm *d, size_t pos);
 
