@@ -379,11 +379,66 @@ START_TEST(test_prophet) {
 }
 END_TEST
 
+/*
+ * AdaBlock on the stable variant (seed 0, gen 16, block 8, window 4):
+ * positions 3..18 predict j m p s v y b e h k n q t w z c with top
+ * probabilities .18 .80 .78 .33 .08 ...  A delimiter "p" (position 5, .78)
+ * ends the first block after 3 positions; the windows 6..9 and 14..17 hold
+ * none, so blocks are 3, 8, 5.  With "p" and "s", the first window picks
+ * the more confident "p"; the next one starts on "s" (.33): 3, 1, 8, 4.
+ * A delimiter threshold over .78 keeps the fixed blocks 8, 8.  "v"
+ * (position 7, .08, with delimiter_threshold .05) is outside a window of
+ * 4 but inside one of 8: blocks 8, 8 or 5, 8, 3.
+ */
+START_TEST(test_adablock) {
+  static const struct {
+    const char *params;
+    double blocks;
+  } cases[] = {{"delimiters: [p]", 3},
+               {"delimiters: [p, s]", 4},
+               {"delimiters: [p], delimiter_threshold: 0.9", 2},
+               {"delimiters: [v], delimiter_threshold: 0.05", 2},
+               {"delimiters: [v], delimiter_threshold: 0.05, window: 0.5", 3}};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    char y[512];
+    snprintf(y, sizeof y,
+             TOY("variant: stable") "decoder: { plugin: adablock, gen_length: 16, block_length: 8, %s }\n"
+                                    "generate: { max_tokens: 64, ignore_eos: true }\n",
+             cases[i].params);
+    dk_result *r = run_ok(y);
+    ck_assert_str_eq(r->c[0].text, "jmpsvybehknqtwzc");
+    ck_assert_msg(metric(&r->c[0], "blocks") == cases[i].blocks, "case %zu: %g blocks", i,
+                  metric(&r->c[0], "blocks"));
+    dk_result_free(r);
+  }
+  run_fails(TOY("") "decoder: { plugin: adablock, delimiters: [\"?!\"] }\n", "delimiters: no token's piece is '?!'");
+  /* No delimiter confident enough: Fast-dLLM threshold decoding exactly. */
+  static const char *const caches[] = {"none", "prefix", "dual"};
+  for (size_t c = 0; c < 3; c++) {
+    char y[512];
+    snprintf(y, sizeof y, TOY("variant: hash, seed: 6") DEC("gen_length: 24, block_length: 8, threshold: 0.5, cache: %s"),
+             caches[c]);
+    dk_result *ref = run_ok(y);
+    snprintf(y, sizeof y,
+             TOY("variant: hash, seed: 6") "decoder: { plugin: adablock, gen_length: 24, block_length: 8, "
+                                           "threshold: 0.5, delimiters: [a, e], delimiter_threshold: 2, cache: %s }\n"
+                                           "generate: { max_tokens: 64, ignore_eos: true }\n",
+             caches[c]);
+    dk_result *r = run_ok(y);
+    ck_assert_str_eq(r->c[0].text, ref->c[0].text);
+    ck_assert_uint_eq(r->c[0].forward_passes, ref->c[0].forward_passes);
+    ck_assert_uint_lt(r->c[0].forward_passes, 24);
+    dk_result_free(r);
+    dk_result_free(ref);
+  }
+}
+END_TEST
+
 /* The example pipelines for diffusion LMs run, on the toy model standing
  * in for the GGUF file a user names. */
 START_TEST(test_example_pipelines) {
-  static const char *const files[] = {"llada", "fast-dllm", "dream", "prophet"};
-  for (size_t i = 0; i < 4; i++) {
+  static const char *const files[] = {"llada", "fast-dllm", "dream", "prophet", "adablock"};
+  for (size_t i = 0; i < 5; i++) {
     char path[4096], y[4096];
     snprintf(path, sizeof path, "%s/config/dllm/%s.yaml", getenv("DECOKIT_SRCDIR"), files[i]);
     FILE *f = fopen(path, "r");
@@ -408,6 +463,7 @@ int main(void) {
   tcase_add_test(tc, test_caches_equal_recomputation);
   tcase_add_test(tc, test_threshold);
   tcase_add_test(tc, test_prophet);
+  tcase_add_test(tc, test_adablock);
   tcase_add_test(tc, test_bad_input);
   tcase_add_test(tc, test_example_pipelines);
   suite_add_tcase(s, tc);
