@@ -434,11 +434,56 @@ START_TEST(test_adablock) {
 }
 END_TEST
 
+/*
+ * CCD on the stable variant (gen = block = steps = 16, entropy order,
+ * k = 1): five warm-up steps unmask positions 11, 4, 8, 18, 15 while the
+ * buffer grows to 5; predictions never change, so the next two steps
+ * unmask the whole buffer (5, 12, 9, 16, 6, then 13, 3, 17, 10, 14) and a
+ * last ordinary step position 7: 8 calls instead of 16, 8 positions beyond
+ * k.  In the flipping variant every prediction changes at every step, so
+ * the buffer never vouches for one: plain decoding exactly.  With
+ * expand_ratio 0 the buffer is k long and CCD is plain decoding too.
+ */
+START_TEST(test_ccd) {
+  dk_result *r = run_ok(TOY("variant: stable") "decoder: { plugin: ccd, gen_length: 16, block_length: 16, steps: 16, "
+                        "order: entropy }\ngenerate: { max_tokens: 64, ignore_eos: true }\n");
+  ck_assert_str_eq(r->c[0].text, "jmpsvybehknqtwzc");
+  ck_assert_uint_eq(r->c[0].forward_passes, 8);
+  ck_assert(metric(&r->c[0], "ccd_extra") == 8);
+  dk_result_free(r);
+  static const char *const same[][3] = {
+      {"variant: flipping", "gen_length: 16, block_length: 16, steps: 16, order: entropy", ""},
+      {"variant: hash, seed: 8", "gen_length: 24, block_length: 8, steps: 24, cache: dual", ", expand_ratio: 0"},
+      {"variant: hash, seed: 8", "gen_length: 24, block_length: 8, steps: 12", ", warmup: 1000"}};
+  for (size_t i = 0; i < 3; i++) {
+    char y[512];
+    snprintf(y, sizeof y, "decokit: 1\nmodel: { plugin: toymask, %s }\n" DEC("%s"), same[i][0], same[i][1]);
+    dk_result *ref = run_ok(y);
+    snprintf(y, sizeof y,
+             "decokit: 1\nmodel: { plugin: toymask, %s }\ndecoder: { plugin: ccd, %s%s }\n"
+             "generate: { max_tokens: 64, ignore_eos: true }\n",
+             same[i][0], same[i][1], same[i][2]);
+    r = run_ok(y);
+    ck_assert_str_eq(r->c[0].text, ref->c[0].text);
+    ck_assert_uint_eq(r->c[0].forward_passes, ref->c[0].forward_passes);
+    ck_assert(metric(&r->c[0], "ccd_extra") < 0); /* never beyond k */
+    dk_result_free(r);
+    dk_result_free(ref);
+  }
+  /* Two blocks of 8 with confidence order: the buffer starts again in each. */
+  r = run_ok(TOY("variant: stable") "decoder: { plugin: ccd, gen_length: 16, block_length: 8, steps: 16 }\n"
+                                    "generate: { max_tokens: 64, ignore_eos: true }\n");
+  ck_assert_str_eq(r->c[0].text, "jmpsvybehknqtwzc");
+  ck_assert_uint_eq(r->c[0].forward_passes, 10);
+  dk_result_free(r);
+}
+END_TEST
+
 /* The example pipelines for diffusion LMs run, on the toy model standing
  * in for the GGUF file a user names. */
 START_TEST(test_example_pipelines) {
-  static const char *const files[] = {"llada", "fast-dllm", "dream", "prophet", "adablock"};
-  for (size_t i = 0; i < 5; i++) {
+  static const char *const files[] = {"llada", "fast-dllm", "dream", "prophet", "adablock", "ccd"};
+  for (size_t i = 0; i < 6; i++) {
     char path[4096], y[4096];
     snprintf(path, sizeof path, "%s/config/dllm/%s.yaml", getenv("DECOKIT_SRCDIR"), files[i]);
     FILE *f = fopen(path, "r");
@@ -464,6 +509,7 @@ int main(void) {
   tcase_add_test(tc, test_threshold);
   tcase_add_test(tc, test_prophet);
   tcase_add_test(tc, test_adablock);
+  tcase_add_test(tc, test_ccd);
   tcase_add_test(tc, test_bad_input);
   tcase_add_test(tc, test_example_pipelines);
   suite_add_tcase(s, tc);

@@ -279,6 +279,13 @@ static int before(const dllm_row *a, const dllm_row *b) {
   return a->score > b->score || (a->score == b->score && a->pos < b->pos);
 }
 
+static int rank_cmp(const void *a, const void *b) {
+  const dllm_row *x = a, *y = b;
+  return before(x, y) ? -1 : before(y, x) ? 1 : 0;
+}
+
+void dllm_rank(dllm *d) { qsort(d->stat, d->n_stat, sizeof *d->stat, rank_cmp); }
+
 size_t dllm_unmask(dllm *d, size_t k) {
   size_t done = 0;
   dllm_row *best = NULL;

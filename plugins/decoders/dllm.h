@@ -114,6 +114,8 @@ int dllm_forward(dllm *d, size_t lo, size_t hi, dk_error *err);
  * every row at or over it, and at least the best).  Returns how many. */
 size_t dllm_unmask(dllm *d, size_t k);
 void dllm_fill(dllm *d, const dllm_row *r);
+/* Sort the last forward's rows into the unmasking order. */
+void dllm_rank(dllm *d);
 /* Hand the host canvas positions [committed, upto), all unmasked. */
 int dllm_commit(dllm *d, size_t upto, dk_error *err);
 /* How many positions this step unmasks.  Steps whose schedule unmasks
