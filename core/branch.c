@@ -9,31 +9,27 @@
 /* A forked or cloned plugin instance keeps the original's component; it
  * draws from the original's random stream (plugins hold their create-time
  * stream), which keeps runs reproducible. */
-static dk_instance *wrap(const dk_instance *orig, void *inst) {
+int dk_instance_dup(const dk_instance *orig, dk_dup_fn dup, const char *op, dk_instance **out,
+                    dk_error *err) {
+  void *inst = NULL;
+  *out = NULL;
+  int rc = dup(orig->inst, &inst, err);
+  if (rc == DK_OK && !inst) rc = dk_error_set(err, DK_ERR_INTERNAL, "%s gave no instance", op);
+  if (rc) {
+    dk_error_ensure(err, rc, op);
+    return dk_error_prefix(err, "%s '%s': ", dk_kind_name(orig->comp->kind), orig->comp->hdr->name);
+  }
   dk_instance *in = calloc(1, sizeof *in);
-  if (!in) return NULL;
+  if (!in) {
+    /* destroy sits at the same place in every kind struct */
+    ((const dk_sampler_iface *)(const void *)orig->comp->hdr)->destroy(inst);
+    return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+  }
   in->comp = orig->comp;
   in->inst = inst;
   in->rng = orig->rng;
   in->seed = orig->seed;
-  return in;
-}
-
-static int fork_constraint(const dk_instance *src, dk_instance **out, dk_error *err) {
-  const struct dk_constraint_iface *ci =
-      (const struct dk_constraint_iface *)(const void *)src->comp->hdr;
-  void *inst = NULL;
-  int rc = ci->fork(src->inst, &inst, err);
-  if (rc == DK_OK && !inst) rc = dk_error_set(err, DK_ERR_INTERNAL, "fork gave no instance");
-  if (rc) {
-    dk_error_ensure(err, rc, "fork");
-    return dk_error_prefix(err, "constraint '%s': ", src->comp->hdr->name);
-  }
-  *out = wrap(src, inst);
-  if (!*out) {
-    ci->destroy(inst);
-    return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
-  }
+  *out = in;
   return DK_OK;
 }
 
@@ -43,21 +39,7 @@ static int copy_sampler(dk_session *s, const dk_chain *src, size_t i, const dk_t
                         size_t n_tail, dk_instance **out, dk_error *err) {
   const dk_instance *orig = src->in[i];
   const dk_sampler_iface *si = (const dk_sampler_iface *)(const void *)orig->comp->hdr;
-  if (si->clone) {
-    void *inst = NULL;
-    int rc = si->clone(orig->inst, &inst, err);
-    if (rc == DK_OK && !inst) rc = dk_error_set(err, DK_ERR_INTERNAL, "clone gave no instance");
-    if (rc) {
-      dk_error_ensure(err, rc, "clone");
-      return dk_error_prefix(err, "sampler '%s': ", orig->comp->hdr->name);
-    }
-    *out = wrap(orig, inst);
-    if (!*out) {
-      si->destroy(inst);
-      return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
-    }
-    return DK_OK;
-  }
+  if (si->clone) return dk_instance_dup(orig, si->clone, "clone", out, err);
   const dk_pipeline *p = s->run->p;
   int rc = dk_instance_create(p->samplers[i].comp, &p->samplers[i].cfg, s->run->seed,
                               1000 * (s->index + 1) + 600 + i, &s->run->vocab, 1, out, err);
@@ -118,7 +100,9 @@ int dk_branch_new(dk_session *s, dk_branch *from, dk_branch **out, dk_error *err
     if (!rc) b->chain.n = i + 1;
   }
   const dk_instance *con = from ? from->constraint : s->constraint;
-  if (!rc && con) rc = fork_constraint(con, &b->constraint, err);
+  if (!rc && con)
+    rc = dk_instance_dup(con, ((const struct dk_constraint_iface *)(const void *)con->comp->hdr)->fork,
+                         "fork", &b->constraint, err);
   if (rc) {
     dk_branch_free(s, b);
     return rc;
@@ -143,14 +127,14 @@ int dk_branch_extend(dk_session *s, dk_branch *b, const dk_token *toks, size_t n
     size_t done = 0;
     for (; done < n; done++) {
       dk_token t = toks[done];
-      if (!s->ignore_eos && (t == s->run->info.eos || t == s->run->info.eot)) continue;
+      if (dk_session_is_eos(s, t)) continue;
       rc = ci->advance(b->constraint->inst, t, err);
       if (rc) break;
     }
     if (rc) {
       size_t undo = 0;
       for (size_t k = 0; k < done; k++)
-        if (s->ignore_eos || (toks[k] != s->run->info.eos && toks[k] != s->run->info.eot)) undo++;
+        if (!dk_session_is_eos(s, toks[k])) undo++;
       if (undo) ci->rollback(b->constraint->inst, undo, NULL);
       dk_error_ensure(err, rc, "advance");
       return dk_error_prefix(err, "constraint '%s' refused token %d: ",

@@ -79,7 +79,7 @@ int dk_session_finish(dk_session *s, const char *reason) {
   return DK_DONE;
 }
 
-static int is_eos(const dk_session *s, dk_token t) {
+int dk_session_is_eos(const dk_session *s, dk_token t) {
   return !s->ignore_eos && (t == s->run->info.eos || t == s->run->info.eot);
 }
 
@@ -98,7 +98,7 @@ static int commit_one(dk_session *s, dk_token t, const dk_token_logprob *lp, int
                       dk_error *err) {
   dk_run *run = s->run;
   dk_completion *c = s->out;
-  int eos = is_eos(s, t);
+  int eos = dk_session_is_eos(s, t);
   if (s->constraint && !eos) {
     const struct dk_constraint_iface *ci =
         (const struct dk_constraint_iface *)(const void *)s->constraint->comp->hdr;
@@ -156,11 +156,15 @@ static int commit_tokens(dk_session *s, dk_branch *b, const dk_token *toks, size
     return dk_error_set(err, DK_ERR_INVALID,
                         "commit: the tokens are not the first %zu of the branch's %zu", n, b->n);
   size_t stride = lps ? (lps->struct_size ? lps->struct_size : sizeof *lps) : 0;
+  /* A refused token is not committed; a stopping one (EOS, a stop string,
+   * the last allowed) is. */
   size_t done = 0;
-  for (; done < n && rc == DK_OK; done++)
+  while (done < n && rc == DK_OK) {
     rc = commit_one(s, toks[done],
                     lps ? (const dk_token_logprob *)(const void *)((const char *)lps + done * stride) : NULL,
                     legacy, err);
+    if (rc >= 0) done++;
+  }
   dk_branches_after_commit(s, toks, done);
   return rc;
 }
@@ -205,14 +209,17 @@ size_t dk_session_would_stop(dk_session *s, const dk_token *toks, size_t n, uint
     if (keep) memcpy(buf, c->text + c->text_len - keep, keep);
     len = keep;
   }
-  if (c->stop_reason) {
-    why = DK_STOP_LENGTH;
+  if (c->stop_reason) { /* nothing more can be committed: say why */
+    why = !strcmp(c->stop_reason, "eos") ? DK_STOP_EOS
+          : !strcmp(c->stop_reason, "stop") ? DK_STOP_STRING
+          : !strcmp(c->stop_reason, "context") ? DK_STOP_CONTEXT
+                                               : DK_STOP_LENGTH;
     n = 0;
   }
   for (; i < n && why == DK_STOP_NONE; i++) {
     dk_token t = toks[i];
     if (t < 0 || t >= s->run->info.n_vocab) break;
-    if (is_eos(s, t)) {
+    if (dk_session_is_eos(s, t)) {
       why = DK_STOP_EOS;
     } else if (buf && dk_grow((void **)&buf, &cap, len + s->run->piece_len[t] + 1, 1) == 0) {
       size_t before = len;
@@ -232,6 +239,7 @@ size_t dk_session_would_stop(dk_session *s, const dk_token *toks, size_t n, uint
 
 int dk_session_add_result(dk_session *s, const dk_token *toks, size_t n, double score,
                           dk_error *err) {
+  if (score != score) return dk_error_set(err, DK_ERR_INVALID, "add_result: the score is NaN");
   int rc = check_tokens(s, toks, n, err);
   if (rc) return dk_error_prefix(err, "add_result: ");
   dk_completion *c = s->out;
@@ -241,7 +249,7 @@ int dk_session_add_result(dk_session *s, const dk_token *toks, size_t n, double 
   dk_hypothesis *h = &c->results[c->n_results];
   memset(h, 0, sizeof *h);
   size_t len = 0;
-  for (size_t i = 0; i < n; i++) len += is_eos(s, toks[i]) ? 0 : s->run->piece_len[toks[i]];
+  for (size_t i = 0; i < n; i++) len += dk_session_is_eos(s, toks[i]) ? 0 : s->run->piece_len[toks[i]];
   h->tokens = malloc((n ? n : 1) * sizeof *h->tokens);
   h->text = malloc(len + 1);
   if (!h->tokens || !h->text) {
@@ -251,7 +259,7 @@ int dk_session_add_result(dk_session *s, const dk_token *toks, size_t n, double 
   }
   if (n) memcpy(h->tokens, toks, n * sizeof *toks);
   for (size_t i = 0; i < n; i++) {
-    if (is_eos(s, toks[i])) continue;
+    if (dk_session_is_eos(s, toks[i])) continue;
     memcpy(h->text + h->text_len, s->run->pieces[toks[i]], s->run->piece_len[toks[i]]);
     h->text_len += s->run->piece_len[toks[i]];
   }

@@ -44,18 +44,35 @@ static int from_row(dk_session *s, dk_token_record *r, const float *logits) {
   return DK_OK;
 }
 
-/* Processed numbers from the chain's candidates, sorted in a scratch copy
- * so the decoder's buffer is never touched. */
-static int from_dist(dk_session *s, dk_token_record *r, const dk_candidates *dist) {
-  size_t top = (size_t)s->logprobs, n = dist->n;
+/* The chain's candidates sorted and softmaxed in a scratch copy, so the
+ * decoder's buffer is never touched. */
+static dk_candidates scratch_dist(dk_session *s, const dk_candidates *dist) {
+  size_t n = dist->n;
   if (n > (size_t)s->run->info.n_vocab) n = (size_t)s->run->info.n_vocab;
   memcpy(s->lp_buf, dist->data, n * sizeof *s->lp_buf);
-  dk_candidates c = {s->lp_buf, n, -1, dist->flags & DK_CAND_SORTED};
+  dk_candidates c = {s->lp_buf, n, -1, 0};
   dk_cand_sort(&c);
   dk_cand_softmax(&c);
-  r->proc_lp = -INFINITY;
-  for (size_t i = 0; i < c.n; i++)
-    if (c.data[i].id == r->id) r->proc_lp = logf(c.data[i].p);
+  return c;
+}
+
+static float logprob_in(const dk_candidates *c, dk_token id) {
+  for (size_t i = 0; i < c->n; i++)
+    if (c->data[i].id == id) return logf(c->data[i].p);
+  return -INFINITY;
+}
+
+/* One formula for every processed logprob the host reports. */
+float dk_processed_logprob(dk_session *s, const dk_candidates *dist, dk_token id) {
+  dk_candidates c = scratch_dist(s, dist);
+  return logprob_in(&c, id);
+}
+
+/* Processed numbers from the chain's candidates. */
+static int from_dist(dk_session *s, dk_token_record *r, const dk_candidates *dist) {
+  size_t top = (size_t)s->logprobs;
+  dk_candidates c = scratch_dist(s, dist);
+  r->proc_lp = logprob_in(&c, r->id);
   r->has_proc = 1;
   if (!top) return DK_OK;
   r->proc_top = calloc(top, sizeof *r->proc_top);

@@ -4,6 +4,9 @@
 #include "plugin_proxy.h"
 #include "session.h"
 
+#include <stddef.h>
+#include <string.h>
+
 #define PX(inst) ((dk_model_proxy *)(inst))
 
 /* Every evaluation is timed and counted; a status outside dk_status's
@@ -59,15 +62,22 @@ static int px_eval_masked_seq(void *inst, const dk_masked_eval *me, dk_error *e)
   return metered(PX(inst), t0, n, rc, e, "eval_masked_seq");
 }
 
-static int px_info(void *inst, dk_model_info *o) { return PX(inst)->real->info(PX(inst)->real_inst, o); }
+/* What the real info says, less the bits of ops the proxy does not pass on. */
+static int px_info(void *inst, dk_model_info *o) {
+  int rc = PX(inst)->real->info(PX(inst)->real_inst, o);
+  if (rc == DK_OK && o->struct_size >= offsetof(dk_model_info, caps) + sizeof o->caps)
+    o->caps &= PX(inst)->info.caps;
+  return rc;
+}
 static int px_seq_new(void *inst, dk_seq *o, dk_error *e) {
-  return PX(inst)->real->seq_new(PX(inst)->real_inst, o, e);
+  return dk_plugin_status(PX(inst)->real->seq_new(PX(inst)->real_inst, o, e), 0, e, "seq_new");
 }
 static void px_seq_free(void *inst, dk_seq s) { PX(inst)->real->seq_free(PX(inst)->real_inst, s); }
 static size_t px_seq_len(void *inst, dk_seq s) { return PX(inst)->real->seq_len(PX(inst)->real_inst, s); }
 static int px_tokenize(void *inst, const char *text, size_t len, uint32_t fl, dk_token *o, size_t cap,
                        size_t *n, dk_error *e) {
-  return PX(inst)->real->tokenize(PX(inst)->real_inst, text, len, fl, o, cap, n, e);
+  return dk_plugin_status(PX(inst)->real->tokenize(PX(inst)->real_inst, text, len, fl, o, cap, n, e), 0,
+                          e, "tokenize");
 }
 static const char *px_piece(void *inst, dk_token t, size_t *len) {
   return PX(inst)->real->token_piece(PX(inst)->real_inst, t, len);
@@ -77,22 +87,24 @@ static uint32_t px_attr(void *inst, dk_token t) {
 }
 static int px_detok(void *inst, const dk_token *t, size_t n, char *o, size_t cap, size_t *no,
                     dk_error *e) {
-  return PX(inst)->real->detokenize(PX(inst)->real_inst, t, n, o, cap, no, e);
+  return dk_plugin_status(PX(inst)->real->detokenize(PX(inst)->real_inst, t, n, o, cap, no, e), 0, e,
+                          "detokenize");
 }
 static int px_accept(void *inst, dk_seq s, const int32_t *path, size_t n, dk_error *e) {
-  return PX(inst)->real->accept_path(PX(inst)->real_inst, s, path, n, e);
+  return dk_plugin_status(PX(inst)->real->accept_path(PX(inst)->real_inst, s, path, n, e), 0, e,
+                          "accept_path");
 }
 static int px_truncate(void *inst, dk_seq s, size_t keep, dk_error *e) {
-  return PX(inst)->real->truncate(PX(inst)->real_inst, s, keep, e);
+  return dk_plugin_status(PX(inst)->real->truncate(PX(inst)->real_inst, s, keep, e), 0, e, "truncate");
 }
 static int px_fork(void *inst, dk_seq s, dk_seq *o, dk_error *e) {
-  return PX(inst)->real->fork(PX(inst)->real_inst, s, o, e);
+  return dk_plugin_status(PX(inst)->real->fork(PX(inst)->real_inst, s, o, e), 0, e, "fork");
 }
 static int px_describe(void *inst, char *o, size_t cap, size_t *n, dk_error *e) {
-  return PX(inst)->real->describe(PX(inst)->real_inst, o, cap, n, e);
+  return dk_plugin_status(PX(inst)->real->describe(PX(inst)->real_inst, o, cap, n, e), 0, e, "describe");
 }
 static int px_hidden(void *inst, dk_seq s, size_t n, float *o, dk_error *e) {
-  return PX(inst)->real->hidden(PX(inst)->real_inst, s, n, o, e);
+  return dk_plugin_status(PX(inst)->real->hidden(PX(inst)->real_inst, s, n, o, e), 0, e, "hidden");
 }
 
 void dk_model_proxy_init(dk_model_proxy *px, const struct dk_model_iface *real, void *inst,
@@ -129,7 +141,10 @@ void dk_model_proxy_init(dk_model_proxy *px, const struct dk_model_iface *real, 
 #undef OPT
   px->iface.set_abort = NULL;
   px->iface.clone_shared = NULL;
+  if (info) px->info = *info;
+  else memset(&px->info, 0, sizeof px->info);
+  px->info.caps &= ~(uint32_t)(DK_MODEL_CAP_ABORT | DK_MODEL_CAP_SHARE);
   px->ref.iface = &px->iface;
   px->ref.inst = px;
-  px->ref.info = info;
+  px->ref.info = &px->info;
 }

@@ -15,11 +15,13 @@ typedef struct dk_model_proxy {
   const struct dk_model_iface *real;
   void *real_inst;
   dk_model_meter *meter;
-  dk_model_ref ref; /* what decoders see: {&iface, this, info} */
+  dk_model_info info; /* the model's, less the host-only abort and share bits */
+  dk_model_ref ref;   /* what decoders see: {&iface, this, &info} */
 } dk_model_proxy;
 
 /* Wrap (real, inst).  Ops whose cap bit in info is clear are hidden (NULL), so
- * decoders can trust caps; set_abort and clone_shared are never passed on. */
+ * decoders can trust caps; set_abort and clone_shared, the host's, are never
+ * passed on and their bits are cleared in the proxy's copy of info. */
 void dk_model_proxy_init(dk_model_proxy *px, const struct dk_model_iface *real, void *inst,
                          const dk_model_info *info, dk_model_meter *meter);
 

@@ -76,16 +76,18 @@ static int masked_candidates(dk_session *s, dk_instance *con, const float *logit
   const struct dk_constraint_iface *ci = constraint_iface(con);
   /* The constraint state already holds committed (and branch) tokens; extra
    * tokens are advanced for the mask and rolled back after it. */
+  /* EOS/EOT are not grammar text, as in commit and branch_extend. */
   size_t advanced = 0;
   int rc = DK_OK;
-  for (; advanced < n_extra && rc == DK_OK; advanced++) rc = ci->advance(con->inst, extra[advanced], err);
+  for (size_t i = 0; i < n_extra && rc == DK_OK; i++) {
+    if (dk_session_is_eos(s, extra[i])) continue;
+    rc = ci->advance(con->inst, extra[i], err);
+    if (rc == DK_OK) advanced++;
+  }
   double tm = dk_now();
   if (rc == DK_OK) rc = ci->mask(con->inst, s->mask, err);
   double mask_s = dk_now() - tm;
-  if (advanced) {
-    size_t undo = rc == DK_OK ? advanced : advanced - 1;
-    if (undo) ci->rollback(con->inst, undo, NULL);
-  }
+  if (advanced) ci->rollback(con->inst, advanced, NULL);
   if (rc) {
     dk_error_ensure(err, rc, "constraint");
     return dk_error_prefix(err, "constraint '%s': ", con->comp->hdr->name);
@@ -152,29 +154,16 @@ static float raw_logprob(const float *logits, size_t nv, dk_token t) {
   return (float)((double)logits[t] - max - log(sum));
 }
 
-/* log p of t among the chain's surviving candidates. */
-static float processed_logprob(const dk_candidates *cand, dk_token t) {
-  float max = -INFINITY, own = -INFINITY;
-  for (size_t i = 0; i < cand->n; i++) {
-    if (cand->data[i].logit > max) max = cand->data[i].logit;
-    if (cand->data[i].id == t) own = cand->data[i].logit;
-  }
-  if (own == -INFINITY) return -INFINITY;
-  double sum = 0;
-  for (size_t i = 0; i < cand->n; i++) sum += exp((double)cand->data[i].logit - max);
-  return (float)((double)own - max - log(sum));
-}
-
 int dk_session_sample_ex(dk_session *s, dk_branch *b, const float *logits, const dk_token *extra,
                          size_t n_extra, dk_token *out, dk_token_logprob *lp, dk_error *err) {
   dk_candidates cand;
   int rc = run_chain(s, b, logits, extra, n_extra, &cand, err);
   if (rc) return rc;
-  dk_token chosen = dk_chain_choose(b ? &b->chain : &s->chain, &cand, &s->rng);
+  dk_token chosen = dk_chain_choose(b ? &b->chain : &s->chain, &cand, &s->chain_rng);
   if (lp) {
     size_t sz = lp->struct_size ? lp->struct_size : sizeof *lp;
     dk_token_logprob v = {sizeof v, raw_logprob(logits, (size_t)s->run->info.n_vocab, chosen),
-                          processed_logprob(&cand, chosen), NULL, NULL};
+                          dk_processed_logprob(s, &cand, chosen), NULL, NULL};
     memcpy(lp, &v, sz < sizeof v ? sz : sizeof v);
     lp->struct_size = (uint32_t)(sz < sizeof v ? sz : sizeof v);
   }

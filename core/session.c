@@ -123,7 +123,8 @@ int dk_run_new(dk_pipeline *p, const dk_run_opts *opts, dk_run **out, dk_error *
   }
   openblas_set_num_threads(run->threads);
   /* Stream ids: 0 model, 1 draft, 2 decoder, 3 drafter, 4 constraint,
-   * 100+ scorers, 1000*(completion+1)+i samplers, +600+i branch samplers. */
+   * 100+ scorers, 1000*(completion+1)+i samplers, +600+i branch samplers,
+   * +998 the chain's final draw, +999 the decoder's session_rng. */
   int rc = make_instance(run, p->model, 0, NULL, &run->model, err);
   if (!rc) rc = model_info(run->model, &run->info, err);
   if (!rc) rc = build_vocab(run, err);
@@ -184,6 +185,7 @@ void dk_run_free(dk_run *run) {
 }
 
 const dk_model_ref *dk_run_model(dk_run *run) { return &run->model_px.ref; }
+const dk_model_info *dk_run_model_info(dk_run *run) { return &run->info; }
 const dk_model_ref *dk_run_draft_model(dk_run *run) {
   return run->draft ? &run->draft_px.ref : NULL;
 }
@@ -271,6 +273,7 @@ static int session_init(dk_session *s, dk_run *run, size_t index, const dk_token
     if (l > s->max_stop) s->max_stop = l;
   }
   dk_rng_seed(&s->rng, run->seed, 1000 * (index + 1) + 999);
+  dk_rng_seed(&s->chain_rng, run->seed, 1000 * (index + 1) + 998);
   size_t nv = (size_t)run->info.n_vocab;
   s->cand_buf = malloc(nv * sizeof *s->cand_buf);
   s->lp_buf = malloc(nv * sizeof *s->lp_buf);
@@ -287,23 +290,10 @@ static int session_init(dk_session *s, dk_run *run, size_t index, const dk_token
     /* Forking shares the compiled grammar: compilation happens once per run. */
     const struct dk_constraint_iface *ci =
         (const struct dk_constraint_iface *)(const void *)run->constraint->comp->hdr;
-    void *inst = NULL;
-    rc = ci->fork(run->constraint->inst, &inst, err);
-    if (rc == DK_OK && !inst) rc = dk_error_set(err, DK_ERR_INTERNAL, "fork gave no instance");
-    if (!rc) {
-      s->constraint = calloc(1, sizeof *s->constraint);
-      if (!s->constraint) {
-        ci->destroy(inst);
-        return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
-      }
-      *s->constraint = *run->constraint;
-      s->constraint->inst = inst;
-    } else {
-      dk_error_ensure(err, rc, "fork");
-      return dk_error_prefix(err, "constraint '%s': ", run->constraint->comp->hdr->name);
-    }
+    rc = dk_instance_dup(run->constraint, ci->fork, "fork", &s->constraint, err);
+    if (rc) return rc;
     s->constraint_ref.iface = ci;
-    s->constraint_ref.inst = inst;
+    s->constraint_ref.inst = s->constraint->inst;
   }
   dk_model_proxy_init(&s->model_px, model_iface(run->model), run->model->inst, &run->info,
                       &s->meter);
@@ -411,11 +401,15 @@ static int run_completion(dk_run *run, size_t index, dk_seq seq, const dk_token 
   if (!rc && s.max_tokens == 0) {
     dk_session_finish(&s, "length");
   } else if (!rc) {
+    /* end runs only for a begin that succeeded (or that there was none). */
+    int dr_begun = 0, dec_begun = 0;
     if (dr && dr->begin) rc = s.drafter_px.iface.begin(&s.drafter_px, &s, err);
+    dr_begun = rc == DK_OK;
     if (!rc && di->begin) rc = dk_plugin_status(di->begin(dec, &s, err), 0, err, "begin");
+    dec_begun = rc == DK_OK;
     if (!rc) rc = step_loop(&s, di, dec, err);
-    if (di->end) di->end(dec, &s);
-    if (dr && dr->end) dr->end(run->drafter->inst, &s);
+    if (dec_begun && di->end) di->end(dec, &s);
+    if (dr_begun && dr && dr->end) dr->end(run->drafter->inst, &s);
     if (rc == DK_DONE) {
       if (!c->stop_reason) dk_session_finish(&s, "eos");
       rc = DK_OK;
@@ -442,11 +436,15 @@ static int run_completion(dk_run *run, size_t index, dk_seq seq, const dk_token 
   return rc;
 }
 
-/* The abort callback reaches the model only through the host. */
+/* The abort callback reaches the models only through the host. */
 static void set_model_abort(dk_run *run, int on) {
-  const struct dk_model_iface *mi = model_iface(run->model);
-  if (!run->opts.should_abort || !(run->info.caps & DK_MODEL_CAP_ABORT)) return;
-  mi->set_abort(run->model->inst, on ? run->opts.should_abort : NULL, on ? run->opts.user : NULL);
+  if (!run->opts.should_abort) return;
+  dk_instance *models[2] = {run->model, run->draft};
+  const dk_model_info *infos[2] = {&run->info, &run->draft_info};
+  for (int i = 0; i < 2; i++)
+    if (models[i] && (infos[i]->caps & DK_MODEL_CAP_ABORT))
+      model_iface(models[i])->set_abort(models[i]->inst, on ? run->opts.should_abort : NULL,
+                                        on ? run->opts.user : NULL);
 }
 
 int dk_run_generate(dk_run *run, dk_result **out, dk_error *err) {

@@ -85,6 +85,8 @@ int dk_run_generate(dk_run *run, dk_result **out, dk_error *err);
 void dk_result_free(dk_result *r);
 /* The loaded target model, for commands that need only the model. */
 const dk_model_ref *dk_run_model(dk_run *run);
+/* The target model's own info, with every capability it reported. */
+const dk_model_info *dk_run_model_info(dk_run *run);
 /* The pipeline's draft model, or NULL. */
 const dk_model_ref *dk_run_draft_model(dk_run *run);
 const dk_vocab *dk_run_vocab(dk_run *run);

@@ -45,7 +45,8 @@ struct dk_session {
   const float *prompt_logits;
   dk_chain chain;
   dk_instance *constraint;
-  dk_rng rng;
+  dk_rng rng;       /* the decoder's (session_rng) */
+  dk_rng chain_rng; /* the chain's final draw when no sampler selects */
   dk_model_meter meter, draft_meter;
   dk_model_proxy model_px, draft_px;
   dk_drafter_proxy drafter_px;
@@ -76,15 +77,23 @@ struct dk_session {
 /* Grow *p (of *cap elements of elem bytes) to hold need; 0 or -1. */
 int dk_grow(void **p, size_t *cap, size_t need, size_t elem);
 
-/* logprob.c: a token's record from what a decoder handed over. */
+/* logprob.c: a token's record from what a decoder handed over; the
+ * processed logprob of one candidate, the same way records compute it. */
+float dk_processed_logprob(dk_session *s, const dk_candidates *dist, dk_token id);
 int dk_record_fill(dk_session *s, dk_token_record *r, dk_token id, const dk_token_logprob *lp,
                    dk_error *err);
 void dk_record_clear(dk_token_record *r);
 /* branch.c */
+typedef int (*dk_dup_fn)(const void *inst, void **out, dk_error *err);
+/* A new instance from a constraint's fork or a sampler's clone. */
+int dk_instance_dup(const dk_instance *orig, dk_dup_fn dup, const char *op, dk_instance **out,
+                    dk_error *err);
 void dk_branches_after_commit(dk_session *s, const dk_token *toks, size_t n);
 void dk_branches_free_all(dk_session *s);
 int dk_branch_check(dk_session *s, const dk_branch *b, dk_error *err);
 /* commit.c */
+/* 1 when t ends generation (EOS/EOT and ignore_eos is off). */
+int dk_session_is_eos(const dk_session *s, dk_token t);
 int dk_session_finish(dk_session *s, const char *reason);
 
 #endif

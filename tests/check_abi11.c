@@ -57,6 +57,27 @@ static dk_result *run_opts(const char *yaml, const char *prompt, dk_run_opts opt
   return r;
 }
 
+/* A run of `yaml` for using its model directly; free with close_run. */
+typedef struct open_run {
+  dk_pipeline *p;
+  dk_run *run;
+  const dk_model_ref *m;
+} open_run;
+
+static open_run open_model(const char *yaml) {
+  open_run o;
+  ck_assert_int_eq(dk_pipeline_parse(yaml, strlen(yaml), "m.yaml", ".", &o.p, &err), DK_OK);
+  ck_assert_int_eq(dk_pipeline_resolve(o.p, reg, NULL, &err), DK_OK);
+  ck_assert_int_eq(dk_run_new(o.p, &(dk_run_opts){.logprobs = -1}, &o.run, &err), DK_OK);
+  o.m = dk_run_model(o.run);
+  return o;
+}
+
+static void close_run(open_run *o) {
+  dk_run_free(o->run);
+  dk_pipeline_free(o->p);
+}
+
 static dk_result *run_ok(const char *yaml, const char *prompt) {
   int rc;
   dk_result *r = run_opts(yaml, prompt, (dk_run_opts){.logprobs = -1}, &rc);
@@ -223,20 +244,14 @@ START_TEST(test_stochastic_verification_is_exact) {
   }
   dk_result *r = rs[0];
   /* The target's processed distribution at the prompt, computed here. */
-  dk_pipeline *p;
-  const char *ym = HEAD;
-  ck_assert_int_eq(dk_pipeline_parse(ym, strlen(ym), "m.yaml", ".", &p, &err), DK_OK);
-  ck_assert_int_eq(dk_pipeline_resolve(p, reg, NULL, &err), DK_OK);
-  dk_run *run;
-  ck_assert_int_eq(dk_run_new(p, &(dk_run_opts){.logprobs = -1}, &run, &err), DK_OK);
-  const dk_model_ref *m = dk_run_model(run);
+  open_run o = open_model(HEAD);
+  const dk_model_ref *m = o.m;
   dk_seq s;
   float lg[128];
   ck_assert_int_eq(m->iface->seq_new(m->inst, &s, &err), DK_OK);
   ck_assert_int_eq(m->iface->eval(m->inst, s, r->prompt_tokens, r->n_prompt, lg, 0, &err), DK_OK);
   m->iface->seq_free(m->inst, s);
-  dk_run_free(run);
-  dk_pipeline_free(p);
+  close_run(&o);
   int order[128];
   for (int i = 0; i < 128; i++) order[i] = i;
   for (int i = 0; i < 128; i++) /* top 16 by logit, ties to the lower id */
@@ -351,13 +366,8 @@ START_TEST(test_masked_decoder) {
   ck_assert_uint_eq(c->n_tokens, 10);
   ck_assert_str_eq(c->stop_reason, "length");
   /* The same schedule replayed with stateless whole-sequence evaluation. */
-  dk_pipeline *p;
-  const char *ym = "decokit: 1\nmodel: { plugin: hashlm, causal: false }\ndecoder: { plugin: unmask_fx }\n";
-  ck_assert_int_eq(dk_pipeline_parse(ym, strlen(ym), "m.yaml", ".", &p, &err), DK_OK);
-  ck_assert_int_eq(dk_pipeline_resolve(p, reg, NULL, &err), DK_OK);
-  dk_run *run;
-  ck_assert_int_eq(dk_run_new(p, &(dk_run_opts){.logprobs = -1}, &run, &err), DK_OK);
-  const dk_model_ref *m = dk_run_model(run);
+  open_run o = open_model("decokit: 1\nmodel: { plugin: hashlm, causal: false }\ndecoder: { plugin: unmask_fx }\n");
+  const dk_model_ref *m = o.m;
   dk_token seq[64];
   size_t np = r->n_prompt, len = np;
   memcpy(seq, r->prompt_tokens, np * sizeof *seq);
@@ -381,8 +391,7 @@ START_TEST(test_masked_decoder) {
   /* Steps without commits ran the model: more passes than commits. */
   ck_assert_uint_gt(c->forward_passes, 3);
   ck_assert(!c->recs[0].has_raw); /* the decoder gave no numbers */
-  dk_run_free(run);
-  dk_pipeline_free(p);
+  close_run(&o);
   dk_result_free(r);
 }
 END_TEST
@@ -390,16 +399,16 @@ END_TEST
 /* Model ops through the decoder's view: ragged atomicity, id subsets and
  * cached masked evaluation equal to full recomputation. */
 START_TEST(test_model_ops_through_the_proxy) {
-  dk_pipeline *p;
-  const char *ym = HEAD;
-  ck_assert_int_eq(dk_pipeline_parse(ym, strlen(ym), "m.yaml", ".", &p, &err), DK_OK);
-  ck_assert_int_eq(dk_pipeline_resolve(p, reg, NULL, &err), DK_OK);
-  dk_run *run;
-  ck_assert_int_eq(dk_run_new(p, &(dk_run_opts){.logprobs = -1}, &run, &err), DK_OK);
-  const dk_model_ref *m = dk_run_model(run);
+  open_run o = open_model(HEAD);
+  const dk_model_ref *m = o.m;
   const struct dk_model_iface *mi = m->iface;
   ck_assert_ptr_null(mi->set_abort);   /* the host's, not the decoder's */
   ck_assert_ptr_null(mi->clone_shared);
+  ck_assert(!(m->info->caps & (DK_MODEL_CAP_ABORT | DK_MODEL_CAP_SHARE))); /* and so are their bits */
+  ck_assert(dk_run_model_info(o.run)->caps & DK_MODEL_CAP_ABORT);
+  dk_model_info seen = {.struct_size = sizeof seen};
+  ck_assert_int_eq(mi->info(m->inst, &seen), DK_OK);
+  ck_assert_uint_eq(seen.caps, m->info->caps);
   dk_seq a, b;
   ck_assert_int_eq(mi->seq_new(m->inst, &a, &err), DK_OK);
   ck_assert_int_eq(mi->seq_new(m->inst, &b, &err), DK_OK);
@@ -466,8 +475,7 @@ START_TEST(test_model_ops_through_the_proxy) {
   me.logits = reused;
   ck_assert_int_eq(mi->eval_masked_seq(m->inst, &me, &err), DK_OK);
   ck_assert(memcmp(reused, part + 128, sizeof reused) == 0);
-  dk_run_free(run);
-  dk_pipeline_free(p);
+  close_run(&o);
 }
 END_TEST
 

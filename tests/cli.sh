@@ -58,6 +58,20 @@ expect 130 "SIGINT" -- timeout --preserve-status -s INT 1 "$dk" run --plugin-pat
 has "$tmp/err" "stop: cancelled" "SIGINT stop reason"
 has "$tmp/err" "interrupted" "SIGINT message"
 [ "$(wc -c <"$tmp/out")" -gt 100 ] && ok || bad "SIGINT lost the generated text"
+# The decoder example of decokit-plugin(3): three tokens a commit through a
+# branch give the same text and tokens as one token a step, and every token
+# keeps its logprobs (their values are compared in check_abi11).
+printf 'samplers: [ { plugin: penalties, repeat: 1.3 }, { plugin: top_k, k: 8 }, { plugin: temperature, t: 0.8 } ]\n' >"$tmp/chain.yaml"
+cat "$tmp/good.yaml" "$tmp/chain.yaml" >"$tmp/one.yaml"
+cat "$tmp/one.yaml" >"$tmp/chunked.yaml"
+echo 'decoder: { plugin: chunked }' >>"$tmp/chunked.yaml"
+for y in one chunked; do
+  expect 0 "run $y.yaml" -- "$dk" run --plugin-path "$fx" -q --json "$tmp/$y.yaml"
+  grep -v -e '_s"' -e 'per_s"' -e '"pipeline"' -e '"fingerprint"' -e 'logprob"' "$tmp/out" >"$tmp/$y.json"
+  cp "$tmp/out" "$tmp/$y.full"
+done
+cmp -s "$tmp/one.json" "$tmp/chunked.json" && ok || bad "chunked example: not the one-token-a-step result"
+grep -q 'logprob": null' "$tmp/chunked.full" && bad "chunked example: a token lost its logprob" || ok
 printf 'from stdin' >"$tmp/prompt"
 expect 0 "prompt from stdin" -- sh -c "'$dk' run --plugin-path '$fx' -q -p - '$tmp/good.yaml' < '$tmp/prompt'"
 has "$tmp/out" "from stdin" "prompt from stdin"
@@ -88,6 +102,11 @@ expect 0 "plugins" -- "$dk" plugins
 has "$tmp/out" "decoder    sample" "plugins lists the sample decoder"
 expect 0 "plugins info" -- "$dk" plugins info hashlm --plugin-path "$fx"
 has "$tmp/out" "window" "plugins info shows parameters"
+has "$tmp/out" "capabilities: none" "plugins info shows no capabilities"
+expect 0 "plugins info decoder" -- "$dk" plugins info sample
+has "$tmp/out" "  capabilities: instance_mt" "plugins info shows the header's capabilities"
+expect 0 "plugins info no_prefill" -- "$dk" plugins info unmask_fx --plugin-path "$fx"
+has "$tmp/out" "  capabilities: no_prefill" "plugins info shows a decoder's no_prefill"
 expect 3 "plugins info absent" -- "$dk" plugins info no_such_plugin
 for so in "$DECOKIT_PLUGIN_PATH"/*.so; do
   n=$(nm -D --defined-only "$so" | awk '$2 == "T" || $2 == "D" || $2 == "B" || $2 == "R"' | wc -l)

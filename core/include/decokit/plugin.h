@@ -229,7 +229,7 @@ typedef struct dk_vocab {
   const char *const *piece;      /**< decoded bytes of each token (not NUL-terminated) */
   const uint32_t *piece_len;     /**< byte length of each piece */
   const uint8_t *attr;           /**< DK_TOKEN_* bits of each token */
-  /* ABI 1.1 and later: append here. */
+  /* ABI 1.2 and later: append here. */
 } dk_vocab;
 
 /** What the host gives every create().  Borrowed during create() except
@@ -241,7 +241,7 @@ typedef struct dk_create_info {
   uint64_t seed;            /**< the seed the stream was made from */
   const dk_vocab *vocab;    /**< (nullable) NULL when creating a model; valid for the instance's lifetime */
   int32_t n_threads;        /**< threads the component may use (models) */
-  /* ABI 1.1 and later: append here. */
+  /* ABI 1.2 and later: append here. */
 } dk_create_info;
 
 /* ---- host services -------------------------------------------------- */
@@ -658,7 +658,7 @@ typedef struct dk_decoder_iface {
   int (*step)(void *inst, dk_session *s, dk_error *err);
   /** End one completion (release sequences).  Optional. */
   void (*end)(void *inst, dk_session *s);
-  /* ABI 1.1 and later: append here. */
+  /* ABI 1.2 and later: append here. */
 } dk_decoder_iface;
 
 /* ---- drafter --------------------------------------------------------- */
@@ -712,7 +712,7 @@ struct dk_constraint_iface {
    *  bytes and len at it (transfer none, valid until the next call) and return
    *  1; otherwise 0. */
   int (*forced)(void *inst, const char **bytes, size_t *len);
-  /* ABI 1.1 and later: append here. */
+  /* ABI 1.2 and later: append here. */
 };
 
 /* ---- sampler --------------------------------------------------------- */
@@ -723,7 +723,7 @@ typedef struct dk_sample_ctx {
   const dk_token *tokens;  /**< (transfer none) prompt + generated so far */
   size_t n_tokens;
   size_t n_prompt;         /**< tokens[0..n_prompt) are the prompt */
-  /* ABI 1.1 and later: append here. */
+  /* ABI 1.2 and later: append here. */
 } dk_sample_ctx;
 
 typedef struct dk_sampler_iface {
@@ -739,7 +739,7 @@ typedef struct dk_sampler_iface {
   void (*reset)(void *inst);
   /** A new independent instance in the same state.  Optional. */
   int (*clone)(const void *inst, void **out, dk_error *err);
-  /* ABI 1.1 and later: append here. */
+  /* ABI 1.2 and later: append here. */
 } dk_sampler_iface;
 
 /* ---- scorer ---------------------------------------------------------- */
@@ -779,7 +779,7 @@ typedef struct dk_plugin_desc {
   int (*init)(const dk_host *host, dk_error *err);
   /** Optional teardown before unload. */
   void (*fini)(void);
-  /* ABI 1.1 and later: append here. */
+  /* ABI 1.2 and later: append here. */
 } dk_plugin_desc;
 
 /** The one exported symbol.  It returns static data and runs no other code. */
