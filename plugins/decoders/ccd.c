@@ -91,7 +91,8 @@ static size_t fast_path(ccd *c, size_t k) {
   size_t met = 0, same = 0;
   for (size_t i = 0; i < k && i < d->n_stat; i++) met += buffered(c, d->stat[i].pos) >= 0;
   if (!met) return 0;
-  for (size_t i = 0; i < c->n_verify && i < d->n_stat; i++) same += buffered(c, d->stat[i].pos) == d->stat[i].x0;
+  for (size_t i = 0; i < c->n_verify && i < d->n_stat; i++)
+    same += buffered(c, d->stat[i].pos) == d->stat[i].x0;
   if (same < k) return 0;
   for (size_t i = 0; i < c->n_verify && i < d->n_stat; i++)
     if (buffered(c, d->stat[i].pos) == d->stat[i].x0) dllm_fill(d, &d->stat[i]);

@@ -22,7 +22,8 @@ static const dk_param_spec prophet_params[] = {
      "Mean top-1 minus top-2 logit gap that ends decoding while under a third of the steps are "
      "done."},
     {"gap_mid", DK_PARAM_DOUBLE, 0, "5.0", 0, 0, "The gap that ends decoding up to two thirds of the steps."},
-    {"gap_late", DK_PARAM_DOUBLE, 0, "2.5", 0, 0, "The gap that ends decoding after two thirds of the steps."},
+    {"gap_late", DK_PARAM_DOUBLE, 0, "2.5", 0, 0,
+     "The gap that ends decoding after two thirds of the steps."},
     {NULL, 0, 0, NULL, 0, 0, NULL}};
 
 static int prophet_create(const dk_host *h, const dk_create_info *ci, void **inst, dk_error *err) {
