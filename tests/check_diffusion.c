@@ -66,7 +66,8 @@ static void run_fails(const char *yaml, const char *want) {
  * the row sees. */
 static const dk_model_ref *toy_model(const char *params, dk_pipeline **p, dk_run **run) {
   char y[256];
-  snprintf(y, sizeof y, "decokit: 1\nmodel: { plugin: toymask, %s }\ndecoder: { plugin: diffusion }\n", params);
+  snprintf(y, sizeof y, "decokit: 1\nmodel: { plugin: toymask, %s }\ndecoder: { plugin: diffusion }\n",
+           params);
   ck_assert_int_eq(dk_pipeline_parse(y, strlen(y), "m.yaml", ".", p, &err), DK_OK);
   ck_assert_int_eq(dk_pipeline_resolve(*p, reg, NULL, &err), DK_OK);
   ck_assert_msg(dk_run_new(*p, &(dk_run_opts){.logprobs = -1}, run, &err) == DK_OK, "%s", err.msg);
@@ -156,7 +157,10 @@ START_TEST(test_toymask_model) {
 END_TEST
 
 #define TOY(params) "decokit: 1\nmodel: { plugin: toymask, " params " }\n"
-#define DEC(params) "decoder: { plugin: diffusion, " params " }\ngenerate: { max_tokens: 64, ignore_eos: true }\n"
+/* A decoder and the generation settings every run here uses. */
+#define USE(plugin, params)                                                                                  \
+  "decoder: { plugin: " plugin ", " params " }\ngenerate: { max_tokens: 64, ignore_eos: true }\n"
+#define DEC(params) USE("diffusion", params)
 
 /*
  * Worked example.  Prompt "ab" is <s> a b: the canvas starts at position 3.
@@ -180,7 +184,8 @@ START_TEST(test_orders_by_hand) {
   static const char *const orders[] = {"confidence", "margin", "entropy", "random"};
   for (size_t i = 0; i < 4; i++) {
     char y[512];
-    snprintf(y, sizeof y, TOY("variant: stable, seed: 5") DEC("gen_length: 4, block_length: 4, steps: 4, order: %s"),
+    snprintf(y, sizeof y,
+             TOY("variant: stable, seed: 5") DEC("gen_length: 4, block_length: 4, steps: 4, order: %s"),
              orders[i]);
     expect(y, "orux", 4);
   }
@@ -210,7 +215,8 @@ END_TEST
  * whole-sequence evaluation. */
 static void reference(const char *model, size_t gen, size_t block, dk_token *out, size_t *nfe) {
   char y[512];
-  snprintf(y, sizeof y, "decokit: 1\nmodel: { plugin: toymask, %s }\ndecoder: { plugin: diffusion }\n", model);
+  snprintf(y, sizeof y, "decokit: 1\nmodel: { plugin: toymask, %s }\ndecoder: { plugin: diffusion }\n",
+           model);
   dk_pipeline *p;
   ck_assert_int_eq(dk_pipeline_parse(y, strlen(y), "m.yaml", ".", &p, &err), DK_OK);
   ck_assert_int_eq(dk_pipeline_resolve(p, reg, NULL, &err), DK_OK);
@@ -312,7 +318,8 @@ END_TEST
 
 START_TEST(test_bad_input) {
   run_fails(TOY("") DEC("gen_length: 10, block_length: 4"), "block_length: 4 does not divide gen_length 10");
-  run_fails(TOY("") DEC("gen_length: 16, block_length: 4, steps: 2"), "steps: 2 is not a multiple of the 4 blocks");
+  run_fails(TOY("") DEC("gen_length: 16, block_length: 4, steps: 2"),
+            "steps: 2 is not a multiple of the 4 blocks");
   run_fails(TOY("") DEC("gen_length: 16, block_length: 4, steps: 6"), "steps: 6 is not a multiple");
   run_fails(TOY("") DEC("order: best"), "order: 'best'");
   run_fails(TOY("") DEC("cache: full"), "cache: 'full'");
@@ -320,7 +327,8 @@ START_TEST(test_bad_input) {
   run_fails("decokit: 1\nmodel: { plugin: hashlm }\n" DEC("gen_length: 8, block_length: 8, steps: 8"),
             "is causal");
   run_fails(TOY("seq_cache: false") DEC("gen_length: 8, block_length: 8, steps: 8"), "cache: prefix needs");
-  run_fails(TOY("") DEC("gen_length: 512, block_length: 8, steps: 64"), "gen_length: 512 positions after a prompt");
+  run_fails(TOY("") DEC("gen_length: 512, block_length: 8, steps: 64"),
+            "gen_length: 512 positions after a prompt");
   /* Without eval_masked_seq every call returns a row per position: a long
    * canvas is refused before anything is allocated. */
   run_fails(TOY("seq_cache: false, n_ctx: 2000000000")
@@ -348,8 +356,8 @@ START_TEST(test_prophet) {
     snprintf(y, sizeof y, TOY("variant: hash, seed: 2") DEC("%s, cache: %s"), canvas, caches[c]);
     dk_result *ref = run_ok(y);
     snprintf(y, sizeof y,
-             TOY("variant: hash, seed: 2") "decoder: { plugin: prophet, %s, cache: %s, gap_early: 1e9, gap_mid: 1e9, "
-                                           "gap_late: 1e9 }\ngenerate: { max_tokens: 64, ignore_eos: true }\n",
+             TOY("variant: hash, seed: 2") USE("prophet", "%s, cache: %s, gap_early: 1e9, gap_mid: 1e9, "
+                                                          "gap_late: 1e9"),
              canvas, caches[c]);
     dk_result *r = run_ok(y);
     ck_assert_str_eq(r->c[0].text, ref->c[0].text);
@@ -357,8 +365,8 @@ START_TEST(test_prophet) {
     dk_result_free(r);
     dk_result_free(ref);
   }
-  dk_result *r = run_ok(TOY("variant: flipping, seed: 5") "decoder: { plugin: prophet, gen_length: 8, block_length: 4, "
-                        "steps: 8, gap_early: 0 }\ngenerate: { max_tokens: 64, ignore_eos: true }\n");
+  dk_result *r = run_ok(TOY("variant: flipping, seed: 5")
+                            USE("prophet", "gen_length: 8, block_length: 4, steps: 8, gap_early: 0"));
   ck_assert_str_eq(r->c[0].text, "psvybehk");
   ck_assert_uint_eq(r->c[0].forward_passes, 1);
   dk_result_free(r);
@@ -367,8 +375,7 @@ START_TEST(test_prophet) {
   for (size_t i = 0; i < 2; i++) {
     char y[512];
     snprintf(y, sizeof y,
-             TOY("variant: hash") "decoder: { plugin: prophet, gen_length: 12, block_length: 12, steps: 12, %s }\n"
-                                  "generate: { max_tokens: 64, ignore_eos: true }\n",
+             TOY("variant: hash") USE("prophet", "gen_length: 12, block_length: 12, steps: 12, %s"),
              phases[i][0]);
     r = run_ok(y);
     ck_assert_uint_eq(r->c[0].n_tokens, 12);
@@ -402,27 +409,26 @@ START_TEST(test_adablock) {
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     char y[512];
     snprintf(y, sizeof y,
-             TOY("variant: stable") "decoder: { plugin: adablock, gen_length: 16, block_length: 8, %s }\n"
-                                    "generate: { max_tokens: 64, ignore_eos: true }\n",
-             cases[i].params);
+             TOY("variant: stable") USE("adablock", "gen_length: 16, block_length: 8, %s"), cases[i].params);
     dk_result *r = run_ok(y);
     ck_assert_str_eq(r->c[0].text, "jmpsvybehknqtwzc");
     ck_assert_msg(metric(&r->c[0], "blocks") == cases[i].blocks, "case %zu: %g blocks", i,
                   metric(&r->c[0], "blocks"));
     dk_result_free(r);
   }
-  run_fails(TOY("") "decoder: { plugin: adablock, delimiters: [\"?!\"] }\n", "delimiters: no token's piece is '?!'");
+  run_fails(TOY("") USE("adablock", "delimiters: [\"?!\"]"), "delimiters: no token's piece is '?!'");
   /* No delimiter confident enough: Fast-dLLM threshold decoding exactly. */
   static const char *const caches[] = {"none", "prefix", "dual"};
   for (size_t c = 0; c < 3; c++) {
     char y[512];
-    snprintf(y, sizeof y, TOY("variant: hash, seed: 6") DEC("gen_length: 24, block_length: 8, threshold: 0.5, cache: %s"),
+    snprintf(y, sizeof y,
+             TOY("variant: hash, seed: 6") DEC("gen_length: 24, block_length: 8, threshold: 0.5, cache: %s"),
              caches[c]);
     dk_result *ref = run_ok(y);
     snprintf(y, sizeof y,
-             TOY("variant: hash, seed: 6") "decoder: { plugin: adablock, gen_length: 24, block_length: 8, "
-                                           "threshold: 0.5, delimiters: [a, e], delimiter_threshold: 2, cache: %s }\n"
-                                           "generate: { max_tokens: 64, ignore_eos: true }\n",
+             TOY("variant: hash, seed: 6") USE("adablock", "gen_length: 24, block_length: 8, "
+                                                           "threshold: 0.5, delimiters: [a, e], "
+                                                           "delimiter_threshold: 2, cache: %s"),
              caches[c]);
     dk_result *r = run_ok(y);
     ck_assert_str_eq(r->c[0].text, ref->c[0].text);
@@ -445,24 +451,23 @@ END_TEST
  * expand_ratio 0 the buffer is k long and CCD is plain decoding too.
  */
 START_TEST(test_ccd) {
-  dk_result *r = run_ok(TOY("variant: stable") "decoder: { plugin: ccd, gen_length: 16, block_length: 16, steps: 16, "
-                        "order: entropy }\ngenerate: { max_tokens: 64, ignore_eos: true }\n");
+  dk_result *r = run_ok(
+      TOY("variant: stable") USE("ccd", "gen_length: 16, block_length: 16, steps: 16, order: entropy"));
   ck_assert_str_eq(r->c[0].text, "jmpsvybehknqtwzc");
   ck_assert_uint_eq(r->c[0].forward_passes, 8);
   ck_assert(metric(&r->c[0], "ccd_extra") == 8);
   dk_result_free(r);
   static const char *const same[][3] = {
       {"variant: flipping", "gen_length: 16, block_length: 16, steps: 16, order: entropy", ""},
-      {"variant: hash, seed: 8", "gen_length: 24, block_length: 8, steps: 24, cache: dual", ", expand_ratio: 0"},
+      {"variant: hash, seed: 8", "gen_length: 24, block_length: 8, steps: 24, cache: dual",
+       ", expand_ratio: 0"},
       {"variant: hash, seed: 8", "gen_length: 24, block_length: 8, steps: 12", ", warmup: 1000"}};
   for (size_t i = 0; i < 3; i++) {
     char y[512];
     snprintf(y, sizeof y, "decokit: 1\nmodel: { plugin: toymask, %s }\n" DEC("%s"), same[i][0], same[i][1]);
     dk_result *ref = run_ok(y);
-    snprintf(y, sizeof y,
-             "decokit: 1\nmodel: { plugin: toymask, %s }\ndecoder: { plugin: ccd, %s%s }\n"
-             "generate: { max_tokens: 64, ignore_eos: true }\n",
-             same[i][0], same[i][1], same[i][2]);
+    snprintf(y, sizeof y, "decokit: 1\nmodel: { plugin: toymask, %s }\n" USE("ccd", "%s%s"), same[i][0],
+             same[i][1], same[i][2]);
     r = run_ok(y);
     ck_assert_str_eq(r->c[0].text, ref->c[0].text);
     ck_assert_uint_eq(r->c[0].forward_passes, ref->c[0].forward_passes);
@@ -471,11 +476,41 @@ START_TEST(test_ccd) {
     dk_result_free(ref);
   }
   /* Two blocks of 8 with confidence order: the buffer starts again in each. */
-  r = run_ok(TOY("variant: stable") "decoder: { plugin: ccd, gen_length: 16, block_length: 8, steps: 16 }\n"
-                                    "generate: { max_tokens: 64, ignore_eos: true }\n");
+  r = run_ok(TOY("variant: stable") USE("ccd", "gen_length: 16, block_length: 8, steps: 16"));
   ck_assert_str_eq(r->c[0].text, "jmpsvybehknqtwzc");
   ck_assert_uint_eq(r->c[0].forward_passes, 10);
   dk_result_free(r);
+}
+END_TEST
+
+/* Each position's token comes from the pipeline's sampler chain.  Banning
+ * 'j' (id 11), the stable model's favourite for position 3 and for no other
+ * of 3..10, leaves its second choice 'k' there; sampling at a temperature
+ * is reproducible from the seed and reports the processed numbers.  A
+ * constraint cannot follow a canvas filled out of order: refused. */
+START_TEST(test_sampler_chain) {
+  const char *gen = "gen_length: 8, block_length: 8, steps: 8";
+  char y[512];
+  snprintf(y, sizeof y, TOY("variant: stable") DEC("%s"), gen);
+  expect(y, "jmpsvybe", 8);
+  snprintf(y, sizeof y,
+           TOY("variant: stable")
+               DEC("%s") "samplers: [ { plugin: logit_bias, bias: [\"11:-inf\"] }, { plugin: greedy } ]\n",
+           gen);
+  expect(y, "kmpsvybe", 8);
+  snprintf(y, sizeof y,
+           TOY("variant: hash, seed: 4")
+               DEC("%s") "samplers: [ { plugin: temperature, t: 2.0 }, { plugin: dist } ]\n",
+           gen);
+  dk_result *a = run_ok(y), *b = run_ok(y);
+  ck_assert_str_eq(a->c[0].text, b->c[0].text);
+  for (size_t i = 0; i < 8; i++) ck_assert(a->c[0].recs[i].has_proc && a->c[0].recs[i].proc_lp <= 0);
+  dk_result_free(a);
+  dk_result_free(b);
+  run_fails(
+      TOY("") DEC(
+          "gen_length: 8, block_length: 8, steps: 8") "constraint: { plugin: regex, pattern: \"[a-z]+\" }\n",
+      "a constraint cannot follow a canvas");
 }
 END_TEST
 
@@ -510,6 +545,7 @@ int main(void) {
   tcase_add_test(tc, test_prophet);
   tcase_add_test(tc, test_adablock);
   tcase_add_test(tc, test_ccd);
+  tcase_add_test(tc, test_sampler_chain);
   tcase_add_test(tc, test_bad_input);
   tcase_add_test(tc, test_example_pipelines);
   suite_add_tcase(s, tc);

@@ -24,8 +24,8 @@ typedef struct adablock {
 static const dk_param_spec adablock_params[] = {
     DLLM_PARAMS_CORE,
     {"threshold", DK_PARAM_DOUBLE, DK_PARAM_MIN, "0.9", 0, 0,
-     "Each step unmasks every masked position of the block whose top probability is at least "
-     "this, and always the first in order."},
+     "Each step unmasks every masked position of the block whose chosen token has at least this "
+     "probability, and always the first in order."},
     {"delimiter_threshold", DK_PARAM_DOUBLE, DK_PARAM_MIN, "0.3", 0, 0,
      "A delimiter ends a block only when predicted with at least this probability (0.3 for "
      "LLaDA, 0.5 for Dream); a value over 1 keeps every block block_length long."},
@@ -108,9 +108,9 @@ static int size_block(adablock *a, dk_session *s, dk_error *err) {
   if (rc) return rc;
   const dllm_row *best = NULL;
   for (size_t i = 0; i < d->n_stat; i++)
-    if (d->stat[i].pos < d->b0 + w && a->delim[d->stat[i].x0] && (!best || d->stat[i].p1 > best->p1))
+    if (d->stat[i].pos < d->b0 + w && a->delim[d->stat[i].x0] && (!best || d->stat[i].conf > best->conf))
       best = &d->stat[i];
-  if (best && best->p1 >= a->delim_thr) len = best->pos - d->b0 + 1;
+  if (best && best->conf >= a->delim_thr) len = best->pos - d->b0 + 1;
   d->b1 = d->b0 + len;
   d->block_masks = dllm_masks(d, d->b0, d->b1);
   d->h->metric_add(s, "blocks", 1);

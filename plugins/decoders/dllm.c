@@ -65,11 +65,15 @@ int dllm_init(dllm *d, const dk_host *h, const dk_create_info *ci, int steps, dk
 void dllm_end(dllm *d) {
   free(d->x);
   free(d->raw);
+  free(d->processed);
+  free(d->extra);
   free(d->logits);
   free(d->rows);
   free(d->stat);
   d->x = NULL;
   d->raw = NULL;
+  d->processed = NULL;
+  d->extra = NULL;
   d->logits = NULL;
   d->rows = NULL;
   d->stat = NULL;
@@ -102,6 +106,9 @@ int dllm_begin(dllm *d, dk_session *s, size_t max_rows, dk_error *err) {
                         d->o.cache == DLLM_CACHE_PREFIX ? "prefix" : "dual");
   if (d->o.cache == DLLM_CACHE_DUAL && !(mi->caps & DK_MODEL_CAP_DUAL_CACHE))
     return h->set_error(err, DK_ERR_UNSUPPORTED, "cache: dual needs a model with the dual cache");
+  if (h->session_constraint(s))
+    return h->set_error(err, DK_ERR_UNSUPPORTED,
+                        "a constraint cannot follow a canvas that is not filled left to right");
   size_t n_tok;
   const dk_token *t = h->session_tokens(s, &n_tok, &d->n_prompt);
   d->seq = h->session_seq(s);
@@ -129,10 +136,12 @@ int dllm_begin(dllm *d, dk_session *s, size_t max_rows, dk_error *err) {
                         d->use_seq ? "" : ": the model has no eval_masked_seq to return a block's rows");
   d->x = malloc(d->n_total * sizeof *d->x);
   d->raw = malloc(d->n_total * sizeof *d->raw);
+  d->processed = malloc(d->n_total * sizeof *d->processed);
+  d->extra = malloc(d->n_total * sizeof *d->extra);
   d->logits = malloc(out_rows * (size_t)d->nv * sizeof *d->logits);
   d->rows = malloc(max_rows * sizeof *d->rows);
   d->stat = malloc(max_rows * sizeof *d->stat);
-  if (!d->x || !d->raw || !d->logits || !d->rows || !d->stat) {
+  if (!d->x || !d->raw || !d->processed || !d->extra || !d->logits || !d->rows || !d->stat) {
     dllm_end(d);
     return h->set_error(err, DK_ERR_NOMEM,
                         "gen_length: no memory for logits of %zu positions of %d tokens", out_rows,
@@ -181,7 +190,11 @@ size_t dllm_schedule(const dllm *d) {
   return k < left ? k : left;
 }
 
-static void row_stats(dllm *d, const float *z, dllm_row *r) {
+/* The row's statistics, then its token from the pipeline's sampler chain
+ * (greedy, lowest id on ties, when the pipeline has none).  The chain sees
+ * the committed text and the block's tokens decided left of the row; the
+ * mask id is never a candidate. */
+static int row_stats(dllm *d, float *z, dllm_row *r, size_t n_extra, dk_error *err) {
   int32_t nv = d->nv;
   dk_token best = -1, second = -1;
   float zmax = -INFINITY;
@@ -202,20 +215,41 @@ static void row_stats(dllm *d, const float *z, dllm_row *r) {
     ez += e * ((double)z[v] - zmax);
   }
   double lse = zmax + log(sum);
-  r->x0 = best;
   r->z1 = z[best];
   r->z2 = second >= 0 ? z[second] : -INFINITY;
-  r->raw = (float)(z[best] - lse);
   r->p1 = (float)exp(z[best] - lse);
   r->p2 = second >= 0 ? (float)exp(z[second] - lse) : 0.0f;
   /* -H = sum p log p = E[z] - lse. */
   r->neg_ent = (float)(ez / sum + zmax - lse);
+  z[d->mask] = -INFINITY;
+  dk_token_logprob lp = {.struct_size = sizeof lp};
+  int rc = d->h->session_sample_ex(d->s, NULL, z, d->extra, n_extra, &r->x0, &lp, err);
+  if (rc) return rc;
+  if (r->x0 < 0 || r->x0 >= nv || r->x0 == d->mask)
+    return d->h->set_error(err, DK_ERR_INTERNAL, "the sampler chain chose token %d", r->x0);
+  r->raw = (float)(z[r->x0] - lse);
+  r->conf = (float)exp(z[r->x0] - lse);
+  r->processed = lp.processed;
   switch (d->o.order) {
-  case DLLM_CONFIDENCE: r->score = r->p1; break;
+  case DLLM_CONFIDENCE: r->score = r->conf; break;
   case DLLM_MARGIN: r->score = (double)r->p1 - r->p2; break;
   case DLLM_ENTROPY: r->score = r->neg_ent; break;
   default: r->score = d->h->rng_uniform(d->h->session_rng(d->s)); break;
   }
+  return DK_OK;
+}
+
+/* Statistics of every row of the last forward (rows in position order). */
+static int all_stats(dllm *d, size_t stride_rows, dk_error *err) {
+  size_t n_extra = 0, at = d->committed;
+  for (size_t i = 0; i < d->n_stat; i++) {
+    for (; at < d->stat[i].pos; at++)
+      if (d->x[at] != d->mask) d->extra[n_extra++] = d->x[at];
+    size_t row = stride_rows ? d->stat[i].pos - d->lead : i;
+    int rc = row_stats(d, d->logits + row * (size_t)d->nv, &d->stat[i], n_extra, err);
+    if (rc) return rc;
+  }
+  return DK_OK;
 }
 
 int dllm_forward(dllm *d, size_t lo, size_t hi, dk_error *err) {
@@ -230,10 +264,7 @@ int dllm_forward(dllm *d, size_t lo, size_t hi, dk_error *err) {
   int rc;
   if (!d->use_seq) {
     rc = d->m->iface->eval_masked(d->m->inst, d->x, d->n_total, d->logits, err);
-    if (rc) return rc;
-    for (size_t i = 0; i < n; i++)
-      row_stats(d, d->logits + (d->stat[i].pos - d->lead) * (size_t)d->nv, &d->stat[i]);
-    return DK_OK;
+    return rc ? rc : all_stats(d, 1, err);
   }
   /* Everything left of the block's first output row can join the cache:
    * with a logit shift that row is the position before the block. */
@@ -259,13 +290,13 @@ int dllm_forward(dllm *d, size_t lo, size_t hi, dk_error *err) {
   if (me.flags & DK_MASKED_STORE) d->stored = 1;
   if (me.n_commit) d->stored = 0;
   d->cached += me.n_commit;
-  for (size_t i = 0; i < n; i++) row_stats(d, d->logits + i * (size_t)d->nv, &d->stat[i]);
-  return DK_OK;
+  return all_stats(d, 0, err);
 }
 
 void dllm_fill(dllm *d, const dllm_row *r) {
   d->x[r->pos] = r->x0;
   d->raw[r->pos] = r->raw;
+  d->processed[r->pos] = r->processed;
 }
 
 const dllm_row *dllm_row_at(const dllm *d, size_t pos) {
@@ -293,7 +324,7 @@ size_t dllm_unmask(dllm *d, size_t k) {
     dllm_row *r = &d->stat[i];
     if (r->pos < d->b0 || r->pos >= d->b1) continue;
     if (!best || before(r, best)) best = r;
-    if (d->o.use_threshold && r->p1 >= d->o.threshold) {
+    if (d->o.use_threshold && r->conf >= d->o.threshold) {
       dllm_fill(d, r);
       done++;
     }
@@ -326,7 +357,7 @@ int dllm_commit(dllm *d, size_t upto, dk_error *err) {
   if (!lp) return d->h->set_error(err, DK_ERR_NOMEM, "out of memory");
   for (size_t i = 0; i < n; i++)
     lp[i] = (dk_token_logprob){.struct_size = sizeof *lp, .raw = d->raw[d->committed + i],
-                               .processed = NAN};
+                               .processed = d->processed[d->committed + i]};
   int rc = d->h->commit_ex(d->s, NULL, d->x + d->committed, n, lp, err);
   free(lp);
   if (rc >= 0) d->committed = upto;

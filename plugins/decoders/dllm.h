@@ -22,11 +22,13 @@ typedef struct dllm_opts {
 /* What one forward says about one masked position. */
 typedef struct dllm_row {
   size_t pos;      /* absolute position (prompt first) */
-  dk_token x0;     /* argmax, never the mask id */
+  dk_token x0;     /* the token the sampler chain chose, never the mask id */
+  float conf;      /* its probability under the model */
   float z1, z2;    /* the two largest logits (mask excluded) */
   float p1, p2;    /* their probabilities */
   float neg_ent;   /* minus the entropy of the row */
   float raw;       /* log p of x0 */
+  float processed; /* log p of x0 after the sampler chain */
   double score;    /* the unmasking order's key: larger goes first */
 } dllm_row;
 
@@ -43,6 +45,8 @@ typedef struct dllm {
   dk_seq seq;
   dk_token *x;      /* prompt then the generation canvas */
   float *raw;       /* per canvas position: log p when it was unmasked */
+  float *processed; /* the same after the sampler chain */
+  dk_token *extra;  /* the block's decided tokens left of a row, for the chain */
   size_t n_prompt, n_total;
   size_t cached;    /* positions in the model's prefix cache */
   int stored;       /* the model holds a stored canvas for this block */
@@ -67,9 +71,10 @@ typedef struct dllm {
       {"block_length", DK_PARAM_INT, DK_PARAM_MIN, "32", 1, 0,                                     \
        "Semi-autoregressive block: the canvas is unmasked block by block, left to right."},        \
       {"order", DK_PARAM_STRING, 0, "confidence", 0, 0,                                            \
-       "Which masked positions are unmasked first: confidence (top probability; LLaDA "            \
-       "low-confidence remasking), margin (top-1 minus top-2 probability), entropy (lowest "       \
-       "entropy) or random."},                                                                     \
+       "Which masked positions are unmasked first: confidence (the probability of the token "     \
+       "the sampler chain chose there; LLaDA low-confidence remasking), margin (top-1 minus "      \
+       "top-2 probability), entropy (lowest entropy) or random.  Each position's token comes "     \
+       "from the pipeline's samplers (greedy without any)."},                                      \
   {                                                                                                \
     "cache", DK_PARAM_STRING, 0, "prefix", 0, 0,                                                   \
         "none (every step recomputes prompt and canvas), prefix (positions left of the block "     \
@@ -91,8 +96,8 @@ typedef struct dllm {
   {                                                                                                \
     "threshold", DK_PARAM_DOUBLE, DK_PARAM_MIN, NULL, 0, 0,                                        \
         "Fast-dLLM parallel decoding: each step unmasks every masked position of the block "       \
-        "whose top probability is at least this, and always the first in order; steps are then "   \
-        "ignored.  Unset: the schedule decides."                                                   \
+        "whose chosen token has at least this probability, and always the first in order; steps "  \
+        "are then ignored.  Unset: the schedule decides."                                          \
   }
 
 /* Read and check DLLM_PARAMS, or with steps 0 DLLM_PARAMS_CORE and a
