@@ -39,7 +39,7 @@ static const dk_param_spec adablock_params[] = {
 
 static void adablock_destroy(void *inst) {
   adablock *a = inst;
-  dllm_fini(&a->d);
+  dllm_end(&a->d);
   free(a->delim);
   free(a);
 }

@@ -35,7 +35,7 @@ static const dk_param_spec ccd_params[] = {
 
 static void ccd_destroy(void *inst) {
   ccd *c = inst;
-  dllm_fini(&c->d);
+  dllm_end(&c->d);
   free(c->vpos);
   free(c->vtok);
   free(c);
@@ -117,7 +117,8 @@ static int ccd_step(void *inst, dk_session *s, dk_error *err) {
   if (!fast) dllm_unmask(d, k);
   size_t cap = (size_t)((double)k * (1 + c->expand));
   c->n_verify = c->n_verify + 1 < cap ? c->n_verify + 1 : cap ? cap : 1;
-  if ((double)dllm_masks(d, d->n_prompt, d->n_total) <= c->late * (double)d->o.gen_length) c->n_verify = 1;
+  if ((double)dllm_masks(d, d->n_prompt, d->n_total) <= c->late * (double)d->o.gen_length)
+    c->n_verify = 1;
   c->n_prev = 0;
   for (size_t i = 0; i < d->n_stat && c->n_prev < c->n_verify && c->n_prev < d->o.block_length; i++)
     if (d->x[d->stat[i].pos] == d->mask) {

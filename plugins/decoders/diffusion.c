@@ -20,7 +20,7 @@ static int diffusion_create(const dk_host *h, const dk_create_info *ci, void **i
 }
 
 static void diffusion_destroy(void *inst) {
-  dllm_fini(inst);
+  dllm_end(inst);
   free(inst);
 }
 

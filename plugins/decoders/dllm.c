@@ -80,8 +80,6 @@ void dllm_end(dllm *d) {
   d->m = NULL;
 }
 
-void dllm_fini(dllm *d) { dllm_end(d); }
-
 int dllm_begin(dllm *d, dk_session *s, size_t max_rows, dk_error *err) {
   const dk_host *h = d->h;
   dllm_end(d);
@@ -297,12 +295,6 @@ void dllm_fill(dllm *d, const dllm_row *r) {
   d->x[r->pos] = r->x0;
   d->raw[r->pos] = r->raw;
   d->processed[r->pos] = r->processed;
-}
-
-const dllm_row *dllm_row_at(const dllm *d, size_t pos) {
-  for (size_t i = 0; i < d->n_stat; i++)
-    if (d->stat[i].pos == pos) return &d->stat[i];
-  return NULL;
 }
 
 /* Larger score first; ties to the lower position (rows are in position order). */

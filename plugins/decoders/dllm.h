@@ -103,10 +103,10 @@ typedef struct dllm {
 /* Read and check DLLM_PARAMS, or with steps 0 DLLM_PARAMS_CORE and a
  * "threshold" with a default (create).  Errors name the key. */
 int dllm_init(dllm *d, const dk_host *h, const dk_create_info *ci, int steps, dk_error *err);
-void dllm_fini(dllm *d);
 /* Start a completion: check the model, lay out prompt and canvas, size the
  * buffers for max_rows rows per forward (0: a block). */
 int dllm_begin(dllm *d, dk_session *s, size_t max_rows, dk_error *err);
+/* Free a completion's buffers (also what a destroy needs). */
 void dllm_end(dllm *d);
 /* Open the next block; 0 when the canvas is done. */
 int dllm_next_block(dllm *d);
@@ -129,7 +129,5 @@ size_t dllm_plan(dllm *d);
 /* After a step's unmasking: count the step; a full block goes to the host
  * and the next opens.  DK_DONE after the last block (or a stop). */
 int dllm_advance(dllm *d, dk_error *err);
-/* A row of the last forward by position, or NULL. */
-const dllm_row *dllm_row_at(const dllm *d, size_t pos);
 
 #endif

@@ -42,7 +42,7 @@ static int prophet_create(const dk_host *h, const dk_create_info *ci, void **ins
 }
 
 static void prophet_destroy(void *inst) {
-  dllm_fini(inst);
+  dllm_end(inst);
   free(inst);
 }
 
