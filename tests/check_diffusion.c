@@ -213,7 +213,7 @@ END_TEST
 /* The L-ref reference: one most-confident position per step (ties to the
  * lower position, mask never chosen), replayed here with the stateless
  * whole-sequence evaluation. */
-static void reference(const char *model, size_t gen, size_t block, dk_token *out, size_t *nfe) {
+static void reference(const char *model, size_t gen, size_t block, double cfg, dk_token *out, size_t *nfe) {
   char y[512];
   snprintf(y, sizeof y, "decokit: 1\nmodel: { plugin: toymask, %s }\ndecoder: { plugin: diffusion }\n",
            model);
@@ -227,12 +227,22 @@ static void reference(const char *model, size_t gen, size_t block, dk_token *out
   dk_token x[256] = {0, 2, 3}; /* <s> a b */
   size_t np = 3, n = np + gen;
   for (size_t i = np; i < n; i++) x[i] = m->info->mask;
-  static float lg[256 * 32];
+  static float lg[256 * 32], lu[256 * 32];
   *nfe = 0;
   for (size_t b0 = np; b0 < n; b0 += block)
     for (size_t f = 0; f < block; f++) {
       ck_assert_int_eq(m->iface->eval_masked(m->inst, x, n, lg, &err), DK_OK);
       ++*nfe;
+      if (cfg > 0) {
+        /* Guidance: the same canvas with the prompt masked. */
+        dk_token xu[256];
+        memcpy(xu, x, n * sizeof *xu);
+        for (size_t i = 0; i < np; i++) xu[i] = m->info->mask;
+        ck_assert_int_eq(m->iface->eval_masked(m->inst, xu, n, lu, &err), DK_OK);
+        ++*nfe;
+        float w = (float)(cfg + 1);
+        for (size_t i = 0; i < n * 32; i++) lg[i] = lu[i] + w * (lg[i] - lu[i]);
+      }
       double best = -1;
       size_t bp = 0;
       dk_token bt = 0;
@@ -266,7 +276,7 @@ START_TEST(test_caches_equal_recomputation) {
   for (size_t mi = 0; mi < 3; mi++) {
     dk_token ref[24];
     size_t ref_nfe;
-    reference(models[mi], 24, 8, ref, &ref_nfe);
+    reference(models[mi], 24, 8, 0, ref, &ref_nfe);
     ck_assert_uint_eq(ref_nfe, 24);
     uint64_t computed[3] = {0};
     static const char *const caches[] = {"none", "prefix", "dual"};
@@ -295,6 +305,36 @@ START_TEST(test_caches_equal_recomputation) {
 }
 END_TEST
 
+/* Classifier-free guidance: on the stable model conditional and
+ * unconditional rows agree, so the tokens do not change while the calls
+ * double; on the hash model every cache mode and the stateless path give
+ * the guided reference replayed here. */
+START_TEST(test_cfg) {
+  expect(TOY("variant: stable") DEC("gen_length: 8, block_length: 8, steps: 8, cfg_scale: 1.5"), "jmpsvybe",
+         16);
+  dk_token ref[16], plain[16];
+  size_t ref_nfe, plain_nfe;
+  reference("variant: hash, seed: 11", 16, 8, 2.0, ref, &ref_nfe);
+  reference("variant: hash, seed: 11", 16, 8, 0, plain, &plain_nfe);
+  ck_assert_uint_eq(ref_nfe, 32);
+  ck_assert(memcmp(ref, plain, sizeof ref) != 0); /* guidance changes this canvas */
+  static const char *const modes[] = {"cache: none", "cache: prefix", "cache: dual", "cache: none"};
+  for (size_t c = 0; c < 4; c++) {
+    char y[512];
+    snprintf(y, sizeof y,
+             TOY("variant: hash, seed: 11%s")
+                 DEC("gen_length: 16, block_length: 8, steps: 16, cfg_scale: 2, %s"),
+             c == 3 ? ", seq_cache: false" : "", modes[c]);
+    dk_result *r = run_ok(y);
+    for (size_t i = 0; i < 16; i++)
+      ck_assert_msg(r->c[0].tokens[i] == ref[i], "mode %zu token %zu: %d, reference %d", c, i,
+                    r->c[0].tokens[i], ref[i]);
+    ck_assert_uint_eq(r->c[0].forward_passes, 32);
+    dk_result_free(r);
+  }
+}
+END_TEST
+
 /* Fast-dLLM thresholds: above 1 only the forced best position is unmasked
  * (the top-1 reference); 0 fills a block per call; in between fewer calls
  * than positions. */
@@ -302,7 +342,7 @@ START_TEST(test_threshold) {
   const char *model = "variant: flipping";
   dk_token ref[8];
   size_t ref_nfe;
-  reference(model, 8, 4, ref, &ref_nfe);
+  reference(model, 8, 4, 0, ref, &ref_nfe);
   char y[512];
   snprintf(y, sizeof y, TOY("%s") DEC("gen_length: 8, block_length: 4, threshold: 1.5"), model);
   dk_result *r = run_ok(y);
@@ -541,6 +581,7 @@ int main(void) {
   tcase_add_test(tc, test_orders_by_hand);
   tcase_add_test(tc, test_schedules);
   tcase_add_test(tc, test_caches_equal_recomputation);
+  tcase_add_test(tc, test_cfg);
   tcase_add_test(tc, test_threshold);
   tcase_add_test(tc, test_prophet);
   tcase_add_test(tc, test_adablock);

@@ -29,6 +29,7 @@ int dllm_init(dllm *d, const dk_host *h, const dk_create_info *ci, int steps, dk
   dllm_opts *o = &d->o;
   o->gen_length = (size_t)h->cfg_int(c, "gen_length");
   o->block_length = (size_t)h->cfg_int(c, "block_length");
+  o->cfg = h->cfg_double(c, "cfg_scale");
   const char *v = h->cfg_string(c, "order");
   if ((o->order = pick(v, orders, 4)) < 0)
     return h->set_error(err, DK_ERR_INVALID, "order: '%s' is not confidence, margin, entropy or random", v);
@@ -63,6 +64,12 @@ int dllm_init(dllm *d, const dk_host *h, const dk_create_info *ci, int steps, dk
 }
 
 void dllm_end(dllm *d) {
+  if (d->has_useq) d->m->iface->seq_free(d->m->inst, d->useq);
+  d->has_useq = 0;
+  free(d->xu);
+  free(d->ulogits);
+  d->xu = NULL;
+  d->ulogits = NULL;
   free(d->x);
   free(d->raw);
   free(d->processed);
@@ -147,6 +154,24 @@ int dllm_begin(dllm *d, dk_session *s, size_t max_rows, dk_error *err) {
   }
   memcpy(d->x, t, d->n_prompt * sizeof *d->x);
   for (size_t i = d->n_prompt; i < d->n_total; i++) d->x[i] = d->mask;
+  if (d->o.cfg > 0) {
+    /* The unconditional canvas: the prompt masked, in a sequence of its own. */
+    d->xu = malloc(d->n_total * sizeof *d->xu);
+    d->ulogits = malloc(out_rows * (size_t)d->nv * sizeof *d->ulogits);
+    if (!d->xu || !d->ulogits) {
+      dllm_end(d);
+      return h->set_error(err, DK_ERR_NOMEM, "cfg_scale: no memory for the unconditional logits");
+    }
+    for (size_t i = 0; i < d->n_total; i++) d->xu[i] = d->mask;
+    if (d->use_seq) {
+      int rc = d->m->iface->seq_new(d->m->inst, &d->useq, err);
+      if (rc) {
+        dllm_end(d);
+        return rc;
+      }
+      d->has_useq = 1;
+    }
+  }
   d->cached = 0;
   d->stored = 0;
   d->b0 = d->b1 = d->committed = d->n_prompt;
@@ -250,8 +275,16 @@ static int all_stats(dllm *d, size_t stride_rows, dk_error *err) {
   return DK_OK;
 }
 
+/* With guidance, mix the unconditional rows into the conditional ones. */
+static void guide(dllm *d, size_t n_rows) {
+  float w = (float)(d->o.cfg + 1);
+  size_t n = n_rows * (size_t)d->nv;
+  for (size_t i = 0; i < n; i++) d->logits[i] = d->ulogits[i] + w * (d->logits[i] - d->ulogits[i]);
+}
+
 int dllm_forward(dllm *d, size_t lo, size_t hi, dk_error *err) {
   const dk_host *h = d->h;
+  const struct dk_model_iface *mi = d->m->iface;
   size_t n = 0;
   for (size_t p = lo; p < hi; p++)
     if (d->x[p] == d->mask) {
@@ -261,7 +294,11 @@ int dllm_forward(dllm *d, size_t lo, size_t hi, dk_error *err) {
   d->n_stat = n;
   int rc;
   if (!d->use_seq) {
-    rc = d->m->iface->eval_masked(d->m->inst, d->x, d->n_total, d->logits, err);
+    rc = mi->eval_masked(d->m->inst, d->x, d->n_total, d->logits, err);
+    if (!rc && d->xu) {
+      rc = mi->eval_masked(d->m->inst, d->xu, d->n_total, d->ulogits, err);
+      if (!rc) guide(d, d->n_total);
+    }
     return rc ? rc : all_stats(d, 1, err);
   }
   /* Everything left of the block's first output row can join the cache:
@@ -283,8 +320,19 @@ int dllm_forward(dllm *d, size_t lo, size_t hi, dk_error *err) {
       me.flags = DK_MASKED_STORE;
     }
   }
-  rc = d->m->iface->eval_masked_seq(d->m->inst, &me, err);
+  rc = mi->eval_masked_seq(d->m->inst, &me, err);
   if (rc) return rc;
+  if (d->has_useq) {
+    /* The same call on the unconditional sequence keeps its cache in step;
+     * should it fail, the conditional one has moved on, so the completion
+     * ends with the error. */
+    me.seq = d->useq;
+    me.tokens = d->xu + base;
+    me.logits = d->ulogits;
+    rc = mi->eval_masked_seq(d->m->inst, &me, err);
+    if (rc) return rc;
+    guide(d, n);
+  }
   if (me.flags & DK_MASKED_STORE) d->stored = 1;
   if (me.n_commit) d->stored = 0;
   d->cached += me.n_commit;
@@ -293,6 +341,7 @@ int dllm_forward(dllm *d, size_t lo, size_t hi, dk_error *err) {
 
 void dllm_fill(dllm *d, const dllm_row *r) {
   d->x[r->pos] = r->x0;
+  if (d->xu) d->xu[r->pos] = r->x0;
   d->raw[r->pos] = r->raw;
   d->processed[r->pos] = r->processed;
 }

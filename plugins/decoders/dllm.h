@@ -17,6 +17,7 @@ typedef struct dllm_opts {
   double eps;
   int use_threshold;
   double threshold;
+  double cfg; /* classifier-free guidance scale; 0 = none */
 } dllm_opts;
 
 /* What one forward says about one masked position. */
@@ -47,6 +48,11 @@ typedef struct dllm {
   float *raw;       /* per canvas position: log p when it was unmasked */
   float *processed; /* the same after the sampler chain */
   dk_token *extra;  /* the block's decided tokens left of a row, for the chain */
+  /* classifier-free guidance: the same canvas with the prompt masked */
+  int has_useq;
+  dk_seq useq;
+  dk_token *xu;
+  float *ulogits;
   size_t n_prompt, n_total;
   size_t cached;    /* positions in the model's prefix cache */
   int stored;       /* the model holds a stored canvas for this block */
@@ -75,11 +81,15 @@ typedef struct dllm {
        "the sampler chain chose there; LLaDA low-confidence remasking), margin (top-1 minus "      \
        "top-2 probability), entropy (lowest entropy) or random.  Each position's token comes "     \
        "from the pipeline's samplers (greedy without any)."},                                      \
+      {"cache", DK_PARAM_STRING, 0, "prefix", 0, 0,                                                \
+       "none (every step recomputes prompt and canvas), prefix (positions left of the block "      \
+       "stay in the model's cache) or dual (also the positions right of the block are reused "     \
+       "within a block).  Caches need eval_masked_seq; they are approximate on real models."},     \
   {                                                                                                \
-    "cache", DK_PARAM_STRING, 0, "prefix", 0, 0,                                                   \
-        "none (every step recomputes prompt and canvas), prefix (positions left of the block "     \
-        "stay in the model's cache) or dual (also the positions right of the block are reused "    \
-        "within a block).  Caches need eval_masked_seq; they are approximate on real models."      \
+    "cfg_scale", DK_PARAM_DOUBLE, DK_PARAM_MIN, "0", 0, 0,                                         \
+        "Classifier-free guidance (LLaDA): each step also evaluates the canvas with the prompt "   \
+        "masked, u, and uses u + (cfg_scale + 1) * (logits - u); two model calls a step.  0: "     \
+        "none."                                                                                    \
   }
 
 #define DLLM_PARAMS                                                                                \
