@@ -349,8 +349,12 @@ START_TEST(test_threshold) {
   ck_assert_uint_eq(r->c[0].forward_passes, ref_nfe);
   for (size_t i = 0; i < 8; i++) ck_assert_int_eq(r->c[0].tokens[i], ref[i]);
   dk_result_free(r);
-  /* Levels 1 6 4 2 | 0 5 3 1: at 0.7 positions 4 and 5 (p .80, .78) go
-   * together in the first call of block one, then one each (7 calls). */
+  /* Flipping, seed 0: positions 3..10 have top probabilities .18 .80 .78
+   * .33 | .08 .87 .47 .18, t1 = j m p s v y b e, t2 = k n q t w z c f, and
+   * a row writes t2 when it sees an odd number of unmasked positions.  At
+   * 0.7: 4 and 5 together (3 seen: n q), then 6 (5: t), 3 (6: j); in block
+   * two 8 (7: z), then 9 (8: b), 10 (9: f), 7 (10: v): 7 calls.  At 0 each
+   * block is one call, seeing 3 and then 7: t2 everywhere. */
   expect(TOY("variant: flipping") DEC("gen_length: 8, block_length: 4, threshold: 0.7"), "jnqtvzbf", 7);
   expect(TOY("variant: flipping") DEC("gen_length: 8, block_length: 4, threshold: 0"), "knqtwzcf", 2);
 }
