@@ -156,6 +156,26 @@ START_TEST(test_toymask_model) {
 }
 END_TEST
 
+/* Run `yaml`; its tokens and calls must equal the reference's. */
+static dk_result *tokens_are(const char *yaml, const dk_token *ref, size_t n, uint64_t nfe) {
+  dk_result *r = run_ok(yaml);
+  const dk_completion *k = &r->c[0];
+  ck_assert_uint_eq(k->n_tokens, n);
+  for (size_t i = 0; i < n; i++)
+    ck_assert_msg(k->tokens[i] == ref[i], "token %zu: %d, reference %d in\n%s", i, k->tokens[i], ref[i],
+                  yaml);
+  ck_assert_uint_eq(k->forward_passes, nfe);
+  return r;
+}
+
+/* Run both; `yaml` must give the text and the calls of `ref_yaml`. */
+static dk_result *same_as(const char *ref_yaml, const char *yaml) {
+  dk_result *ref = run_ok(ref_yaml);
+  dk_result *r = tokens_are(yaml, ref->c[0].tokens, ref->c[0].n_tokens, ref->c[0].forward_passes);
+  dk_result_free(ref);
+  return r;
+}
+
 #define TOY(params) "decokit: 1\nmodel: { plugin: toymask, " params " }\n"
 /* A decoder and the generation settings every run here uses. */
 #define USE(plugin, params)                                                                                  \
@@ -287,13 +307,8 @@ START_TEST(test_caches_equal_recomputation) {
                "decoder: { plugin: diffusion, gen_length: 24, block_length: 8, steps: 24, cache: %s }\n"
                "generate: { max_tokens: 64, ignore_eos: true }\n",
                models[mi], c == 3 ? ", seq_cache: false" : "", caches[c == 3 ? 0 : c]);
-      dk_result *r = run_ok(y);
+      dk_result *r = tokens_are(y, ref, 24, 24);
       const dk_completion *k = &r->c[0];
-      ck_assert_uint_eq(k->n_tokens, 24);
-      for (size_t i = 0; i < 24; i++)
-        ck_assert_msg(k->tokens[i] == ref[i], "model %zu cache %zu token %zu: %d, reference %d", mi, c, i,
-                      k->tokens[i], ref[i]);
-      ck_assert_uint_eq(k->forward_passes, 24);
       /* The host knows each token's log-probability. */
       ck_assert(k->recs[0].has_raw && k->recs[0].raw_lp < 0);
       if (c < 3) computed[c] = k->model_tokens;
@@ -325,12 +340,7 @@ START_TEST(test_cfg) {
              TOY("variant: hash, seed: 11%s")
                  DEC("gen_length: 16, block_length: 8, steps: 16, cfg_scale: 2, %s"),
              c == 3 ? ", seq_cache: false" : "", modes[c]);
-    dk_result *r = run_ok(y);
-    for (size_t i = 0; i < 16; i++)
-      ck_assert_msg(r->c[0].tokens[i] == ref[i], "mode %zu token %zu: %d, reference %d", c, i,
-                    r->c[0].tokens[i], ref[i]);
-    ck_assert_uint_eq(r->c[0].forward_passes, 32);
-    dk_result_free(r);
+    dk_result_free(tokens_are(y, ref, 16, 32));
   }
 }
 END_TEST
@@ -345,10 +355,7 @@ START_TEST(test_threshold) {
   reference(model, 8, 4, 0, ref, &ref_nfe);
   char y[512];
   snprintf(y, sizeof y, TOY("%s") DEC("gen_length: 8, block_length: 4, threshold: 1.5"), model);
-  dk_result *r = run_ok(y);
-  ck_assert_uint_eq(r->c[0].forward_passes, ref_nfe);
-  for (size_t i = 0; i < 8; i++) ck_assert_int_eq(r->c[0].tokens[i], ref[i]);
-  dk_result_free(r);
+  dk_result_free(tokens_are(y, ref, 8, ref_nfe));
   /* Flipping, seed 0: positions 3..10 have top probabilities .18 .80 .78
    * .33 | .08 .87 .47 .18, t1 = j m p s v y b e, t2 = k n q t w z c f, and
    * a row writes t2 when it sees an odd number of unmasked positions.  At
@@ -396,18 +403,13 @@ START_TEST(test_prophet) {
   const char *canvas = "gen_length: 24, block_length: 8, steps: 24";
   static const char *const caches[] = {"none", "prefix", "dual"};
   for (size_t c = 0; c < 3; c++) {
-    char y[512];
-    snprintf(y, sizeof y, TOY("variant: hash, seed: 2") DEC("%s, cache: %s"), canvas, caches[c]);
-    dk_result *ref = run_ok(y);
+    char ref[512], y[512];
+    snprintf(ref, sizeof ref, TOY("variant: hash, seed: 2") DEC("%s, cache: %s"), canvas, caches[c]);
     snprintf(y, sizeof y,
              TOY("variant: hash, seed: 2") USE("prophet", "%s, cache: %s, gap_early: 1e9, gap_mid: 1e9, "
                                                           "gap_late: 1e9"),
              canvas, caches[c]);
-    dk_result *r = run_ok(y);
-    ck_assert_str_eq(r->c[0].text, ref->c[0].text);
-    ck_assert_uint_eq(r->c[0].forward_passes, ref->c[0].forward_passes);
-    dk_result_free(r);
-    dk_result_free(ref);
+    dk_result_free(same_as(ref, y));
   }
   dk_result *r = run_ok(TOY("variant: flipping, seed: 5")
                             USE("prophet", "gen_length: 8, block_length: 4, steps: 8, gap_early: 0"));
@@ -464,22 +466,18 @@ START_TEST(test_adablock) {
   /* No delimiter confident enough: Fast-dLLM threshold decoding exactly. */
   static const char *const caches[] = {"none", "prefix", "dual"};
   for (size_t c = 0; c < 3; c++) {
-    char y[512];
-    snprintf(y, sizeof y,
+    char ref[512], y[512];
+    snprintf(ref, sizeof ref,
              TOY("variant: hash, seed: 6") DEC("gen_length: 24, block_length: 8, threshold: 0.5, cache: %s"),
              caches[c]);
-    dk_result *ref = run_ok(y);
     snprintf(y, sizeof y,
              TOY("variant: hash, seed: 6") USE("adablock", "gen_length: 24, block_length: 8, "
                                                            "threshold: 0.5, delimiters: [a, e], "
                                                            "delimiter_threshold: 2, cache: %s"),
              caches[c]);
-    dk_result *r = run_ok(y);
-    ck_assert_str_eq(r->c[0].text, ref->c[0].text);
-    ck_assert_uint_eq(r->c[0].forward_passes, ref->c[0].forward_passes);
+    dk_result *r = same_as(ref, y);
     ck_assert_uint_lt(r->c[0].forward_passes, 24);
     dk_result_free(r);
-    dk_result_free(ref);
   }
 }
 END_TEST
@@ -507,17 +505,14 @@ START_TEST(test_ccd) {
        ", expand_ratio: 0"},
       {"variant: hash, seed: 8", "gen_length: 24, block_length: 8, steps: 12", ", warmup: 1000"}};
   for (size_t i = 0; i < 3; i++) {
-    char y[512];
-    snprintf(y, sizeof y, "decokit: 1\nmodel: { plugin: toymask, %s }\n" DEC("%s"), same[i][0], same[i][1]);
-    dk_result *ref = run_ok(y);
+    char ref[512], y[512];
+    snprintf(ref, sizeof ref, "decokit: 1\nmodel: { plugin: toymask, %s }\n" DEC("%s"), same[i][0],
+             same[i][1]);
     snprintf(y, sizeof y, "decokit: 1\nmodel: { plugin: toymask, %s }\n" USE("ccd", "%s%s"), same[i][0],
              same[i][1], same[i][2]);
-    r = run_ok(y);
-    ck_assert_str_eq(r->c[0].text, ref->c[0].text);
-    ck_assert_uint_eq(r->c[0].forward_passes, ref->c[0].forward_passes);
+    r = same_as(ref, y);
     ck_assert(metric(&r->c[0], "ccd_extra") < 0); /* never beyond k */
     dk_result_free(r);
-    dk_result_free(ref);
   }
   /* Two blocks of 8 with confidence order: the buffer starts again in each. */
   r = run_ok(TOY("variant: stable") USE("ccd", "gen_length: 16, block_length: 8, steps: 16"));
