@@ -320,6 +320,20 @@ START_TEST(test_caches_equal_recomputation) {
 }
 END_TEST
 
+/* What is decided from a block's left end on is committed at once: on the
+ * stable model (seed 0) positions 3..10 are unmasked in the order 8 4 5 9
+ * 6 10 3 7, so with max_tokens 2 the completion ends after the seventh call,
+ * when position 3 joins 4, 5 and 6, without the eighth. */
+START_TEST(test_streaming) {
+  dk_result *r = run_ok(TOY("variant: stable") "decoder: { plugin: diffusion, gen_length: 8, "
+                                               "block_length: 8, steps: 8 }\ngenerate: { max_tokens: 2 }\n");
+  ck_assert_str_eq(r->c[0].text, "jm");
+  ck_assert_str_eq(r->c[0].stop_reason, "length");
+  ck_assert_uint_eq(r->c[0].forward_passes, 7);
+  dk_result_free(r);
+}
+END_TEST
+
 /* Classifier-free guidance: on the stable model conditional and
  * unconditional rows agree, so the tokens do not change while the calls
  * double; on the hash model every cache mode and the stateless path give
@@ -380,6 +394,10 @@ START_TEST(test_bad_input) {
   run_fails(TOY("seq_cache: false") DEC("gen_length: 8, block_length: 8, steps: 8"), "cache: prefix needs");
   run_fails(TOY("") DEC("gen_length: 512, block_length: 8, steps: 64"),
             "gen_length: 512 positions after a prompt");
+  /* A block that may pass more steps without a commit than the host allows. */
+  run_fails(TOY("n_ctx: 1024") DEC("gen_length: 600, block_length: 600, steps: 600"),
+            "steps: up to 599 steps of a block may pass before it commits a token, more than the 512 "
+            "the host allows with max_tokens 64");
   /* Without eval_masked_seq every call returns a row per position: a long
    * canvas is refused before anything is allocated. */
   run_fails(TOY("seq_cache: false, n_ctx: 2000000000")
@@ -580,6 +598,7 @@ int main(void) {
   tcase_add_test(tc, test_orders_by_hand);
   tcase_add_test(tc, test_schedules);
   tcase_add_test(tc, test_caches_equal_recomputation);
+  tcase_add_test(tc, test_streaming);
   tcase_add_test(tc, test_cfg);
   tcase_add_test(tc, test_threshold);
   tcase_add_test(tc, test_prophet);

@@ -37,6 +37,11 @@ static const dk_param_spec adablock_params[] = {
      "most what is left)."},
     {NULL, 0, 0, NULL, 0, 0, NULL}};
 
+static size_t window_len(const adablock *a) {
+  size_t w = (size_t)floor(a->window * (double)a->d.o.gen_length);
+  return w ? w : 1;
+}
+
 static void adablock_destroy(void *inst) {
   adablock *a = inst;
   dllm_end(&a->d);
@@ -54,6 +59,7 @@ static int adablock_create(const dk_host *h, const dk_create_info *ci, void **in
   }
   a->delim_thr = h->cfg_double(ci->config, "delimiter_threshold");
   a->window = h->cfg_double(ci->config, "window");
+  if (window_len(a) > a->d.longest_block) a->d.longest_block = window_len(a);
   const dk_vocab *v = ci->vocab;
   a->delim = calloc((size_t)v->n_vocab, 1);
   if (!a->delim) {
@@ -74,11 +80,6 @@ static int adablock_create(const dk_host *h, const dk_create_info *ci, void **in
   }
   *inst = a;
   return DK_OK;
-}
-
-static size_t window_len(const adablock *a) {
-  size_t w = (size_t)floor(a->window * (double)a->d.o.gen_length);
-  return w ? w : 1;
 }
 
 static int adablock_begin(void *inst, dk_session *s, dk_error *err) {

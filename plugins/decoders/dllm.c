@@ -30,6 +30,7 @@ int dllm_init(dllm *d, const dk_host *h, const dk_create_info *ci, int steps, dk
   o->gen_length = (size_t)h->cfg_int(c, "gen_length");
   o->block_length = (size_t)h->cfg_int(c, "block_length");
   o->cfg = h->cfg_double(c, "cfg_scale");
+  d->longest_block = o->block_length;
   const char *v = h->cfg_string(c, "order");
   if ((o->order = pick(v, orders, 4)) < 0)
     return h->set_error(err, DK_ERR_INVALID, "order: '%s' is not confidence, margin, entropy or random", v);
@@ -119,6 +120,20 @@ int dllm_begin(dllm *d, dk_session *s, size_t max_rows, dk_error *err) {
   d->seq = h->session_seq(s);
   if (d->use_seq && d->m->iface->seq_len(d->m->inst, d->seq) != 0)
     return h->set_error(err, DK_ERR_STATE, "the host prefilled the prompt (decoder lacks no-prefill)");
+  /* A block's steps may commit nothing until its last one; the host ends a
+   * completion after 4 * (max_tokens + 64) such steps in a row. */
+  dk_limits lim = {.struct_size = sizeof lim};
+  int rc = h->session_limits(s, &lim);
+  if (rc) return rc;
+  size_t blocks = d->o.gen_length / d->o.block_length, idle_max = 4 * ((size_t)lim.max_tokens_left + 64);
+  size_t per_block = d->o.use_threshold || !blocks ? d->longest_block : d->o.steps / blocks;
+  if (per_block > idle_max + 1)
+    return h->set_error(err, DK_ERR_INVALID,
+                        "%s: up to %zu steps of a block may pass before it commits a token, more "
+                        "than the %zu the host allows with max_tokens %lld; shorten the blocks or "
+                        "raise max_tokens",
+                        d->o.use_threshold ? "block_length" : "steps", per_block - 1, idle_max,
+                        (long long)lim.max_tokens_left);
   size_t gen = d->o.gen_length;
   if (mi->n_ctx > 0 && (gen > (size_t)mi->n_ctx || d->n_prompt > (size_t)mi->n_ctx - gen))
     return h->set_error(err, DK_ERR_RANGE,
@@ -164,7 +179,7 @@ int dllm_begin(dllm *d, dk_session *s, size_t max_rows, dk_error *err) {
     }
     for (size_t i = 0; i < d->n_total; i++) d->xu[i] = d->mask;
     if (d->use_seq) {
-      int rc = d->m->iface->seq_new(d->m->inst, &d->useq, err);
+      rc = d->m->iface->seq_new(d->m->inst, &d->useq, err);
       if (rc) {
         dllm_end(d);
         return rc;
@@ -418,8 +433,11 @@ size_t dllm_plan(dllm *d) {
 int dllm_advance(dllm *d, dk_error *err) {
   d->step_in_block++;
   d->global_step++;
-  if (dllm_masks(d, d->b0, d->b1)) return DK_OK;
-  int rc = dllm_commit(d, d->b1, err);
-  if (rc) return rc;
+  /* What is decided from the block's left end on can be streamed now (and
+   * an EOS there ends the completion without the rest of the block). */
+  size_t upto = d->committed;
+  while (upto < d->b1 && d->x[upto] != d->mask) upto++;
+  int rc = dllm_commit(d, upto, err);
+  if (rc || upto < d->b1) return rc;
   return dllm_next_block(d) ? DK_OK : DK_DONE;
 }

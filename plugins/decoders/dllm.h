@@ -59,6 +59,7 @@ typedef struct dllm {
   size_t b0, b1;    /* the current block, absolute */
   size_t steps_b, step_in_block, global_step;
   size_t block_masks; /* masks in the block when it opened */
+  size_t longest_block; /* block_length, unless a decoder makes longer ones */
   size_t committed; /* absolute end of what the host has */
   /* the last forward */
   float *logits;    /* max_rows rows, or n_total with eval_masked */
@@ -136,8 +137,9 @@ int dllm_commit(dllm *d, size_t upto, dk_error *err);
 /* How many positions this step unmasks.  Steps whose schedule unmasks
  * nothing would leave the canvas as it is, so they pass without a call. */
 size_t dllm_plan(dllm *d);
-/* After a step's unmasking: count the step; a full block goes to the host
- * and the next opens.  DK_DONE after the last block (or a stop). */
+/* After a step's unmasking: count the step; the block's tokens decided
+ * from its left end on go to the host, and a full block opens the next.
+ * DK_DONE after the last block (or a stop). */
 int dllm_advance(dllm *d, dk_error *err);
 
 #endif
