@@ -22,6 +22,9 @@ int dllm_init(dllm *d, const dk_host *h, const dk_create_info *ci, int steps, dk
   static const char *const caches[] = {"none", "prefix", "dual"};
   memset(d, 0, sizeof *d);
   d->h = h;
+  /* commit_ex, session_sample_ex and session_limits came with ABI 1.1. */
+  if (!DK_HAS(h, dk_host, session_limits))
+    return h->set_error(err, DK_ERR_ABI, "needs a host of plugin ABI 1.1 or later");
   if (!ci->vocab || ci->vocab->n_vocab <= 0)
     return h->set_error(err, DK_ERR_INVALID, "needs the model's vocabulary");
   d->nv = ci->vocab->n_vocab;
