@@ -213,12 +213,13 @@ START_TEST(test_orders_by_hand) {
 END_TEST
 
 /*
- * Schedules, seed 0: levels of positions 3..12 are 1 6 4 2 0 5 3 1 6 4.
- * LLaDA's linear schedule spreads 10 masks over 4 steps as 3 3 2 2; the
- * rows see 3, 6, 9, 11 unmasked positions at those steps, so the first,
- * third and fourth steps write t2 and the second t1:
- *   step 0 (t2): 4, 11, 9      step 1 (t1): 5, 12, 6
- *   step 2 (t2): 10, 3         step 3 (t2): 7, 8
+ * Schedules, seed 0: positions 3..12 have top probabilities .18 .80 .78
+ * .33 .08 .87 .47 .19 .90 .56.  LLaDA's linear schedule spreads 10 masks
+ * over 4 steps as 3 3 2 2; the rows see 3, 6, 9, 11 unmasked positions at
+ * those steps, so the first, third and fourth steps write t2 and the
+ * second t1:
+ *   step 0 (t2): 11, 8, 4      step 1 (t1): 5, 12, 9
+ *   step 2 (t2): 6, 10         step 3 (t2): 3, 7
  * Dream's eps schedule on 4 masks in 4 steps: times 1, .75025, .5005,
  * .25075, .001 unmask 0, 1, 1 and (last step) 2 positions; the empty step
  * needs no call.  Rows see 3, 4, 5: position 4 gets t2 = n, 5 gets t1 = p,
