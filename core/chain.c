@@ -4,6 +4,7 @@
 #include "candidates.h"
 #include "error.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 int dk_chain_init(dk_chain *c, const dk_pipeline *p, uint64_t seed, uint64_t stream_base,
@@ -27,16 +28,57 @@ void dk_chain_free(dk_chain *c) {
   c->n = 0;
 }
 
+/* What a sampler left behind must be safe for the next one and for the host:
+ * the same array, no more entries than it was given, a selection inside
+ * them, and numbers that are numbers (-INFINITY is a removed token). */
+static int check_after_apply(const dk_candidates *cand, dk_token_data *data, size_t n_before,
+                             dk_error *err) {
+  if (cand->data != data)
+    return dk_error_set(err, DK_ERR_INTERNAL,
+                        "apply replaced the candidate array (%s); samplers may only reorder it",
+                        cand->data ? "with another pointer" : "with NULL");
+  if (cand->n > n_before)
+    return dk_error_set(err, DK_ERR_INTERNAL,
+                        "apply left %zu candidates, more than the %zu it was given", cand->n,
+                        n_before);
+  if (cand->n == 0) return dk_error_set(err, DK_ERR_INTERNAL, "removed every candidate");
+  if (cand->selected < -1 || cand->selected >= (int64_t)cand->n)
+    return dk_error_set(err, DK_ERR_INTERNAL, "selected index %lld of %zu candidates",
+                        (long long)cand->selected, cand->n);
+  int probs = (cand->flags & DK_CAND_SOFTMAXED) != 0;
+  for (size_t i = 0; i < cand->n; i++) {
+    const dk_token_data *d = &cand->data[i];
+    if (isnan(d->logit) || (isinf(d->logit) && d->logit > 0))
+      return dk_error_set(err, DK_ERR_INTERNAL, "apply wrote a%s logit for token %d",
+                          isnan(d->logit) ? " NaN" : "n infinite", d->id);
+    if (probs && !isfinite(d->p))
+      return dk_error_set(err, DK_ERR_INTERNAL, "apply wrote a%s probability for token %d",
+                          isnan(d->p) ? " NaN" : "n infinite", d->id);
+  }
+  return DK_OK;
+}
+
 int dk_chain_apply(dk_chain *c, const dk_sample_ctx *ctx, dk_candidates *cand, dk_error *err) {
+  dk_token_data *data = cand->data;
   for (size_t i = 0; i < c->n && cand->selected < 0; i++) {
     dk_instance *in = c->in[i];
     const dk_sampler_iface *si = (const dk_sampler_iface *)(const void *)in->comp->hdr;
+    size_t n_before = cand->n;
     int rc = si->apply(in->inst, ctx, cand, err);
-    if (rc == DK_OK && cand->n == 0) rc = dk_error_set(err, DK_ERR_INTERNAL, "removed every candidate");
-    if (rc == DK_OK && cand->selected >= (int64_t)cand->n)
-      rc = dk_error_set(err, DK_ERR_INTERNAL, "selected index %lld of %zu candidates",
-                        (long long)cand->selected, cand->n);
+    if (rc > 0) {
+      /* DK_DONE and other positive codes are not errors to the caller, so a
+       * plugin returning one would end generation without a word. */
+      rc = dk_error_set(err, DK_ERR_INTERNAL,
+                        "apply returned status %d; a sampler returns DK_OK or a negative error",
+                        rc);
+    } else if (rc == DK_OK) {
+      rc = check_after_apply(cand, data, n_before, err);
+    }
     if (rc) {
+      /* Whatever the plugin left must not be read again. */
+      cand->data = data;
+      cand->n = cand->n <= n_before ? cand->n : n_before;
+      cand->selected = -1;
       dk_error_ensure(err, rc, "apply");
       return dk_error_prefix(err, "sampler '%s': ", in->comp->hdr->name);
     }

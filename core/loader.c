@@ -4,6 +4,7 @@
 #include "error.h"
 #include "host.h"
 #include "log.h"
+#include "plugin_mem.h"
 
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -63,59 +64,83 @@ static const kind_rule rules[DK_KIND_COUNT + 1] = {
 };
 #undef REQ
 
+/* Kind structs and descriptors are a few hundred bytes; a size far beyond
+ * that is garbage, not a newer ABI. */
+#define STRUCT_MAX 65536
+/* Far more than any library provides; a larger count is a corrupt descriptor. */
+#define MAX_COMPONENTS 4096
+
 /* Copy a plugin struct of `theirs` bytes into `ours` bytes at dst: a shorter
  * one is zero-filled; a longer one is accepted only if its tail is zero
- * (the Linux copy_struct_from_user rule).  Returns the first non-zero tail
- * offset, or 0. */
-static size_t copy_sized(void *dst, size_t ours, const void *src, size_t theirs) {
+ * (the Linux copy_struct_from_user rule).  *tail is the first non-zero tail
+ * offset, or 0.  Returns -1 when the plugin's memory is not readable. */
+static int copy_sized(void *dst, size_t ours, const void *src, size_t theirs, size_t *tail) {
+  *tail = 0;
   memset(dst, 0, ours);
-  memcpy(dst, src, theirs < ours ? theirs : ours);
-  for (size_t i = ours; i < theirs; i++)
-    if (((const unsigned char *)src)[i]) return i;
+  if (theirs > STRUCT_MAX || dk_plugin_mem_copy(dst, src, theirs < ours ? theirs : ours)) return -1;
+  unsigned char chunk[256];
+  for (size_t at = ours; at < theirs; at += sizeof chunk) {
+    size_t n = theirs - at < sizeof chunk ? theirs - at : sizeof chunk;
+    if (dk_plugin_mem_copy(chunk, (const unsigned char *)src + at, n)) return -1;
+    for (size_t i = 0; i < n; i++)
+      if (chunk[i]) {
+        *tail = at + i;
+        return 0;
+      }
+  }
   return 0;
 }
 
-/* No 1.x struct comes near this: a larger struct_size is garbage, and the
- * zero-tail check would read that far past a static struct. */
-#define DK_STRUCT_SIZE_MAX 4096u
-
-static int check_component(dk_library *lib, const dk_iface_header *src, dk_component *c,
+/* Component i of the descriptor: its pointer and header are read without
+ * trusting them, so a descriptor claiming more components than its array
+ * holds is refused instead of crashing the loader. */
+static int check_component(dk_library *lib, size_t i, const dk_iface_header *src, dk_component *c,
                            dk_error *err) {
   const char *path = lib->path;
-  if (src->struct_size < sizeof(dk_iface_header))
+  dk_iface_header h;
+  if (dk_plugin_mem_copy(&h, src, sizeof h))
+    return dk_error_set(err, DK_ERR_ABI,
+                        "%s: component %zu of %zu is not readable (does n_components exceed the "
+                        "components array?)",
+                        path, i, lib->n_comps);
+  if (h.struct_size < sizeof(dk_iface_header))
     return dk_error_set(err, DK_ERR_ABI, "%s: component struct_size %u is smaller than its header",
-                        path, src->struct_size);
-  if (src->struct_size > DK_STRUCT_SIZE_MAX)
-    return dk_error_set(err, DK_ERR_ABI, "%s: component struct_size %u is over the %u-byte limit",
-                        path, src->struct_size, DK_STRUCT_SIZE_MAX);
-  if (src->kind < 1 || src->kind > DK_KIND_COUNT)
-    return dk_error_set(err, DK_ERR_ABI, "%s: component has unknown kind %u", path, src->kind);
-  const kind_rule *r = &rules[src->kind];
-  size_t tail = copy_sized(&c->copy, r->size, src, src->struct_size);
-  const char *nm = src->name ? src->name : "(unnamed)";
+                        path, h.struct_size);
+  if (h.kind < 1 || h.kind > DK_KIND_COUNT)
+    return dk_error_set(err, DK_ERR_ABI, "%s: component has unknown kind %u", path, h.kind);
+  if (h.name && !dk_plugin_mem_string(h.name, 256))
+    return dk_error_set(err, DK_ERR_ABI, "%s: component %zu's name is not a readable string", path,
+                        i);
+  const kind_rule *r = &rules[h.kind];
+  size_t tail;
+  const char *nm = h.name ? h.name : "(unnamed)";
+  if (copy_sized(&c->copy, r->size, src, h.struct_size, &tail))
+    return dk_error_set(err, DK_ERR_ABI,
+                        "%s: component '%s' (%s): struct_size %u is above 64 KiB or not readable",
+                        path, nm, dk_kind_name(h.kind), h.struct_size);
   if (tail)
     return dk_error_set(err, DK_ERR_ABI,
                         "%s: component '%s' (%s) uses fields this host does not know "
                         "(struct is %u bytes, host knows %zu, byte %zu is set): upgrade decokit",
-                        path, nm, dk_kind_name(src->kind), src->struct_size, r->size, tail);
+                        path, nm, dk_kind_name(h.kind), h.struct_size, r->size, tail);
   c->copy.hdr.struct_size = (uint32_t)r->size;
   c->hdr = &c->copy.hdr;
-  c->kind = src->kind;
+  c->kind = h.kind;
   c->lib = lib;
-  if (!src->name || !*src->name)
+  if (!h.name || !*h.name)
     return dk_error_set(err, DK_ERR_ABI, "%s: a %s component has no name", path,
-                        dk_kind_name(src->kind));
-  for (const char *p = src->name; *p; p++)
+                        dk_kind_name(h.kind));
+  for (const char *p = h.name; *p; p++)
     if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
       return dk_error_set(err, DK_ERR_ABI, "%s: component name '%s' is not [a-z0-9_]+", path,
-                          src->name);
-  for (size_t i = 0; i < r->n_req; i++) {
+                          h.name);
+  for (size_t k = 0; k < r->n_req; k++) {
     void (*fn)(void);
-    memcpy(&fn, (const char *)&c->copy + r->req[i].off, sizeof fn);
-    if (r->req[i].off + sizeof fn > src->struct_size || !fn)
+    memcpy(&fn, (const char *)&c->copy + r->req[k].off, sizeof fn);
+    if (r->req[k].off + sizeof fn > h.struct_size || !fn)
       return dk_error_set(err, DK_ERR_ABI,
                           "%s: component '%s' (%s): required operation '%s' is missing", path, nm,
-                          dk_kind_name(src->kind), r->req[i].name);
+                          dk_kind_name(h.kind), r->req[k].name);
   }
   return dk_specs_read(c->hdr, &c->specs, &c->n_specs, err) ? dk_error_prefix(err, "%s: ", path)
                                                             : DK_OK;
@@ -130,10 +155,11 @@ static int validate(dk_library *lib, const dk_plugin_desc *d, dk_error *err) {
   if (d->struct_size < offsetof(dk_plugin_desc, init))
     return dk_error_set(err, DK_ERR_ABI, "%s: descriptor struct_size %u is too small", path,
                         d->struct_size);
-  if (d->struct_size > DK_STRUCT_SIZE_MAX)
-    return dk_error_set(err, DK_ERR_ABI, "%s: descriptor struct_size %u is over the %u-byte limit",
-                        path, d->struct_size, DK_STRUCT_SIZE_MAX);
-  size_t tail = copy_sized(&lib->desc, sizeof lib->desc, d, d->struct_size);
+  size_t tail;
+  if (copy_sized(&lib->desc, sizeof lib->desc, d, d->struct_size, &tail))
+    return dk_error_set(err, DK_ERR_ABI,
+                        "%s: descriptor struct_size %u is above 64 KiB or not readable", path,
+                        d->struct_size);
   if (tail)
     return dk_error_set(err, DK_ERR_ABI,
                         "%s: uses fields this host does not know (descriptor is %u bytes, host "
@@ -141,21 +167,37 @@ static int validate(dk_library *lib, const dk_plugin_desc *d, dk_error *err) {
                         path, d->struct_size, sizeof lib->desc, tail);
   if (!lib->desc.name || !lib->desc.components || lib->desc.n_components == 0)
     return dk_error_set(err, DK_ERR_ABI, "%s: descriptor has no name or no components", path);
+  if (lib->desc.n_components > MAX_COMPONENTS)
+    return dk_error_set(err, DK_ERR_ABI, "%s: descriptor declares %zu components (at most %d)",
+                        path, lib->desc.n_components, MAX_COMPONENTS);
   lib->comps = calloc(lib->desc.n_components, sizeof *lib->comps);
-  if (!lib->comps) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+  const dk_iface_header **ptrs = calloc(lib->desc.n_components, sizeof *ptrs);
+  if (!lib->comps || !ptrs) {
+    free(ptrs);
+    return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+  }
   lib->n_comps = lib->desc.n_components;
-  for (size_t i = 0; i < lib->n_comps; i++) {
-    if (!lib->desc.components[i])
-      return dk_error_set(err, DK_ERR_ABI, "%s: component %zu is NULL", path, i);
-    int rc = check_component(lib, lib->desc.components[i], &lib->comps[i], err);
-    if (rc) return rc;
-    for (size_t j = 0; j < i; j++)
+  int rc = DK_OK;
+  if (dk_plugin_mem_copy(ptrs, lib->desc.components, lib->n_comps * sizeof *ptrs))
+    rc = dk_error_set(err, DK_ERR_ABI,
+                      "%s: the components array is shorter than n_components (%zu)", path,
+                      lib->n_comps);
+  for (size_t i = 0; !rc && i < lib->n_comps; i++) {
+    if (!ptrs[i]) {
+      rc = dk_error_set(err, DK_ERR_ABI, "%s: component %zu of %zu is NULL", path, i,
+                        lib->n_comps);
+      break;
+    }
+    rc = check_component(lib, i, ptrs[i], &lib->comps[i], err);
+    if (rc) break;
+    for (size_t j = 0; !rc && j < i; j++)
       if (lib->comps[j].kind == lib->comps[i].kind &&
           strcmp(lib->comps[j].hdr->name, lib->comps[i].hdr->name) == 0)
-        return dk_error_set(err, DK_ERR_ABI, "%s: declares %s '%s' twice", path,
-                            dk_kind_name(lib->comps[i].kind), lib->comps[i].hdr->name);
+        rc = dk_error_set(err, DK_ERR_ABI, "%s: declares %s '%s' twice", path,
+                          dk_kind_name(lib->comps[i].kind), lib->comps[i].hdr->name);
   }
-  return DK_OK;
+  free(ptrs);
+  return rc;
 }
 
 int dk_library_open(const char *path, dk_library **out, dk_error *err) {

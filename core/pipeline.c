@@ -2,6 +2,7 @@
 #include "pipeline.h"
 
 #include "error.h"
+#include "textfile.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -87,6 +88,10 @@ dk_pipeline *dk_pipeline_new_default(const char *dir) {
   if (!p) return NULL;
   p->file = dk_strdup("<command line>");
   p->dir = dk_strdup(dir ? dir : ".");
+  if (!p->file || !p->dir) {
+    dk_pipeline_free(p);
+    return NULL;
+  }
   p->version = 1;
   return p;
 }
@@ -138,10 +143,11 @@ static int add_kv(dk_block *b, const char *key, const yaml_node_t *kn, const yam
   kv->line = (int)kn->start_mark.line + 1;
   kv->col = (int)kn->start_mark.column + 1;
   kv->key = dk_strdup(key);
+  if (!kv->key) return dk_error_set(w->err, DK_ERR_NOMEM, "out of memory");
   b->n_kv++;
   if (vn->type == YAML_SCALAR_NODE) {
     kv->value = dk_strdup(scalar(vn));
-    return DK_OK;
+    return kv->value ? DK_OK : dk_error_set(w->err, DK_ERR_NOMEM, "out of memory");
   }
   if (vn->type != YAML_SEQUENCE_NODE)
     return at(w, vn, DK_ERR_INVALID, "key '%s': expected a value or a list of values, got %s", key,
@@ -156,6 +162,7 @@ static int add_kv(dk_block *b, const char *key, const yaml_node_t *kn, const yam
       return at(w, it, DK_ERR_INVALID, "key '%s': list items must be scalars, got %s", key,
                 node_kind(it));
     kv->list[i] = dk_strdup(scalar(it));
+    if (!kv->list[i]) return dk_error_set(w->err, DK_ERR_NOMEM, "out of memory");
     kv->n_list = i + 1;
   }
   return DK_OK;
@@ -181,6 +188,7 @@ static int read_block(const walk *w, const yaml_node_t *n, const char *section, 
         return at(w, vn, DK_ERR_INVALID, "'%s.plugin': expected a plugin name or path", section);
       free(b->plugin);
       b->plugin = dk_strdup(scalar(vn));
+      if (!b->plugin) return dk_error_set(w->err, DK_ERR_NOMEM, "out of memory");
       continue;
     }
     int rc = add_kv(b, key, kn, vn, w);
@@ -220,18 +228,26 @@ static int read_top(const walk *w, yaml_node_t *root, dk_pipeline *p) {
     return at(w, root, DK_ERR_INVALID, "a pipeline is a mapping of sections, got %s",
               node_kind(root));
   int have_version = 0;
+  /* Where each section was first seen: a second one is an error, never a
+   * silent replacement (a list read twice would also leak or overrun). */
+  const yaml_node_t *seen[sizeof sections / sizeof *sections] = {NULL};
   for (yaml_node_pair_t *pr = root->data.mapping.pairs.start; pr < root->data.mapping.pairs.top;
        pr++) {
     yaml_node_t *kn = yaml_document_get_node(w->doc, pr->key);
     yaml_node_t *vn = yaml_document_get_node(w->doc, pr->value);
     const char *key = scalar(kn);
-    int known = 0;
-    for (size_t i = 0; key && sections[i]; i++) known |= strcmp(key, sections[i]) == 0;
-    if (!known)
+    size_t sec = 0;
+    while (key && sections[sec] && strcmp(key, sections[sec]) != 0) sec++;
+    if (!key || !sections[sec])
       return at(w, kn, DK_ERR_INVALID,
                 "unknown key '%s' (expected one of: decokit, plugin_path, model, draft, decoder, "
                 "drafter, constraint, samplers, scorers, generate)",
                 key ? key : "?");
+    if (seen[sec])
+      return at(w, kn, DK_ERR_INVALID, "section '%s' appears twice (first at line %lu, column %lu)",
+                key, (unsigned long)seen[sec]->start_mark.line + 1,
+                (unsigned long)seen[sec]->start_mark.column + 1);
+    seen[sec] = kn;
     int rc = DK_OK;
     dk_block **slot = NULL;
     if (strcmp(key, "decokit") == 0) {
@@ -264,6 +280,7 @@ static int read_top(const walk *w, yaml_node_t *root, dk_pipeline *p) {
         s += n;
         if (*s == ':') s++;
       }
+      if (cap == DK_BUF_FAILED) return dk_error_set(w->err, DK_ERR_NOMEM, "out of memory");
     } else if (strcmp(key, "samplers") == 0) {
       rc = read_list(w, vn, key, &p->samplers, &p->n_samplers);
     } else if (strcmp(key, "scorers") == 0) {
@@ -276,7 +293,6 @@ static int read_top(const walk *w, yaml_node_t *root, dk_pipeline *p) {
              : strcmp(key, "decoder") == 0 ? &p->decoder
              : strcmp(key, "drafter") == 0 ? &p->drafter
                                            : &p->constraint;
-      if (*slot) return at(w, kn, DK_ERR_INVALID, "section '%s' appears twice", key);
       *slot = calloc(1, sizeof **slot);
       if (!*slot) return dk_error_set(w->err, DK_ERR_NOMEM, "out of memory");
       rc = read_block(w, vn, key, 1, *slot);
@@ -288,13 +304,140 @@ static int read_top(const walk *w, yaml_node_t *root, dk_pipeline *p) {
   return DK_OK;
 }
 
+/* ---- limits: a pipeline is small, and hostile text must fail fast ---- */
+
+static int syntax_error(const yaml_parser_t *parser, const char *file, dk_error *err) {
+  return dk_error_set(err, DK_ERR_FORMAT, "%s:%lu:%lu: YAML syntax error: %s%s%s", file,
+                      (unsigned long)parser->problem_mark.line + 1,
+                      (unsigned long)parser->problem_mark.column + 1,
+                      parser->problem ? parser->problem : "unknown problem",
+                      parser->context ? " " : "", parser->context ? parser->context : "");
+}
+
+typedef struct shape {
+  struct {
+    char *anchor;
+    size_t start; /* nodes counted when the collection opened */
+  } stack[DK_PIPELINE_MAX_DEPTH];
+  size_t depth;
+  struct {
+    char *name;
+    size_t nodes;
+  } anchors[DK_PIPELINE_MAX_ANCHORS];
+  size_t n_anchors;
+  size_t nodes; /* as the reader will see them: every alias expanded */
+} shape;
+
+static int shape_anchor(shape *sh, const yaml_char_t *name, size_t nodes, const char *file,
+                        const yaml_mark_t *m, dk_error *err) {
+  if (sh->n_anchors == DK_PIPELINE_MAX_ANCHORS)
+    return dk_error_set(err, DK_ERR_INVALID, "%s:%lu:%lu: more than %d anchors", file,
+                        (unsigned long)m->line + 1, (unsigned long)m->column + 1,
+                        DK_PIPELINE_MAX_ANCHORS);
+  char *copy = dk_strdup((const char *)name);
+  if (!copy) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+  sh->anchors[sh->n_anchors].name = copy;
+  sh->anchors[sh->n_anchors++].nodes = nodes;
+  return DK_OK;
+}
+
+/* One streaming pass over the events before the document is built: the
+ * loader shares aliased nodes, but the reader walks (and copies) them once
+ * per alias, so a few kilobytes of nested aliases would become gigabytes,
+ * and libyaml's scanner slows down with every open flow collection. */
+static int check_shape(const char *text, size_t len, const char *file, dk_error *err) {
+  yaml_parser_t parser;
+  if (!yaml_parser_initialize(&parser)) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+  yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+  shape *sh = calloc(1, sizeof *sh);
+  int rc = sh ? DK_OK : dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+  int done = 0;
+  while (!rc && !done) {
+    yaml_event_t ev;
+    if (!yaml_parser_parse(&parser, &ev)) {
+      rc = syntax_error(&parser, file, err);
+      break;
+    }
+    const yaml_mark_t *m = &ev.start_mark;
+    switch (ev.type) {
+    case YAML_SCALAR_EVENT:
+      sh->nodes++;
+      if (ev.data.scalar.anchor) rc = shape_anchor(sh, ev.data.scalar.anchor, 1, file, m, err);
+      break;
+    case YAML_SEQUENCE_START_EVENT:
+    case YAML_MAPPING_START_EVENT: {
+      const yaml_char_t *anchor = ev.type == YAML_SEQUENCE_START_EVENT
+                                      ? ev.data.sequence_start.anchor
+                                      : ev.data.mapping_start.anchor;
+      if (sh->depth == DK_PIPELINE_MAX_DEPTH) {
+        rc = dk_error_set(err, DK_ERR_INVALID, "%s:%lu:%lu: nested deeper than %d levels", file,
+                          (unsigned long)m->line + 1, (unsigned long)m->column + 1,
+                          DK_PIPELINE_MAX_DEPTH);
+        break;
+      }
+      sh->stack[sh->depth].anchor = anchor ? dk_strdup((const char *)anchor) : NULL;
+      sh->stack[sh->depth++].start = sh->nodes++;
+      break;
+    }
+    case YAML_SEQUENCE_END_EVENT:
+    case YAML_MAPPING_END_EVENT:
+      if (sh->depth) {
+        sh->depth--;
+        char *anchor = sh->stack[sh->depth].anchor;
+        if (anchor)
+          rc = shape_anchor(sh, (const yaml_char_t *)anchor, sh->nodes - sh->stack[sh->depth].start,
+                            file, m, err);
+        free(anchor);
+      }
+      break;
+    case YAML_ALIAS_EVENT:
+      /* The latest anchor of that name; an undefined one is the loader's to report. */
+      for (size_t i = sh->n_anchors; i-- > 0;)
+        if (strcmp(sh->anchors[i].name, (const char *)ev.data.alias.anchor) == 0) {
+          sh->nodes += sh->anchors[i].nodes;
+          break;
+        }
+      break;
+    case YAML_DOCUMENT_END_EVENT:
+    case YAML_STREAM_END_EVENT:
+      done = 1; /* only the first document is read */
+      break;
+    default:
+      break;
+    }
+    if (!rc && sh->nodes > DK_PIPELINE_MAX_NODES)
+      rc = dk_error_set(err, DK_ERR_INVALID,
+                        "%s:%lu:%lu: the pipeline expands to more than %d values (aliases count "
+                        "once per use)",
+                        file, (unsigned long)m->line + 1, (unsigned long)m->column + 1,
+                        DK_PIPELINE_MAX_NODES);
+    yaml_event_delete(&ev);
+  }
+  if (sh) {
+    for (size_t i = 0; i < sh->depth; i++) free(sh->stack[i].anchor);
+    for (size_t i = 0; i < sh->n_anchors; i++) free(sh->anchors[i].name);
+    free(sh);
+  }
+  yaml_parser_delete(&parser);
+  return rc;
+}
+
 int dk_pipeline_parse(const char *text, size_t len, const char *file, const char *dir,
                       dk_pipeline **out, dk_error *err) {
   *out = NULL;
+  if (len > DK_PIPELINE_MAX_BYTES)
+    return dk_error_set(err, DK_ERR_INVALID, "%s: %zu bytes is larger than a pipeline may be (%d)",
+                        file, len, DK_PIPELINE_MAX_BYTES);
+  int rc = check_shape(text, len, file, err);
+  if (rc) return rc;
   dk_pipeline *p = calloc(1, sizeof *p);
   if (!p) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
   p->file = dk_strdup(file);
   p->dir = dk_strdup(dir && *dir ? dir : ".");
+  if (!p->file || !p->dir) {
+    dk_pipeline_free(p);
+    return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+  }
   yaml_parser_t parser;
   yaml_document_t doc;
   if (!yaml_parser_initialize(&parser)) {
@@ -302,13 +445,8 @@ int dk_pipeline_parse(const char *text, size_t len, const char *file, const char
     return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
   }
   yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-  int rc = DK_OK;
   if (!yaml_parser_load(&parser, &doc)) {
-    rc = dk_error_set(err, DK_ERR_FORMAT, "%s:%lu:%lu: YAML syntax error: %s%s%s", file,
-                      (unsigned long)parser.problem_mark.line + 1,
-                      (unsigned long)parser.problem_mark.column + 1,
-                      parser.problem ? parser.problem : "unknown problem",
-                      parser.context ? " " : "", parser.context ? parser.context : "");
+    rc = syntax_error(&parser, file, err);
   } else {
     walk w = {&doc, file, err};
     rc = read_top(&w, yaml_document_get_root_node(&doc), p);
@@ -325,30 +463,21 @@ int dk_pipeline_parse(const char *text, size_t len, const char *file, const char
 
 int dk_pipeline_load(const char *path, dk_pipeline **out, dk_error *err) {
   *out = NULL;
-  FILE *f = fopen(path, "rb");
-  if (!f) return dk_error_set(err, DK_ERR_IO, "%s: cannot open pipeline: %s", path, strerror(errno));
-  char *buf = NULL;
-  size_t len = 0, cap = 0;
-  char chunk[65536];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-    size_t before = len;
-    dk_buf_append(&buf, &len, &cap, chunk, n);
-    if (len == before) break;
-  }
-  int bad = ferror(f);
-  fclose(f);
-  if (bad) {
-    free(buf);
-    return dk_error_set(err, DK_ERR_IO, "%s: read error", path);
-  }
+  char *buf;
+  size_t len;
+  int rc = dk_textfile_read(path, "pipeline", DK_PIPELINE_MAX_BYTES, &buf, &len, err);
+  if (rc) return rc;
   char *dir = dk_strdup(path);
-  char *slash = dir ? strrchr(dir, '/') : NULL;
+  if (!dir) {
+    free(buf);
+    return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+  }
+  char *slash = strrchr(dir, '/');
   if (slash)
     *(slash == dir ? slash + 1 : slash) = '\0';
-  else if (dir)
+  else
     strcpy(dir, ".");
-  int rc = dk_pipeline_parse(buf ? buf : "", len, path, dir, out, err);
+  rc = dk_pipeline_parse(buf, len, path, dir, out, err);
   free(dir);
   free(buf);
   return rc;
@@ -380,9 +509,11 @@ static int set_raw(dk_block *b, const char *key, const char *value, dk_error *er
     dk_raw_kv *t = realloc(b->kv, (b->n_kv + 1) * sizeof *t);
     if (!t) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
     b->kv = t;
-    kv = &b->kv[b->n_kv++];
+    kv = &b->kv[b->n_kv];
     memset(kv, 0, sizeof *kv);
     kv->key = dk_strdup(key);
+    if (!kv->key) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+    b->n_kv++;
   } else {
     char *k = kv->key;
     kv->key = NULL;
@@ -401,11 +532,14 @@ static int set_raw(dk_block *b, const char *key, const char *value, dk_error *er
       char **t = realloc(kv->list, (kv->n_list + 1) * sizeof *t);
       if (!t) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
       kv->list = t;
-      kv->list[kv->n_list++] = dk_strndup(s, n);
+      kv->list[kv->n_list] = dk_strndup(s, n);
+      if (!kv->list[kv->n_list]) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+      kv->n_list++;
       s += n + (c ? 1 : 0);
     }
   } else {
     kv->value = dk_strdup(value);
+    if (!kv->value) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
   }
   return DK_OK;
 }
@@ -569,7 +703,7 @@ static void canon_block(const dk_block *b, const char *section, char **buf, size
   dk_buf_append(buf, len, cap, "}\n", 2);
 }
 
-void dk_pipeline_fingerprint(const dk_pipeline *p, char out[17]) {
+int dk_pipeline_fingerprint(const dk_pipeline *p, char out[17]) {
   char *buf = NULL;
   size_t len = 0, cap = 0;
   dk_buf_append(&buf, &len, &cap, "decokit:1\n", 10);
@@ -583,9 +717,15 @@ void dk_pipeline_fingerprint(const dk_pipeline *p, char out[17]) {
   dk_buf_append(&buf, &len, &cap, "generate{", 9);
   dk_config_canon(&p->generate.cfg, &buf, &len, &cap);
   dk_buf_append(&buf, &len, &cap, "}\n", 2);
-  XXH64_hash_t h = XXH3_64bits(buf ? buf : "", len);
+  /* A fingerprint of part of the text would name another pipeline. */
+  if (cap == DK_BUF_FAILED) {
+    snprintf(out, 17, "%s", "unknown");
+    return DK_ERR_NOMEM;
+  }
+  XXH64_hash_t h = XXH3_64bits(buf, len);
   snprintf(out, 17, "%016llx", (unsigned long long)h);
   free(buf);
+  return DK_OK;
 }
 
 int64_t dk_gen_int(const dk_pipeline *p, const char *key) { return dk_cfg_int(&p->generate.cfg, key); }

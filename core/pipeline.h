@@ -42,6 +42,13 @@ typedef struct dk_pipeline {
   int resolved;
 } dk_pipeline;
 
+/* What a pipeline may be: anything larger is refused before it is read
+ * (values count every alias expansion, as the reader walks them). */
+#define DK_PIPELINE_MAX_BYTES (1 << 20)
+#define DK_PIPELINE_MAX_DEPTH 64
+#define DK_PIPELINE_MAX_NODES 100000
+#define DK_PIPELINE_MAX_ANCHORS 1000
+
 /* Parse a file; errors are "FILE:LINE:COL: message". */
 int dk_pipeline_load(const char *path, dk_pipeline **out, dk_error *err);
 /* Parse YAML text (file names the source in messages; dir for relative paths). */
@@ -57,7 +64,8 @@ int dk_pipeline_override(dk_pipeline *p, const char *assignment, dk_error *err);
 int dk_pipeline_resolve(dk_pipeline *p, dk_registry *reg, const char *default_model,
                         dk_error *err);
 /* XXH3 of the canonical resolved pipeline, as 16 hex digits. */
-void dk_pipeline_fingerprint(const dk_pipeline *p, char out[17]);
+/* DK_ERR_NOMEM (and "unknown") when the canonical text could not be built. */
+int dk_pipeline_fingerprint(const dk_pipeline *p, char out[17]);
 
 /* The generate block's host-declared parameters. */
 int64_t dk_gen_int(const dk_pipeline *p, const char *key);

@@ -452,7 +452,8 @@ int dk_run_generate(dk_run *run, dk_result **out, dk_error *err) {
   dk_result *r = calloc(1, sizeof *r);
   if (!r) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
   *out = r;
-  dk_pipeline_fingerprint(run->p, r->fingerprint);
+  if (dk_pipeline_fingerprint(run->p, r->fingerprint))
+    return dk_error_set(err, DK_ERR_NOMEM, "out of memory for the pipeline's fingerprint");
   r->threads = run->threads;
   const char *prompt = run->opts.prompt ? run->opts.prompt : dk_gen_string(run->p, "prompt");
   int rc = tokenize_prompt(run, prompt, &r->prompt_tokens, &r->n_prompt, err);

@@ -66,7 +66,9 @@ END_TEST
 /* A corrupt size is refused before the zero-tail check reads past the struct. */
 START_TEST(test_huge_struct_size) {
   char want[256];
-  snprintf(want, sizeof want, ": component struct_size %u is over the 4096-byte limit", 0x40000000u);
+  snprintf(want, sizeof want,
+           ": component 'future_huge' (sampler): struct_size %u is above 64 KiB or not readable",
+           0x40000000u);
   assert_msg(refusal("future_huge", DK_ERR_ABI), want);
 }
 END_TEST

@@ -185,6 +185,10 @@ static void teardown(void) { dk_registry_free(reg); }
 START_TEST(test_sample_decoder) { check_every_allocation(PIPELINE, "", ARM_RUN); }
 END_TEST
 
+/* Reading and resolving the pipeline too (the libraries are open). */
+START_TEST(test_pipeline_and_run) { check_every_allocation(PIPELINE, "", ARM_PARSE); }
+END_TEST
+
 START_TEST(test_branch_decoder) { check_every_allocation(PIPELINE, "decoder: { plugin: trio }\n", ARM_RUN); }
 END_TEST
 
@@ -210,6 +214,7 @@ int main(void) {
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_set_timeout(tc, 300);
   tcase_add_test(tc, test_sample_decoder);
+  tcase_add_test(tc, test_pipeline_and_run);
   tcase_add_test(tc, test_branch_decoder);
   tcase_add_test(tc, test_verifier);
   tcase_add_test(tc, test_diffusion_decoder);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "error.h"
 #include "harness.h"
@@ -112,6 +113,73 @@ END_TEST
 START_TEST(test_duplicate_key) {
   ck_assert_int_eq(load("decokit: 1\n" MODEL "generate: { n: 2, n: 3 }\n", NULL), DK_ERR_INVALID);
   ck_assert_str_eq(err.msg, "t.yaml:3:19: key 'n' appears twice");
+}
+END_TEST
+
+/* Every top-level section at most once: a repeated list used to keep the
+ * old count with the new (shorter) array and overrun it. */
+START_TEST(test_duplicate_section) {
+  static const struct {
+    const char *yaml, *msg;
+  } cases[] = {
+      {"decokit: 1\n" MODEL "samplers: [ { plugin: good }, { plugin: good } ]\nsamplers: []\n",
+       "t.yaml:4:1: section 'samplers' appears twice (first at line 3, column 1)"},
+      {"decokit: 1\n" MODEL "scorers: [ { plugin: good }, { plugin: good } ]\nscorers: []\n",
+       "t.yaml:4:1: section 'scorers' appears twice (first at line 3, column 1)"},
+      {"decokit: 1\n" MODEL "generate: { max_tokens: 3 }\ngenerate: { seed: 2 }\n",
+       "t.yaml:4:1: section 'generate' appears twice (first at line 3, column 1)"},
+      {"decokit: 1\n" MODEL MODEL, "t.yaml:3:1: section 'model' appears twice (first at line 2, column 1)"},
+      {"decokit: 1\n" MODEL "decokit: 1\n", "t.yaml:3:1: section 'decokit' appears twice (first at line 1, column 1)"},
+      {"decokit: 1\nplugin_path: a\n" MODEL "plugin_path: b\n",
+       "t.yaml:4:1: section 'plugin_path' appears twice (first at line 2, column 1)"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    ck_assert_int_eq(load(cases[i].yaml, NULL), DK_ERR_INVALID);
+    ck_assert_str_eq(err.msg, cases[i].msg);
+  }
+}
+END_TEST
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Hostile YAML fails fast with a located message: aliases of aliases that
+ * would expand to a billion values, 100 000 nested flow lists, a huge file. */
+START_TEST(test_amplification_limits) {
+  size_t cap = 1 << 21, n = 0;
+  char *y = malloc(cap);
+  n += (size_t)sprintf(y + n, "decokit: 1\nx0: &a0 [s, s, s, s, s, s, s, s, s, s]\n");
+  for (int level = 1; level < 10; level++) {
+    n += (size_t)sprintf(y + n, "x%d: &a%d [", level, level);
+    for (int k = 0; k < 10; k++) n += (size_t)sprintf(y + n, "%s*a%d", k ? ", " : "", level - 1);
+    n += (size_t)sprintf(y + n, "]\n");
+  }
+  double t0 = now();
+  dk_pipeline *p = NULL;
+  ck_assert_int_eq(dk_pipeline_parse(y, n, "t.yaml", ".", &p, &err), DK_ERR_INVALID);
+  ck_assert_str_eq(err.msg, "t.yaml:6:45: the pipeline expands to more than 100000 values "
+                            "(aliases count once per use)");
+  n = (size_t)sprintf(y, "decokit: 1\nx: ");
+  for (int i = 0; i < 100000; i++) y[n++] = '[';
+  for (int i = 0; i < 100000; i++) y[n++] = ']';
+  ck_assert_int_eq(dk_pipeline_parse(y, n, "t.yaml", ".", &p, &err), DK_ERR_INVALID);
+  ck_assert_str_eq(err.msg, "t.yaml:2:67: nested deeper than 64 levels");
+  memset(y, ' ', cap);
+  memcpy(y, "decokit: 1\n", 11);
+  ck_assert_int_eq(dk_pipeline_parse(y, cap, "t.yaml", ".", &p, &err), DK_ERR_INVALID);
+  ck_assert_str_eq(err.msg, "t.yaml: 2097152 bytes is larger than a pipeline may be (1048576)");
+  /* Each of these took from seconds to minutes before the limits. */
+  ck_assert_msg(now() - t0 < 5.0, "hostile pipelines took %.1f s", now() - t0);
+  free(y);
+  /* Aliases within the limits still work. */
+  ck_assert_msg(load("decokit: 1\n" MODEL "samplers: [ &g { plugin: good, bias: 2 }, *g ]\n", &p) == DK_OK,
+                "%s", err.msg);
+  ck_assert_uint_eq(p->n_samplers, 2);
+  ck_assert_double_eq(dk_cfg_double(&p->samplers[1].cfg, "bias"), 2.0);
+  dk_pipeline_free(p);
 }
 END_TEST
 
@@ -240,6 +308,8 @@ int main(void) {
   tcase_add_test(tc, test_version);
   tcase_add_test(tc, test_yaml_syntax);
   tcase_add_test(tc, test_duplicate_key);
+  tcase_add_test(tc, test_duplicate_section);
+  tcase_add_test(tc, test_amplification_limits);
   tcase_add_test(tc, test_lists_and_strings);
   tcase_add_test(tc, test_overrides);
   tcase_add_test(tc, test_fingerprint);

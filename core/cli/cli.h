@@ -40,9 +40,12 @@ const char *dk_cli_default_model(void);
 dk_registry *dk_cli_registry(const char *cli_path, const char *pipeline_path);
 void dk_cli_error(const char *fmt, ...) DK_PRINTF(1, 2);
 /* Read all of a stream (for prompts from stdin). */
+/* All of f, NUL-terminated; NULL on a read error or out of memory. */
 char *dk_cli_slurp(FILE *f);
 /* Value of "--opt VALUE" or "--opt=VALUE" at argv[*i]; NULL if not this option. */
 const char *dk_cli_value(const char *opt, int argc, char **argv, int *i);
+/* 1 when an option's value is not empty; otherwise says so (once) and returns 0. */
+int dk_cli_nonempty(const char *opt, const char *v);
 
 int dk_cmd_run(int argc, char **argv);
 int dk_cmd_validate(int argc, char **argv);

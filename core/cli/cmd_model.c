@@ -1,9 +1,14 @@
 /* cmd_model.c -- model-only commands: `decokit model info`, `tokenize` and `perplexity`. */
 #include "cli.h"
 
+#include "textfile.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Far beyond any evaluation corpus; a larger input is a mistake (or /dev/zero). */
+#define PERPLEXITY_MAX_BYTES (256u << 20)
 
 /* Options shared by model commands (-m, --pipeline and the common ones);
  * same return protocol as dk_cli_common_opt. */
@@ -13,13 +18,17 @@ static int model_opt(dk_cli_common *c, char *set_buf, size_t set_len, int argc, 
   int r = dk_cli_common_opt(c, argc, argv, i, usage);
   if (r != DK_CLI_MINE) return r;
   if ((v = dk_cli_value("--model", argc, argv, i)) || (v = dk_cli_value("-m", argc, argv, i))) {
-    if (!*v || c->n_sets == sizeof c->sets / sizeof *c->sets) return DK_EXIT_USAGE;
+    if (!dk_cli_nonempty("--model", v)) return DK_EXIT_USAGE;
+    if (c->n_sets == sizeof c->sets / sizeof *c->sets) {
+      dk_cli_error("too many --set options");
+      return DK_EXIT_USAGE;
+    }
     snprintf(set_buf, set_len, "model.path=%s", v);
     c->sets[c->n_sets++] = set_buf;
     return DK_CLI_NEXT;
   }
   if ((v = dk_cli_value("--pipeline", argc, argv, i))) {
-    if (!*v) return DK_EXIT_USAGE;
+    if (!dk_cli_nonempty("--pipeline", v)) return DK_EXIT_USAGE;
     c->pipeline = v;
     return DK_CLI_NEXT;
   }
@@ -108,8 +117,15 @@ int dk_cmd_tokenize(int argc, char **argv) {
     dk_cli_error("tokenize: no text given (decokit tokenize TEXT, or - for stdin)");
     return DK_EXIT_USAGE;
   }
-  char *owned = strcmp(text, "-") == 0 ? dk_cli_slurp(stdin) : NULL;
-  if (owned) text = owned;
+  char *owned = NULL;
+  if (strcmp(text, "-") == 0) {
+    owned = dk_cli_slurp(stdin);
+    if (!owned) {
+      dk_cli_error("tokenize: could not read standard input (read error or out of memory)");
+      return DK_EXIT_RUNTIME;
+    }
+    text = owned;
+  }
   dk_registry *reg;
   dk_pipeline *p;
   dk_run *run;
@@ -208,7 +224,11 @@ int dk_cmd_perplexity(int argc, char **argv) {
         return DK_EXIT_USAGE;
       }
     } else if ((v = dk_cli_value("--draft", argc, argv, &i))) {
-      if (!*v || c.n_sets + 2 > sizeof c.sets / sizeof *c.sets) return DK_EXIT_USAGE;
+      if (!dk_cli_nonempty("--draft", v)) return DK_EXIT_USAGE;
+      if (c.n_sets + 2 > sizeof c.sets / sizeof *c.sets) {
+        dk_cli_error("too many --set options");
+        return DK_EXIT_USAGE;
+      }
       snprintf(draft_set[0], sizeof draft_set[0], "draft.plugin=llama");
       snprintf(draft_set[1], sizeof draft_set[1], "draft.path=%s", v);
       c.sets[c.n_sets++] = draft_set[0];
@@ -224,13 +244,14 @@ int dk_cmd_perplexity(int argc, char **argv) {
     dk_cli_error("perplexity: which text file? (decokit perplexity FILE)");
     return DK_EXIT_USAGE;
   }
-  FILE *f = fopen(file, "rb");
-  if (!f) {
-    dk_cli_error("perplexity: cannot open '%s'", file);
+  char *text;
+  size_t text_len;
+  dk_error ferr;
+  dk_error_clear(&ferr);
+  if (dk_textfile_read(file, "text file", PERPLEXITY_MAX_BYTES, &text, &text_len, &ferr)) {
+    dk_cli_error("perplexity: %s", ferr.msg);
     return DK_EXIT_USAGE;
   }
-  char *text = dk_cli_slurp(f);
-  fclose(f);
   dk_registry *reg;
   dk_pipeline *p;
   dk_run *run;
@@ -351,7 +372,10 @@ int dk_cmd_model(int argc, char **argv) {
     return DK_EXIT_USAGE;
   }
   snprintf(set_buf, sizeof set_buf, "model.path=%s", file);
-  if (c.n_sets >= sizeof c.sets / sizeof *c.sets) return DK_EXIT_USAGE;
+  if (c.n_sets >= sizeof c.sets / sizeof *c.sets) {
+    dk_cli_error("model: too many --set options");
+    return DK_EXIT_USAGE;
+  }
   c.sets[c.n_sets++] = set_buf;
   dk_registry *reg;
   dk_pipeline *p;

@@ -150,7 +150,12 @@ int dk_cmd_plugins(int argc, char **argv) {
   dk_registry *reg = dk_cli_registry(c.plugin_path, NULL);
   if (!reg) return DK_EXIT_RUNTIME;
   char *problems = NULL;
-  dk_registry_scan(reg, &problems);
+  if (dk_registry_scan(reg, &problems)) {
+    dk_cli_error("plugins: out of memory while scanning the plugin folders");
+    dk_registry_free(reg);
+    free(problems);
+    return DK_EXIT_RUNTIME;
+  }
   size_t n = dk_registry_count(reg);
   const dk_component **all = calloc(n ? n : 1, sizeof *all);
   if (!all) {

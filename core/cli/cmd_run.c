@@ -96,7 +96,13 @@ int dk_cmd_run(int argc, char **argv) {
     }
   }
   char *stdin_prompt = NULL;
-  if (prompt && strcmp(prompt, "-") == 0) prompt = stdin_prompt = dk_cli_slurp(stdin);
+  if (prompt && strcmp(prompt, "-") == 0) {
+    prompt = stdin_prompt = dk_cli_slurp(stdin);
+    if (!prompt) {
+      dk_cli_error("run: could not read the prompt from standard input (read error or out of memory)");
+      return DK_EXIT_RUNTIME;
+    }
+  }
   dk_registry *reg;
   dk_pipeline *p;
   int status = dk_cli_load_pipeline(&c, &reg, &p);

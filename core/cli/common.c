@@ -19,6 +19,10 @@ void dk_cli_error(const char *fmt, ...) {
   va_end(ap);
 }
 
+/* Returned for an option at the end of the command line, whose error is
+ * already printed, so dk_cli_nonempty does not print a second one. */
+static const char missing_value[] = "";
+
 const char *dk_cli_value(const char *opt, int argc, char **argv, int *i) {
   size_t ol = strlen(opt);
   const char *a = argv[*i];
@@ -27,9 +31,15 @@ const char *dk_cli_value(const char *opt, int argc, char **argv, int *i) {
   if (a[ol] != '\0') return NULL;
   if (*i + 1 >= argc) {
     dk_cli_error("option %s needs a value", opt);
-    return "";
+    return missing_value;
   }
   return argv[++*i];
+}
+
+int dk_cli_nonempty(const char *opt, const char *v) {
+  if (*v) return 1;
+  if (v != missing_value) dk_cli_error("option %s needs a non-empty value", opt);
+  return 0;
 }
 
 int dk_cli_common_opt(dk_cli_common *c, int argc, char **argv, int *i, void (*usage)(FILE *)) {
@@ -39,12 +49,12 @@ int dk_cli_common_opt(dk_cli_common *c, int argc, char **argv, int *i, void (*us
     return DK_EXIT_OK;
   }
   if ((v = dk_cli_value("--plugin-path", argc, argv, i))) {
-    if (!*v) return DK_EXIT_USAGE;
+    if (!dk_cli_nonempty("--plugin-path", v)) return DK_EXIT_USAGE;
     c->plugin_path = v;
     return DK_CLI_NEXT;
   }
   if ((v = dk_cli_value("--set", argc, argv, i))) {
-    if (!*v) return DK_EXIT_USAGE;
+    if (!dk_cli_nonempty("--set", v)) return DK_EXIT_USAGE;
     if (c->n_sets == sizeof c->sets / sizeof *c->sets) {
       dk_cli_error("too many --set options");
       return DK_EXIT_USAGE;
@@ -143,7 +153,12 @@ char *dk_cli_slurp(FILE *f) {
   size_t len = 0, cap = 0;
   char chunk[65536];
   size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) dk_buf_append(&buf, &len, &cap, chunk, n);
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+    if (dk_buf_append(&buf, &len, &cap, chunk, n)) return NULL; /* never a cut text */
+  if (ferror(f)) {
+    free(buf);
+    return NULL;
+  }
   return buf ? buf : dk_strdup("");
 }
 

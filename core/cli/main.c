@@ -11,7 +11,15 @@
 static void stderr_sink(int level, const char *msg, void *user) {
   (void)user;
   static const char *const names[] = {"error", "warning", "info", "debug", "trace"};
-  fprintf(stderr, "decokit: %s: %s\n", names[level >= 0 && level <= 4 ? level : 0], msg);
+  const char *name = names[level >= 0 && level <= 4 ? level : 0];
+  /* Every line of a multi-line message carries the prefix, so filters on
+   * "decokit: warning:" see all of it. */
+  do {
+    const char *nl = strchr(msg, '\n');
+    int len = nl ? (int)(nl - msg) : (int)strlen(msg);
+    fprintf(stderr, "decokit: %s: %.*s\n", name, len, msg);
+    msg = nl ? nl + 1 : NULL;
+  } while (msg && *msg);
 }
 
 static void usage(FILE *f) {

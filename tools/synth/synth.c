@@ -2,8 +2,10 @@
 #define _POSIX_C_SOURCE 200809L
 #include "synth.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -290,9 +292,19 @@ int synth_write(FILE *out, const synth_opts *o0, char *err, size_t errlen)
 
 int synth_write_file(const char *path, const synth_opts *o, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "wb");
+    /* Written beside the target and renamed only when complete, so bad
+     * options or a failed write leave no empty or partial model behind. */
+    size_t n = strlen(path) + sizeof ".part";
+    char *part = malloc(n);
+    if (!part) {
+        gguf_errf(err, errlen, "out of memory");
+        return -1;
+    }
+    snprintf(part, n, "%s.part", path);
+    FILE *f = fopen(part, "wb");
     if (!f) {
-        gguf_errf(err, errlen, "%s: cannot open for writing", path);
+        gguf_errf(err, errlen, "%s: cannot open for writing: %s", part, strerror(errno));
+        free(part);
         return -1;
     }
     int rc = synth_write(f, o, err, errlen);
@@ -300,6 +312,13 @@ int synth_write_file(const char *path, const synth_opts *o, char *err, size_t er
         gguf_errf(err, errlen, "%s: write error", path);
         rc = -1;
     }
+    if (rc == 0 && rename(part, path) != 0) {
+        gguf_errf(err, errlen, "%s: cannot rename %s into place: %s", path, part, strerror(errno));
+        rc = -1;
+    }
+    if (rc)
+        remove(part);
+    free(part);
     return rc;
 }
 

@@ -34,19 +34,6 @@ void gguf_errf(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-static void add_warning(gguf_file *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void add_warning(gguf_file *f, const char *fmt, ...)
-{
-    if (f->n_warnings >= GGUF_MAX_WARNINGS)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(f->warnings[f->n_warnings], sizeof f->warnings[0], fmt, ap);
-    va_end(ap);
-    f->n_warnings++;
-}
-
 static int need(cursor *c, uint64_t n, const char *what)
 {
     if (n > c->size - c->pos) {
@@ -264,8 +251,10 @@ static int parse(gguf_file *f, char *err, size_t errlen)
     const gguf_kv *al = gguf_find(f, "general.alignment");
     if (al) {
         uint32_t a;
-        if (gguf_get_u32(f, "general.alignment", &a) != 0 || a == 0 || (a & (a - 1)) != 0) {
-            gguf_errf(err, errlen, "key 'general.alignment': must be a power of two");
+        /* At least 8, so that every tensor starts where its floats (and the
+         * halves of quantised blocks) may be read in place. */
+        if (gguf_get_u32(f, "general.alignment", &a) != 0 || a < 8 || (a & (a - 1)) != 0) {
+            gguf_errf(err, errlen, "key 'general.alignment': must be a power of two of at least 8");
             return -1;
         }
         f->alignment = a;
@@ -333,7 +322,6 @@ static int parse(gguf_file *f, char *err, size_t errlen)
                 data_start, f->size);
         return -1;
     }
-    int unaligned = 0;
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         gguf_tensor *t = &f->tensors[i];
         key_cstr(t->name, name, sizeof name);
@@ -343,9 +331,11 @@ static int parse(gguf_file *f, char *err, size_t errlen)
                     ", %" PRIu64 " bytes, %" PRIu64 " bytes available)", name, t->offset, t->nbytes, avail);
             return -1;
         }
-        if (t->offset % f->alignment != 0 && !unaligned++)
-            add_warning(f, "tensor '%s': data offset %" PRIu64 " is not aligned to %" PRIu64, name,
-                        t->offset, f->alignment);
+        if (t->offset % f->alignment != 0) {
+            gguf_errf(err, errlen, "tensor '%s': data offset %" PRIu64 " is not a multiple of the file's alignment %" PRIu64,
+                    name, t->offset, f->alignment);
+            return -1;
+        }
         t->data = f->map + data_start + t->offset;
     }
     return 0;
@@ -379,7 +369,9 @@ gguf_file *gguf_open_memory(const void *buf, size_t size, char *err, size_t errl
 
 gguf_file *gguf_open(const char *path, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO would block this open until someone writes to it,
+     * before the regular-file check below could refuse it. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         gguf_errf(err, errlen, "%s: %s", path, strerror(errno));
         return NULL;
@@ -391,7 +383,8 @@ gguf_file *gguf_open(const char *path, char *err, size_t errlen)
         return NULL;
     }
     if (!S_ISREG(st.st_mode) || st.st_size < 8) {
-        gguf_errf(err, errlen, "%s: not a GGUF file (too small or not a regular file)", path);
+        gguf_errf(err, errlen, "%s: not a GGUF file (%s)", path,
+                  S_ISDIR(st.st_mode) ? "a directory" : !S_ISREG(st.st_mode) ? "not a regular file" : "too small");
         close(fd);
         return NULL;
     }
