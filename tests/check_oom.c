@@ -7,6 +7,7 @@
  */
 #include <check.h>
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,8 +53,13 @@ static void resolve(void) {
   resolving = 0;
 }
 
+/* Only the test's own thread counts: a thread another library starts (a
+ * BLAS worker) allocates at times no count can predict, and under ASan a
+ * failure inside its start-up aborts the whole program. */
+static pthread_t tester;
+
 static int should_fail(void) {
-  if (!armed) return 0;
+  if (!armed || !pthread_equal(pthread_self(), tester)) return 0;
   return ++allocs == fail_at;
 }
 
@@ -164,6 +170,7 @@ static void check_every_allocation(const char *head, const char *decoder, int ar
 }
 
 static void setup(void) {
+  tester = pthread_self();
   reg = dkh_registry();
   /* The libraries are opened before arming: the dynamic loader's own
    * allocations are not the host's to recover from. */
