@@ -411,7 +411,7 @@ static int run_completion(dk_run *run, size_t index, dk_seq seq, const dk_token 
     if (dec_begun && di->end) di->end(dec, &s);
     if (dr_begun && dr && dr->end) dr->end(run->drafter->inst, &s);
     if (rc == DK_DONE) {
-      if (!c->stop_reason) dk_session_finish(&s, "eos");
+      if (!c->stop_reason) dk_session_finish(&s, "done"); /* the decoder ended it, no stop fired */
       rc = DK_OK;
     } else if (rc < 0) {
       dk_error_ensure(err, rc, "step");

@@ -54,7 +54,7 @@ typedef struct dk_completion {
   dk_token *tokens;
   dk_token_record *recs; /* parallel to tokens */
   size_t n_tokens;
-  const char *stop_reason; /* "eos", "length", "stop", "context", "cancelled" */
+  const char *stop_reason; /* "eos", "length", "stop", "context", "cancelled", "done" */
   dk_metric *metrics;
   size_t n_metrics;
   uint64_t forward_passes, model_tokens;
