@@ -75,6 +75,16 @@ static const dk_host host_template = {
     .metric_add = dk_session_metric_add,
     .session_rng = dk_session_rng,
     .get_proc = host_get_proc,
+    .session_sample_ex = dk_session_sample_ex,
+    .session_distribution_ex = dk_session_distribution_ex,
+    .commit_ex = dk_session_commit_ex,
+    .branch_new = dk_branch_new,
+    .branch_free = dk_branch_free,
+    .branch_extend = dk_branch_extend,
+    .branch_tokens = dk_branch_tokens,
+    .session_limits = dk_session_limits,
+    .session_would_stop = dk_session_would_stop,
+    .session_add_result = dk_session_add_result,
 };
 
 void *dk_host_table_new(dk_library *lib) {

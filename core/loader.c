@@ -34,11 +34,12 @@ typedef struct kind_rule {
 
 #define REQ(type, f) {offsetof(type, f), #f}
 static const kind_rule rules[DK_KIND_COUNT + 1] = {
-    [DK_KIND_MODEL] = {sizeof(struct dk_model_iface), 8,
+    [DK_KIND_MODEL] = {sizeof(struct dk_model_iface), 9,
                        {REQ(struct dk_model_iface, create), REQ(struct dk_model_iface, destroy),
                         REQ(struct dk_model_iface, info), REQ(struct dk_model_iface, seq_new),
                         REQ(struct dk_model_iface, seq_free), REQ(struct dk_model_iface, seq_len),
-                        REQ(struct dk_model_iface, eval), REQ(struct dk_model_iface, tokenize)}},
+                        REQ(struct dk_model_iface, eval), REQ(struct dk_model_iface, tokenize),
+                        REQ(struct dk_model_iface, token_piece)}},
     [DK_KIND_DECODER] = {sizeof(dk_decoder_iface), 3,
                          {REQ(dk_decoder_iface, create), REQ(dk_decoder_iface, destroy),
                           REQ(dk_decoder_iface, step)}},

@@ -60,7 +60,8 @@ int dk_registry_standard_paths(dk_registry *reg, const char *cli_path, const cha
 int dk_registry_find(dk_registry *reg, uint32_t kind, const char *name_or_path,
                      const dk_component **out, dk_error *err);
 /* Load every .so along the path (for listings).  Problems are collected in
- * `problems` (one per line) rather than stopping the scan. */
+ * `problems` (one per line) rather than stopping the scan; DK_ERR_NOMEM
+ * when memory ran out, so a listing is never silently short. */
 int dk_registry_scan(dk_registry *reg, char **problems);
 size_t dk_registry_count(const dk_registry *reg);
 const dk_component *dk_registry_component(const dk_registry *reg, size_t i);

@@ -1,58 +1,83 @@
 /* model_proxy.c -- count forward passes and time spent in the model without the decoder knowing. */
 #include "model_proxy.h"
 
+#include "plugin_proxy.h"
 #include "session.h"
 
+#include <stddef.h>
+#include <string.h>
+
 #define PX(inst) ((dk_model_proxy *)(inst))
+
+/* Every evaluation is timed and counted; a status outside dk_status's
+ * allowed set becomes an error here, before a decoder can misread it. */
+static int metered(dk_model_proxy *px, double t0, size_t n, int rc, dk_error *e, const char *what) {
+  px->meter->seconds += dk_now() - t0;
+  px->meter->forward_passes++;
+  px->meter->tokens += n;
+  return dk_plugin_status(rc, 0, e, what);
+}
 
 static int px_eval(void *inst, dk_seq seq, const dk_token *t, size_t n, float *lg, uint32_t fl,
                    dk_error *e) {
   double t0 = dk_now();
   int rc = PX(inst)->real->eval(PX(inst)->real_inst, seq, t, n, lg, fl, e);
-  PX(inst)->meter->seconds += dk_now() - t0;
-  PX(inst)->meter->forward_passes++;
-  PX(inst)->meter->tokens += n;
-  return rc;
+  return metered(PX(inst), t0, n, rc, e, "eval");
 }
 
 static int px_eval_batch(void *inst, const dk_seq *seqs, const dk_token *t, size_t n, float *lg,
                          dk_error *e) {
   double t0 = dk_now();
   int rc = PX(inst)->real->eval_batch(PX(inst)->real_inst, seqs, t, n, lg, e);
-  PX(inst)->meter->seconds += dk_now() - t0;
-  PX(inst)->meter->forward_passes++;
-  PX(inst)->meter->tokens += n;
-  return rc;
+  return metered(PX(inst), t0, n, rc, e, "eval_batch");
 }
 
 static int px_eval_tree(void *inst, dk_seq seq, const dk_token *t, const int32_t *par, size_t n,
                         float *lg, dk_error *e) {
   double t0 = dk_now();
   int rc = PX(inst)->real->eval_tree(PX(inst)->real_inst, seq, t, par, n, lg, e);
-  PX(inst)->meter->seconds += dk_now() - t0;
-  PX(inst)->meter->forward_passes++;
-  PX(inst)->meter->tokens += n;
-  return rc;
+  return metered(PX(inst), t0, n, rc, e, "eval_tree");
 }
 
 static int px_eval_masked(void *inst, const dk_token *t, size_t n, float *lg, dk_error *e) {
   double t0 = dk_now();
   int rc = PX(inst)->real->eval_masked(PX(inst)->real_inst, t, n, lg, e);
-  PX(inst)->meter->seconds += dk_now() - t0;
-  PX(inst)->meter->forward_passes++;
-  PX(inst)->meter->tokens += n;
-  return rc;
+  return metered(PX(inst), t0, n, rc, e, "eval_masked");
 }
 
-static int px_info(void *inst, dk_model_info *o) { return PX(inst)->real->info(PX(inst)->real_inst, o); }
+static int px_eval_ragged(void *inst, const dk_batch *b, dk_error *e) {
+  size_t n = 0;
+  for (size_t i = 0; b && i < b->n_seqs; i++) n += b->n_tokens[i];
+  double t0 = dk_now();
+  int rc = PX(inst)->real->eval_ragged(PX(inst)->real_inst, b, e);
+  return metered(PX(inst), t0, n, rc, e, "eval_ragged");
+}
+
+static int px_eval_masked_seq(void *inst, const dk_masked_eval *me, dk_error *e) {
+  size_t n = me ? me->n : 0;
+  if (me && (me->flags & DK_MASKED_REUSE) && me->active_end > me->active_begin)
+    n = me->active_end - me->active_begin;
+  double t0 = dk_now();
+  int rc = PX(inst)->real->eval_masked_seq(PX(inst)->real_inst, me, e);
+  return metered(PX(inst), t0, n, rc, e, "eval_masked_seq");
+}
+
+/* What the real info says, less the bits of ops the proxy does not pass on. */
+static int px_info(void *inst, dk_model_info *o) {
+  int rc = PX(inst)->real->info(PX(inst)->real_inst, o);
+  if (rc == DK_OK && o->struct_size >= offsetof(dk_model_info, caps) + sizeof o->caps)
+    o->caps &= PX(inst)->info.caps;
+  return rc;
+}
 static int px_seq_new(void *inst, dk_seq *o, dk_error *e) {
-  return PX(inst)->real->seq_new(PX(inst)->real_inst, o, e);
+  return dk_plugin_status(PX(inst)->real->seq_new(PX(inst)->real_inst, o, e), 0, e, "seq_new");
 }
 static void px_seq_free(void *inst, dk_seq s) { PX(inst)->real->seq_free(PX(inst)->real_inst, s); }
 static size_t px_seq_len(void *inst, dk_seq s) { return PX(inst)->real->seq_len(PX(inst)->real_inst, s); }
 static int px_tokenize(void *inst, const char *text, size_t len, uint32_t fl, dk_token *o, size_t cap,
                        size_t *n, dk_error *e) {
-  return PX(inst)->real->tokenize(PX(inst)->real_inst, text, len, fl, o, cap, n, e);
+  return dk_plugin_status(PX(inst)->real->tokenize(PX(inst)->real_inst, text, len, fl, o, cap, n, e), 0,
+                          e, "tokenize");
 }
 static const char *px_piece(void *inst, dk_token t, size_t *len) {
   return PX(inst)->real->token_piece(PX(inst)->real_inst, t, len);
@@ -62,22 +87,24 @@ static uint32_t px_attr(void *inst, dk_token t) {
 }
 static int px_detok(void *inst, const dk_token *t, size_t n, char *o, size_t cap, size_t *no,
                     dk_error *e) {
-  return PX(inst)->real->detokenize(PX(inst)->real_inst, t, n, o, cap, no, e);
+  return dk_plugin_status(PX(inst)->real->detokenize(PX(inst)->real_inst, t, n, o, cap, no, e), 0, e,
+                          "detokenize");
 }
 static int px_accept(void *inst, dk_seq s, const int32_t *path, size_t n, dk_error *e) {
-  return PX(inst)->real->accept_path(PX(inst)->real_inst, s, path, n, e);
+  return dk_plugin_status(PX(inst)->real->accept_path(PX(inst)->real_inst, s, path, n, e), 0, e,
+                          "accept_path");
 }
 static int px_truncate(void *inst, dk_seq s, size_t keep, dk_error *e) {
-  return PX(inst)->real->truncate(PX(inst)->real_inst, s, keep, e);
+  return dk_plugin_status(PX(inst)->real->truncate(PX(inst)->real_inst, s, keep, e), 0, e, "truncate");
 }
 static int px_fork(void *inst, dk_seq s, dk_seq *o, dk_error *e) {
-  return PX(inst)->real->fork(PX(inst)->real_inst, s, o, e);
+  return dk_plugin_status(PX(inst)->real->fork(PX(inst)->real_inst, s, o, e), 0, e, "fork");
 }
 static int px_describe(void *inst, char *o, size_t cap, size_t *n, dk_error *e) {
-  return PX(inst)->real->describe(PX(inst)->real_inst, o, cap, n, e);
+  return dk_plugin_status(PX(inst)->real->describe(PX(inst)->real_inst, o, cap, n, e), 0, e, "describe");
 }
 static int px_hidden(void *inst, dk_seq s, size_t n, float *o, dk_error *e) {
-  return PX(inst)->real->hidden(PX(inst)->real_inst, s, n, o, e);
+  return dk_plugin_status(PX(inst)->real->hidden(PX(inst)->real_inst, s, n, o, e), 0, e, "hidden");
 }
 
 void dk_model_proxy_init(dk_model_proxy *px, const struct dk_model_iface *real, void *inst,
@@ -93,19 +120,31 @@ void dk_model_proxy_init(dk_model_proxy *px, const struct dk_model_iface *real, 
   px->iface.eval = px_eval;
   px->iface.tokenize = px_tokenize;
   px->iface.token_piece = px_piece;
+  /* Decoders test caps, so an op whose cap bit is clear is hidden, and
+   * abort and weight sharing stay the host's. */
+  uint32_t caps = info ? info->caps : 0;
 #define OPT(f, fn) px->iface.f = real->f ? fn : NULL
+#define CAP(bit, f, fn) px->iface.f = (caps & (bit)) && real->f ? fn : NULL
   OPT(token_attr, px_attr);
   OPT(detokenize, px_detok);
-  OPT(eval_batch, px_eval_batch);
-  OPT(eval_tree, px_eval_tree);
-  OPT(accept_path, px_accept);
-  OPT(truncate, px_truncate);
-  OPT(fork, px_fork);
-  OPT(eval_masked, px_eval_masked);
-  OPT(hidden, px_hidden);
   OPT(describe, px_describe);
+  CAP(DK_MODEL_CAP_BATCH, eval_batch, px_eval_batch);
+  CAP(DK_MODEL_CAP_TREE, eval_tree, px_eval_tree);
+  CAP(DK_MODEL_CAP_TREE, accept_path, px_accept);
+  CAP(DK_MODEL_CAP_TRUNCATE, truncate, px_truncate);
+  CAP(DK_MODEL_CAP_FORK, fork, px_fork);
+  CAP(DK_MODEL_CAP_MASKED, eval_masked, px_eval_masked);
+  CAP(DK_MODEL_CAP_HIDDEN, hidden, px_hidden);
+  CAP(DK_MODEL_CAP_RAGGED, eval_ragged, px_eval_ragged);
+  CAP(DK_MODEL_CAP_MASKED_SEQ, eval_masked_seq, px_eval_masked_seq);
+#undef CAP
 #undef OPT
+  px->iface.set_abort = NULL;
+  px->iface.clone_shared = NULL;
+  if (info) px->info = *info;
+  else memset(&px->info, 0, sizeof px->info);
+  px->info.caps &= ~(uint32_t)(DK_MODEL_CAP_ABORT | DK_MODEL_CAP_SHARE);
   px->ref.iface = &px->iface;
   px->ref.inst = px;
-  px->ref.info = info;
+  px->ref.info = &px->info;
 }

@@ -19,18 +19,26 @@ char *dk_strndup(const char *s, size_t n) {
   return p;
 }
 
-void dk_buf_append(char **buf, size_t *len, size_t *cap, const char *s, size_t n) {
+int dk_buf_append(char **buf, size_t *len, size_t *cap, const char *s, size_t n) {
+  if (*cap == DK_BUF_FAILED) return DK_ERR_NOMEM;
   if (*len + n + 1 > *cap) {
     size_t nc = *cap ? *cap : 256;
     while (*len + n + 1 > nc) nc *= 2;
     char *nb = realloc(*buf, nc);
-    if (!nb) return; /* fingerprint text only: a short buffer just hashes less */
+    if (!nb) { /* no half text: the whole buffer is gone, and stays failed */
+      free(*buf);
+      *buf = NULL;
+      *len = 0;
+      *cap = DK_BUF_FAILED;
+      return DK_ERR_NOMEM;
+    }
     *buf = nb;
     *cap = nc;
   }
   memcpy(*buf + *len, s, n);
   *len += n;
   (*buf)[*len] = '\0';
+  return DK_OK;
 }
 
 const char *dk_param_type_name(uint32_t type) {

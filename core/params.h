@@ -59,6 +59,10 @@ int dk_cfg_is_set(const dk_config *c, const char *key);
 /* Small string helpers used across core. */
 char *dk_strdup(const char *s);
 char *dk_strndup(const char *s, size_t n);
-void dk_buf_append(char **buf, size_t *len, size_t *cap, const char *s, size_t n);
+/* Append to a growing NUL-terminated buffer.  On allocation failure the
+ * buffer is freed, *buf set to NULL and *cap to DK_BUF_FAILED, and every
+ * later append fails too, so a caller may check once at the end. */
+#define DK_BUF_FAILED ((size_t)-1)
+int dk_buf_append(char **buf, size_t *len, size_t *cap, const char *s, size_t n);
 
 #endif

@@ -88,6 +88,10 @@ dk_pipeline *dk_pipeline_new_default(const char *dir) {
   if (!p) return NULL;
   p->file = dk_strdup("<command line>");
   p->dir = dk_strdup(dir ? dir : ".");
+  if (!p->file || !p->dir) {
+    dk_pipeline_free(p);
+    return NULL;
+  }
   p->version = 1;
   return p;
 }
@@ -139,10 +143,11 @@ static int add_kv(dk_block *b, const char *key, const yaml_node_t *kn, const yam
   kv->line = (int)kn->start_mark.line + 1;
   kv->col = (int)kn->start_mark.column + 1;
   kv->key = dk_strdup(key);
+  if (!kv->key) return dk_error_set(w->err, DK_ERR_NOMEM, "out of memory");
   b->n_kv++;
   if (vn->type == YAML_SCALAR_NODE) {
     kv->value = dk_strdup(scalar(vn));
-    return DK_OK;
+    return kv->value ? DK_OK : dk_error_set(w->err, DK_ERR_NOMEM, "out of memory");
   }
   if (vn->type != YAML_SEQUENCE_NODE)
     return at(w, vn, DK_ERR_INVALID, "key '%s': expected a value or a list of values, got %s", key,
@@ -157,6 +162,7 @@ static int add_kv(dk_block *b, const char *key, const yaml_node_t *kn, const yam
       return at(w, it, DK_ERR_INVALID, "key '%s': list items must be scalars, got %s", key,
                 node_kind(it));
     kv->list[i] = dk_strdup(scalar(it));
+    if (!kv->list[i]) return dk_error_set(w->err, DK_ERR_NOMEM, "out of memory");
     kv->n_list = i + 1;
   }
   return DK_OK;
@@ -182,6 +188,7 @@ static int read_block(const walk *w, const yaml_node_t *n, const char *section, 
         return at(w, vn, DK_ERR_INVALID, "'%s.plugin': expected a plugin name or path", section);
       free(b->plugin);
       b->plugin = dk_strdup(scalar(vn));
+      if (!b->plugin) return dk_error_set(w->err, DK_ERR_NOMEM, "out of memory");
       continue;
     }
     int rc = add_kv(b, key, kn, vn, w);
@@ -273,6 +280,7 @@ static int read_top(const walk *w, yaml_node_t *root, dk_pipeline *p) {
         s += n;
         if (*s == ':') s++;
       }
+      if (cap == DK_BUF_FAILED) return dk_error_set(w->err, DK_ERR_NOMEM, "out of memory");
     } else if (strcmp(key, "samplers") == 0) {
       rc = read_list(w, vn, key, &p->samplers, &p->n_samplers);
     } else if (strcmp(key, "scorers") == 0) {
@@ -426,6 +434,10 @@ int dk_pipeline_parse(const char *text, size_t len, const char *file, const char
   if (!p) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
   p->file = dk_strdup(file);
   p->dir = dk_strdup(dir && *dir ? dir : ".");
+  if (!p->file || !p->dir) {
+    dk_pipeline_free(p);
+    return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+  }
   yaml_parser_t parser;
   yaml_document_t doc;
   if (!yaml_parser_initialize(&parser)) {
@@ -456,10 +468,14 @@ int dk_pipeline_load(const char *path, dk_pipeline **out, dk_error *err) {
   int rc = dk_textfile_read(path, "pipeline", DK_PIPELINE_MAX_BYTES, &buf, &len, err);
   if (rc) return rc;
   char *dir = dk_strdup(path);
-  char *slash = dir ? strrchr(dir, '/') : NULL;
+  if (!dir) {
+    free(buf);
+    return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+  }
+  char *slash = strrchr(dir, '/');
   if (slash)
     *(slash == dir ? slash + 1 : slash) = '\0';
-  else if (dir)
+  else
     strcpy(dir, ".");
   rc = dk_pipeline_parse(buf, len, path, dir, out, err);
   free(dir);
@@ -493,9 +509,11 @@ static int set_raw(dk_block *b, const char *key, const char *value, dk_error *er
     dk_raw_kv *t = realloc(b->kv, (b->n_kv + 1) * sizeof *t);
     if (!t) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
     b->kv = t;
-    kv = &b->kv[b->n_kv++];
+    kv = &b->kv[b->n_kv];
     memset(kv, 0, sizeof *kv);
     kv->key = dk_strdup(key);
+    if (!kv->key) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+    b->n_kv++;
   } else {
     char *k = kv->key;
     kv->key = NULL;
@@ -514,11 +532,14 @@ static int set_raw(dk_block *b, const char *key, const char *value, dk_error *er
       char **t = realloc(kv->list, (kv->n_list + 1) * sizeof *t);
       if (!t) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
       kv->list = t;
-      kv->list[kv->n_list++] = dk_strndup(s, n);
+      kv->list[kv->n_list] = dk_strndup(s, n);
+      if (!kv->list[kv->n_list]) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+      kv->n_list++;
       s += n + (c ? 1 : 0);
     }
   } else {
     kv->value = dk_strdup(value);
+    if (!kv->value) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
   }
   return DK_OK;
 }
@@ -682,7 +703,7 @@ static void canon_block(const dk_block *b, const char *section, char **buf, size
   dk_buf_append(buf, len, cap, "}\n", 2);
 }
 
-void dk_pipeline_fingerprint(const dk_pipeline *p, char out[17]) {
+int dk_pipeline_fingerprint(const dk_pipeline *p, char out[17]) {
   char *buf = NULL;
   size_t len = 0, cap = 0;
   dk_buf_append(&buf, &len, &cap, "decokit:1\n", 10);
@@ -696,9 +717,15 @@ void dk_pipeline_fingerprint(const dk_pipeline *p, char out[17]) {
   dk_buf_append(&buf, &len, &cap, "generate{", 9);
   dk_config_canon(&p->generate.cfg, &buf, &len, &cap);
   dk_buf_append(&buf, &len, &cap, "}\n", 2);
-  XXH64_hash_t h = XXH3_64bits(buf ? buf : "", len);
+  /* A fingerprint of part of the text would name another pipeline. */
+  if (cap == DK_BUF_FAILED) {
+    snprintf(out, 17, "%s", "unknown");
+    return DK_ERR_NOMEM;
+  }
+  XXH64_hash_t h = XXH3_64bits(buf, len);
   snprintf(out, 17, "%016llx", (unsigned long long)h);
   free(buf);
+  return DK_OK;
 }
 
 int64_t dk_gen_int(const dk_pipeline *p, const char *key) { return dk_cfg_int(&p->generate.cfg, key); }

@@ -64,7 +64,8 @@ int dk_pipeline_override(dk_pipeline *p, const char *assignment, dk_error *err);
 int dk_pipeline_resolve(dk_pipeline *p, dk_registry *reg, const char *default_model,
                         dk_error *err);
 /* XXH3 of the canonical resolved pipeline, as 16 hex digits. */
-void dk_pipeline_fingerprint(const dk_pipeline *p, char out[17]);
+/* DK_ERR_NOMEM (and "unknown") when the canonical text could not be built. */
+int dk_pipeline_fingerprint(const dk_pipeline *p, char out[17]);
 
 /* The generate block's host-declared parameters. */
 int64_t dk_gen_int(const dk_pipeline *p, const char *key);

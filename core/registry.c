@@ -63,6 +63,7 @@ int dk_registry_standard_paths(dk_registry *reg, const char *cli_path, const cha
   return rc;
 }
 
+/* For messages: never a partial path; a fixed text when memory ran out. */
 const char *dk_registry_path_string(const dk_registry *reg) {
   dk_registry *r = (dk_registry *)reg;
   if (!r->path_str) {
@@ -71,7 +72,9 @@ const char *dk_registry_path_string(const dk_registry *reg) {
       if (i) dk_buf_append(&r->path_str, &len, &cap, ":", 1);
       dk_buf_append(&r->path_str, &len, &cap, r->dirs[i], strlen(r->dirs[i]));
     }
+    if (cap == DK_BUF_FAILED) return "(the search path: out of memory)";
     if (!r->path_str) r->path_str = dk_strdup("");
+    if (!r->path_str) return "";
   }
   return r->path_str;
 }
@@ -170,32 +173,38 @@ static int cmp_str(const void *a, const void *b) {
 
 int dk_registry_scan(dk_registry *reg, char **problems) {
   size_t plen = 0, pcap = 0;
+  int rc = DK_OK;
   *problems = NULL;
-  for (size_t i = 0; i < reg->n_dirs; i++) {
+  for (size_t i = 0; i < reg->n_dirs && rc == DK_OK; i++) {
     DIR *d = opendir(reg->dirs[i]);
     if (!d) continue;
     char **names = NULL;
     size_t nn = 0;
     struct dirent *de;
-    while ((de = readdir(d))) {
+    /* A listing with files silently missing would mislead: out of memory
+     * ends the scan with DK_ERR_NOMEM instead. */
+    while (rc == DK_OK && (de = readdir(d))) {
       size_t l = strlen(de->d_name);
       if (l < 4 || strcmp(de->d_name + l - 3, ".so") != 0) continue;
       char **t = realloc(names, (nn + 1) * sizeof *t);
-      if (!t) break;
-      names = t;
-      names[nn++] = dk_strdup(de->d_name);
+      char *nm = t ? dk_strdup(de->d_name) : NULL;
+      if (t) names = t;
+      if (!nm) rc = DK_ERR_NOMEM;
+      else names[nn++] = nm;
     }
     closedir(d);
-    qsort(names, nn, sizeof *names, cmp_str); /* stable listing order */
+    if (rc == DK_OK) qsort(names, nn, sizeof *names, cmp_str); /* stable listing order */
     for (size_t k = 0; k < nn; k++) {
       size_t n = strlen(reg->dirs[i]) + strlen(names[k]) + 2;
-      char *p = malloc(n);
+      char *p = rc == DK_OK ? malloc(n) : NULL;
+      if (rc == DK_OK && !p) rc = DK_ERR_NOMEM;
       if (p) {
         snprintf(p, n, "%s/%s", reg->dirs[i], names[k]);
         dk_library *lib;
         dk_error e;
         dk_error_clear(&e);
         if (load(reg, p, &lib, &e)) {
+          if (e.code == DK_ERR_NOMEM) rc = DK_ERR_NOMEM;
           dk_buf_append(problems, &plen, &pcap, e.msg, strlen(e.msg));
           dk_buf_append(problems, &plen, &pcap, "\n", 1);
         }
@@ -205,7 +214,8 @@ int dk_registry_scan(dk_registry *reg, char **problems) {
     }
     free(names);
   }
-  return DK_OK;
+  if (pcap == DK_BUF_FAILED) rc = DK_ERR_NOMEM;
+  return rc;
 }
 
 size_t dk_registry_count(const dk_registry *reg) {

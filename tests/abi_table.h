@@ -1,4 +1,4 @@
-/* abi_table.h -- the frozen LP64 layout of ABI 1.0: sizes and offsets that must never change. */
+/* abi_table.h -- the frozen LP64 layout of ABI 1.x: sizes and offsets that must never change. */
 #ifndef DK_ABI_TABLE_H
 #define DK_ABI_TABLE_H
 
@@ -13,18 +13,24 @@
   X(dk_param_spec, 48) \
   X(dk_vocab, 48) \
   X(dk_create_info, 48) \
-  X(dk_host, 240) \
+  X(dk_host, 320) \
   X(dk_model_ref, 24) \
   X(dk_iface_header, 48) \
-  X(dk_model_info, 48) \
-  X(dk_model_iface, 200) \
+  X(dk_model_info, 64) \
+  X(dk_model_iface, 232) \
   X(dk_decoder_iface, 88) \
-  X(dk_drafter_iface, 88) \
+  X(dk_drafter_iface, 120) \
   X(dk_constraint_iface, 112) \
   X(dk_sampler_iface, 96) \
-  X(dk_scorer_iface, 72) \
+  X(dk_scorer_iface, 88) \
   X(dk_sample_ctx, 32) \
-  X(dk_plugin_desc, 56)
+  X(dk_plugin_desc, 56) \
+  X(dk_draft_dist, 32) \
+  X(dk_verify_feedback, 72) \
+  X(dk_limits, 56) \
+  X(dk_token_logprob, 32) \
+  X(dk_batch, 80) \
+  X(dk_masked_eval, 96)
 
 #define DK_ABI_OFFSETS(X) \
   X(dk_token_data, logit, 4) \
@@ -88,6 +94,55 @@
   X(dk_plugin_desc, components, 24) \
   X(dk_plugin_desc, n_components, 32) \
   X(dk_plugin_desc, init, 40) \
-  X(dk_plugin_desc, fini, 48)
+  X(dk_plugin_desc, fini, 48) \
+  /* since 1.1 */ \
+  X(dk_host, session_sample_ex, 240) \
+  X(dk_host, commit_ex, 256) \
+  X(dk_host, branch_new, 264) \
+  X(dk_host, session_limits, 296) \
+  X(dk_host, session_add_result, 312) \
+  X(dk_model_info, attention, 48) \
+  X(dk_model_info, logit_shift, 52) \
+  X(dk_model_info, n_layer, 56) \
+  X(dk_model_iface, eval_ragged, 200) \
+  X(dk_model_iface, eval_masked_seq, 208) \
+  X(dk_model_iface, set_abort, 216) \
+  X(dk_model_iface, clone_shared, 224) \
+  X(dk_drafter_iface, begin, 88) \
+  X(dk_drafter_iface, propose_dist, 104) \
+  X(dk_drafter_iface, observe_verified, 112) \
+  X(dk_scorer_iface, score_batch, 72) \
+  X(dk_scorer_iface, score_next, 80) \
+  X(dk_draft_dist, k, 8) \
+  X(dk_draft_dist, ids, 16) \
+  X(dk_draft_dist, probs, 24) \
+  X(dk_verify_feedback, accepted, 8) \
+  X(dk_verify_feedback, n_positions, 32) \
+  X(dk_verify_feedback, pos_tokens, 48) \
+  X(dk_verify_feedback, top_logits, 64) \
+  X(dk_limits, max_tokens_left, 8) \
+  X(dk_limits, context_left, 16) \
+  X(dk_limits, ignore_eos, 24) \
+  X(dk_limits, n_stop, 40) \
+  X(dk_limits, stop, 48) \
+  X(dk_token_logprob, raw, 4) \
+  X(dk_token_logprob, processed, 8) \
+  X(dk_token_logprob, logits, 16) \
+  X(dk_token_logprob, dist, 24) \
+  X(dk_batch, n_seqs, 8) \
+  X(dk_batch, tokens, 32) \
+  X(dk_batch, output, 40) \
+  X(dk_batch, logits, 48) \
+  X(dk_batch, hidden, 56) \
+  X(dk_batch, out_ids, 64) \
+  X(dk_batch, n_out_ids, 72) \
+  X(dk_masked_eval, seq, 4) \
+  X(dk_masked_eval, tokens, 8) \
+  X(dk_masked_eval, attention, 24) \
+  X(dk_masked_eval, flags, 40) \
+  X(dk_masked_eval, active_begin, 48) \
+  X(dk_masked_eval, rows, 64) \
+  X(dk_masked_eval, logits, 80) \
+  X(dk_masked_eval, n_commit, 88)
 
 #endif

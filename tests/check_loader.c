@@ -57,7 +57,19 @@ START_TEST(test_no_entry) {
 END_TEST
 
 START_TEST(test_bad_major) {
-  assert_msg(refusal("bad_major", DK_ERR_ABI), ": built for ABI 2.0, host speaks 1.0");
+  char want[64];
+  snprintf(want, sizeof want, ": built for ABI 2.0, host speaks %d.%d", DK_ABI_MAJOR, DK_ABI_MINOR);
+  assert_msg(refusal("bad_major", DK_ERR_ABI), want);
+}
+END_TEST
+
+/* A corrupt size is refused before the zero-tail check reads past the struct. */
+START_TEST(test_huge_struct_size) {
+  char want[256];
+  snprintf(want, sizeof want,
+           ": component 'future_huge' (sampler): struct_size %u is above 64 KiB or not readable",
+           0x40000000u);
+  assert_msg(refusal("future_huge", DK_ERR_ABI), want);
 }
 END_TEST
 
@@ -212,6 +224,7 @@ int main(void) {
   tcase_add_test(tc, test_no_entry);
   tcase_add_test(tc, test_bad_major);
   tcase_add_test(tc, test_future_used);
+  tcase_add_test(tc, test_huge_struct_size);
   tcase_add_test(tc, test_missing_op);
   tcase_add_test(tc, test_init_fails);
   tcase_add_test(tc, test_unresolved);

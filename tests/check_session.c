@@ -179,7 +179,7 @@ START_TEST(test_logprobs_recorded) {
   dk_result *r = run_yaml(HEAD "generate: { max_tokens: 5, logprobs: 3 }\n", "ab", NULL);
   const dk_completion *c = &r->c[0];
   for (size_t i = 0; i < c->n_tokens; i++) {
-    ck_assert(c->recs[i].has_lp);
+    ck_assert(c->recs[i].has_raw && c->recs[i].has_proc);
     ck_assert_int_eq(c->recs[i].raw_top[0].id, c->tokens[i]); /* greedy picks the top one */
     ck_assert(c->recs[i].raw_lp <= 0);
     ck_assert(c->recs[i].raw_top[0].logprob >= c->recs[i].raw_top[1].logprob);

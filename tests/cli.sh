@@ -15,7 +15,7 @@ has() { # has FILE TEXT DESCRIPTION
 }
 
 expect 0 "--version" -- "$dk" --version
-has "$tmp/out" "decokit 0.1.0 (plugin ABI 1.0)" "--version"
+has "$tmp/out" "decokit 0.1.0 (plugin ABI 1.1)" "--version"
 for c in run validate plugins model tokenize perplexity bench; do
   expect 0 "$c --help" -- "$dk" "$c" --help
   has "$tmp/out" "Usage: decokit $c" "$c --help"
@@ -43,6 +43,35 @@ has "$tmp/out" '"fingerprint":' "run --json"
 has "$tmp/out" '"stop_reason": "length"' "run --json stop reason"
 has "$tmp/out" '"processed_top":' "run --json logprobs"
 expect 0 "run twice is identical" -- sh -c "'$dk' run --plugin-path '$fx' -q --json '$tmp/good.yaml' > '$tmp/a'; '$dk' run --plugin-path '$fx' -q --json '$tmp/good.yaml' > '$tmp/b'; grep -v '_s\"\\|per_s\"' '$tmp/a' > '$tmp/a2'; grep -v '_s\"\\|per_s\"' '$tmp/b' > '$tmp/b2'; cmp '$tmp/a2' '$tmp/b2'"
+# n-best results and per-token numbers from a beam decoder (the fixture
+# library's first decoder).
+printf 'decokit: 1\nmodel: { plugin: hashlm }\ndecoder: { plugin: %s, width: 2 }\ngenerate: { max_tokens: 5 }\n' \
+  "$fx/abi11.so" >"$tmp/beam.yaml"
+expect 0 "run --json n-best" -- "$dk" run --plugin-path "$fx" --json "$tmp/beam.yaml"
+has "$tmp/out" '"results": [' "run --json n-best"
+has "$tmp/out" '"rank": 2' "run --json n-best ranks"
+has "$tmp/out" '"processed_logprob": -' "run --json beam logprobs"
+# Ctrl-C stops a long run: what was generated is printed, exit 130.
+printf 'decokit: 1\nmodel: { plugin: hashlm, n_ctx: 100000000 }\ngenerate: { max_tokens: 100000000, ignore_eos: true }\n' \
+  >"$tmp/long.yaml"
+expect 130 "SIGINT" -- timeout --preserve-status -s INT 1 "$dk" run --plugin-path "$fx" "$tmp/long.yaml" -p "the cat"
+has "$tmp/err" "stop: cancelled" "SIGINT stop reason"
+has "$tmp/err" "interrupted" "SIGINT message"
+[ "$(wc -c <"$tmp/out")" -gt 100 ] && ok || bad "SIGINT lost the generated text"
+# The decoder example of decokit-plugin(3): three tokens a commit through a
+# branch give the same text and tokens as one token a step, and every token
+# keeps its logprobs (their values are compared in check_abi11).
+printf 'samplers: [ { plugin: penalties, repeat: 1.3 }, { plugin: top_k, k: 8 }, { plugin: temperature, t: 0.8 } ]\n' >"$tmp/chain.yaml"
+cat "$tmp/good.yaml" "$tmp/chain.yaml" >"$tmp/one.yaml"
+cat "$tmp/one.yaml" >"$tmp/chunked.yaml"
+echo 'decoder: { plugin: chunked }' >>"$tmp/chunked.yaml"
+for y in one chunked; do
+  expect 0 "run $y.yaml" -- "$dk" run --plugin-path "$fx" -q --json "$tmp/$y.yaml"
+  grep -v -e '_s"' -e 'per_s"' -e '"pipeline"' -e '"fingerprint"' -e 'logprob"' "$tmp/out" >"$tmp/$y.json"
+  cp "$tmp/out" "$tmp/$y.full"
+done
+cmp -s "$tmp/one.json" "$tmp/chunked.json" && ok || bad "chunked example: not the one-token-a-step result"
+grep -q 'logprob": null' "$tmp/chunked.full" && bad "chunked example: a token lost its logprob" || ok
 printf 'from stdin' >"$tmp/prompt"
 expect 0 "prompt from stdin" -- sh -c "'$dk' run --plugin-path '$fx' -q -p - '$tmp/good.yaml' < '$tmp/prompt'"
 has "$tmp/out" "from stdin" "prompt from stdin"
@@ -66,13 +95,18 @@ has "$tmp/err" "absent.yaml: cannot open pipeline: No such file or directory" "m
 # Loading can be traced.
 expect 0 "verbose loading" -- env DECOKIT_PLUGIN_VERBOSE=1 "$dk" validate --plugin-path "$fx" "$tmp/good.yaml"
 has "$tmp/err" "trace: plugin: dlopen $fx/hashlm.so" "verbose loading"
-has "$tmp/err" "accepted 'hashlm' 1.0.0 (ABI 1.0, 1 component)" "verbose loading"
+has "$tmp/err" "accepted 'hashlm' 1.0.0 (ABI 1.1, 1 component)" "verbose loading"
 
 # Plugins: the built-ins are listed; each exports exactly one symbol.
 expect 0 "plugins" -- "$dk" plugins
 has "$tmp/out" "decoder    sample" "plugins lists the sample decoder"
 expect 0 "plugins info" -- "$dk" plugins info hashlm --plugin-path "$fx"
 has "$tmp/out" "window" "plugins info shows parameters"
+has "$tmp/out" "capabilities: none" "plugins info shows no capabilities"
+expect 0 "plugins info decoder" -- "$dk" plugins info sample
+has "$tmp/out" "  capabilities: instance_mt" "plugins info shows the header's capabilities"
+expect 0 "plugins info no_prefill" -- "$dk" plugins info unmask_fx --plugin-path "$fx"
+has "$tmp/out" "  capabilities: no_prefill" "plugins info shows a decoder's no_prefill"
 expect 3 "plugins info absent" -- "$dk" plugins info no_such_plugin
 for so in "$DECOKIT_PLUGIN_PATH"/*.so; do
   n=$(nm -D --defined-only "$so" | awk '$2 == "T" || $2 == "D" || $2 == "B" || $2 == "R"' | wc -l)

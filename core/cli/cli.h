@@ -15,6 +15,7 @@ enum {
   DK_EXIT_RUNTIME = 1,  /* generation or model failure */
   DK_EXIT_USAGE = 2,    /* bad command line */
   DK_EXIT_PIPELINE = 3, /* invalid pipeline or plugin */
+  DK_EXIT_INTERRUPTED = 130, /* stopped by SIGINT; what was generated is printed */
 };
 
 /* Options every pipeline-driven command understands. */
@@ -39,6 +40,7 @@ const char *dk_cli_default_model(void);
 dk_registry *dk_cli_registry(const char *cli_path, const char *pipeline_path);
 void dk_cli_error(const char *fmt, ...) DK_PRINTF(1, 2);
 /* Read all of a stream (for prompts from stdin). */
+/* All of f, NUL-terminated; NULL on a read error or out of memory. */
 char *dk_cli_slurp(FILE *f);
 /* Value of "--opt VALUE" or "--opt=VALUE" at argv[*i]; NULL if not this option. */
 const char *dk_cli_value(const char *opt, int argc, char **argv, int *i);

@@ -117,8 +117,15 @@ int dk_cmd_tokenize(int argc, char **argv) {
     dk_cli_error("tokenize: no text given (decokit tokenize TEXT, or - for stdin)");
     return DK_EXIT_USAGE;
   }
-  char *owned = strcmp(text, "-") == 0 ? dk_cli_slurp(stdin) : NULL;
-  if (owned) text = owned;
+  char *owned = NULL;
+  if (strcmp(text, "-") == 0) {
+    owned = dk_cli_slurp(stdin);
+    if (!owned) {
+      dk_cli_error("tokenize: could not read standard input (read error or out of memory)");
+      return DK_EXIT_RUNTIME;
+    }
+    text = owned;
+  }
   dk_registry *reg;
   dk_pipeline *p;
   dk_run *run;
@@ -308,11 +315,32 @@ int dk_cmd_perplexity(int argc, char **argv) {
   return st;
 }
 
+/* The capability names, in bit order, as `model info` prints them. */
+static void print_capabilities(const dk_model_info *info) {
+  static const char *const names[] = {"batch",      "tree",       "fork",  "truncate",
+                                      "masked",     "hidden",     "ragged", "head",
+                                      "masked_seq", "dual_cache", "block_causal", "abort",
+                                      "share"};
+  size_t n = sizeof names / sizeof names[0];
+  uint32_t caps = info->caps;
+  fputs("capabilities:", stdout);
+  if (!caps) fputs(" none", stdout);
+  for (size_t i = 0; i < n; i++)
+    if (caps & (1u << i)) printf(" %s", names[i]);
+  /* A bit this host has no name for is still shown, not dropped. */
+  if (caps >> n) printf(" 0x%x", (unsigned)(caps >> n << n));
+  putchar('\n');
+  printf("attention: %s\n", info->attention == DK_ATTN_BIDIRECTIONAL ? "bidirectional" : "causal");
+  printf("logit_shift: %d\n", (int)info->logit_shift);
+}
+
 static void model_usage(FILE *f) {
   fputs("Usage: decokit model info [OPTIONS] FILE\n"
         "\n"
         "Describe a model file as the model plugin sees it: architecture, sizes, the\n"
-        "type of every tensor, vocabulary, special tokens and the memory needed.\n"
+        "type of every tensor, vocabulary, special tokens and the memory needed,\n"
+        "then the capabilities, attention and logit shift the model reports to the\n"
+        "host.\n"
         "\n"
         "Options:\n"
         "  --set model.plugin=NAME  use another model plugin (default: llama)\n"
@@ -376,6 +404,7 @@ int dk_cmd_model(int argc, char **argv) {
   } else {
     fwrite(buf, 1, n, stdout);
     if (n && buf[n - 1] != '\n') putchar('\n');
+    print_capabilities(dk_run_model_info(run)); /* the model's own caps, host-only ones too */
   }
   free(buf);
   close_model(reg, p, run);

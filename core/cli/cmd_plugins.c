@@ -26,6 +26,21 @@ static const char *spec_default(const dk_spec *s) {
   return *s->def ? s->def : "\"\"";
 }
 
+/* The header's DK_CAP_* bits by name; the decoder-only bit only for decoders. */
+static void print_caps(const dk_component *c) {
+  uint32_t caps = c->hdr->caps, named = DK_CAP_NO_ALLOC | DK_CAP_INSTANCE_MT;
+  printf("  capabilities:");
+  if (!caps) printf(" none");
+  if (caps & DK_CAP_NO_ALLOC) printf(" no_alloc");
+  if (caps & DK_CAP_INSTANCE_MT) printf(" instance_mt");
+  if (c->kind == DK_KIND_DECODER) {
+    named |= DK_CAP_DECODER_NO_PREFILL;
+    if (caps & DK_CAP_DECODER_NO_PREFILL) printf(" no_prefill");
+  }
+  if (caps & ~named) printf(" 0x%x", (unsigned)(caps & ~named));
+  putchar('\n');
+}
+
 static void print_info(const dk_component *c) {
   printf("%s %s %s\n", dk_kind_name(c->kind), c->hdr->name, c->hdr->version ? c->hdr->version : "");
   printf("  summary: %s\n", c->hdr->summary ? c->hdr->summary : "");
@@ -33,6 +48,7 @@ static void print_info(const dk_component *c) {
   printf("  library: %s %s (ABI %u.%u)\n", c->lib->desc.name,
          c->lib->desc.version ? c->lib->desc.version : "", c->lib->desc.abi_major,
          c->lib->desc.abi_minor);
+  print_caps(c);
   if (!c->n_specs) {
     printf("  parameters: none\n");
     return;
@@ -134,7 +150,12 @@ int dk_cmd_plugins(int argc, char **argv) {
   dk_registry *reg = dk_cli_registry(c.plugin_path, NULL);
   if (!reg) return DK_EXIT_RUNTIME;
   char *problems = NULL;
-  dk_registry_scan(reg, &problems);
+  if (dk_registry_scan(reg, &problems)) {
+    dk_cli_error("plugins: out of memory while scanning the plugin folders");
+    dk_registry_free(reg);
+    free(problems);
+    return DK_EXIT_RUNTIME;
+  }
   size_t n = dk_registry_count(reg);
   const dk_component **all = calloc(n ? n : 1, sizeof *all);
   if (!all) {

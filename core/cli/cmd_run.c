@@ -1,8 +1,23 @@
 /* cmd_run.c -- `decokit run`: generate from a pipeline, streaming text or printing JSON. */
 #include "cli.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Ctrl-C asks the run to stop at the next step or model layer; the text so
+ * far is still printed.  A second Ctrl-C kills as usual. */
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig) {
+  (void)sig;
+  interrupted = 1;
+}
+
+static int should_abort(void *user) {
+  (void)user;
+  return interrupted != 0;
+}
 
 static void run_usage(FILE *f) {
   fputs("Usage: decokit run [PIPELINE] [OPTIONS]\n"
@@ -81,7 +96,13 @@ int dk_cmd_run(int argc, char **argv) {
     }
   }
   char *stdin_prompt = NULL;
-  if (prompt && strcmp(prompt, "-") == 0) prompt = stdin_prompt = dk_cli_slurp(stdin);
+  if (prompt && strcmp(prompt, "-") == 0) {
+    prompt = stdin_prompt = dk_cli_slurp(stdin);
+    if (!prompt) {
+      dk_cli_error("run: could not read the prompt from standard input (read error or out of memory)");
+      return DK_EXIT_RUNTIME;
+    }
+  }
   dk_registry *reg;
   dk_pipeline *p;
   int status = dk_cli_load_pipeline(&c, &reg, &p);
@@ -94,7 +115,14 @@ int dk_cmd_run(int argc, char **argv) {
                       .on_text = json ? NULL : on_text,
                       .user = &sc,
                       .record_logprobs = json,
-                      .logprobs = -1};
+                      .logprobs = -1,
+                      .should_abort = should_abort};
+  struct sigaction sa, old_sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigint;
+  sa.sa_flags = (int)SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, &old_sa);
   dk_error err;
   dk_error_clear(&err);
   dk_run *run = NULL;
@@ -120,6 +148,9 @@ int dk_cmd_run(int argc, char **argv) {
   if (rc) {
     dk_cli_error("%s", err.msg);
     status = DK_EXIT_RUNTIME;
+  } else if (interrupted) {
+    dk_cli_error("interrupted: the output above is what was generated");
+    status = DK_EXIT_INTERRUPTED;
   }
   if (!quiet && res && !json) {
     uint64_t gen = 0, passes = 0;
@@ -137,6 +168,7 @@ int dk_cmd_run(int argc, char **argv) {
             res->n && res->c[0].stop_reason ? res->c[0].stop_reason : "error", res->fingerprint);
   }
 out:
+  sigaction(SIGINT, &old_sa, NULL);
   dk_result_free(res);
   dk_run_free(run);
   dk_pipeline_free(p);

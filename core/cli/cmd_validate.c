@@ -52,8 +52,12 @@ int dk_cmd_validate(int argc, char **argv) {
     }
     if (!quiet) {
       char fp[17];
-      dk_pipeline_fingerprint(p, fp);
-      printf("%s: ok (fingerprint %s)\n", files[f], fp);
+      if (dk_pipeline_fingerprint(p, fp)) {
+        dk_cli_error("%s: out of memory for the fingerprint", files[f]);
+        status = DK_EXIT_RUNTIME;
+      } else {
+        printf("%s: ok (fingerprint %s)\n", files[f], fp);
+      }
     }
     dk_pipeline_free(p);
     dk_registry_free(reg);

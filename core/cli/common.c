@@ -153,7 +153,12 @@ char *dk_cli_slurp(FILE *f) {
   size_t len = 0, cap = 0;
   char chunk[65536];
   size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) dk_buf_append(&buf, &len, &cap, chunk, n);
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+    if (dk_buf_append(&buf, &len, &cap, chunk, n)) return NULL; /* never a cut text */
+  if (ferror(f)) {
+    free(buf);
+    return NULL;
+  }
   return buf ? buf : dk_strdup("");
 }
 

@@ -81,20 +81,30 @@ static json_t *completion_json(const dk_completion *c, const dk_vocab *v, int to
     json_t *e = json_object();
     json_object_set_new(e, "id", json_integer(r->id));
     json_object_set_new(e, "piece", piece_json(v, r->id));
-    if (r->has_lp) {
-      json_object_set_new(e, "logprob", number(r->raw_lp));
-      json_object_set_new(e, "processed_logprob", number(r->proc_lp));
-      if (top > 0) {
-        json_object_set_new(e, "top", alts(r->raw_top, r->n_top, v));
-        json_object_set_new(e, "processed_top", alts(r->proc_top, r->n_top, v));
-      }
-    } else {
-      json_object_set_new(e, "logprob", json_null());
-      json_object_set_new(e, "processed_logprob", json_null());
-    }
+    /* Numbers the decoder did not give are null, never guessed. */
+    json_object_set_new(e, "logprob", r->has_raw ? number(r->raw_lp) : json_null());
+    json_object_set_new(e, "processed_logprob", r->has_proc ? number(r->proc_lp) : json_null());
+    if (top > 0 && r->raw_top) json_object_set_new(e, "top", alts(r->raw_top, r->n_top, v));
+    if (top > 0 && r->proc_top)
+      json_object_set_new(e, "processed_top", alts(r->proc_top, r->n_top, v));
     json_array_append_new(lps, e);
   }
   json_object_set_new(o, "logprobs", lps);
+  if (c->n_results) {
+    json_t *res = json_array();
+    for (size_t i = 0; i < c->n_results; i++) {
+      const dk_hypothesis *h = &c->results[i];
+      json_t *e = json_object();
+      json_object_set_new(e, "rank", json_integer((json_int_t)i + 1));
+      json_object_set_new(e, "score", number(h->score));
+      json_object_set_new(e, "text", text_json(h->text, h->text_len));
+      json_t *hids = json_array();
+      for (size_t k = 0; k < h->n_tokens; k++) json_array_append_new(hids, json_integer(h->tokens[k]));
+      json_object_set_new(e, "tokens", hids);
+      json_array_append_new(res, e);
+    }
+    json_object_set_new(o, "results", res);
+  }
   json_object_set_new(o, "stop_reason", json_string(c->stop_reason ? c->stop_reason : "error"));
   json_t *st = json_object();
   json_object_set_new(st, "generated_tokens", json_integer((json_int_t)c->n_tokens));

@@ -4,12 +4,20 @@
  * ABI changelog (append a line for every minor bump):
  *   ABI 1.0: first release: six kinds (model, decoder, drafter, constraint,
  *            sampler, scorer), dk_host services table, parameter schemas.
+ *   ABI 1.1: branches, commits with logprobs, limits, n-best results and
+ *            distribution with extra tokens (dk_host); ragged batches,
+ *            output-row subsets, cached masked evaluation, abort and shared
+ *            weights (model); draft distributions, verification feedback and
+ *            per-completion begin/end (drafter); batch and next-token
+ *            scoring (scorer); DK_ERR_CANCELLED; model attention and logit
+ *            shift; the decoder capability DK_CAP_DECODER_NO_PREFILL.
  *
  * Rules (see decokit-plugins(7) for the reasoning):
  *  - Every extensible struct starts with `uint32_t struct_size`.  A reader
  *    that knows a smaller struct zero-fills the missing tail; a struct that is
  *    larger than the reader knows is accepted only if the unknown tail is zero.
- *  - Fields are only ever appended, after the "ABI 1.1 and later" markers.
+ *  - Fields are only ever appended, at a struct's "ABI 1.x and later" marker;
+ *    each appended member says which minor added it ("since 1.1").
  *  - Ownership annotations: (static) lives as long as the loaded plugin;
  *    (transfer none) borrowed for the call only; (transfer full) the receiver
  *    owns it and frees it with the named destructor; (nullable) may be NULL.
@@ -41,7 +49,7 @@ extern "C" {
 #define DK_ABI_MAJOR 1
 /** Appending fields bumps the minor; sizes, not the minor, decide what a
  *  reader may use. */
-#define DK_ABI_MINOR 0
+#define DK_ABI_MINOR 1
 
 /* ---- attributes ----------------------------------------------------- */
 
@@ -81,7 +89,8 @@ typedef enum dk_status {
   DK_ERR_INTERNAL = -6,     /**< a bug */
   DK_ERR_IO = -7,           /**< file could not be read */
   DK_ERR_FORMAT = -8,       /**< file is malformed */
-  DK_ERR_RANGE = -9         /**< output buffer too small or value out of range */
+  DK_ERR_RANGE = -9,        /**< output buffer too small or value out of range */
+  DK_ERR_CANCELLED = -10    /**< since 1.1: the caller's abort callback asked to stop */
 } dk_status;
 
 /* ---- kinds ---------------------------------------------------------- */
@@ -133,12 +142,51 @@ typedef struct dk_draft {
   size_t cap;          /**< capacity of tokens and parents */
 } dk_draft;
 
+/** Since 1.1: the distribution q each draft node's token was drawn from,
+ *  for stochastic verification (dk_drafter_iface.propose_dist).  The caller
+ *  owns the buffers and sets k; the drafter writes node i's entries at
+ *  [i*k, i*k + k).  With ids == NULL the rows are dense (k == n_vocab, entry
+ *  v is token v); otherwise ids lists each row's tokens, unused entries -1
+ *  with probability 0, and every unlisted token has q = 0.  Rows sum to 1
+ *  and node i's own token has q > 0: the verifier relies on q being exactly
+ *  what was sampled from.  Siblings drawn without replacement carry the
+ *  renormalised row they were actually drawn from. */
+typedef struct dk_draft_dist {
+  uint32_t struct_size;
+  size_t k;          /**< entries per node, set by the caller */
+  dk_token *ids;     /**< (transfer none, nullable) cap*k ids, or NULL for dense rows */
+  float *probs;      /**< (transfer none) cap*k probabilities */
+} dk_draft_dist;
+
+/** Since 1.1: what a verifier tells a drafter after one verification
+ *  (dk_drafter_iface.observe_verified).  All arrays are (transfer none),
+ *  valid for the call only. */
+typedef struct dk_verify_feedback {
+  uint32_t struct_size;
+  const dk_token *accepted;  /**< draft tokens accepted, in order */
+  size_t n_accepted;
+  size_t n_proposed;         /**< nodes in the proposal */
+  /** Target predictions seen during verification: at position j the token
+   *  pos_tokens[j] was followed, in the target's view, by top_ids[j*top_k
+   *  ..] (best first, -1 padding) with logits top_logits[j*top_k ..].
+   *  Positions cover every evaluated node (accepted or not), so successor
+   *  tables (Token Recycling) learn from rejected branches too. */
+  size_t n_positions;
+  size_t top_k;
+  const dk_token *pos_tokens;
+  const dk_token *top_ids;
+  const float *top_logits;
+} dk_verify_feedback;
+
 /* ---- opaque host-owned handles -------------------------------------- */
 
 typedef struct dk_error dk_error;      /**< error sink; fill with set_error */
 typedef struct dk_config dk_config;    /**< validated component parameters */
 typedef struct dk_rng dk_rng;          /**< a per-instance random stream */
 typedef struct dk_session dk_session;  /**< one generation, for decoders */
+/** Since 1.1: one hypothesis of a completion: its own constraint state,
+ *  sampler-chain state and uncommitted tokens (see dk_host.branch_new). */
+typedef struct dk_branch dk_branch;
 
 /* ---- parameter schemas ---------------------------------------------- */
 
@@ -181,7 +229,7 @@ typedef struct dk_vocab {
   const char *const *piece;      /**< decoded bytes of each token (not NUL-terminated) */
   const uint32_t *piece_len;     /**< byte length of each piece */
   const uint8_t *attr;           /**< DK_TOKEN_* bits of each token */
-  /* ABI 1.1 and later: append here. */
+  /* ABI 1.2 and later: append here. */
 } dk_vocab;
 
 /** What the host gives every create().  Borrowed during create() except
@@ -193,7 +241,7 @@ typedef struct dk_create_info {
   uint64_t seed;            /**< the seed the stream was made from */
   const dk_vocab *vocab;    /**< (nullable) NULL when creating a model; valid for the instance's lifetime */
   int32_t n_threads;        /**< threads the component may use (models) */
-  /* ABI 1.1 and later: append here. */
+  /* ABI 1.2 and later: append here. */
 } dk_create_info;
 
 /* ---- host services -------------------------------------------------- */
@@ -224,6 +272,40 @@ typedef struct dk_scorer_ref {
   const dk_scorer_iface *iface;
   void *inst;
 } dk_scorer_ref;
+
+/** Since 1.1: why generation would stop (dk_host.session_would_stop). */
+typedef enum dk_stop_reason {
+  DK_STOP_NONE = 0,
+  DK_STOP_EOS = 1,      /**< EOS/EOT committed (and ignore_eos is off) */
+  DK_STOP_LENGTH = 2,   /**< max_tokens reached */
+  DK_STOP_STRING = 3,   /**< a stop string completed */
+  DK_STOP_CONTEXT = 4   /**< the model's context is full */
+} dk_stop_reason;
+
+/** Since 1.1: the completion's limits as they stand now
+ *  (dk_host.session_limits). */
+typedef struct dk_limits {
+  uint32_t struct_size;
+  int64_t max_tokens_left;  /**< tokens that may still be committed */
+  int64_t context_left;     /**< positions left in the model's context; -1 = unbounded */
+  int32_t ignore_eos;       /**< 1 when EOS/EOT do not end generation */
+  dk_token eos, eot;        /**< -1 when the model has none */
+  size_t n_stop;            /**< stop strings */
+  const char *const *stop;  /**< (transfer none) valid for the completion */
+} dk_limits;
+
+/** Since 1.1: the numbers of one committed token (dk_host.commit_ex).  A
+ *  decoder fills what it knows; NAN means unknown.  When logits is given
+ *  the host computes raw and the top-N raw alternatives from it; when dist
+ *  is given, processed and the processed alternatives.  The host never
+ *  guesses: a token whose numbers are unknown is reported without them. */
+typedef struct dk_token_logprob {
+  uint32_t struct_size;
+  float raw;                   /**< log softmax of the model's logits */
+  float processed;             /**< log p after the constraint and sampler chain */
+  const float *logits;         /**< (transfer none, nullable) the raw row (n_vocab) the token was chosen from */
+  const dk_candidates *dist;   /**< (transfer none, nullable) the processed, softmaxed candidates */
+} dk_token_logprob;
 
 typedef enum dk_log_level {
   DK_LOG_ERROR = 0,
@@ -307,13 +389,64 @@ typedef struct dk_host {
 
   /** Optional services by name (NULL when absent). */
   void *(*get_proc)(const struct dk_host *host, const char *name);
-  /* ABI 1.1 and later: append here. */
+
+  /* ---- since 1.1 ------------------------------------------------------ */
+  /** Like session_sample, in branch b's context (b NULL = the completion's
+   *  own), with b's constraint and sampler states.  When lp is non-NULL the
+   *  chosen token's raw and processed log-probabilities are written there
+   *  (logits/dist left NULL), ready to hand to commit_ex. */
+  int (*session_sample_ex)(dk_session *s, dk_branch *b, const float *logits, const dk_token *extra,
+                           size_t n_extra, dk_token *out, dk_token_logprob *lp, dk_error *err);
+  /** Like session_distribution, in branch b's context plus extra tokens.
+   *  cand->data must hold n_vocab entries. */
+  int (*session_distribution_ex)(dk_session *s, dk_branch *b, const float *logits,
+                                 const dk_token *extra, size_t n_extra, dk_candidates *cand,
+                                 dk_error *err);
+  /** Commit with numbers: lps (nullable) has n entries walked with stride
+   *  lps[0].struct_size.  With b non-NULL, toks must be the first n of b's
+   *  uncommitted tokens.  After any commit every live branch whose tokens
+   *  start with the committed ones keeps the rest; any other branch becomes
+   *  stale (its calls fail with DK_ERR_STATE).  Same returns as commit. */
+  int (*commit_ex)(dk_session *s, dk_branch *b, const dk_token *toks, size_t n,
+                   const dk_token_logprob *lps, dk_error *err);
+  /** A new branch: a copy of `from`, or of the completion's current state
+   *  when from is NULL.  Constraint states fork in O(1) (shared stacks);
+   *  samplers are cloned (a sampler without clone gets a fresh instance
+   *  that is replayed every generated and branch token).  (transfer full) free with
+   *  branch_free; branches left at the end of a completion are freed. */
+  int (*branch_new)(dk_session *s, dk_branch *from, dk_branch **out, dk_error *err);
+  void (*branch_free)(dk_session *s, dk_branch *b);
+  /** Append uncommitted tokens to a branch: its constraint advances and its
+   *  samplers accept them.  On a constraint refusal the branch is unchanged
+   *  (DK_ERR_INVALID). */
+  int (*branch_extend)(dk_session *s, dk_branch *b, const dk_token *toks, size_t n,
+                       dk_error *err);
+  /** The branch's uncommitted tokens; (transfer none) valid until the
+   *  branch changes. */
+  const dk_token *(*branch_tokens)(dk_session *s, const dk_branch *b, size_t *n);
+  /** The completion's limits now. */
+  int (*session_limits)(dk_session *s, dk_limits *out);
+  /** Would committing toks[0..n) next stop generation?  Returns how many
+   *  of them would be committed (n when none stops) and sets *reason
+   *  (nullable) to a dk_stop_reason.  Stop strings are matched across the
+   *  committed text and the tokens' pieces. */
+  size_t (*session_would_stop)(dk_session *s, const dk_token *toks, size_t n, uint32_t *reason);
+  /** Report a ranked hypothesis (n-best), best first; the committed text
+   *  stays the completion's output.  Shown in --json with its score. */
+  int (*session_add_result)(dk_session *s, const dk_token *toks, size_t n, double score,
+                            dk_error *err);
+  /* ABI 1.2 and later: append here. */
 } dk_host;
 
 /* ---- the shared iface header ---------------------------------------- */
 
 #define DK_CAP_NO_ALLOC 1u     /**< decode-class calls never allocate */
 #define DK_CAP_INSTANCE_MT 2u  /**< instances are independent of each other */
+/** Since 1.1, decoders only: the host does not evaluate the prompt into
+ *  the completion's sequence (a diffusion decoder evaluates it its own
+ *  way); session_seq is then an empty sequence and session_prompt_logits
+ *  returns NULL.  Required for models whose attention is not causal. */
+#define DK_CAP_DECODER_NO_PREFILL 256u
 
 /** Every kind's vtable starts with this. */
 typedef struct dk_iface_header {
@@ -340,6 +473,18 @@ typedef void (*dk_destroy_fn)(void *inst);
 #define DK_MODEL_CAP_TRUNCATE 8u /**< truncate */
 #define DK_MODEL_CAP_MASKED 16u  /**< eval_masked (bidirectional) */
 #define DK_MODEL_CAP_HIDDEN 32u  /**< hidden */
+#define DK_MODEL_CAP_RAGGED 64u        /**< since 1.1: eval_ragged */
+#define DK_MODEL_CAP_HEAD 128u         /**< since 1.1: eval_ragged honours out_ids */
+#define DK_MODEL_CAP_MASKED_SEQ 256u   /**< since 1.1: eval_masked_seq (prefix cache) */
+#define DK_MODEL_CAP_DUAL_CACHE 512u   /**< since 1.1: eval_masked_seq honours DK_MASKED_REUSE */
+#define DK_MODEL_CAP_BLOCK_CAUSAL 1024u /**< since 1.1: eval_masked_seq honours DK_ATTN_BLOCK_CAUSAL */
+#define DK_MODEL_CAP_ABORT 2048u       /**< since 1.1: set_abort */
+#define DK_MODEL_CAP_SHARE 4096u       /**< since 1.1: clone_shared */
+
+/* Since 1.1: attention among a call's new positions. */
+#define DK_ATTN_CAUSAL 0u         /**< each position sees the ones before it */
+#define DK_ATTN_BIDIRECTIONAL 1u  /**< each position sees every position */
+#define DK_ATTN_BLOCK_CAUSAL 2u   /**< a position sees its own block and the blocks before */
 
 /** Filled by a model's info(). */
 struct dk_model_info {
@@ -351,10 +496,71 @@ struct dk_model_info {
   uint32_t caps;       /**< DK_MODEL_CAP_* actually supported */
   int32_t add_bos;     /**< 1 if prompts should start with BOS */
   const char *arch;    /**< (static for the instance) e.g. "llama" */
-  /* ABI 1.1 and later: append here. */
+  /** Since 1.1: DK_ATTN_CAUSAL for autoregressive models;
+   *  DK_ATTN_BIDIRECTIONAL for diffusion LMs, which only eval_masked and
+   *  eval_masked_seq evaluate (eval, eval_batch, eval_tree and eval_ragged
+   *  refuse them with DK_ERR_UNSUPPORTED). */
+  uint32_t attention;
+  /** Since 1.1, masked evaluation: 1 when logits row i predicts canvas
+   *  position i + 1 (Dream), 0 when it predicts position i (LLaDA).  The
+   *  model reports it; decoders apply it. */
+  int32_t logit_shift;
+  int32_t n_layer;     /**< since 1.1: transformer layers (0 = not a transformer) */
+  /* ABI 1.2 and later: append here. */
 };
 
 #define DK_EVAL_ALL_LOGITS 1u  /**< eval: logits for every new position, not just the last */
+
+/** Since 1.1: one ragged batch for eval_ragged, llama_batch-like: several
+ *  distinct sequences, each with >= 1 new tokens appended causally, in one
+ *  call.  Output rows are the tokens whose flag is set, in token order. */
+typedef struct dk_batch {
+  uint32_t struct_size;
+  size_t n_seqs;
+  const dk_seq *seqs;        /**< (transfer none) n_seqs distinct sequences */
+  const size_t *n_tokens;    /**< (transfer none) new tokens of each sequence, each >= 1 */
+  const dk_token *tokens;    /**< (transfer none) sum(n_tokens) tokens, sequence after sequence */
+  const uint8_t *output;     /**< (transfer none, nullable) a flag per token; NULL = the last token of each sequence */
+  float *logits;             /**< (nullable) one row per output token: n_vocab floats, or n_out_ids with out_ids */
+  float *hidden;             /**< (nullable) one n_embd row per output token (needs DK_MODEL_CAP_HIDDEN) */
+  const dk_token *out_ids;   /**< (transfer none, nullable) HEAD: logits only for these ids, in this order */
+  size_t n_out_ids;
+} dk_batch;
+
+/* Since 1.1: dk_masked_eval.flags. */
+/** Keep this call's canvas K/V for later DK_MASKED_REUSE calls, as this
+ *  call saw the canvas (with REUSE: the reused rows plus the recomputed
+ *  ones).  n_commit > 0, a truncate below the canvas and a fork do not
+ *  carry the stored canvas: it is discarded (or absent on the fork). */
+#define DK_MASKED_STORE 1u
+#define DK_MASKED_REUSE 2u  /**< dual cache: recompute only rows [active_begin, active_end);
+                                 the others use the K/V stored by the last DK_MASKED_STORE call */
+
+/** Since 1.1: masked (diffusion) evaluation on a sequence, for
+ *  eval_masked_seq.  The sequence's cached positions are a prefix that
+ *  every canvas row attends to and that is not recomputed (Fast-dLLM's
+ *  prefix cache); the canvas follows it and may hold the mask id. */
+typedef struct dk_masked_eval {
+  uint32_t struct_size;
+  dk_seq seq;
+  const dk_token *tokens;    /**< (transfer none) the canvas */
+  size_t n;
+  uint32_t attention;        /**< among canvas rows: DK_ATTN_BIDIRECTIONAL or DK_ATTN_BLOCK_CAUSAL */
+  size_t block_len;          /**< block size for DK_ATTN_BLOCK_CAUSAL (blocks start at canvas row 0) */
+  uint32_t flags;            /**< DK_MASKED_* */
+  size_t active_begin, active_end;  /**< with DK_MASKED_REUSE; output rows must lie inside */
+  const int32_t *rows;       /**< (transfer none, nullable) canvas rows to return, ascending; NULL = all n
+                                  (so a DK_MASKED_REUSE call over part of the canvas lists its rows) */
+  size_t n_rows;
+  float *logits;             /**< (nullable) one n_vocab row per returned row */
+  /** After the call, canvas rows [0, n_commit) join the sequence's cache
+   *  as committed positions (with the K/V computed or reused here). */
+  size_t n_commit;
+} dk_masked_eval;
+
+/** Since 1.1: polled by a model between layers and batches; nonzero means
+ *  stop now (the call then returns DK_ERR_CANCELLED, state as before). */
+typedef int (*dk_abort_fn)(void *user);
 
 #define DK_TOKENIZE_ADD_SPECIAL 1u    /**< add BOS (and EOS) as the model's metadata asks */
 #define DK_TOKENIZE_PARSE_SPECIAL 2u  /**< match special-token texts in the input */
@@ -406,7 +612,8 @@ struct dk_model_iface {
   int (*accept_path)(void *inst, dk_seq seq, const int32_t *path, size_t n, dk_error *err);
   /** Keep only the first n_keep positions. */
   int (*truncate)(void *inst, dk_seq seq, size_t n_keep, dk_error *err);
-  /** A new sequence sharing src's cache (copy on write). */
+  /** A new sequence sharing src's cache (copy on write).  Since 1.1 the
+   *  fork also keeps src's hidden rows, so hidden() answers on it as on src. */
   int (*fork)(void *inst, dk_seq src, dk_seq *out, dk_error *err);
   /** Bidirectional forward over a whole sequence containing mask ids;
    *  logits for every position (n*n_vocab).  Uses no sequence state. */
@@ -419,7 +626,24 @@ struct dk_model_iface {
    *  per line, for `decokit model info`.  Same DK_ERR_RANGE protocol as
    *  tokenize. */
   int (*describe)(void *inst, char *out, size_t cap, size_t *n_out, dk_error *err);
-  /* ABI 1.1 and later: append here. */
+  /** Since 1.1 (DK_MODEL_CAP_RAGGED): evaluate a ragged batch in one call.
+   *  On any error every sequence is exactly as before the call, pending
+   *  draft tree included; a successful evaluation discards a pending tree
+   *  (as eval, eval_batch, eval_tree and eval_masked_seq do). */
+  int (*eval_ragged)(void *inst, const dk_batch *batch, dk_error *err);
+  /** Since 1.1 (DK_MODEL_CAP_MASKED_SEQ): masked evaluation on a sequence.
+   *  On error the sequence (and its stored canvas) is as before. */
+  int (*eval_masked_seq)(void *inst, const dk_masked_eval *me, dk_error *err);
+  /** Since 1.1 (DK_MODEL_CAP_ABORT): install (fn NULL: remove) the abort
+   *  callback, polled from the calling thread during every evaluation. */
+  void (*set_abort)(void *inst, dk_abort_fn fn, void *user);
+  /** Since 1.1 (DK_MODEL_CAP_SHARE): a new instance sharing this one's
+   *  weights (one mapping) with its own sequences and scratch, usable from
+   *  another thread concurrently.  It starts with no sequences and no abort
+   *  callback.  (transfer full) free with destroy; the weights go with the
+   *  last instance.  Instantiation class. */
+  int (*clone_shared)(const void *inst, void **out, dk_error *err);
+  /* ABI 1.2 and later: append here. */
 };
 
 /* ---- decoder --------------------------------------------------------- */
@@ -433,13 +657,17 @@ typedef struct dk_decoder_iface {
   dk_destroy_fn destroy;  /* required */
   /** Start one completion.  Optional. */
   int (*begin)(void *inst, dk_session *s, dk_error *err);
-  /** Do some work and commit >= 1 token via host->commit, or finish.
-   *  Returns DK_OK to be called again, DK_DONE when finished (also pass on
-   *  commit's DK_DONE), or an error.  Required. */
+  /** Do some work and commit tokens via host->commit, or finish.  Returns
+   *  DK_OK to be called again, DK_DONE when finished (also pass on commit's
+   *  DK_DONE), or an error.  Required.  Progress rule (since 1.1; 1.0
+   *  required a commit every step): a step may commit nothing (a search
+   *  between commits) only if it evaluated a model, and at most
+   *  4 * (max_tokens + 64) steps in a row may commit nothing; past either
+   *  bound the host ends the completion with an error. */
   int (*step)(void *inst, dk_session *s, dk_error *err);
   /** End one completion (release sequences).  Optional. */
   void (*end)(void *inst, dk_session *s);
-  /* ABI 1.1 and later: append here. */
+  /* ABI 1.2 and later: append here. */
 } dk_decoder_iface;
 
 /* ---- drafter --------------------------------------------------------- */
@@ -457,7 +685,17 @@ struct dk_drafter_iface {
   void (*observe)(void *inst, const dk_token *accepted, size_t n_accepted, size_t n_proposed);
   /** Forget per-generation state.  Optional. */
   void (*reset)(void *inst);
-  /* ABI 1.1 and later: append here. */
+  /** Since 1.1, optional: start and end one completion (after reset). */
+  int (*begin)(void *inst, dk_session *s, dk_error *err);
+  void (*end)(void *inst, dk_session *s);
+  /** Since 1.1, optional: propose like propose, also writing q for every
+   *  node (see dk_draft_dist) for stochastic verification. */
+  int (*propose_dist)(void *inst, dk_session *s, const dk_token *ctx, size_t n_ctx, dk_draft *out,
+                      dk_draft_dist *q, dk_error *err);
+  /** Since 1.1, optional: feedback with the target's predictions at every
+   *  verified node.  Verifiers call it instead of observe when present. */
+  void (*observe_verified)(void *inst, dk_session *s, const dk_verify_feedback *fb);
+  /* ABI 1.2 and later: append here. */
 };
 
 /* ---- constraint ------------------------------------------------------ */
@@ -483,7 +721,7 @@ struct dk_constraint_iface {
    *  bytes and len at it (transfer none, valid until the next call) and return
    *  1; otherwise 0. */
   int (*forced)(void *inst, const char **bytes, size_t *len);
-  /* ABI 1.1 and later: append here. */
+  /* ABI 1.2 and later: append here. */
 };
 
 /* ---- sampler --------------------------------------------------------- */
@@ -494,7 +732,7 @@ typedef struct dk_sample_ctx {
   const dk_token *tokens;  /**< (transfer none) prompt + generated so far */
   size_t n_tokens;
   size_t n_prompt;         /**< tokens[0..n_prompt) are the prompt */
-  /* ABI 1.1 and later: append here. */
+  /* ABI 1.2 and later: append here. */
 } dk_sample_ctx;
 
 typedef struct dk_sampler_iface {
@@ -510,7 +748,7 @@ typedef struct dk_sampler_iface {
   void (*reset)(void *inst);
   /** A new independent instance in the same state.  Optional. */
   int (*clone)(const void *inst, void **out, dk_error *err);
-  /* ABI 1.1 and later: append here. */
+  /* ABI 1.2 and later: append here. */
 } dk_sampler_iface;
 
 /* ---- scorer ---------------------------------------------------------- */
@@ -523,7 +761,15 @@ struct dk_scorer_iface {
    *  better.  s (nullable) gives session services.  Required. */
   int (*score)(void *inst, dk_session *s, const dk_token *toks, size_t n, size_t n_prompt,
                double *out, dk_error *err);
-  /* ABI 1.1 and later: append here. */
+  /** Since 1.1, optional: score n_hyps hypotheses in one call; hyp i is
+   *  toks[i][0..n[i]), all sharing the first n_prompt tokens. */
+  int (*score_batch)(void *inst, dk_session *s, const dk_token *const *toks, const size_t *n,
+                     size_t n_hyps, size_t n_prompt, double *out, dk_error *err);
+  /** Since 1.1, optional: incremental score of each candidate next token
+   *  after ctx[0..n_ctx) (prompt ctx[0..n_prompt)): out[i] for cands[i]. */
+  int (*score_next)(void *inst, dk_session *s, const dk_token *ctx, size_t n_ctx, size_t n_prompt,
+                    const dk_token *cands, size_t n_cands, double *out, dk_error *err);
+  /* ABI 1.2 and later: append here. */
 };
 
 /* ---- the plugin descriptor and entry point --------------------------- */
@@ -542,7 +788,7 @@ typedef struct dk_plugin_desc {
   int (*init)(const dk_host *host, dk_error *err);
   /** Optional teardown before unload. */
   void (*fini)(void);
-  /* ABI 1.1 and later: append here. */
+  /* ABI 1.2 and later: append here. */
 } dk_plugin_desc;
 
 /** The one exported symbol.  It returns static data and runs no other code. */
@@ -554,7 +800,9 @@ typedef const dk_plugin_desc *(*dk_plugin_entry_fn)(void);
  *  Built into a host (-DDK_PLUGIN_BUILTIN) it is named dk_plugin_entry_NAME
  *  so many plugins can share one binary. */
 #ifdef DK_PLUGIN_BUILTIN
-#define DK_PLUGIN_ENTRY(name) const dk_plugin_desc *dk_plugin_entry_##name(void)
+#define DK_PLUGIN_ENTRY(name)                                                \
+  const dk_plugin_desc *dk_plugin_entry_##name(void);                        \
+  const dk_plugin_desc *dk_plugin_entry_##name(void)
 #else
 #define DK_PLUGIN_ENTRY(name)                                                \
   DK_EXPORT const dk_plugin_desc *dk_plugin_entry(void);                     \

@@ -1,5 +1,5 @@
 /* forward.c -- the llama block forward pass over rows of (sequence, position, cache slot), and
-   the evaluation entry points built on it: plain, batched, tree, masked. */
+   the sequence operations built on it: tree, accept, truncate, fork, stateless masked. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,37 +7,8 @@
 #include <string.h>
 
 #include "decokit/plugin.h"
-#include "kv.h"
-#include "matmul.h"
-#include "model.h"
+#include "forward.h"
 #include "quant.h"
-
-#define EVAL_CHUNK 256 /* rows per forward pass when appending a long prompt */
-
-struct llm_ctx {
-    const llm_model *m;
-    llm_pool *pool;
-    llm_matmul_ctx mc;
-    kv_cache kv;
-    int n_ctx;
-    int attn_avx2; /* F16C attention kernel usable (CPU support and head_dim % 8 == 0) */
-    float theta_scale; /* rope_theta^(-2/n_rot): each rotation pair's angle step */
-    int cap_rows;
-    float *x, *xn, *q, *k, *v, *att, *g, *u, *tmp;
-    float *scores; /* per thread: attention scratch (see scratch_per_thread) */
-    /* batched attention over one sequence: K as float [kv head][dim][slot], V as float
-       [kv head][slot][dim], the half-rounded queries, and per-thread score tiles */
-    float *bk, *bv, *bq, *bs;
-    size_t cap_bk, cap_bv, cap_bq, cap_bs;
-};
-
-/* One row of a forward pass: the token at rope position `pos`, whose K/V go to cache `slot`
-   of `seq`. It attends to slots [0, n_prefix) and, for tree rows, to the slots
-   tree_base + a of its ancestors a (and itself). */
-typedef struct fw_row {
-    int32_t seq, pos, slot, n_prefix, tree_base, node;
-    const int32_t *parents;
-} fw_row;
 
 /* Floats of attention scratch per thread: rounded query and accumulator, then scores,
    running maxima and visible slot ids (int32, same size as float) for up to n_ctx rows. */
@@ -785,15 +756,14 @@ static int layer_tail(llm_ctx *c, const llm_layer *L, int r0, int cnt)
     return 0;
 }
 
-/* Runs rows through the network. Cache slots must already be writable. Logits (if wanted)
-   are produced for rows [out_from, n). */
-static int forward(llm_ctx *c, const fw_row *rows, const int32_t *toks, int n, int out_from, float *logits)
+int fw_forward(llm_ctx *c, const fw_row *rows, const int32_t *toks, int n, const fw_out *o)
 {
     const llm_model *m = c->m;
     const llm_hparams *hp = &m->hp;
     const int d = hp->n_embd, hd = hp->head_dim, qd = hp->n_head * hd, kvd = hp->n_head_kv * hd;
+    const int out_from = o->from;
     if (ensure_rows(c, n))
-        return -1;
+        return DK_ERR_NOMEM;
     for (int i = 0; i < n; i++)
         quant_dequant_row(m->tok_embd.type, m->tok_embd.data + (size_t)toks[i] * m->tok_embd.row_bytes,
                           c->x + (size_t)i * d, d);
@@ -803,13 +773,15 @@ static int forward(llm_ctx *c, const fw_row *rows, const int32_t *toks, int n, i
     const int attn_threads = visible * (long)qd >= (1 << 15) ? llm_pool_size(c->pool) : 1;
 
     for (int l = 0; l < hp->n_layer; l++) {
+        if (c->abort_fn && c->abort_fn(c->abort_user))
+            return DK_ERR_CANCELLED;
         const llm_layer *L = &m->layers[l];
         for (int i = 0; i < n; i++)
             rmsnorm(c->x + (size_t)i * d, L->attn_norm, c->xn + (size_t)i * d, d, hp->rms_eps);
         const llm_weight *qkv[3] = { &L->wq, &L->wk, &L->wv };
         float *const qkv_out[3] = { c->q, c->k, c->v };
         if (llm_matmul_multi(&c->mc, qkv, qkv_out, 3, c->xn, n))
-            return -1;
+            return DK_ERR_NOMEM;
         add_bias(c->q, L->bq, n, qd);
         add_bias(c->k, L->bk, n, kvd);
         add_bias(c->v, L->bv, n, kvd);
@@ -835,7 +807,7 @@ static int forward(llm_ctx *c, const fw_row *rows, const int32_t *toks, int n, i
 #if defined(__x86_64__)
         done = batched_attention(c, rows, n, l);
         if (done < 0)
-            return -1;
+            return DK_ERR_NOMEM;
 #endif
         if (!done) {
             attn_job aj = { c, rows, n, l };
@@ -843,38 +815,90 @@ static int forward(llm_ctx *c, const fw_row *rows, const int32_t *toks, int n, i
         }
         /* The reference drops the rows without outputs before the rest of the last layer, so
            its output rows are multiplied as a batch of their own (often a single row, which
-           takes another kernel); the other rows still run for their hidden states. */
-        const int split = l == hp->n_layer - 1 && out_from > 0 && out_from < n;
-        if ((split && layer_tail(c, L, 0, out_from)) || layer_tail(c, L, split ? out_from : 0, split ? n - out_from : n))
-            return -1;
+           takes another kernel); the other rows still run for their hidden states, unless
+           the caller wants the output rows only. */
+        const int last = l == hp->n_layer - 1, lo = last && o->only ? out_from : 0;
+        const int split = last && out_from > lo && out_from < n, r0 = split ? out_from : lo;
+        if ((split && layer_tail(c, L, lo, out_from - lo)) || (n > r0 && layer_tail(c, L, r0, n - r0)))
+            return DK_ERR_NOMEM;
     }
-    for (int i = 0; i < n; i++)
+    for (int i = o->only ? out_from : 0; i < n; i++)
         rmsnorm(c->x + (size_t)i * d, m->output_norm, c->xn + (size_t)i * d, d, hp->rms_eps);
-    if (logits && out_from < n && llm_matmul(&c->mc, &m->output, c->xn + (size_t)out_from * d, n - out_from, logits))
-        return -1;
+    if (o->logits && out_from < n &&
+        llm_matmul(&c->mc, o->head ? o->head : &m->output, c->xn + (size_t)out_from * d, n - out_from, o->logits))
+        return DK_ERR_NOMEM;
     return 0;
 }
 
-/* Keeps the final-norm rows [from, from + cnt) of the last forward as seq's hidden states
-   (appending when `append`, so a chunked eval keeps its tail). */
-static int keep_hidden(llm_ctx *c, kv_seq *s, int from, int cnt, int append)
+const char *fw_failure(int rc)
 {
-    const int d = c->m->hp.n_embd;
-    int32_t base = append ? s->n_hidden : 0;
-    if (base + cnt > s->cap_hidden) {
-        int32_t cap = base + cnt;
-        float *h = realloc(s->hidden, (size_t)cap * d * sizeof *h);
-        if (!h)
-            return -1;
-        s->hidden = h;
-        s->cap_hidden = cap;
-    }
-    memcpy(s->hidden + (size_t)base * d, c->xn + (size_t)from * d, (size_t)cnt * d * sizeof(float));
-    s->n_hidden = base + cnt;
+    return rc == DK_ERR_CANCELLED ? "evaluation cancelled by the abort callback" : "out of memory during evaluation";
+}
+
+/* The plain form: logits for rows [out_from, n) from the model's own head. */
+static int forward(llm_ctx *c, const fw_row *rows, const int32_t *toks, int n, int out_from, float *logits)
+{
+    const fw_out o = { out_from, logits, NULL, 0 };
+    return fw_forward(c, rows, toks, n, &o);
+}
+
+int fw_reserve_hidden(llm_ctx *c, kv_seq *s, int32_t rows)
+{
+    const int32_t cap = s->n_hidden + rows;
+    if (cap <= s->cap_hidden)
+        return 0;
+    float *h = realloc(s->hidden, (size_t)cap * (size_t)c->m->hp.n_embd * sizeof *h);
+    if (!h)
+        return -1;
+    s->hidden = h;
+    s->cap_hidden = cap;
     return 0;
 }
 
-static int check_tokens(const llm_ctx *c, const int32_t *toks, size_t n, char *err, size_t errlen)
+float *fw_new_hidden(llm_ctx *c, kv_seq *s, int32_t j)
+{
+    return s->hidden + (size_t)(s->n_hidden + j) * (size_t)c->m->hp.n_embd;
+}
+
+void fw_take_hidden(llm_ctx *c, kv_seq *s, int32_t rows)
+{
+    const size_t d = (size_t)c->m->hp.n_embd;
+    memmove(s->hidden, s->hidden + (size_t)s->n_hidden * d, (size_t)rows * d * sizeof *s->hidden);
+    s->n_hidden = rows;
+}
+
+int fw_keep_pending(llm_ctx *c, int32_t seq, int32_t from, int32_t to, fw_keep *k)
+{
+    const kv_seq *s = &c->kv.seqs[seq];
+    const int32_t end = s->len + s->n_pending, hi = to < end ? to : end;
+    k->from = from;
+    k->n = hi > from ? hi - from : 0;
+    k->rows = NULL;
+    if (k->n == 0)
+        return 0;
+    k->rows = malloc((size_t)c->kv.n_layer * 2 * (size_t)k->n * (size_t)c->kv.kv_dim * sizeof *k->rows);
+    if (!k->rows) {
+        k->n = 0;
+        return -1;
+    }
+    kv_copy_rows(&c->kv, s, from, k->n, k->rows, k->n, 0, 0);
+    return 0;
+}
+
+void fw_rollback(llm_ctx *c, int32_t seq, fw_keep *keep)
+{
+    kv_seq *s = &c->kv.seqs[seq];
+    if (keep) {
+        if (keep->n)
+            kv_copy_rows(&c->kv, s, keep->from, keep->n, keep->rows, keep->n, 0, 1);
+        free(keep->rows);
+        keep->rows = NULL;
+        keep->n = 0;
+    }
+    kv_release_after(&c->kv, seq, s->len + s->n_pending);
+}
+
+int fw_check_tokens(const llm_ctx *c, const int32_t *toks, size_t n, char *err, size_t errlen)
 {
     for (size_t i = 0; i < n; i++)
         if (toks[i] < 0 || toks[i] >= c->m->hp.n_vocab) {
@@ -884,12 +908,27 @@ static int check_tokens(const llm_ctx *c, const int32_t *toks, size_t n, char *e
     return 0;
 }
 
-static kv_seq *get_seq(llm_ctx *c, int32_t seq, char *err, size_t errlen)
+kv_seq *fw_get_seq(llm_ctx *c, int32_t seq, char *err, size_t errlen)
 {
     kv_seq *s = kv_get(&c->kv, seq);
     if (!s)
         gguf_errf(err, errlen, "sequence %d does not exist", seq);
     return s;
+}
+
+int fw_need_causal(const llm_ctx *c, const char *op, char *err, size_t errlen)
+{
+    if (c->m->hp.causal)
+        return 0;
+    gguf_errf(err, errlen, "%s: the model's attention is bidirectional (a diffusion LM); only masked evaluation "
+              "(eval_masked, eval_masked_seq) runs it", op);
+    return DK_ERR_UNSUPPORTED;
+}
+
+void llm_set_abort(llm_ctx *c, llm_abort_fn fn, void *user)
+{
+    c->abort_fn = fn;
+    c->abort_user = fn ? user : NULL;
 }
 
 int llm_seq_new(llm_ctx *c, int32_t *out, char *err, size_t errlen)
@@ -912,127 +951,20 @@ size_t llm_seq_len(const llm_ctx *c, int32_t seq)
     return s ? (size_t)s->len : 0;
 }
 
-int llm_eval(llm_ctx *c, int32_t seq, const int32_t *toks, size_t n, float *logits, int all_logits,
-             char *err, size_t errlen)
-{
-    kv_seq *s = get_seq(c, seq, err, errlen);
-    if (!s)
-        return DK_ERR_INVALID;
-    if (n == 0) {
-        gguf_errf(err, errlen, "eval: no tokens");
-        return DK_ERR_INVALID;
-    }
-    int rc = check_tokens(c, toks, n, err, errlen);
-    if (rc)
-        return rc;
-    s->n_pending = 0;
-    const int32_t L = s->len;
-    if ((size_t)L + n > (size_t)c->n_ctx) {
-        gguf_errf(err, errlen, "context full: %d + %zu tokens exceed %d positions", L, n, c->n_ctx);
-        return DK_ERR_RANGE;
-    }
-    if (kv_prepare(&c->kv, seq, L, L + (int32_t)n)) {
-        gguf_errf(err, errlen, "out of memory for the KV cache");
-        return DK_ERR_NOMEM;
-    }
-    fw_row rows[EVAL_CHUNK];
-    const size_t nv = (size_t)c->m->hp.n_vocab;
-    for (size_t done = 0; done < n;) {
-        const int cn = (int)(n - done < EVAL_CHUNK ? n - done : EVAL_CHUNK);
-        const int last_chunk = done + (size_t)cn == n;
-        for (int i = 0; i < cn; i++) {
-            const int32_t p = L + (int32_t)done + i;
-            rows[i] = (fw_row){ seq, p, p, p + 1, 0, -1, NULL };
-        }
-        float *out = NULL;
-        int from = cn;
-        if (logits && all_logits) {
-            out = logits + done * nv;
-            from = 0;
-        } else if (logits && last_chunk) {
-            out = logits;
-            from = cn - 1;
-        }
-        if (forward(c, rows, toks + done, cn, from, out) ||
-            keep_hidden(c, &c->kv.seqs[seq], 0, cn, done > 0)) {
-            kv_truncate(&c->kv, seq, L);
-            gguf_errf(err, errlen, "out of memory during evaluation");
-            return DK_ERR_NOMEM;
-        }
-        c->kv.seqs[seq].len = L + (int32_t)(done + (size_t)cn);
-        done += (size_t)cn;
-    }
-    return 0;
-}
-
-int llm_eval_batch(llm_ctx *c, const int32_t *seqs, const int32_t *toks, size_t n, float *logits,
-                   char *err, size_t errlen)
-{
-    if (n == 0) {
-        gguf_errf(err, errlen, "eval_batch: no sequences");
-        return DK_ERR_INVALID;
-    }
-    int rc = check_tokens(c, toks, n, err, errlen);
-    if (rc)
-        return rc;
-    for (size_t i = 0; i < n; i++) {
-        kv_seq *s = get_seq(c, seqs[i], err, errlen);
-        if (!s)
-            return DK_ERR_INVALID;
-        for (size_t j = 0; j < i; j++)
-            if (seqs[j] == seqs[i]) {
-                gguf_errf(err, errlen, "eval_batch: sequence %d appears twice", seqs[i]);
-                return DK_ERR_INVALID;
-            }
-        if (s->len + 1 > c->n_ctx) {
-            gguf_errf(err, errlen, "context full: sequence %d has %d positions", seqs[i], s->len);
-            return DK_ERR_RANGE;
-        }
-    }
-    fw_row *rows = malloc(n * sizeof *rows);
-    if (!rows) {
-        gguf_errf(err, errlen, "out of memory");
-        return DK_ERR_NOMEM;
-    }
-    for (size_t i = 0; i < n; i++) {
-        kv_seq *s = &c->kv.seqs[seqs[i]];
-        s->n_pending = 0;
-        if (kv_prepare(&c->kv, seqs[i], s->len, s->len + 1)) {
-            free(rows);
-            gguf_errf(err, errlen, "out of memory for the KV cache");
-            return DK_ERR_NOMEM;
-        }
-        const int32_t p = c->kv.seqs[seqs[i]].len;
-        rows[i] = (fw_row){ seqs[i], p, p, p + 1, 0, -1, NULL };
-    }
-    if (forward(c, rows, toks, (int)n, 0, logits)) {
-        free(rows);
-        gguf_errf(err, errlen, "out of memory during evaluation");
-        return DK_ERR_NOMEM;
-    }
-    free(rows);
-    for (size_t i = 0; i < n; i++) {
-        kv_seq *s = &c->kv.seqs[seqs[i]];
-        if (keep_hidden(c, s, (int)i, 1, 0)) {
-            gguf_errf(err, errlen, "out of memory");
-            return DK_ERR_NOMEM;
-        }
-        s->len++;
-    }
-    return 0;
-}
-
 int llm_eval_tree(llm_ctx *c, int32_t seq, const int32_t *toks, const int32_t *parents, size_t n,
                   float *logits, char *err, size_t errlen)
 {
-    kv_seq *s = get_seq(c, seq, err, errlen);
+    kv_seq *s = fw_get_seq(c, seq, err, errlen);
     if (!s)
         return DK_ERR_INVALID;
+    int rc = fw_need_causal(c, "eval_tree", err, errlen);
+    if (rc)
+        return rc;
     if (n == 0 || n > (size_t)c->n_ctx) {
         gguf_errf(err, errlen, "eval_tree: %zu nodes", n);
         return DK_ERR_INVALID;
     }
-    int rc = check_tokens(c, toks, n, err, errlen);
+    rc = fw_check_tokens(c, toks, n, err, errlen);
     if (rc)
         return rc;
     for (size_t i = 0; i < n; i++)
@@ -1040,12 +972,13 @@ int llm_eval_tree(llm_ctx *c, int32_t seq, const int32_t *toks, const int32_t *p
             gguf_errf(err, errlen, "eval_tree: node %zu has parent %d (parents must precede children)", i, parents[i]);
             return DK_ERR_INVALID;
         }
-    s->n_pending = 0;
     const int32_t L = s->len;
     if ((size_t)L + n > (size_t)c->n_ctx) {
         gguf_errf(err, errlen, "context full: %d + %zu tree nodes exceed %d positions", L, n, c->n_ctx);
         return DK_ERR_RANGE;
     }
+    /* everything that can fail is allocated before the sequence changes; the rows read the
+       caller's parents, which replace the pending tree's only on success */
     if ((int32_t)n > s->cap_parents) {
         int32_t *p = realloc(s->parents, n * sizeof *p);
         if (!p) {
@@ -1055,35 +988,41 @@ int llm_eval_tree(llm_ctx *c, int32_t seq, const int32_t *toks, const int32_t *p
         s->parents = p;
         s->cap_parents = (int32_t)n;
     }
-    memcpy(s->parents, parents, n * sizeof *parents);
     fw_row *rows = malloc(n * sizeof *rows);
     int32_t *depth = malloc(n * sizeof *depth);
-    if (!rows || !depth || kv_prepare(&c->kv, seq, L, L + (int32_t)n)) {
+    fw_keep keep = { 0, 0, NULL };
+    if (!rows || !depth || fw_reserve_hidden(c, s, (int32_t)n) || kv_prepare(&c->kv, seq, L, L + (int32_t)n) ||
+        fw_keep_pending(c, seq, L, L + (int32_t)n, &keep)) {
         free(rows);
         free(depth);
+        fw_rollback(c, seq, &keep);
         gguf_errf(err, errlen, "out of memory");
         return DK_ERR_NOMEM;
     }
-    s = &c->kv.seqs[seq];
     for (size_t i = 0; i < n; i++) {
         depth[i] = parents[i] < 0 ? 0 : depth[parents[i]] + 1;
-        rows[i] = (fw_row){ seq, L + depth[i], L + (int32_t)i, L, L, (int32_t)i, s->parents };
+        rows[i] = (fw_row){ seq, L + depth[i], L + (int32_t)i, L, L, (int32_t)i, parents };
     }
-    rc = forward(c, rows, toks, (int)n, 0, logits) || keep_hidden(c, s, 0, (int)n, 0);
+    rc = forward(c, rows, toks, (int)n, 0, logits);
     free(rows);
     free(depth);
     if (rc) {
-        kv_truncate(&c->kv, seq, L);
-        gguf_errf(err, errlen, "out of memory during evaluation");
-        return DK_ERR_NOMEM;
+        fw_rollback(c, seq, &keep);
+        gguf_errf(err, errlen, "%s", fw_failure(rc));
+        return rc;
     }
+    free(keep.rows);
+    s = &c->kv.seqs[seq];
+    memcpy(fw_new_hidden(c, s, 0), c->xn, n * (size_t)c->m->hp.n_embd * sizeof(float));
+    fw_take_hidden(c, s, (int32_t)n);
+    memcpy(s->parents, parents, n * sizeof *parents);
     s->n_pending = (int32_t)n;
     return 0;
 }
 
 int llm_accept_path(llm_ctx *c, int32_t seq, const int32_t *path, size_t n, char *err, size_t errlen)
 {
-    kv_seq *s = get_seq(c, seq, err, errlen);
+    kv_seq *s = fw_get_seq(c, seq, err, errlen);
     if (!s)
         return DK_ERR_INVALID;
     if (n > (size_t)s->n_pending) {
@@ -1116,7 +1055,7 @@ int llm_accept_path(llm_ctx *c, int32_t seq, const int32_t *path, size_t n, char
 
 int llm_truncate(llm_ctx *c, int32_t seq, size_t n_keep, char *err, size_t errlen)
 {
-    kv_seq *s = get_seq(c, seq, err, errlen);
+    kv_seq *s = fw_get_seq(c, seq, err, errlen);
     if (!s)
         return DK_ERR_INVALID;
     if (n_keep > (size_t)s->len) {
@@ -1129,12 +1068,25 @@ int llm_truncate(llm_ctx *c, int32_t seq, size_t n_keep, char *err, size_t errle
 
 int llm_fork(llm_ctx *c, int32_t src, int32_t *out, char *err, size_t errlen)
 {
-    if (!get_seq(c, src, err, errlen))
+    if (!fw_get_seq(c, src, err, errlen))
         return DK_ERR_INVALID;
-    if (kv_fork(&c->kv, src, out)) {
+    int32_t id;
+    if (kv_fork(&c->kv, src, &id)) {
         gguf_errf(err, errlen, "fork: out of memory or too many sequences");
         return DK_ERR_NOMEM;
     }
+    /* the child answers hidden() as its parent would */
+    kv_seq *s = &c->kv.seqs[src], *d = &c->kv.seqs[id];
+    if (s->n_hidden > 0) {
+        if (fw_reserve_hidden(c, d, s->n_hidden)) {
+            kv_seq_free(&c->kv, id);
+            gguf_errf(err, errlen, "fork: out of memory");
+            return DK_ERR_NOMEM;
+        }
+        memcpy(fw_new_hidden(c, d, 0), s->hidden, (size_t)s->n_hidden * (size_t)c->m->hp.n_embd * sizeof(float));
+        fw_take_hidden(c, d, s->n_hidden);
+    }
+    *out = id;
     return 0;
 }
 
@@ -1148,7 +1100,7 @@ int llm_eval_masked(llm_ctx *c, const int32_t *toks, size_t n, float *logits, ch
         gguf_errf(err, errlen, "eval_masked: %zu tokens (context %d)", n, c->n_ctx);
         return n ? DK_ERR_RANGE : DK_ERR_INVALID;
     }
-    int rc = check_tokens(c, toks, n, err, errlen);
+    int rc = fw_check_tokens(c, toks, n, err, errlen);
     if (rc)
         return rc;
     int32_t seq;
@@ -1159,7 +1111,7 @@ int llm_eval_masked(llm_ctx *c, const int32_t *toks, size_t n, float *logits, ch
         return DK_ERR_NOMEM;
     }
     if (kv_prepare(&c->kv, seq, 0, (int32_t)n)) {
-        rc = -1;
+        rc = DK_ERR_NOMEM;
     } else {
         for (size_t i = 0; i < n; i++)
             rows[i] = (fw_row){ seq, (int32_t)i, (int32_t)i, (int32_t)n, 0, -1, NULL };
@@ -1168,15 +1120,15 @@ int llm_eval_masked(llm_ctx *c, const int32_t *toks, size_t n, float *logits, ch
     kv_seq_free(&c->kv, seq);
     free(rows);
     if (rc) {
-        gguf_errf(err, errlen, "out of memory during evaluation");
-        return DK_ERR_NOMEM;
+        gguf_errf(err, errlen, "%s", fw_failure(rc));
+        return rc;
     }
     return 0;
 }
 
 int llm_hidden(llm_ctx *c, int32_t seq, size_t n, float *out, char *err, size_t errlen)
 {
-    kv_seq *s = get_seq(c, seq, err, errlen);
+    kv_seq *s = fw_get_seq(c, seq, err, errlen);
     if (!s)
         return DK_ERR_INVALID;
     if (n > (size_t)s->n_hidden) {

@@ -26,6 +26,7 @@ void kv_destroy(kv_cache *kv)
         free(kv->seqs[i].pages);
         free(kv->seqs[i].parents);
         free(kv->seqs[i].hidden);
+        free(kv->seqs[i].canvas);
     }
     free(kv->seqs);
     memset(kv, 0, sizeof *kv);
@@ -102,6 +103,7 @@ int kv_seq_new(kv_cache *kv, int32_t *out)
     s->len = 0;
     s->n_pending = 0;
     s->n_hidden = 0;
+    s->canvas_n = 0;
     *out = id;
     return 0;
 }
@@ -118,6 +120,7 @@ void kv_seq_free(kv_cache *kv, int32_t seq)
     s->len = 0;
     s->n_pending = 0;
     s->n_hidden = 0;
+    s->canvas_n = 0;
 }
 
 int kv_fork(kv_cache *kv, int32_t src, int32_t *out)
@@ -142,10 +145,20 @@ void kv_truncate(kv_cache *kv, int32_t seq, int32_t n_keep)
     kv_seq *s = kv_get(kv, seq);
     if (!s)
         return;
-    if (n_keep < s->len)
+    if (n_keep < s->len) {
         s->len = n_keep;
+        s->canvas_n = 0; /* its prefix is gone */
+    }
     s->n_pending = 0;
-    int need = (s->len + KV_BLOCK - 1) / KV_BLOCK;
+    kv_release_after(kv, seq, s->len);
+}
+
+void kv_release_after(kv_cache *kv, int32_t seq, int32_t n_slots)
+{
+    kv_seq *s = kv_get(kv, seq);
+    if (!s)
+        return;
+    int need = (n_slots + KV_BLOCK - 1) / KV_BLOCK;
     while (s->n_pages > need)
         block_release(kv, s->pages[--s->n_pages]);
 }
@@ -176,4 +189,18 @@ int kv_prepare(kv_cache *kv, int32_t seq, int32_t from, int32_t to)
         }
     }
     return 0;
+}
+
+void kv_copy_rows(const kv_cache *kv, const kv_seq *s, int32_t slot, int32_t n, uint16_t *buf, int32_t stride,
+                  int32_t row0, int to_cache)
+{
+    const size_t bytes = (size_t)kv->kv_dim * sizeof(uint16_t);
+    for (int l = 0; l < kv->n_layer; l++)
+        for (int32_t r = 0; r < n; r++) {
+            uint16_t *cache[2] = { kv_k(kv, s, l, slot + r), kv_v(kv, s, l, slot + r) };
+            for (int v = 0; v < 2; v++) {
+                uint16_t *row = buf + (((size_t)l * 2 + (size_t)v) * (size_t)stride + (size_t)(row0 + r)) * kv->kv_dim;
+                memcpy(to_cache ? cache[v] : row, to_cache ? row : cache[v], bytes);
+            }
+        }
 }

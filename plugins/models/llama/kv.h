@@ -23,6 +23,12 @@ typedef struct kv_seq {
     int32_t cap_parents;
     float *hidden;     /* final-norm rows of the latest eval */
     int32_t n_hidden, cap_hidden;
+    /* K/V of the canvas kept by a masked evaluation (DK_MASKED_STORE): n_layer x {K, V} x
+       canvas_n x kv_dim halves, computed with canvas_base committed positions before it. It
+       stays usable while len == canvas_base (truncation below it discards it). */
+    uint16_t *canvas;
+    size_t cap_canvas;
+    int32_t canvas_n, canvas_base;
 } kv_seq;
 
 typedef struct kv_cache {
@@ -46,8 +52,14 @@ kv_seq *kv_get(kv_cache *kv, int32_t seq); /* NULL when not a live sequence */
 int kv_fork(kv_cache *kv, int32_t src, int32_t *out);
 /* Drops positions >= n_keep (and any pending tree). */
 void kv_truncate(kv_cache *kv, int32_t seq, int32_t n_keep);
+/* Releases the pages past the first n_slots slots, changing nothing else. */
+void kv_release_after(kv_cache *kv, int32_t seq, int32_t n_slots);
 /* Makes slots [from, to) writable: allocates missing blocks, copies shared ones. 0 or -1. */
 int kv_prepare(kv_cache *kv, int32_t seq, int32_t from, int32_t to);
+/* Copies the K and V of slots [slot, slot + n) to rows [row0, row0 + n) of buf, or back when
+   to_cache. buf holds n_layer x {K, V} x stride rows of kv_dim halves. */
+void kv_copy_rows(const kv_cache *kv, const kv_seq *s, int32_t slot, int32_t n, uint16_t *buf, int32_t stride,
+                  int32_t row0, int to_cache);
 
 static inline uint16_t *kv_k(const kv_cache *kv, const kv_seq *s, int layer, int32_t slot)
 {

@@ -1,4 +1,5 @@
 /* llama.c -- the `llama` model plugin: glue between the decokit model ABI and the engine. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,13 +10,21 @@
 
 #define ERRLEN 512
 
-typedef struct llama_inst {
-    const dk_host *host;
+/* What the instances made from one load by clone_shared share, all read-only after create: the
+   mapped weights and the vocabulary. The last instance destroyed frees them. */
+typedef struct llama_shared {
+    atomic_int refs;
     llm_model *model;
-    llm_ctx *ctx;
     llm_vocab *vocab; /* NULL when the file carries no tokenizer */
     dk_token mask;
     char *path; /* as given, for describe */
+} llama_shared;
+
+typedef struct llama_inst {
+    const dk_host *host;
+    llama_shared *sh;
+    llm_ctx *ctx;
+    int n_threads;
     char err[ERRLEN];
 } llama_inst;
 
@@ -26,15 +35,23 @@ static const dk_param_spec k_params[] = {
     { NULL, 0, 0, NULL, 0, 0, NULL },
 };
 
+static void shared_release(llama_shared *sh)
+{
+    if (!sh || atomic_fetch_sub(&sh->refs, 1) != 1)
+        return;
+    llm_vocab_free(sh->vocab);
+    llm_model_free(sh->model);
+    free(sh->path);
+    free(sh);
+}
+
 static void llama_destroy(void *p)
 {
     llama_inst *li = p;
     if (!li)
         return;
     llm_ctx_free(li->ctx);
-    llm_vocab_free(li->vocab);
-    llm_model_free(li->model);
-    free(li->path);
+    shared_release(li->sh);
     free(li);
 }
 
@@ -48,74 +65,110 @@ static int llama_create(const dk_host *host, const dk_create_info *ci, void **in
     const char *path = host->cfg_string(ci->config, "path");
     int64_t n_ctx = host->cfg_int(ci->config, "n_ctx");
     llama_inst *li = calloc(1, sizeof *li);
-    if (!li)
-        return host->set_error(err, DK_ERR_NOMEM, "out of memory");
-    li->host = host;
-    if (!path) {
+    llama_shared *sh = calloc(1, sizeof *sh);
+    if (!li || !sh) {
         free(li);
+        free(sh);
+        return host->set_error(err, DK_ERR_NOMEM, "out of memory");
+    }
+    atomic_init(&sh->refs, 1);
+    li->host = host;
+    li->sh = sh;
+    li->n_threads = ci->n_threads > 0 ? ci->n_threads : 1;
+    if (!path) {
+        llama_destroy(li);
         return host->set_error(err, DK_ERR_INVALID, "llama: 'path' is required");
     }
-    li->path = malloc(strlen(path) + 1);
-    if (li->path)
-        memcpy(li->path, path, strlen(path) + 1);
-    if (!li->path) {
-        free(li);
+    sh->path = malloc(strlen(path) + 1);
+    if (!sh->path) {
+        llama_destroy(li);
         return host->set_error(err, DK_ERR_NOMEM, "out of memory");
     }
-    li->model = llm_model_load(path, li->err, sizeof li->err);
-    if (!li->model) {
+    memcpy(sh->path, path, strlen(path) + 1);
+    sh->model = llm_model_load(path, li->err, sizeof li->err);
+    if (!sh->model) {
         int rc = strstr(li->err, "No such file") || strstr(li->err, "Permission") ? DK_ERR_IO : DK_ERR_FORMAT;
         int r = fail(li, err, rc);
         llama_destroy(li);
         return r;
     }
-    for (int i = 0; i < llm_model_n_warnings(li->model); i++)
-        host->log(host, DK_LOG_WARN, "%s: %s", path, llm_model_warning(li->model, i));
-    const gguf_file *f = llm_model_gguf(li->model);
+    for (int i = 0; i < llm_model_n_warnings(sh->model); i++)
+        host->log(host, DK_LOG_WARN, "%s: %s", path, llm_model_warning(sh->model, i));
+    const gguf_file *f = llm_model_gguf(sh->model);
     if (gguf_find(f, "tokenizer.ggml.tokens")) {
-        li->vocab = llm_vocab_load(f, li->err, sizeof li->err);
-        if (!li->vocab) {
+        sh->vocab = llm_vocab_load(f, li->err, sizeof li->err);
+        if (!sh->vocab) {
             int r = host->set_error(err, DK_ERR_FORMAT, "%s: tokenizer: %s", path, li->err);
             llama_destroy(li);
             return r;
         }
-        const char *w = llm_vocab_warnings(li->vocab);
+        const char *w = llm_vocab_warnings(sh->vocab);
         if (w && *w)
             host->log(host, DK_LOG_WARN, "%s: tokenizer: %s", path, w);
     }
-    li->ctx = llm_ctx_create(li->model, ci->n_threads > 0 ? ci->n_threads : 1, (int)n_ctx, li->err, sizeof li->err);
+    li->ctx = llm_ctx_create(sh->model, li->n_threads, (int)n_ctx, li->err, sizeof li->err);
     if (!li->ctx) {
         int r = fail(li, err, DK_ERR_NOMEM);
         llama_destroy(li);
         return r;
     }
     uint32_t mask;
-    li->mask = -1;
+    sh->mask = -1;
     if (gguf_get_u32(f, "tokenizer.ggml.mask_token_id", &mask) == 0 &&
-        (int64_t)mask < llm_model_hparams(li->model)->n_vocab)
-        li->mask = (dk_token)mask;
+        (int64_t)mask < llm_model_hparams(sh->model)->n_vocab)
+        sh->mask = (dk_token)mask;
     *inst = li;
+    return DK_OK;
+}
+
+/* The weights and vocabulary of src with a context (sequences, cache, scratch, threads) of its
+   own, so both can evaluate at once on different threads. */
+static int llama_clone_shared(const void *p, void **out, dk_error *err)
+{
+    const llama_inst *src = p;
+    llama_inst *li = calloc(1, sizeof *li);
+    if (!li)
+        return src->host->set_error(err, DK_ERR_NOMEM, "out of memory");
+    li->host = src->host;
+    li->n_threads = src->n_threads;
+    li->ctx = llm_ctx_create(src->sh->model, li->n_threads, llm_ctx_n_ctx(src->ctx), li->err, sizeof li->err);
+    if (!li->ctx) {
+        int r = fail(li, err, DK_ERR_NOMEM);
+        free(li);
+        return r;
+    }
+    atomic_fetch_add(&src->sh->refs, 1);
+    li->sh = src->sh;
+    *out = li;
     return DK_OK;
 }
 
 static int llama_info(void *p, dk_model_info *out)
 {
     llama_inst *li = p;
-    const llm_hparams *hp = llm_model_hparams(li->model);
+    const llama_shared *sh = li->sh;
+    const llm_hparams *hp = llm_model_hparams(sh->model);
     dk_model_info info;
     memset(&info, 0, sizeof info);
     info.struct_size = sizeof info;
     info.n_vocab = hp->n_vocab;
     info.n_ctx = llm_ctx_n_ctx(li->ctx);
     info.n_embd = hp->n_embd;
-    info.bos = li->vocab ? llm_vocab_bos(li->vocab) : -1;
-    info.eos = li->vocab ? llm_vocab_eos(li->vocab) : -1;
-    info.eot = li->vocab ? llm_vocab_eot(li->vocab) : -1;
-    info.mask = li->mask;
-    info.caps = DK_MODEL_CAP_BATCH | DK_MODEL_CAP_TREE | DK_MODEL_CAP_FORK | DK_MODEL_CAP_TRUNCATE |
-                DK_MODEL_CAP_HIDDEN | (hp->causal ? 0 : DK_MODEL_CAP_MASKED);
-    info.add_bos = li->vocab ? llm_vocab_add_bos(li->vocab) : 0;
+    info.bos = sh->vocab ? llm_vocab_bos(sh->vocab) : -1;
+    info.eos = sh->vocab ? llm_vocab_eos(sh->vocab) : -1;
+    info.eot = sh->vocab ? llm_vocab_eot(sh->vocab) : -1;
+    info.mask = sh->mask;
+    /* a bidirectional model only runs masked: the causal operations refuse it */
+    const uint32_t causal_ops = DK_MODEL_CAP_BATCH | DK_MODEL_CAP_TREE | DK_MODEL_CAP_HIDDEN | DK_MODEL_CAP_RAGGED |
+                                DK_MODEL_CAP_HEAD;
+    info.caps = DK_MODEL_CAP_FORK | DK_MODEL_CAP_TRUNCATE | DK_MODEL_CAP_ABORT | DK_MODEL_CAP_SHARE |
+                DK_MODEL_CAP_MASKED_SEQ | DK_MODEL_CAP_DUAL_CACHE | DK_MODEL_CAP_BLOCK_CAUSAL |
+                (hp->causal ? causal_ops : DK_MODEL_CAP_MASKED);
+    info.add_bos = sh->vocab ? llm_vocab_add_bos(sh->vocab) : 0;
     info.arch = hp->arch;
+    info.attention = hp->causal ? DK_ATTN_CAUSAL : DK_ATTN_BIDIRECTIONAL;
+    info.logit_shift = hp->shift_logits;
+    info.n_layer = hp->n_layer;
     /* The caller's struct may be older (smaller) than ours. */
     uint32_t size = out->struct_size < sizeof info ? out->struct_size : (uint32_t)sizeof info;
     if (size < sizeof(uint32_t))
@@ -155,9 +208,9 @@ static int llama_tokenize(void *p, const char *text, size_t len, uint32_t flags,
                           size_t *n_out, dk_error *err)
 {
     llama_inst *li = p;
-    if (!li->vocab)
+    if (!li->sh->vocab)
         return li->host->set_error(err, DK_ERR_UNSUPPORTED, "this model file has no tokenizer");
-    int rc = llm_tokenize(li->vocab, text, len, (flags & DK_TOKENIZE_ADD_SPECIAL) != 0,
+    int rc = llm_tokenize(li->sh->vocab, text, len, (flags & DK_TOKENIZE_ADD_SPECIAL) != 0,
                           (flags & DK_TOKENIZE_PARSE_SPECIAL) != 0, out, cap, n_out);
     if (rc < 0)
         return li->host->set_error(err, DK_ERR_INVALID, "tokenize failed (%d)", rc);
@@ -170,18 +223,18 @@ static const char *llama_token_piece(void *p, dk_token tok, size_t *len)
 {
     llama_inst *li = p;
     *len = 0;
-    if (!li->vocab)
+    if (!li->sh->vocab)
         return NULL;
-    return llm_token_piece(li->vocab, tok, len);
+    return llm_token_piece(li->sh->vocab, tok, len);
 }
 
 static int llama_detokenize(void *p, const dk_token *toks, size_t n, char *out, size_t cap, size_t *n_out,
                             dk_error *err)
 {
     llama_inst *li = p;
-    if (!li->vocab)
+    if (!li->sh->vocab)
         return li->host->set_error(err, DK_ERR_UNSUPPORTED, "this model file has no tokenizer");
-    int rc = llm_detokenize(li->vocab, toks, n, 0, out, cap, n_out);
+    int rc = llm_detokenize(li->sh->vocab, toks, n, 0, out, cap, n_out);
     if (rc < 0)
         return li->host->set_error(err, DK_ERR_INVALID, "detokenize: a token id is out of range");
     if (*n_out > cap)
@@ -243,16 +296,50 @@ static int llama_hidden(void *p, dk_seq seq, size_t n, float *out, dk_error *err
 static int llama_describe(void *p, char *out, size_t cap, size_t *n_out, dk_error *err)
 {
     llama_inst *li = p;
-    *n_out = llm_describe(li->model, li->vocab, llm_ctx_n_ctx(li->ctx), li->path, out, cap);
+    *n_out = llm_describe(li->sh->model, li->sh->vocab, llm_ctx_n_ctx(li->ctx), li->sh->path, out, cap);
     if (*n_out > cap)
         return li->host->set_error(err, DK_ERR_RANGE, "describe: %zu bytes do not fit in %zu", *n_out, cap);
     return DK_OK;
 }
 
+/* A caller's struct in our layout: one from an older header (smaller) is zero-filled past its
+   size, as the ABI's rule for appended members says. */
+static void take_struct(void *dst, size_t size, const void *src)
+{
+    uint32_t n;
+    memcpy(&n, src, sizeof n);
+    memset(dst, 0, size);
+    memcpy(dst, src, n < size ? n : size);
+}
+
+static int llama_eval_ragged(void *p, const dk_batch *batch, dk_error *err)
+{
+    llama_inst *li = p;
+    dk_batch b;
+    take_struct(&b, sizeof b, batch);
+    int rc = llm_eval_ragged(li->ctx, &b, li->err, sizeof li->err);
+    return rc ? fail(li, err, rc) : DK_OK;
+}
+
+static int llama_eval_masked_seq(void *p, const dk_masked_eval *masked, dk_error *err)
+{
+    llama_inst *li = p;
+    dk_masked_eval me;
+    take_struct(&me, sizeof me, masked);
+    int rc = llm_eval_masked_seq(li->ctx, &me, li->err, sizeof li->err);
+    return rc ? fail(li, err, rc) : DK_OK;
+}
+
+static void llama_set_abort(void *p, dk_abort_fn fn, void *user)
+{
+    llama_inst *li = p;
+    llm_set_abort(li->ctx, fn, user);
+}
+
 static const dk_model_iface k_llama = {
-    .hdr = { sizeof(dk_model_iface), DK_KIND_MODEL, "llama", "1.0.0",
-             "GGUF llama-family models (llama, mistral, qwen2) on CPU with OpenBLAS", k_params,
-             sizeof(dk_param_spec), DK_CAP_INSTANCE_MT },
+    .hdr = { sizeof(dk_model_iface), DK_KIND_MODEL, "llama", "1.1.0",
+             "GGUF llama-family models (llama, mistral, qwen2) on CPU with OpenBLAS, causal or masked (diffusion)",
+             k_params, sizeof(dk_param_spec), DK_CAP_INSTANCE_MT },
     .create = llama_create,
     .destroy = llama_destroy,
     .info = llama_info,
@@ -271,12 +358,16 @@ static const dk_model_iface k_llama = {
     .eval_masked = llama_eval_masked,
     .hidden = llama_hidden,
     .describe = llama_describe,
+    .eval_ragged = llama_eval_ragged,
+    .eval_masked_seq = llama_eval_masked_seq,
+    .set_abort = llama_set_abort,
+    .clone_shared = llama_clone_shared,
 };
 
 static const dk_iface_header *const k_components[] = { &k_llama.hdr };
 
 static const dk_plugin_desc k_desc = {
-    DK_PLUGIN_DESC_HEAD, "llama", "1.0.0", k_components, 1, NULL, NULL,
+    DK_PLUGIN_DESC_HEAD, "llama", "1.1.0", k_components, 1, NULL, NULL,
 };
 
 DK_PLUGIN_ENTRY(llama)

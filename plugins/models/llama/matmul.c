@@ -37,12 +37,41 @@ typedef struct gemv_job {
     quant_vec_dot_fn dot[LLM_MATMUL_MAX];
 } gemv_job;
 
+/* Weight rows [r0, r1) of a view of scattered rows (llm_weight.ids), found through their ids.
+   The four-row kernel sums each product exactly as the single one does, so every value equals
+   the one the whole matrix gives for that row. */
+static void gemv_ids(const gemv_job *j, int k, int64_t r0, int64_t r1)
+{
+    const llm_weight *w = j->w[k];
+    const quant_vec_dot_fn dot = j->dot[k];
+    const quant_vec_dot4_fn dot4 = j->n >= 4 ? quant_dot4_kernel(dot) : NULL;
+    const size_t xs = j->x_stride[k], yr = (size_t)w->rows;
+    float *y = j->y[k];
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = w->data + (size_t)w->ids[r] * w->row_bytes;
+        int i = 0;
+        if (dot4)
+            for (; i + 4 <= j->n; i += 4) {
+                float o[4];
+                dot4(row, j->x[k] + (size_t)i * xs, xs, w->cols, o);
+                for (int e = 0; e < 4; e++)
+                    y[(size_t)(i + e) * yr + r] = o[e];
+            }
+        for (; i < j->n; i++)
+            y[(size_t)i * yr + r] = dot(row, j->x[k] + (size_t)i * xs, w->cols);
+    }
+}
+
 static void gemv_part(void *arg, int ith, int nth)
 {
     const gemv_job *j = arg;
     for (int k = 0; k < j->count; k++) {
         const llm_weight *w = j->w[k];
         const int64_t r0 = w->rows * ith / nth, r1 = w->rows * (ith + 1) / nth;
+        if (w->ids) {
+            gemv_ids(j, k, r0, r1);
+            continue;
+        }
         const quant_vec_dot_fn dot = j->dot[k];
         const quant_vec_dot4_fn dot4 = j->n >= 4 ? quant_dot4_kernel(dot) : NULL;
         const quant_vec_dot4x2_fn dot4x2 = dot4 ? quant_dot4x2_kernel(dot) : NULL;
@@ -97,7 +126,8 @@ static void dequant_part(void *arg, int ith, int nth)
     const dequant_job *j = arg;
     const int64_t a = j->nr * ith / nth, b = j->nr * (ith + 1) / nth;
     for (int64_t r = a; r < b; r++) {
-        const uint8_t *row = j->w->data + (size_t)(j->r0 + r) * j->w->row_bytes;
+        const int64_t wr = j->w->ids ? j->w->ids[j->r0 + r] : j->r0 + r;
+        const uint8_t *row = j->w->data + (size_t)wr * j->w->row_bytes;
         float *out = j->tile + (size_t)r * (size_t)j->w->cols;
         if (!j->avx2 || !quant_dequant_row_fast(j->w->type, row, out, j->w->cols))
             quant_dequant_row(j->w->type, row, out, j->w->cols);
@@ -108,7 +138,7 @@ static int sgemm(llm_matmul_ctx *mc, const llm_weight *w, const float *X, int n,
 {
     const int64_t rows = w->rows, cols = w->cols;
     const int nth = llm_pool_size(mc->pool);
-    if (w->type == GGML_TYPE_F32 && ((uintptr_t)w->data % sizeof(float)) == 0) {
+    if (w->type == GGML_TYPE_F32 && !w->ids && ((uintptr_t)w->data % sizeof(float)) == 0) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)rows, (int)cols, 1.0f, X, (int)cols,
                     (const float *)(const void *)w->data, (int)cols, 0.0f, Y, (int)rows);
         return 0;

@@ -21,7 +21,8 @@ typedef struct llm_matmul_ctx {
 /* X: n rows of w->cols floats; Y: n rows of w->rows floats. The activations are first rounded
    to the weight type's dot-product format (see quant_vec_dot_type); single rows, Q8_0 weights
    and (with AVX2) F32 and F16 weights then take row dot products summed in the reference's
-   order, other batches go through cblas_sgemm. Returns 0, or -1 when out of memory. */
+   order, other batches go through cblas_sgemm. A view of scattered rows (w->ids) gives the
+   values those rows give in the whole matrix. Returns 0, or -1 when out of memory. */
 int llm_matmul(llm_matmul_ctx *mc, const llm_weight *w, const float *X, int n, float *Y);
 /* The same for up to LLM_MATMUL_MAX weights sharing the input X (same cols): each format of X
    is made once, and the single-row products run as one threaded job. */

@@ -216,10 +216,14 @@ static int read_hparams(llm_model *m, char *err, size_t errlen)
                 (int)(st.len > 20 ? 20 : st.len), st.ptr);
         return -1;
     }
-    int causal = 1;
+    int causal = 1, shift = 0;
     snprintf(key, sizeof key, "%s.attention.causal", a);
     if (gguf_get_bool(f, key, &causal) == -2) {
         gguf_errf(err, errlen, "key '%s': not a bool", key);
+        return -1;
+    }
+    if (gguf_get_bool(f, "diffusion.shift_logits", &shift) == -2) {
+        gguf_errf(err, errlen, "key 'diffusion.shift_logits': not a bool");
         return -1;
     }
     hp->n_embd = (int32_t)n_embd;
@@ -234,6 +238,7 @@ static int read_hparams(llm_model *m, char *err, size_t errlen)
     hp->rope_freq_scale = 1.0f / scale;
     hp->rms_eps = eps;
     hp->causal = causal;
+    hp->shift_logits = shift;
     return 0;
 }
 

@@ -10,6 +10,8 @@ typedef struct llm_weight {
     uint32_t type;
     int64_t rows, cols;
     size_t row_bytes;
+    /* NULL, or a view of some rows: row r is row ids[r] of the matrix at data */
+    const int32_t *ids;
 } llm_weight;
 
 typedef struct llm_layer {
