@@ -3,6 +3,7 @@
 
 #include "candidates.h"
 #include "error.h"
+#include "plugin_proxy.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -64,16 +65,10 @@ int dk_chain_apply(dk_chain *c, const dk_sample_ctx *ctx, dk_candidates *cand, d
     dk_instance *in = c->in[i];
     const dk_sampler_iface *si = (const dk_sampler_iface *)(const void *)in->comp->hdr;
     size_t n_before = cand->n;
-    int rc = si->apply(in->inst, ctx, cand, err);
-    if (rc > 0) {
-      /* DK_DONE and other positive codes are not errors to the caller, so a
-       * plugin returning one would end generation without a word. */
-      rc = dk_error_set(err, DK_ERR_INTERNAL,
-                        "apply returned status %d; a sampler returns DK_OK or a negative error",
-                        rc);
-    } else if (rc == DK_OK) {
-      rc = check_after_apply(cand, data, n_before, err);
-    }
+    /* A positive code (even DK_DONE) would pass for success to the callers
+     * and end generation without a word: it is an error here. */
+    int rc = dk_plugin_status(si->apply(in->inst, ctx, cand, err), 0, err, "apply");
+    if (rc == DK_OK) rc = check_after_apply(cand, data, n_before, err);
     if (rc) {
       /* Whatever the plugin left must not be read again. */
       cand->data = data;

@@ -2,6 +2,7 @@
 #include "instance.h"
 
 #include "error.h"
+#include "plugin_proxy.h"
 
 #include <stdlib.h>
 
@@ -26,15 +27,9 @@ int dk_instance_create(const dk_component *comp, const dk_config *cfg, uint64_t 
   dk_error_clear(&e);
   /* create is at the same place in every kind struct, right after the header. */
   const dk_sampler_iface *any = (const dk_sampler_iface *)(const void *)comp->hdr;
-  int rc = any->create(dk_instance_host(in), &ci, &in->inst, &e);
-  if (rc > 0) {
-    /* Callers treat only negative codes as errors: a positive one would
-     * pass for success with no instance behind it. */
-    in->inst = NULL; /* only DK_OK hands over an instance */
-    dk_error_set(&e, DK_ERR_INTERNAL,
-                 "create returned status %d; it returns DK_OK or a negative error", rc);
-    rc = DK_ERR_INTERNAL;
-  }
+  /* Callers treat only negative codes as errors: a positive one would pass
+   * for success with no instance behind it. */
+  int rc = dk_plugin_status(any->create(dk_instance_host(in), &ci, &in->inst, &e), 0, &e, "create");
   if (rc != DK_OK || !in->inst) {
     if (rc == DK_OK) rc = DK_ERR_INTERNAL;
     dk_error_ensure(&e, rc, "create");
