@@ -248,23 +248,9 @@ static int parse_char(parser *p, uint32_t *out) {
       default: perr_at(p, at, "unknown escape '\\%c'", e); return -1;
     }
   }
-  int n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-  if (!n || p->pos + (size_t)n > p->len) {
-    perr_at(p, at, "invalid UTF-8");
-    return -1;
-  }
-  uint32_t v = n == 1 ? c : n == 2 ? (c & 0x1Fu) : n == 3 ? (c & 0x0Fu) : (c & 0x07u);
-  for (int i = 1; i < n; i++) {
-    unsigned char cc = (unsigned char)p->src[p->pos + (size_t)i];
-    if ((cc & 0xC0) != 0x80) {
-      perr_at(p, at, "invalid UTF-8");
-      return -1;
-    }
-    v = (v << 6) | (cc & 0x3Fu);
-  }
-  /* overlong forms, surrogates and values past U+10FFFF are not UTF-8 either */
-  static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
-  if (v < least[n] || (v >= 0xD800 && v <= 0xDFFF) || v > 0x10FFFF) {
+  uint32_t v;
+  int n = dkg_utf8_decode(p->src + p->pos, p->len - p->pos, &v);
+  if (!n) {
     perr_at(p, at, "invalid UTF-8");
     return -1;
   }

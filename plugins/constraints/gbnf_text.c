@@ -99,3 +99,20 @@ void gt_free(gtext *b) {
   b->s = NULL;
   b->n = b->cap = 0;
 }
+
+int dkg_utf8_decode(const char *s, size_t len, uint32_t *cp) {
+  static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
+  if (!len) return 0;
+  unsigned char c = (unsigned char)s[0];
+  int n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+  if (!n || (size_t)n > len) return 0;
+  uint32_t v = n == 1 ? c : n == 2 ? (c & 0x1Fu) : n == 3 ? (c & 0x0Fu) : (c & 0x07u);
+  for (int i = 1; i < n; i++) {
+    unsigned char cc = (unsigned char)s[i];
+    if ((cc & 0xC0) != 0x80) return 0;
+    v = (v << 6) | (cc & 0x3Fu);
+  }
+  if (v < least[n] || (v >= 0xD800 && v <= 0xDFFF) || v > 0x10FFFF) return 0;
+  *cp = v;
+  return n;
+}

@@ -20,6 +20,11 @@ void gt_printf(gtext *b, const char *fmt, ...) __attribute__((format(printf, 2, 
 void gt_literal(gtext *b, const char *s, size_t n);
 /* Appends one code point as it may appear inside a GBNF character class. */
 void gt_class_char(gtext *b, uint32_t cp);
+/* One strict UTF-8 character at s[0..len): its length (1..4) and *cp, or 0
+ * for a truncated, overlong or surrogate form or a value past U+10FFFF.
+ * Every reader of grammar text (GBNF, regex, choice options) uses it, so
+ * they agree on what is text. */
+int dkg_utf8_decode(const char *s, size_t len, uint32_t *cp);
 /* Takes the text (caller frees); NULL if an allocation failed. */
 char *gt_take(gtext *b);
 void gt_free(gtext *b);

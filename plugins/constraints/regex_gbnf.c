@@ -28,14 +28,12 @@ static void rx_err(rx *r, const char *msg) {
 }
 
 static uint32_t rx_utf8(rx *r) {
-  unsigned char c = (unsigned char)r->s[r->i];
-  int n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-  if (!n || r->i + (size_t)n > r->n) {
+  uint32_t v = 0;
+  int n = dkg_utf8_decode(r->s + r->i, r->n - r->i, &v);
+  if (!n) {
     rx_err(r, "invalid UTF-8");
     return 0;
   }
-  uint32_t v = n == 1 ? c : n == 2 ? (c & 0x1Fu) : n == 3 ? (c & 0x0Fu) : (c & 0x07u);
-  for (int k = 1; k < n; k++) v = (v << 6) | ((unsigned char)r->s[r->i + (size_t)k] & 0x3Fu);
   r->i += (size_t)n;
   return v;
 }
