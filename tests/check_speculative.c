@@ -1,0 +1,441 @@
+/* check_speculative.c -- the speculative decoder and its drafters: greedy identity, exact distributions, grammar pruning, errors. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "harness.h"
+#include "loader.h"
+#include "pipeline.h"
+#include "session.h"
+
+static dk_registry *reg;
+static dk_error err;
+
+/* Fixture libraries hold several components: load them by path first. */
+static void setup(void) {
+  reg = dkh_registry();
+  dk_error_clear(&err);
+  static const char *const libs[][2] = {
+      {"abi11", "trio"}, {"probe", "probe_spec"}, {"toypair", "toy4"}, {"hashlm", "hashlm"}};
+  static const int kinds[] = {DK_KIND_DECODER, DK_KIND_DECODER, DK_KIND_MODEL, DK_KIND_MODEL};
+  for (size_t i = 0; i < 4; i++) {
+    char path[4096];
+    const dk_component *c;
+    snprintf(path, sizeof path, "%s/%s.so", getenv("DECOKIT_FIXTURE_DIR"), libs[i][0]);
+    ck_assert_msg(dk_registry_find(reg, kinds[i], path, &c, &err) == DK_OK, "%s", err.msg);
+  }
+}
+
+static void teardown(void) { dk_registry_free(reg); }
+
+static dk_result *run_rc(const char *yaml, const char *prompt, int threads, int *rc) {
+  dk_pipeline *p;
+  dk_error_clear(&err);
+  ck_assert_msg(dk_pipeline_parse(yaml, strlen(yaml), "t.yaml", getenv("DECOKIT_SRCDIR"), &p, &err) == DK_OK,
+                "%s", err.msg);
+  ck_assert_msg(dk_pipeline_resolve(p, reg, NULL, &err) == DK_OK, "%s", err.msg);
+  dk_run_opts opts = {.prompt = prompt, .threads = threads, .record_logprobs = 1, .logprobs = -1};
+  dk_run *run = NULL;
+  dk_result *r = NULL;
+  *rc = dk_run_new(p, &opts, &run, &err);
+  if (*rc == DK_OK) *rc = dk_run_generate(run, &r, &err);
+  dk_run_free(run);
+  dk_pipeline_free(p);
+  return r;
+}
+
+static dk_result *run_ok(const char *yaml, const char *prompt) {
+  int rc;
+  dk_result *r = run_rc(yaml, prompt, 1, &rc);
+  ck_assert_msg(rc == DK_OK, "%s\n%s", err.msg, yaml);
+  return r;
+}
+
+static void run_fails(const char *yaml, const char *want) {
+  int rc;
+  dk_result *r = run_rc(yaml, "the cat", 1, &rc);
+  ck_assert_msg(rc < 0, "expected an error with '%s'", want);
+  ck_assert_msg(strstr(err.msg, want) != NULL, "'%s' not in: %s", want, err.msg);
+  dk_result_free(r);
+}
+
+static double metric(const dk_completion *c, const char *name) {
+  for (size_t k = 0; k < c->n_metrics; k++)
+    if (!strcmp(c->metrics[k].name, name)) return c->metrics[k].value;
+  return -1;
+}
+
+static void same_tokens(const dk_completion *a, const dk_completion *b, const char *what) {
+  ck_assert_msg(a->n_tokens == b->n_tokens, "%s: %zu vs %zu tokens", what, a->n_tokens, b->n_tokens);
+  for (size_t i = 0; i < a->n_tokens; i++)
+    ck_assert_msg(a->tokens[i] == b->tokens[i], "%s: token %zu is %d, not %d", what, i, b->tokens[i],
+                  a->tokens[i]);
+  ck_assert_str_eq(a->stop_reason, b->stop_reason);
+}
+
+#define HASH "decokit: 1\nmodel: { plugin: hashlm }\n"
+
+static const char *const prompts[] = {
+    "the cat sat on the mat, the cat sat on the", "1 2 3 1 2 3 1 2", "abcabcabcabc", "Once upon",
+    "the the the the", "in the end it is the end", "st st st", "x", "thing ring sing", "aaaa"};
+
+/* Match verification commits what the chain chooses, draws included:
+ * the output equals the sample decoder's for greedy, a processed greedy
+ * chain and a seeded sampling chain, whatever the drafter. */
+START_TEST(test_match_equals_sample_on_hashlm) {
+  static const char *const chains[] = {
+      "",
+      "samplers:\n  - { plugin: penalties, repeat: 1.3, last_n: 16 }\n  - { plugin: top_k, k: 8 }\n"
+      "  - { plugin: greedy }\n",
+      "samplers:\n  - { plugin: temperature, t: 0.8 }\n  - { plugin: top_p, p: 0.9 }\n  - { plugin: dist }\n"};
+  static const char *const drafters[] = {
+      "drafter: { plugin: prompt_lookup }\n",
+      "drafter: { plugin: prompt_lookup, min_n: 2, max_n: 4, tokens: 6 }\n",
+      "drafter: { plugin: echo, k: 4 }\n",
+      "draft: { plugin: hashlm }\ndrafter: { plugin: draft_model, k: 6 }\n",
+      "draft: { plugin: hashlm, seed: 5, window: 1 }\ndrafter: { plugin: draft_model, k: 3, width: 3 }\n",
+      "draft: { plugin: hashlm, window: 2 }\ndrafter: { plugin: draft_model, k: 4, width: 2, p_min: 0.02 }\n"};
+  double accepted = 0;
+  for (size_t c = 0; c < 3; c++)
+    for (size_t p = 0; p < sizeof prompts / sizeof *prompts; p++) {
+      char y[1024];
+      snprintf(y, sizeof y, HASH "%sgenerate: { max_tokens: 60, ignore_eos: true, seed: %zu }\n", chains[c], p);
+      dk_result *a = run_ok(y, prompts[p]);
+      for (size_t d = 0; d < sizeof drafters / sizeof *drafters; d++) {
+        snprintf(y, sizeof y,
+                 HASH "%s%sdecoder: { plugin: speculative }\ngenerate: { max_tokens: 60, ignore_eos: true, seed: %zu }\n",
+                 chains[c], drafters[d], p);
+        dk_result *b = run_ok(y, prompts[p]);
+        char what[256];
+        snprintf(what, sizeof what, "chain %zu, prompt %zu, drafter %zu", c, p, d);
+        same_tokens(&a->c[0], &b->c[0], what);
+        accepted += metric(&b->c[0], "accepted");
+        dk_result_free(b);
+      }
+      dk_result_free(a);
+    }
+  ck_assert(accepted > 1000); /* the drafts were used, not just verified away */
+}
+END_TEST
+
+/* The bundled target and draft models: speculative greedy equals greedy,
+ * chains and trees, on one and two threads. */
+START_TEST(test_match_equals_greedy_on_bundled_pair) {
+  static const char *const ps[] = {"It was a bright cold day", "And the LORD said unto Moses,",
+                                   "Emma Woodhouse, handsome, clever, and rich,",
+                                   "She was not the first woman who"};
+  static const char *const model = "model: { plugin: llama, path: models/decokit-tiny.gguf }\n";
+  for (int threads = 1; threads <= 2; threads++)
+    for (size_t p = 0; p < 4; p++) {
+      char y[1024];
+      int rc;
+      snprintf(y, sizeof y, "decokit: 1\n%sgenerate: { max_tokens: 40 }\n", model);
+      dk_result *a = run_rc(y, ps[p], threads, &rc);
+      ck_assert_msg(rc == DK_OK, "%s", err.msg);
+      for (int width = 1; width <= 2; width++) {
+        snprintf(y, sizeof y,
+                 "decokit: 1\n%sdraft: { plugin: llama, path: models/decokit-tiny-draft.gguf }\n"
+                 "decoder: { plugin: speculative }\ndrafter: { plugin: draft_model, k: 4, width: %d }\n"
+                 "generate: { max_tokens: 40 }\n",
+                 model, width);
+        dk_result *b = run_rc(y, ps[p], threads, &rc);
+        ck_assert_msg(rc == DK_OK, "%s", err.msg);
+        char what[128];
+        snprintf(what, sizeof what, "prompt %zu, %d threads, width %d", p, threads, width);
+        same_tokens(&a->c[0], &b->c[0], what);
+        ck_assert_str_eq(a->c[0].text, b->c[0].text);
+        ck_assert(metric(&b->c[0], "accepted") > 0);
+        ck_assert(metric(&b->c[0], "target_calls") < (double)b->c[0].n_tokens);
+        dk_result_free(b);
+      }
+      dk_result_free(a);
+    }
+}
+END_TEST
+
+/* ---- the toy pair of METHODS.md 18.12 ---- */
+
+#define TOY "decokit: 1\nmodel: { plugin: toy4 }\n"
+
+static const double toy_p[5][4] = {{.10, .50, .30, .10}, {.25, .25, .25, .25}, {.60, .10, .10, .20},
+                                   {.05, .05, .10, .80}, {.40, .30, .20, .10}};
+
+/* Chi-square of (x1, x2) over n generations against p(x1) p(x2 | x1); the
+ * share of generations whose first round emitted all three tokens. */
+static double toy_chi2(const char *drafter, size_t n, double *one_round) {
+  const size_t per = 1000;
+  size_t count[4][4] = {{0}}, single = 0;
+  for (size_t k = 0; k * per < n; k++) {
+    char y[512];
+    snprintf(y, sizeof y,
+             TOY "samplers: [ { plugin: dist } ]\ndecoder: { plugin: speculative, verify: reject }\n%s"
+                 "generate: { max_tokens: 3, n: %zu, seed: %zu }\n",
+             drafter, per, 11 + k);
+    dk_result *r = run_ok(y, "");
+    for (size_t i = 0; i < per; i++) {
+      const dk_completion *c = &r->c[i];
+      ck_assert_uint_eq(c->n_tokens, 3);
+      ck_assert(c->tokens[0] < 4 && c->tokens[1] < 4);
+      count[c->tokens[0]][c->tokens[1]]++;
+      single += metric(c, "verify_steps") == 1;
+    }
+    dk_result_free(r);
+  }
+  double chi2 = 0;
+  for (int a = 0; a < 4; a++)
+    for (int b = 0; b < 4; b++) {
+      double e = (double)n * toy_p[4][a] * toy_p[a][b];
+      chi2 += (count[a][b] - e) * (count[a][b] - e) / e;
+    }
+  *one_round = (double)single / (double)n;
+  return chi2;
+}
+
+/* Stochastic verification of trees is exact for independent draws,
+ * draws without replacement and top-k point masses (18.12 test 1), and
+ * accepts as often as the section computes (test 2: P(accepted = 2)). */
+START_TEST(test_tree_verification_is_exact) {
+  static const struct {
+    const char *mode;
+    double all_accepted;
+  } cases[] = {{"iid", .6961}, {"wor", .8362}, {"det", .39}};
+  const size_t n = 40000;
+  for (size_t i = 0; i < 3; i++) {
+    char d[128];
+    snprintf(d, sizeof d, "drafter: { plugin: toytree, mode: %s }\n", cases[i].mode);
+    double one;
+    double chi2 = toy_chi2(d, n, &one);
+    ck_assert_msg(chi2 < 37.70, "%s: chi-square %g over 15 degrees of freedom (p < 0.001)", cases[i].mode, chi2);
+    ck_assert_msg(fabs(one - cases[i].all_accepted) < 0.012, "%s: P(both accepted) %g, expected %g",
+                  cases[i].mode, one, cases[i].all_accepted);
+  }
+}
+END_TEST
+
+/* Temperature 0 with top-2 children (18.12 test 3): the rounds emit 0 1 0,
+ * then three tokens each, and the text is the target's greedy one. */
+START_TEST(test_greedy_tree_on_toy) {
+  dk_result *r = run_ok(TOY "decoder: { plugin: speculative }\ndrafter: { plugin: toytree, mode: det }\n"
+                            "generate: { max_tokens: 30 }\n", "");
+  const dk_completion *c = &r->c[0];
+  ck_assert_uint_eq(c->n_tokens, 30);
+  for (size_t i = 0; i < 30; i++) ck_assert_int_eq(c->tokens[i], (int)(i & 1));
+  ck_assert(metric(c, "verify_steps") == 10);
+  ck_assert(metric(c, "tau") == 2);
+  dk_result_free(r);
+}
+END_TEST
+
+/* q = p (18.12 test 4): the first child is always accepted. */
+START_TEST(test_draft_equal_to_target) {
+  static const char *const modes[] = {"iid", "wor"};
+  for (size_t i = 0; i < 2; i++) {
+    char y[512];
+    snprintf(y, sizeof y,
+             TOY "samplers: [ { plugin: dist } ]\ndecoder: { plugin: speculative, verify: reject }\n"
+                 "drafter: { plugin: toytree, mode: %s, same: true }\ngenerate: { max_tokens: 300, n: 4 }\n",
+             modes[i]);
+    dk_result *r = run_ok(y, "");
+    for (size_t k = 0; k < 4; k++) {
+      ck_assert(metric(&r->c[k], "verify_steps") == 100);
+      ck_assert(metric(&r->c[k], "accepted") == 200);
+    }
+    dk_result_free(r);
+  }
+}
+END_TEST
+
+/* Rejection sampling of the draft model's chains and trees on the hash
+ * LM: the first token follows the target's processed distribution. */
+START_TEST(test_draft_model_rejection_is_exact) {
+  static const char *const drafters[] = {
+      "drafter: { plugin: draft_model, k: 3, sample: true, temp: 0.7 }\n",
+      "drafter: { plugin: draft_model, k: 2, width: 3, sample: true }\n"};
+  const size_t per = 1000, runs = 10;
+  for (size_t d = 0; d < 2; d++) {
+    size_t count[128] = {0};
+    double accepted = 0;
+    for (size_t k = 0; k < runs; k++) {
+      char y[1024];
+      snprintf(y, sizeof y,
+               HASH "draft: { plugin: hashlm, window: 1 }\nsamplers:\n  - { plugin: temperature, t: 0.5 }\n"
+                    "  - { plugin: top_k, k: 16 }\n  - { plugin: dist }\n"
+                    "decoder: { plugin: speculative, verify: reject }\n%s"
+                    "generate: { max_tokens: 1, n: %zu, seed: %zu }\n",
+               drafters[d], per, 3 + k);
+      dk_result *r = run_ok(y, "the cat");
+      for (size_t i = 0; i < per; i++) {
+        const dk_completion *c = &r->c[i];
+        count[c->n_tokens ? c->tokens[0] : 1]++; /* none: EOS (id 1) */
+        accepted += metric(c, "accepted");
+      }
+      if (k + 1 < runs) {
+        dk_result_free(r);
+        continue;
+      }
+      /* The target's processed distribution at the prompt. */
+      const dk_model_ref *m;
+      dk_pipeline *p;
+      ck_assert_int_eq(dk_pipeline_parse(HASH, strlen(HASH), "m.yaml", ".", &p, &err), DK_OK);
+      ck_assert_int_eq(dk_pipeline_resolve(p, reg, NULL, &err), DK_OK);
+      dk_run *run;
+      ck_assert_int_eq(dk_run_new(p, &(dk_run_opts){.logprobs = -1}, &run, &err), DK_OK);
+      m = dk_run_model(run);
+      dk_seq s;
+      float lg[128];
+      ck_assert_int_eq(m->iface->seq_new(m->inst, &s, &err), DK_OK);
+      ck_assert_int_eq(m->iface->eval(m->inst, s, r->prompt_tokens, r->n_prompt, lg, 0, &err), DK_OK);
+      m->iface->seq_free(m->inst, s);
+      dk_run_free(run);
+      dk_pipeline_free(p);
+      dk_result_free(r);
+      int order[128];
+      for (int i = 0; i < 128; i++) order[i] = i;
+      for (int i = 0; i < 16; i++) /* top 16 by logit (no ties in the hash LM) */
+        for (int j = i + 1; j < 128; j++)
+          if (lg[order[j]] > lg[order[i]]) {
+            int t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+          }
+      double prob[16], z = 0, chi2 = 0;
+      size_t inside = 0;
+      for (int i = 0; i < 16; i++) z += prob[i] = exp((lg[order[i]] - lg[order[0]]) / 0.5);
+      for (int i = 0; i < 16; i++) {
+        double e = (double)(per * runs) * prob[i] / z;
+        chi2 += (count[order[i]] - e) * (count[order[i]] - e) / e;
+        inside += count[order[i]];
+      }
+      ck_assert_uint_eq(inside, per * runs);
+      ck_assert_msg(chi2 < 37.70, "drafter %zu: chi-square %g over 15 degrees of freedom", d, chi2);
+    }
+    ck_assert_msg(accepted > (double)(per * runs) / 50, "drafter %zu: only %g drafts accepted", d, accepted);
+  }
+}
+END_TEST
+
+/* With a grammar, drafts the grammar refuses are never evaluated, and the
+ * output is valid: in match mode it equals sample's, in reject mode every
+ * character obeys the pattern. */
+START_TEST(test_grammar_prunes_drafts) {
+  static const char *const cons = "constraint: { plugin: regex, pattern: '(the cat )+[a-h]{3,20}' }\n";
+  char y[1024];
+  snprintf(y, sizeof y, HASH "%sgenerate: { max_tokens: 50 }\n", cons);
+  dk_result *a = run_ok(y, "the cat sat on a mat");
+  snprintf(y, sizeof y,
+           HASH "%sdraft: { plugin: hashlm, seed: 9 }\ndecoder: { plugin: speculative }\n"
+                "drafter: { plugin: draft_model, k: 4, width: 3 }\ngenerate: { max_tokens: 50 }\n",
+           cons);
+  dk_result *b = run_ok(y, "the cat sat on a mat");
+  same_tokens(&a->c[0], &b->c[0], "match with a grammar");
+  ck_assert(metric(&b->c[0], "refused") > 0);
+  dk_result_free(a);
+  dk_result_free(b);
+  for (size_t seed = 0; seed < 5; seed++) {
+    snprintf(y, sizeof y,
+             HASH "%ssamplers: [ { plugin: dist } ]\ndraft: { plugin: hashlm, window: 1 }\n"
+                  "decoder: { plugin: speculative, verify: reject }\n"
+                  "drafter: { plugin: draft_model, k: 4, width: 2, sample: true }\n"
+                  "generate: { max_tokens: 50, seed: %zu }\n",
+             cons, seed);
+    dk_result *r = run_ok(y, "x");
+    const char *t = r->c[0].text;
+    size_t i = 0;
+    while (!strncmp(t + i, "the cat ", 8)) i += 8;
+    ck_assert_msg(i > 0, "'%s' does not start with 'the cat '", t);
+    /* Cut by max_tokens: the rest is a start of "the cat " or of [a-h]+. */
+    if (strncmp(t + i, "the cat ", strlen(t + i)) != 0)
+      for (; t[i]; i++) ck_assert_msg(t[i] >= 'a' && t[i] <= 'h', "'%s' breaks the pattern", t);
+    dk_result_free(r);
+  }
+}
+END_TEST
+
+/* Prompt lookup prefers the longest n-gram, then the earliest match. */
+START_TEST(test_prompt_lookup_matching) {
+  dk_harness *h = dkh_new();
+  char msg[256];
+  const void *iface;
+  static const char *const kv[] = {"max_n", "3", "tokens", "4", NULL};
+  void *inst = dkh_create(h, DK_KIND_DRAFTER, "prompt_lookup", kv, 1, NULL, &iface, msg, sizeof msg);
+  ck_assert_msg(inst != NULL, "%s", msg);
+  const struct dk_drafter_iface *di = iface;
+  dk_token tok[8];
+  int32_t par[8];
+  /* "7 8 9" occurs once with 5 after it; "8 9" also at the start (then 1). */
+  static const dk_token ctx[] = {8, 9, 1, 2, 7, 8, 9, 5, 6, 3, 7, 8, 9};
+  dk_draft d = {tok, par, 0, 8};
+  ck_assert_int_eq(di->propose(inst, NULL, ctx, 13, &d, dkh_error(h)), DK_OK);
+  ck_assert_uint_eq(d.n, 4);
+  static const dk_token want[] = {5, 6, 3, 7};
+  for (size_t i = 0; i < 4; i++) {
+    ck_assert_int_eq(tok[i], want[i]);
+    ck_assert_int_eq(par[i], (int32_t)i - 1);
+  }
+  /* Only "9" matches (earliest first); the continuation may run to the end. */
+  static const dk_token ctx2[] = {4, 9, 2, 9, 3, 1, 9};
+  ck_assert_int_eq(di->propose(inst, NULL, ctx2, 7, &d, dkh_error(h)), DK_OK);
+  ck_assert_uint_eq(d.n, 4);
+  ck_assert(tok[0] == 2 && tok[1] == 9 && tok[2] == 3 && tok[3] == 1);
+  static const dk_token ctx3[] = {1, 2, 3};
+  ck_assert_int_eq(di->propose(inst, NULL, ctx3, 3, &d, dkh_error(h)), DK_OK);
+  ck_assert_uint_eq(d.n, 0);
+  dkh_destroy(h, inst);
+  dkh_free(h);
+}
+END_TEST
+
+/* Copy-heavy text: prompt lookup commits several tokens per target call. */
+START_TEST(test_prompt_lookup_speeds_up_copying) {
+  /* With a one-token window greedy text soon cycles: lookups find it. */
+  dk_result *r = run_ok("decokit: 1\nmodel: { plugin: hashlm, window: 1 }\n"
+                        "decoder: { plugin: speculative }\ndrafter: { plugin: prompt_lookup }\n"
+                             "generate: { max_tokens: 120, ignore_eos: true }\n",
+                        "ab cd ef gh ab cd ef gh ab cd ef gh ab cd");
+  const dk_completion *c = &r->c[0];
+  double calls = metric(c, "target_calls");
+  ck_assert_msg(calls > 0 && calls < c->n_tokens / 2.0, "%g target calls for %zu tokens", calls, c->n_tokens);
+  ck_assert(fabs(metric(c, "tau") - metric(c, "accepted") / metric(c, "verify_steps")) < 1e-9);
+  ck_assert(metric(c, "tokens_per_target_call") > 2);
+  ck_assert(metric(c, "drafted") >= metric(c, "accepted"));
+  dk_result_free(r);
+}
+END_TEST
+
+/* Bad pipelines get errors that name the key to fix. */
+START_TEST(test_errors_name_the_key) {
+  run_fails(HASH "decoder: { plugin: speculative }\n", "drafter:");
+  run_fails(HASH "decoder: { plugin: speculative }\ndrafter: { plugin: draft_model }\n", "draft:");
+  run_fails(HASH "decoder: { plugin: speculative, verify: reject }\ndrafter: { plugin: echo }\n",
+            "verify: reject");
+  run_fails(HASH "decoder: { plugin: speculative, verify: maybe }\ndrafter: { plugin: echo }\n", "verify");
+  run_fails(HASH "drafter: { plugin: prompt_lookup }\n", "drafter:");
+  run_fails(HASH "decoder: { plugin: speculative }\ndrafter: { plugin: prompt_lookup, min_n: 4, max_n: 2 }\n",
+            "min_n");
+  run_fails(HASH "draft: { plugin: llama, path: models/decokit-tiny-draft.gguf }\n"
+                 "decoder: { plugin: speculative }\ndrafter: { plugin: draft_model }\n",
+            "share one tokenizer");
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("speculative");
+  TCase *tc = tcase_create("speculative");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, test_match_equals_sample_on_hashlm);
+  tcase_add_test(tc, test_match_equals_greedy_on_bundled_pair);
+  tcase_add_test(tc, test_tree_verification_is_exact);
+  tcase_add_test(tc, test_greedy_tree_on_toy);
+  tcase_add_test(tc, test_draft_equal_to_target);
+  tcase_add_test(tc, test_draft_model_rejection_is_exact);
+  tcase_add_test(tc, test_grammar_prunes_drafts);
+  tcase_add_test(tc, test_prompt_lookup_matching);
+  tcase_add_test(tc, test_prompt_lookup_speeds_up_copying);
+  tcase_add_test(tc, test_errors_name_the_key);
+  suite_add_tcase(s, tc);
+  return dkh_run(s);
+}
