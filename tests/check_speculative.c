@@ -91,13 +91,16 @@ START_TEST(test_match_equals_sample_on_hashlm) {
       "samplers:\n  - { plugin: penalties, repeat: 1.3, last_n: 16 }\n  - { plugin: top_k, k: 8 }\n"
       "  - { plugin: greedy }\n",
       "samplers:\n  - { plugin: temperature, t: 0.8 }\n  - { plugin: top_p, p: 0.9 }\n  - { plugin: dist }\n"};
+#define SPEC "decoder: { plugin: speculative }\n"
   static const char *const drafters[] = {
-      "drafter: { plugin: prompt_lookup }\n",
-      "drafter: { plugin: prompt_lookup, min_n: 2, max_n: 4, tokens: 6 }\n",
-      "drafter: { plugin: echo, k: 4 }\n",
-      "draft: { plugin: hashlm }\ndrafter: { plugin: draft_model, k: 6 }\n",
-      "draft: { plugin: hashlm, seed: 5, window: 1 }\ndrafter: { plugin: draft_model, k: 3, width: 3 }\n",
-      "draft: { plugin: hashlm, window: 2 }\ndrafter: { plugin: draft_model, k: 4, width: 2, p_min: 0.02 }\n"};
+      SPEC "drafter: { plugin: prompt_lookup }\n",
+      SPEC "drafter: { plugin: prompt_lookup, min_n: 2, max_n: 4, tokens: 6 }\n",
+      SPEC "drafter: { plugin: echo, k: 4 }\n",
+      SPEC "draft: { plugin: hashlm }\ndrafter: { plugin: draft_model, k: 6 }\n",
+      SPEC "draft: { plugin: hashlm, seed: 5, window: 1 }\ndrafter: { plugin: draft_model, k: 3, width: 3 }\n",
+      SPEC "draft: { plugin: hashlm, window: 2 }\ndrafter: { plugin: draft_model, k: 4, width: 2, p_min: 0.02 }\n",
+      "decoder: { plugin: speculative, max_draft: 80 }\ndrafter: { plugin: token_recycling }\n"};
+#undef SPEC
   double accepted = 0;
   for (size_t c = 0; c < 3; c++)
     for (size_t p = 0; p < sizeof prompts / sizeof *prompts; p++) {
@@ -106,7 +109,7 @@ START_TEST(test_match_equals_sample_on_hashlm) {
       dk_result *a = run_ok(y, prompts[p]);
       for (size_t d = 0; d < sizeof drafters / sizeof *drafters; d++) {
         snprintf(y, sizeof y,
-                 HASH "%s%sdecoder: { plugin: speculative }\ngenerate: { max_tokens: 60, ignore_eos: true, seed: %zu }\n",
+                 HASH "%s%sgenerate: { max_tokens: 60, ignore_eos: true, seed: %zu }\n",
                  chains[c], drafters[d], p);
         dk_result *b = run_ok(y, prompts[p]);
         char what[256];
@@ -405,6 +408,66 @@ START_TEST(test_prompt_lookup_speeds_up_copying) {
 }
 END_TEST
 
+/* Token Recycling (METHODS.md 5): the template has 80 nodes over six
+ * levels of 8, 21, 25, 15, 8 and 3, parents first; rows learnt from the
+ * verifier's feedback fill it breadth first; unseen entries are left out. */
+START_TEST(test_token_recycling_tree) {
+  dk_harness *h = dkh_new();
+  char msg[256];
+  const void *iface;
+  dk_vocab vocab = {sizeof vocab, 16, -1, -1, -1, NULL, NULL, NULL};
+  void *inst = dkh_create(h, DK_KIND_DRAFTER, "token_recycling", NULL, 1, &vocab, &iface, msg, sizeof msg);
+  ck_assert_msg(inst != NULL, "%s", msg);
+  const struct dk_drafter_iface *di = iface;
+  dk_token tok[100], pos[16], ids[16 * 8];
+  int32_t par[100];
+  float lg[16 * 8] = {0};
+  dk_draft d = {tok, par, 0, 100};
+  static const dk_token ctx[] = {3, 5};
+  ck_assert_int_eq(di->propose(inst, NULL, ctx, 2, &d, dkh_error(h)), DK_OK);
+  ck_assert_uint_eq(d.n, 0); /* nothing seen yet */
+  /* Hand-made rows: 5 -> 6 3 5 1, 6 -> 4 1 7 2, the rest unseen. */
+  static const dk_token r5[] = {6, 3, 5, 1}, r6[] = {4, 1, 7, 2};
+  for (size_t k = 0; k < 16 * 8; k++) ids[k] = -1;
+  pos[0] = 5, pos[1] = 6;
+  memcpy(ids, r5, sizeof r5);
+  memcpy(ids + 8, r6, sizeof r6);
+  dk_verify_feedback fb = {sizeof fb, NULL, 0, 0, 2, 8, pos, ids, lg};
+  di->observe_verified(inst, NULL, &fb);
+  ck_assert_int_eq(di->propose(inst, NULL, ctx, 2, &d, dkh_error(h)), DK_OK);
+  /* Root 5: children 6 3 5 1; under 6 (rank 0..3) 4 1 7 2; under 3 nothing;
+   * under 5 (ranks 0..2) 6 3 5; under 1 nothing; then depth 3 under 6-4... */
+  static const dk_token want[] = {6, 3, 5, 1, 4, 1, 7, 2, 6, 3, 5};
+  static const int32_t wpar[] = {-1, -1, -1, -1, 0, 0, 0, 0, 2, 2, 2};
+  ck_assert_uint_ge(d.n, 11);
+  for (size_t i = 0; i < 11; i++) {
+    ck_assert_int_eq(tok[i], want[i]);
+    ck_assert_int_eq(par[i], wpar[i]);
+  }
+  /* Every row known: the whole template. */
+  for (dk_token u = 0; u < 16; u++) {
+    pos[u] = u;
+    for (size_t k = 0; k < 8; k++) ids[u * 8 + k] = (dk_token)((u + k + 1) % 16);
+  }
+  fb.n_positions = 16;
+  di->observe_verified(inst, NULL, &fb);
+  ck_assert_int_eq(di->propose(inst, NULL, ctx, 2, &d, dkh_error(h)), DK_OK);
+  ck_assert_uint_eq(d.n, 80);
+  size_t per_depth[8] = {0}, depth[100];
+  for (size_t i = 0; i < d.n; i++) {
+    ck_assert(par[i] < (int32_t)i);
+    depth[i] = par[i] < 0 ? 1 : depth[par[i]] + 1;
+    per_depth[depth[i]]++;
+    dk_token from = par[i] < 0 ? 5 : tok[par[i]];
+    ck_assert(tok[i] != from); /* successors are never the token itself here */
+  }
+  static const size_t want_depth[] = {0, 8, 21, 25, 15, 8, 3, 0};
+  for (size_t k = 0; k < 8; k++) ck_assert_uint_eq(per_depth[k], want_depth[k]);
+  dkh_destroy(h, inst);
+  dkh_free(h);
+}
+END_TEST
+
 /* Bad pipelines get errors that name the key to fix. */
 START_TEST(test_errors_name_the_key) {
   run_fails(HASH "decoder: { plugin: speculative }\n", "drafter:");
@@ -435,6 +498,7 @@ int main(void) {
   tcase_add_test(tc, test_grammar_prunes_drafts);
   tcase_add_test(tc, test_prompt_lookup_matching);
   tcase_add_test(tc, test_prompt_lookup_speeds_up_copying);
+  tcase_add_test(tc, test_token_recycling_tree);
   tcase_add_test(tc, test_errors_name_the_key);
   suite_add_tcase(s, tc);
   return dkh_run(s);
