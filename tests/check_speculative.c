@@ -99,7 +99,8 @@ START_TEST(test_match_equals_sample_on_hashlm) {
       SPEC "draft: { plugin: hashlm }\ndrafter: { plugin: draft_model, k: 6 }\n",
       SPEC "draft: { plugin: hashlm, seed: 5, window: 1 }\ndrafter: { plugin: draft_model, k: 3, width: 3 }\n",
       SPEC "draft: { plugin: hashlm, window: 2 }\ndrafter: { plugin: draft_model, k: 4, width: 2, p_min: 0.02 }\n",
-      "decoder: { plugin: speculative, max_draft: 80 }\ndrafter: { plugin: token_recycling }\n"};
+      "decoder: { plugin: speculative, max_draft: 80 }\ndrafter: { plugin: token_recycling }\n",
+      SPEC "drafter: { plugin: ngram_cache, max_n: 3 }\n"};
 #undef SPEC
   double accepted = 0;
   for (size_t c = 0; c < 3; c++)
@@ -391,6 +392,35 @@ START_TEST(test_prompt_lookup_matching) {
 }
 END_TEST
 
+/* The n-gram cache drafts the longest known n-gram's most frequent
+ * continuation, and looks up again after every drafted token. */
+START_TEST(test_ngram_cache_votes) {
+  dk_harness *h = dkh_new();
+  char msg[256];
+  const void *iface;
+  static const dk_token ctx[] = {1, 2, 3, 1, 2, 4, 1, 2, 3, 1, 2};
+  static const dk_token want4[] = {4, 1, 2, 3, 1, 2, 4, 1}, want2[] = {3, 1, 2, 3, 1, 2, 3, 1};
+  for (int k = 0; k < 2; k++) {
+    static const char *const kv4[] = {"max_n", "4", NULL}, *const kv2[] = {"max_n", "2", NULL};
+    void *inst = dkh_create(h, DK_KIND_DRAFTER, "ngram_cache", k ? kv2 : kv4, 1, NULL, &iface, msg, sizeof msg);
+    ck_assert_msg(inst != NULL, "%s", msg);
+    const struct dk_drafter_iface *di = iface;
+    dk_token tok[16];
+    int32_t par[16];
+    dk_draft d = {tok, par, 0, 16};
+    ck_assert_int_eq(di->propose(inst, NULL, ctx, 11, &d, dkh_error(h)), DK_OK);
+    ck_assert_uint_eq(d.n, 8);
+    for (size_t i = 0; i < 8; i++) ck_assert_int_eq(tok[i], (k ? want2 : want4)[i]);
+    /* Growing text is counted incrementally: "2 5" is new, "5" unknown. */
+    static const dk_token more[] = {1, 2, 3, 1, 2, 4, 1, 2, 3, 1, 2, 5};
+    ck_assert_int_eq(di->propose(inst, NULL, more, 12, &d, dkh_error(h)), DK_OK);
+    ck_assert_uint_eq(d.n, 0);
+    dkh_destroy(h, inst);
+  }
+  dkh_free(h);
+}
+END_TEST
+
 /* Copy-heavy text: prompt lookup commits several tokens per target call. */
 START_TEST(test_prompt_lookup_speeds_up_copying) {
   /* With a one-token window greedy text soon cycles: lookups find it. */
@@ -499,6 +529,7 @@ int main(void) {
   tcase_add_test(tc, test_prompt_lookup_matching);
   tcase_add_test(tc, test_prompt_lookup_speeds_up_copying);
   tcase_add_test(tc, test_token_recycling_tree);
+  tcase_add_test(tc, test_ngram_cache_votes);
   tcase_add_test(tc, test_errors_name_the_key);
   suite_add_tcase(s, tc);
   return dkh_run(s);
