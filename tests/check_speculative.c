@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "harness.h"
@@ -173,7 +174,7 @@ static double toy_chi2(const char *drafter, size_t n, double *one_round) {
   const size_t per = 1000;
   size_t count[4][4] = {{0}}, single = 0;
   for (size_t k = 0; k * per < n; k++) {
-    char y[512];
+    char y[6000];
     snprintf(y, sizeof y,
              TOY "samplers: [ { plugin: dist } ]\ndecoder: { plugin: speculative, verify: reject }\n%s"
                  "generate: { max_tokens: 3, n: %zu, seed: %zu }\n",
@@ -252,72 +253,153 @@ START_TEST(test_draft_equal_to_target) {
 }
 END_TEST
 
+/* The hash LM's processed distribution at the prompt under temperature
+ * 0.5 and top-k 16: the 16 ids, best first, and their probabilities. */
+static void target_top16(const dk_token *prompt, size_t n_prompt, int order[128], double prob[16]) {
+  dk_pipeline *p;
+  ck_assert_int_eq(dk_pipeline_parse(HASH, strlen(HASH), "m.yaml", ".", &p, &err), DK_OK);
+  ck_assert_int_eq(dk_pipeline_resolve(p, reg, NULL, &err), DK_OK);
+  dk_run *run;
+  ck_assert_int_eq(dk_run_new(p, &(dk_run_opts){.logprobs = -1}, &run, &err), DK_OK);
+  const dk_model_ref *m = dk_run_model(run);
+  dk_seq s;
+  float lg[128];
+  ck_assert_int_eq(m->iface->seq_new(m->inst, &s, &err), DK_OK);
+  ck_assert_int_eq(m->iface->eval(m->inst, s, prompt, n_prompt, lg, 0, &err), DK_OK);
+  m->iface->seq_free(m->inst, s);
+  dk_run_free(run);
+  dk_pipeline_free(p);
+  for (int i = 0; i < 128; i++) order[i] = i;
+  for (int i = 0; i < 16; i++) /* top 16 by logit (no ties in the hash LM) */
+    for (int j = i + 1; j < 128; j++)
+      if (lg[order[j]] > lg[order[i]]) {
+        int t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+      }
+  double z = 0;
+  for (int i = 0; i < 16; i++) z += prob[i] = exp((lg[order[i]] - lg[order[0]]) / 0.5);
+  for (int i = 0; i < 16; i++) prob[i] /= z;
+}
+
+/* First tokens of 10,000 completions under rejection sampling with the
+ * given draft and drafter: chi-square against the target's distribution
+ * (asserted), drafts accepted, and how often each token came out. */
+static double first_token_chi2(const char *draft, size_t count[128]) {
+  const size_t per = 1000, runs = 10, n = per * runs;
+  double accepted = 0;
+  dk_result *last = NULL;
+  memset(count, 0, 128 * sizeof *count);
+  for (size_t k = 0; k < runs; k++) {
+    char y[6000];
+    snprintf(y, sizeof y,
+             HASH "%ssamplers:\n  - { plugin: temperature, t: 0.5 }\n  - { plugin: top_k, k: 16 }\n"
+                  "  - { plugin: dist }\ndecoder: { plugin: speculative, verify: reject }\n"
+                  "generate: { max_tokens: 1, n: %zu, seed: %zu }\n",
+             draft, per, 3 + k);
+    dk_result *r = run_ok(y, "the cat");
+    for (size_t i = 0; i < per; i++) {
+      const dk_completion *c = &r->c[i];
+      count[c->n_tokens ? c->tokens[0] : 1]++; /* none: EOS (id 1) */
+      accepted += metric(c, "accepted");
+    }
+    dk_result_free(last);
+    last = r;
+  }
+  int order[128];
+  double prob[16], chi2 = 0;
+  size_t inside = 0;
+  target_top16(last->prompt_tokens, last->n_prompt, order, prob);
+  dk_result_free(last);
+  for (int i = 0; i < 16; i++) {
+    double e = (double)n * prob[i];
+    chi2 += (count[order[i]] - e) * (count[order[i]] - e) / e;
+    inside += count[order[i]];
+  }
+  ck_assert_uint_eq(inside, n);
+  ck_assert_msg(chi2 < 37.70, "%s: chi-square %g over 15 degrees of freedom", draft, chi2);
+  return accepted;
+}
+
 /* Rejection sampling of the draft model's chains and trees on the hash
  * LM: the first token follows the target's processed distribution. */
 START_TEST(test_draft_model_rejection_is_exact) {
   static const char *const drafters[] = {
-      "drafter: { plugin: draft_model, k: 3, sample: true, temp: 0.7 }\n",
-      "drafter: { plugin: draft_model, k: 2, width: 3, sample: true }\n"};
-  const size_t per = 1000, runs = 10;
+      "draft: { plugin: hashlm, window: 1 }\ndrafter: { plugin: draft_model, k: 3, sample: true, temp: 0.7 }\n",
+      "draft: { plugin: hashlm, window: 1 }\ndrafter: { plugin: draft_model, k: 2, width: 3, sample: true }\n"};
+  size_t count[128];
   for (size_t d = 0; d < 2; d++) {
-    size_t count[128] = {0};
-    double accepted = 0;
-    for (size_t k = 0; k < runs; k++) {
-      char y[1024];
-      snprintf(y, sizeof y,
-               HASH "draft: { plugin: hashlm, window: 1 }\nsamplers:\n  - { plugin: temperature, t: 0.5 }\n"
-                    "  - { plugin: top_k, k: 16 }\n  - { plugin: dist }\n"
-                    "decoder: { plugin: speculative, verify: reject }\n%s"
-                    "generate: { max_tokens: 1, n: %zu, seed: %zu }\n",
-               drafters[d], per, 3 + k);
-      dk_result *r = run_ok(y, "the cat");
-      for (size_t i = 0; i < per; i++) {
-        const dk_completion *c = &r->c[i];
-        count[c->n_tokens ? c->tokens[0] : 1]++; /* none: EOS (id 1) */
-        accepted += metric(c, "accepted");
-      }
-      if (k + 1 < runs) {
-        dk_result_free(r);
-        continue;
-      }
-      /* The target's processed distribution at the prompt. */
-      const dk_model_ref *m;
-      dk_pipeline *p;
-      ck_assert_int_eq(dk_pipeline_parse(HASH, strlen(HASH), "m.yaml", ".", &p, &err), DK_OK);
-      ck_assert_int_eq(dk_pipeline_resolve(p, reg, NULL, &err), DK_OK);
-      dk_run *run;
-      ck_assert_int_eq(dk_run_new(p, &(dk_run_opts){.logprobs = -1}, &run, &err), DK_OK);
-      m = dk_run_model(run);
-      dk_seq s;
-      float lg[128];
-      ck_assert_int_eq(m->iface->seq_new(m->inst, &s, &err), DK_OK);
-      ck_assert_int_eq(m->iface->eval(m->inst, s, r->prompt_tokens, r->n_prompt, lg, 0, &err), DK_OK);
-      m->iface->seq_free(m->inst, s);
-      dk_run_free(run);
-      dk_pipeline_free(p);
-      dk_result_free(r);
-      int order[128];
-      for (int i = 0; i < 128; i++) order[i] = i;
-      for (int i = 0; i < 16; i++) /* top 16 by logit (no ties in the hash LM) */
-        for (int j = i + 1; j < 128; j++)
-          if (lg[order[j]] > lg[order[i]]) {
-            int t = order[i];
-            order[i] = order[j];
-            order[j] = t;
-          }
-      double prob[16], z = 0, chi2 = 0;
-      size_t inside = 0;
-      for (int i = 0; i < 16; i++) z += prob[i] = exp((lg[order[i]] - lg[order[0]]) / 0.5);
-      for (int i = 0; i < 16; i++) {
-        double e = (double)(per * runs) * prob[i] / z;
-        chi2 += (count[order[i]] - e) * (count[order[i]] - e) / e;
-        inside += count[order[i]];
-      }
-      ck_assert_uint_eq(inside, per * runs);
-      ck_assert_msg(chi2 < 37.70, "drafter %zu: chi-square %g over 15 degrees of freedom", d, chi2);
-    }
-    ck_assert_msg(accepted > (double)(per * runs) / 50, "drafter %zu: only %g drafts accepted", d, accepted);
+    double accepted = first_token_chi2(drafters[d], count);
+    ck_assert_msg(accepted > 10000 / 50.0, "drafter %zu: only %g drafts accepted", d, accepted);
   }
+}
+END_TEST
+
+/* A file of the ids 0..n-1 but two, in the working folder; its absolute
+ * name in path (pipelines resolve relative names against their folder). */
+static void write_ids(char *path, size_t cap, int n, int skip1, int skip2) {
+  char name[] = "trim-ids-XXXXXX";
+  int fd = mkstemp(name);
+  ck_assert(fd >= 0);
+  FILE *f = fdopen(fd, "w");
+  for (int v = 0; v < n; v++)
+    if (v != skip1 && v != skip2) fprintf(f, "%d%c", v, v % 10 ? ' ' : '\n');
+  fclose(f);
+  ck_assert_ptr_nonnull(getcwd(path, cap));
+  ck_assert(strlen(path) + strlen(name) + 2 < cap);
+  strcat(path, "/");
+  strcat(path, name);
+}
+
+/* VocabTrim: a draft restricted to a token list never proposes others, yet
+ * the output keeps the target's distribution, the excluded tokens
+ * included (METHODS.md 6, test 2), and greedy output stays greedy's. */
+START_TEST(test_vocab_trim) {
+  int order[128];
+  double prob[16];
+  dk_result *r = run_ok(HASH "generate: { max_tokens: 1 }\n", "the cat");
+  target_top16(r->prompt_tokens, r->n_prompt, order, prob);
+  dk_result_free(r);
+  /* Keep every token but the target's two most likely ones. */
+  char path[4096];
+  write_ids(path, sizeof path, 128, order[0], order[1]);
+  char draft[5000];
+  snprintf(draft, sizeof draft,
+           "draft: { plugin: hashlm }\ndrafter: { plugin: draft_model, k: 2, sample: true, vocab_trim: '%s' }\n",
+           path);
+  size_t count[128];
+  double accepted = first_token_chi2(draft, count);
+  ck_assert_msg(count[order[0]] > 10000 * prob[0] / 2, "the excluded best token came out %zu times", count[order[0]]);
+  ck_assert(accepted > 0);
+  /* The same draft as the target, trimmed: greedy output is greedy's. */
+  char y[5000];
+  snprintf(y, sizeof y,
+           HASH "draft: { plugin: hashlm }\ndecoder: { plugin: speculative }\n"
+                "drafter: { plugin: draft_model, k: 4, width: 2, vocab_trim: '%s' }\n"
+                "generate: { max_tokens: 60, ignore_eos: true }\n",
+           path);
+  for (size_t p = 0; p < 4; p++) {
+    dk_result *a = run_ok(HASH "generate: { max_tokens: 60, ignore_eos: true }\n", prompts[p]);
+    dk_result *b = run_ok(y, prompts[p]);
+    same_tokens(&a->c[0], &b->c[0], "vocab_trim greedy");
+    ck_assert(metric(&b->c[0], "accepted") > 0);
+    dk_result_free(a);
+    dk_result_free(b);
+  }
+  run_fails("decokit: 1\nmodel: { plugin: hashlm }\ndraft: { plugin: hashlm }\ndecoder: { plugin: speculative }\n"
+            "drafter: { plugin: draft_model, vocab_trim: /nonexistent/ids.txt }\n",
+            "vocab_trim");
+  remove(path);
+  /* A draft model without output-row subsets: the full row, masked.  On
+   * the 18.12 pair with token 0 (p = .4 first) out of the draft. */
+  write_ids(path, sizeof path, 4, 0, 0);
+  char t[5000];
+  snprintf(t, sizeof t,
+           "draft: { plugin: toy4, table: draft }\n"
+           "drafter: { plugin: draft_model, k: 2, sample: true, vocab_trim: '%s' }\n", path);
+  double one, chi2 = toy_chi2(t, 20000, &one);
+  ck_assert_msg(chi2 < 37.70, "toy pair, trimmed draft: chi-square %g over 15 degrees of freedom", chi2);
+  remove(path);
 }
 END_TEST
 
@@ -525,6 +607,7 @@ int main(void) {
   tcase_add_test(tc, test_greedy_tree_on_toy);
   tcase_add_test(tc, test_draft_equal_to_target);
   tcase_add_test(tc, test_draft_model_rejection_is_exact);
+  tcase_add_test(tc, test_vocab_trim);
   tcase_add_test(tc, test_grammar_prunes_drafts);
   tcase_add_test(tc, test_prompt_lookup_matching);
   tcase_add_test(tc, test_prompt_lookup_speeds_up_copying);

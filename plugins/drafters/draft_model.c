@@ -11,10 +11,17 @@
  * stays exact (METHODS.md 18.12).  With propose_dist every node carries the
  * exact row it was drawn from: the softmax at `temp` (renormalised without
  * its earlier siblings), or a point mass for tokens taken by rank.
+ *
+ * VocabTrim (METHODS.md 6): with `vocab_trim` the draft only ever sees the
+ * listed tokens.  A draft model that can compute a subset of its output
+ * rows (DK_MODEL_CAP_HEAD) computes only those; otherwise the full row is
+ * computed and the other tokens are set to -inf, which gives the same q.
+ * Verification is unchanged and stays exact: q is 0 outside the list.
  */
 #include "drafter_common.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #define DM_MAX_WIDTH 16
@@ -33,6 +40,10 @@ static const dk_param_spec dm_params[] = {
      "raises acceptance under rejection sampling."},
     {"temp", DK_PARAM_DOUBLE, DK_PARAM_MIN, "1.0", 0.001, 0,
      "Temperature of the draft's softmax (used by sample and p_min)."},
+    {"vocab_trim", DK_PARAM_PATH, 0, NULL, 0, 0,
+     "VocabTrim: a file of token ids (decimal, separated by white space), the only tokens the draft "
+     "proposes, e.g. the ids the target generates most on calibration prompts. The draft computes "
+     "logits for these only when the draft model supports output-row subsets."},
     {NULL, 0, 0, NULL, 0, 0, NULL}};
 
 typedef struct dmodel {
@@ -44,12 +55,62 @@ typedef struct dmodel {
   int sample;
   float *logits; /* width rows */
   float *prob;   /* width rows: each alternative's softmax */
+  dk_token *trim; /* sorted vocab_trim ids, or NULL */
+  size_t n_trim;
+  uint8_t *kept;  /* nv flags: in trim */
+  float *sub;     /* width * n_trim: logits of the trimmed ids */
+  int head;       /* the draft model computes only the trimmed rows */
   /* per completion */
   const dk_model_ref *m;
   dk_seq seq;
   dk_token *cached; /* what seq holds */
   size_t n_cached, cap_cached;
 } dmodel;
+
+static int by_id(const void *a, const void *b) {
+  dk_token x = *(const dk_token *)a, y = *(const dk_token *)b;
+  return (x > y) - (x < y);
+}
+
+/* The trimmed vocabulary: ids from a file, sorted, without duplicates. */
+static int load_trim(dmodel *d, const char *path, dk_error *err) {
+  const dk_host *h = d->h;
+  FILE *f = fopen(path, "r");
+  if (!f) return h->set_error(err, DK_ERR_IO, "vocab_trim: cannot open '%s'", path);
+  size_t cap = 0;
+  long v;
+  int rc = DK_OK, got;
+  while (!rc && (got = fscanf(f, "%ld", &v)) == 1) {
+    if (v < 0 || v >= d->nv) {
+      rc = h->set_error(err, DK_ERR_INVALID, "vocab_trim: '%s' lists token %ld, outside 0..%d", path,
+                        v, d->nv - 1);
+    } else if (d->n_trim == cap) {
+      cap = cap ? 2 * cap : 256;
+      dk_token *t = realloc(d->trim, cap * sizeof *t);
+      if (!t) rc = h->set_error(err, DK_ERR_NOMEM, "out of memory");
+      else d->trim = t;
+    }
+    if (!rc) d->trim[d->n_trim++] = (dk_token)v;
+  }
+  if (!rc && !feof(f)) rc = h->set_error(err, DK_ERR_FORMAT, "vocab_trim: '%s' holds something other than token ids", path);
+  fclose(f);
+  if (!rc && !d->n_trim) rc = h->set_error(err, DK_ERR_INVALID, "vocab_trim: '%s' lists no token", path);
+  if (rc) return rc;
+  qsort(d->trim, d->n_trim, sizeof *d->trim, by_id);
+  size_t n = 0;
+  for (size_t i = 0; i < d->n_trim; i++)
+    if (!n || d->trim[i] != d->trim[n - 1]) d->trim[n++] = d->trim[i];
+  d->n_trim = n;
+  d->kept = calloc((size_t)d->nv, 1);
+  d->sub = malloc(d->width * n * sizeof *d->sub);
+  if (!d->kept || !d->sub) return h->set_error(err, DK_ERR_NOMEM, "out of memory");
+  for (size_t i = 0; i < n; i++) d->kept[d->trim[i]] = 1;
+  return DK_OK;
+}
+
+static void dm_free(dmodel *d) {
+  free(d->logits), free(d->prob), free(d->cached), free(d->trim), free(d->kept), free(d->sub), free(d);
+}
 
 static int dm_create(const dk_host *h, const dk_create_info *ci, void **inst, dk_error *err) {
   dmodel *d = calloc(1, sizeof *d);
@@ -66,17 +127,20 @@ static int dm_create(const dk_host *h, const dk_create_info *ci, void **inst, dk
   d->logits = malloc(d->width * (size_t)d->nv * sizeof *d->logits);
   d->prob = malloc(d->width * (size_t)d->nv * sizeof *d->prob);
   if (!d->logits || !d->prob) {
-    free(d->logits), free(d->prob), free(d);
+    dm_free(d);
     return h->set_error(err, DK_ERR_NOMEM, "out of memory");
+  }
+  const char *trim = h->cfg_string(ci->config, "vocab_trim");
+  int rc = trim ? load_trim(d, trim, err) : DK_OK;
+  if (rc) {
+    dm_free(d);
+    return rc;
   }
   *inst = d;
   return DK_OK;
 }
 
-static void dm_destroy(void *inst) {
-  dmodel *d = inst;
-  free(d->logits), free(d->prob), free(d->cached), free(d);
-}
+static void dm_destroy(void *inst) { dm_free(inst); }
 
 static int dm_begin(void *inst, dk_session *s, dk_error *err) {
   dmodel *d = inst;
@@ -92,6 +156,8 @@ static int dm_begin(void *inst, dk_session *s, dk_error *err) {
   if (d->width > 1 && (!(caps & DK_MODEL_CAP_FORK) || !(caps & DK_MODEL_CAP_BATCH)))
     return h->set_error(err, DK_ERR_UNSUPPORTED,
                         "width %zu needs a draft model with fork and batched evaluation", d->width);
+  d->head = d->trim && (caps & DK_MODEL_CAP_RAGGED) && (caps & DK_MODEL_CAP_HEAD) &&
+            d->m->iface->eval_ragged;
   d->n_cached = 0;
   return d->m->iface->seq_new(d->m->inst, &d->seq, err);
 }
@@ -161,6 +227,31 @@ static int put_q(const dmodel *d, dk_draft_dist *q, size_t i, dk_token tok, cons
   return DK_OK;
 }
 
+/* Append toks to each of n sequences (n_tok[i] each; one each when n > 1)
+ * and leave the logits after each in d->logits, trimmed ids only. */
+static int draft_eval(dmodel *d, const dk_seq *seqs, const dk_token *toks, const size_t *n_tok,
+                      size_t n, dk_error *err) {
+  const struct dk_model_iface *mi = d->m->iface;
+  size_t nv = (size_t)d->nv;
+  int rc;
+  if (d->head) {
+    dk_batch b = {sizeof b, n, seqs, n_tok, toks, NULL, d->sub, NULL, d->trim, d->n_trim};
+    rc = mi->eval_ragged(d->m->inst, &b, err);
+    for (size_t r = 0; !rc && r < n; r++) {
+      float *row = d->logits + r * nv;
+      for (size_t v = 0; v < nv; v++) row[v] = -INFINITY;
+      for (size_t k = 0; k < d->n_trim; k++) row[d->trim[k]] = d->sub[r * d->n_trim + k];
+    }
+    return rc;
+  }
+  if (n == 1) rc = mi->eval(d->m->inst, seqs[0], toks, n_tok[0], d->logits, 0, err);
+  else rc = mi->eval_batch(d->m->inst, seqs, toks, n, d->logits, err);
+  for (size_t r = 0; !rc && d->kept && r < n; r++)
+    for (size_t v = 0; v < nv; v++)
+      if (!d->kept[v]) d->logits[r * nv + v] = -INFINITY;
+  return rc;
+}
+
 /* Bring the draft's sequence to ctx, reusing the matching prefix; leaves
  * the logits after ctx in row 0. */
 static int sync(dmodel *d, const dk_token *ctx, size_t n_ctx, dk_error *err) {
@@ -179,7 +270,8 @@ static int sync(dmodel *d, const dk_token *ctx, size_t n_ctx, dk_error *err) {
     d->cached = t;
     d->cap_cached = nc;
   }
-  int rc = mi->eval(d->m->inst, d->seq, ctx + common, n_ctx - common, d->logits, 0, err);
+  size_t n_new = n_ctx - common;
+  int rc = draft_eval(d, &d->seq, ctx + common, &n_new, 1, err);
   if (rc) return rc;
   memcpy(d->cached, ctx, n_ctx * sizeof *ctx);
   d->n_cached = n_ctx;
@@ -253,11 +345,9 @@ static int dm_propose_dist(void *inst, dk_session *s, const dk_token *ctx, size_
   for (size_t depth = 1; depth < k && n_live && !rc && out->n < out->cap; depth++) {
     dk_seq bs[DM_MAX_WIDTH];
     dk_token bt[DM_MAX_WIDTH];
-    for (size_t i = 0; i < n_live; i++) bs[i] = seqs[live[i]], bt[i] = tok[live[i]];
-    if (n_live == 1 && live[0] == 0)
-      rc = mi->eval(d->m->inst, seqs[0], bt, 1, d->logits, 0, err);
-    else
-      rc = mi->eval_batch(d->m->inst, bs, bt, n_live, d->logits, err);
+    size_t ones[DM_MAX_WIDTH];
+    for (size_t i = 0; i < n_live; i++) bs[i] = seqs[live[i]], bt[i] = tok[live[i]], ones[i] = 1;
+    rc = draft_eval(d, bs, bt, ones, n_live, err);
     if (!rc && live[0] == 0) rc = cached_push(d, bt[0], err);
     size_t still = 0;
     for (size_t i = 0; i < n_live && !rc && out->n < out->cap; i++) {
