@@ -101,7 +101,9 @@ START_TEST(test_match_equals_sample_on_hashlm) {
       SPEC "draft: { plugin: hashlm, seed: 5, window: 1 }\ndrafter: { plugin: draft_model, k: 3, width: 3 }\n",
       SPEC "draft: { plugin: hashlm, window: 2 }\ndrafter: { plugin: draft_model, k: 4, width: 2, p_min: 0.02 }\n",
       "decoder: { plugin: speculative, max_draft: 80 }\ndrafter: { plugin: token_recycling }\n",
-      SPEC "drafter: { plugin: ngram_cache, max_n: 3 }\n"};
+      SPEC "drafter: { plugin: ngram_cache, max_n: 3 }\n",
+      "decoder: { plugin: speculative, max_draft: 30 }\ndrafter: { plugin: lookahead }\n",
+      "decoder: { plugin: speculative, max_draft: 12 }\ndrafter: { plugin: lookahead, n: 2, window: 7, guesses: 3 }\n"};
 #undef SPEC
   double accepted = 0;
   for (size_t c = 0; c < 3; c++)
@@ -503,6 +505,23 @@ START_TEST(test_ngram_cache_votes) {
 }
 END_TEST
 
+/* Lookahead (METHODS.md 18.4): once the window is proposed whole, every
+ * step adds exactly W n-grams to the pool, and pooled n-grams get
+ * accepted. */
+START_TEST(test_lookahead_pool) {
+  dk_result *r = run_ok("decokit: 1\nmodel: { plugin: hashlm, window: 2 }\n"
+                        "decoder: { plugin: speculative, max_draft: 24 }\n"
+                        "drafter: { plugin: lookahead, n: 3, window: 6, guesses: 6 }\n"
+                        "generate: { max_tokens: 150, ignore_eos: true }\n",
+                        "the cat sat on the mat");
+  const dk_completion *c = &r->c[0];
+  ck_assert_uint_eq(c->n_tokens, 150);
+  ck_assert(metric(c, "lookahead_ngrams") == 6 * metric(c, "verify_steps"));
+  ck_assert_msg(metric(c, "target_calls") < 150 * 0.8, "%g target calls", metric(c, "target_calls"));
+  dk_result_free(r);
+}
+END_TEST
+
 /* Copy-heavy text: prompt lookup commits several tokens per target call. */
 START_TEST(test_prompt_lookup_speeds_up_copying) {
   /* With a one-token window greedy text soon cycles: lookups find it. */
@@ -613,6 +632,7 @@ int main(void) {
   tcase_add_test(tc, test_prompt_lookup_speeds_up_copying);
   tcase_add_test(tc, test_token_recycling_tree);
   tcase_add_test(tc, test_ngram_cache_votes);
+  tcase_add_test(tc, test_lookahead_pool);
   tcase_add_test(tc, test_errors_name_the_key);
   suite_add_tcase(s, tc);
   return dkh_run(s);
