@@ -194,10 +194,13 @@ static int prune(spec *d, dk_session *s, size_t n, const int *skip, int *refused
     if (refused[i] || skip[i]) continue;
     rc = h->branch_new(s, d->dpar[i] >= 0 ? d->nb[d->dpar[i]] : d->main, &d->nb[i], err);
     if (rc) break;
-    if (h->branch_extend(s, d->nb[i], &d->dtok[i], 1, err) != DK_OK) {
-      refused[i] = 1; /* the branch is unchanged, and no longer needed */
+    int ext = h->branch_extend(s, d->nb[i], &d->dtok[i], 1, err);
+    if (ext == DK_ERR_INVALID) { /* refused: the branch is unchanged, and no longer needed */
+      refused[i] = 1;
       h->branch_free(s, d->nb[i]);
       d->nb[i] = NULL;
+    } else {
+      rc = ext;
     }
   }
   for (size_t i = 0; i < n; i++)
@@ -367,7 +370,7 @@ static int spec_step(void *inst, dk_session *s, dk_error *err) {
   }
   d->fresh = 0;
   d->steps += 1;
-  d->committed += (double)n_out;
+  if (n_eval) d->committed += (double)n_out;
   h->metric_add(s, "drafted", (double)n);
   h->metric_add(s, "accepted", (double)acc);
   d->accepted += (double)acc;
@@ -384,6 +387,7 @@ static void spec_end(void *inst, dk_session *s) {
   h->metric_add(s, "verify_steps", d->steps);
   h->metric_add(s, "tau", d->steps > 0 ? d->accepted / d->steps : 0);
   h->metric_add(s, "target_calls", d->target_calls);
+  /* Tokens of the rounds that called the target, per call. */
   h->metric_add(s, "tokens_per_target_call",
                 d->target_calls > 0 ? d->committed / d->target_calls : 0);
   h->metric_add(s, "draft_time", d->t_draft);
