@@ -33,19 +33,8 @@ static void setup(void) {
 static void teardown(void) { dk_registry_free(reg); }
 
 static dk_result *run_rc(const char *yaml, const char *prompt, int threads, int *rc) {
-  dk_pipeline *p;
-  dk_error_clear(&err);
-  ck_assert_msg(dk_pipeline_parse(yaml, strlen(yaml), "t.yaml", getenv("DECOKIT_SRCDIR"), &p, &err) == DK_OK,
-                "%s", err.msg);
-  ck_assert_msg(dk_pipeline_resolve(p, reg, NULL, &err) == DK_OK, "%s", err.msg);
-  dk_run_opts opts = {.prompt = prompt, .threads = threads, .record_logprobs = 1, .logprobs = -1};
-  dk_run *run = NULL;
-  dk_result *r = NULL;
-  *rc = dk_run_new(p, &opts, &run, &err);
-  if (*rc == DK_OK) *rc = dk_run_generate(run, &r, &err);
-  dk_run_free(run);
-  dk_pipeline_free(p);
-  return r;
+  dk_run_opts opts = {.threads = threads, .logprobs = -1};
+  return dkh_run_yaml(reg, yaml, getenv("DECOKIT_SRCDIR"), prompt, &opts, rc, &err);
 }
 
 static dk_result *run_ok(const char *yaml, const char *prompt) {
@@ -61,12 +50,6 @@ static void run_fails(const char *yaml, const char *want) {
   ck_assert_msg(rc < 0, "expected an error with '%s'", want);
   ck_assert_msg(strstr(err.msg, want) != NULL, "'%s' not in: %s", want, err.msg);
   dk_result_free(r);
-}
-
-static double metric(const dk_completion *c, const char *name) {
-  for (size_t k = 0; k < c->n_metrics; k++)
-    if (!strcmp(c->metrics[k].name, name)) return c->metrics[k].value;
-  return -1;
 }
 
 static void same_tokens(const dk_completion *a, const dk_completion *b, const char *what) {
@@ -119,7 +102,7 @@ START_TEST(test_match_equals_sample_on_hashlm) {
         char what[256];
         snprintf(what, sizeof what, "chain %zu, prompt %zu, drafter %zu", c, p, d);
         same_tokens(&a->c[0], &b->c[0], what);
-        accepted += metric(&b->c[0], "accepted");
+        accepted += dkh_metric(&b->c[0], "accepted");
         dk_result_free(b);
       }
       dk_result_free(a);
@@ -154,8 +137,8 @@ START_TEST(test_match_equals_greedy_on_bundled_pair) {
         snprintf(what, sizeof what, "prompt %zu, %d threads, width %d", p, threads, width);
         same_tokens(&a->c[0], &b->c[0], what);
         ck_assert_str_eq(a->c[0].text, b->c[0].text);
-        ck_assert(metric(&b->c[0], "accepted") > 0);
-        ck_assert(metric(&b->c[0], "target_calls") < (double)b->c[0].n_tokens);
+        ck_assert(dkh_metric(&b->c[0], "accepted") > 0);
+        ck_assert(dkh_metric(&b->c[0], "target_calls") < (double)b->c[0].n_tokens);
         dk_result_free(b);
       }
       dk_result_free(a);
@@ -187,7 +170,7 @@ static double toy_chi2(const char *drafter, size_t n, double *one_round) {
       ck_assert_uint_eq(c->n_tokens, 3);
       ck_assert(c->tokens[0] < 4 && c->tokens[1] < 4);
       count[c->tokens[0]][c->tokens[1]]++;
-      single += metric(c, "verify_steps") == 1;
+      single += dkh_metric(c, "verify_steps") == 1;
     }
     dk_result_free(r);
   }
@@ -230,8 +213,8 @@ START_TEST(test_greedy_tree_on_toy) {
   const dk_completion *c = &r->c[0];
   ck_assert_uint_eq(c->n_tokens, 30);
   for (size_t i = 0; i < 30; i++) ck_assert_int_eq(c->tokens[i], (int)(i & 1));
-  ck_assert(metric(c, "verify_steps") == 10);
-  ck_assert(metric(c, "tau") == 2);
+  ck_assert(dkh_metric(c, "verify_steps") == 10);
+  ck_assert(dkh_metric(c, "tau") == 2);
   dk_result_free(r);
 }
 END_TEST
@@ -247,8 +230,8 @@ START_TEST(test_draft_equal_to_target) {
              modes[i]);
     dk_result *r = run_ok(y, "");
     for (size_t k = 0; k < 4; k++) {
-      ck_assert(metric(&r->c[k], "verify_steps") == 100);
-      ck_assert(metric(&r->c[k], "accepted") == 200);
+      ck_assert(dkh_metric(&r->c[k], "verify_steps") == 100);
+      ck_assert(dkh_metric(&r->c[k], "accepted") == 200);
     }
     dk_result_free(r);
   }
@@ -303,7 +286,7 @@ static double first_token_chi2(const char *draft, size_t count[128]) {
     for (size_t i = 0; i < per; i++) {
       const dk_completion *c = &r->c[i];
       count[c->n_tokens ? c->tokens[0] : 1]++; /* none: EOS (id 1) */
-      accepted += metric(c, "accepted");
+      accepted += dkh_metric(c, "accepted");
     }
     dk_result_free(last);
     last = r;
@@ -384,7 +367,7 @@ START_TEST(test_vocab_trim) {
     dk_result *a = run_ok(HASH "generate: { max_tokens: 60, ignore_eos: true }\n", prompts[p]);
     dk_result *b = run_ok(y, prompts[p]);
     same_tokens(&a->c[0], &b->c[0], "vocab_trim greedy");
-    ck_assert(metric(&b->c[0], "accepted") > 0);
+    ck_assert(dkh_metric(&b->c[0], "accepted") > 0);
     dk_result_free(a);
     dk_result_free(b);
   }
@@ -419,7 +402,7 @@ START_TEST(test_grammar_prunes_drafts) {
            cons);
   dk_result *b = run_ok(y, "the cat sat on a mat");
   same_tokens(&a->c[0], &b->c[0], "match with a grammar");
-  ck_assert(metric(&b->c[0], "refused") > 0);
+  ck_assert(dkh_metric(&b->c[0], "refused") > 0);
   dk_result_free(a);
   dk_result_free(b);
   for (size_t seed = 0; seed < 5; seed++) {
@@ -516,8 +499,8 @@ START_TEST(test_lookahead_pool) {
                         "the cat sat on the mat");
   const dk_completion *c = &r->c[0];
   ck_assert_uint_eq(c->n_tokens, 150);
-  ck_assert(metric(c, "lookahead_ngrams") == 6 * metric(c, "verify_steps"));
-  ck_assert_msg(metric(c, "target_calls") < 150 * 0.8, "%g target calls", metric(c, "target_calls"));
+  ck_assert(dkh_metric(c, "lookahead_ngrams") == 6 * dkh_metric(c, "verify_steps"));
+  ck_assert_msg(dkh_metric(c, "target_calls") < 150 * 0.8, "%g target calls", dkh_metric(c, "target_calls"));
   dk_result_free(r);
 }
 END_TEST
@@ -530,11 +513,11 @@ START_TEST(test_prompt_lookup_speeds_up_copying) {
                              "generate: { max_tokens: 120, ignore_eos: true }\n",
                         "ab cd ef gh ab cd ef gh ab cd ef gh ab cd");
   const dk_completion *c = &r->c[0];
-  double calls = metric(c, "target_calls");
+  double calls = dkh_metric(c, "target_calls");
   ck_assert_msg(calls > 0 && calls < c->n_tokens / 2.0, "%g target calls for %zu tokens", calls, c->n_tokens);
-  ck_assert(fabs(metric(c, "tau") - metric(c, "accepted") / metric(c, "verify_steps")) < 1e-9);
-  ck_assert(metric(c, "tokens_per_target_call") > 2);
-  ck_assert(metric(c, "drafted") >= metric(c, "accepted"));
+  ck_assert(fabs(dkh_metric(c, "tau") - dkh_metric(c, "accepted") / dkh_metric(c, "verify_steps")) < 1e-9);
+  ck_assert(dkh_metric(c, "tokens_per_target_call") > 2);
+  ck_assert(dkh_metric(c, "drafted") >= dkh_metric(c, "accepted"));
   dk_result_free(r);
 }
 END_TEST

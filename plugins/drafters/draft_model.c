@@ -92,7 +92,8 @@ static int load_trim(dmodel *d, const char *path, dk_error *err) {
     }
     if (!rc) d->trim[d->n_trim++] = (dk_token)v;
   }
-  if (!rc && !feof(f)) rc = h->set_error(err, DK_ERR_FORMAT, "vocab_trim: '%s' holds something other than token ids", path);
+  if (!rc && !feof(f))
+    rc = h->set_error(err, DK_ERR_FORMAT, "vocab_trim: '%s' holds something other than token ids", path);
   fclose(f);
   if (!rc && !d->n_trim) rc = h->set_error(err, DK_ERR_INVALID, "vocab_trim: '%s' lists no token", path);
   if (rc) return rc;

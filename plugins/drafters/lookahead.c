@@ -188,7 +188,8 @@ static void la_observe_verified(void *inst, dk_session *s, const dk_verify_feedb
     dk_token rest[LA_MAX_N - 1];
     for (size_t i = 1; i < m; i++) rest[i - 1] = l->win[i][j];
     rest[m - 1] = next[j];
-    if (pool_add(l, l->win[0][j], rest)) return; /* out of memory: feedback cannot fail; drafts just stay worse */
+    /* Out of memory: feedback cannot fail, the drafts just stay worse. */
+    if (pool_add(l, l->win[0][j], rest)) return;
     added++;
     for (size_t i = 0; i + 1 < m; i++) l->win[i][j] = l->win[i + 1][j];
     l->win[m - 1][j] = next[j];
