@@ -425,15 +425,23 @@ START_TEST(test_grammar_prunes_drafts) {
 }
 END_TEST
 
+/* A drafter instance for direct calls (the harness owns it). */
+static void *new_drafter(dk_harness *h, const char *name, const char *const *kv, const dk_vocab *vocab,
+                         const struct dk_drafter_iface **di) {
+  char msg[256];
+  const void *iface;
+  void *inst = dkh_create(h, DK_KIND_DRAFTER, name, kv, 1, vocab, &iface, msg, sizeof msg);
+  ck_assert_msg(inst != NULL, "%s: %s", name, msg);
+  *di = iface;
+  return inst;
+}
+
 /* Prompt lookup prefers the longest n-gram, then the earliest match. */
 START_TEST(test_prompt_lookup_matching) {
   dk_harness *h = dkh_new();
-  char msg[256];
-  const void *iface;
   static const char *const kv[] = {"max_n", "3", "tokens", "4", NULL};
-  void *inst = dkh_create(h, DK_KIND_DRAFTER, "prompt_lookup", kv, 1, NULL, &iface, msg, sizeof msg);
-  ck_assert_msg(inst != NULL, "%s", msg);
-  const struct dk_drafter_iface *di = iface;
+  const struct dk_drafter_iface *di;
+  void *inst = new_drafter(h, "prompt_lookup", kv, NULL, &di);
   dk_token tok[8];
   int32_t par[8];
   /* "7 8 9" occurs once with 5 after it; "8 9" also at the start (then 1). */
@@ -463,15 +471,12 @@ END_TEST
  * continuation, and looks up again after every drafted token. */
 START_TEST(test_ngram_cache_votes) {
   dk_harness *h = dkh_new();
-  char msg[256];
-  const void *iface;
   static const dk_token ctx[] = {1, 2, 3, 1, 2, 4, 1, 2, 3, 1, 2};
   static const dk_token want4[] = {4, 1, 2, 3, 1, 2, 4, 1}, want2[] = {3, 1, 2, 3, 1, 2, 3, 1};
   for (int k = 0; k < 2; k++) {
     static const char *const kv4[] = {"max_n", "4", NULL}, *const kv2[] = {"max_n", "2", NULL};
-    void *inst = dkh_create(h, DK_KIND_DRAFTER, "ngram_cache", k ? kv2 : kv4, 1, NULL, &iface, msg, sizeof msg);
-    ck_assert_msg(inst != NULL, "%s", msg);
-    const struct dk_drafter_iface *di = iface;
+    const struct dk_drafter_iface *di;
+    void *inst = new_drafter(h, "ngram_cache", k ? kv2 : kv4, NULL, &di);
     dk_token tok[16];
     int32_t par[16];
     dk_draft d = {tok, par, 0, 16};
@@ -527,12 +532,9 @@ END_TEST
  * verifier's feedback fill it breadth first; unseen entries are left out. */
 START_TEST(test_token_recycling_tree) {
   dk_harness *h = dkh_new();
-  char msg[256];
-  const void *iface;
   dk_vocab vocab = {sizeof vocab, 16, -1, -1, -1, NULL, NULL, NULL};
-  void *inst = dkh_create(h, DK_KIND_DRAFTER, "token_recycling", NULL, 1, &vocab, &iface, msg, sizeof msg);
-  ck_assert_msg(inst != NULL, "%s", msg);
-  const struct dk_drafter_iface *di = iface;
+  const struct dk_drafter_iface *di;
+  void *inst = new_drafter(h, "token_recycling", NULL, &vocab, &di);
   dk_token tok[100], pos[16], ids[16 * 8];
   int32_t par[100];
   float lg[16 * 8] = {0};
