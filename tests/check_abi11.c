@@ -42,19 +42,7 @@ static int abort_cb(void *user) {
 
 /* Run YAML; *rc gets dk_run_new's or dk_run_generate's status, err the message. */
 static dk_result *run_opts(const char *yaml, const char *prompt, dk_run_opts opts, int *rc) {
-  dk_pipeline *p;
-  dk_error_clear(&err);
-  ck_assert_msg(dk_pipeline_parse(yaml, strlen(yaml), "t.yaml", ".", &p, &err) == DK_OK, "%s", err.msg);
-  ck_assert_msg(dk_pipeline_resolve(p, reg, NULL, &err) == DK_OK, "%s", err.msg);
-  opts.prompt = prompt;
-  opts.record_logprobs = 1;
-  dk_run *run = NULL;
-  dk_result *r = NULL;
-  *rc = dk_run_new(p, &opts, &run, &err);
-  if (*rc == DK_OK) *rc = dk_run_generate(run, &r, &err);
-  dk_run_free(run);
-  dk_pipeline_free(p);
-  return r;
+  return dkh_run_yaml(reg, yaml, ".", prompt, &opts, rc, &err);
 }
 
 /* A run of `yaml` for using its model directly; free with close_run. */
@@ -289,12 +277,6 @@ START_TEST(test_stochastic_verification_is_exact) {
 }
 END_TEST
 
-static double metric(const dk_completion *c, const char *name) {
-  for (size_t k = 0; k < c->n_metrics; k++)
-    if (!strcmp(c->metrics[k].name, name)) return c->metrics[k].value;
-  return -1;
-}
-
 /* The host calls a drafter's begin and end once per completion; the
  * verifier's feedback covers every verified row. */
 START_TEST(test_drafter_lifecycle_and_feedback) {
@@ -302,11 +284,11 @@ START_TEST(test_drafter_lifecycle_and_feedback) {
                              "generate: { max_tokens: 40, n: 3, ignore_eos: true }\n", "the cat");
   for (size_t i = 0; i < 3; i++) {
     const dk_completion *c = &r->c[i];
-    ck_assert(metric(c, "drafter_begin") == 1 && metric(c, "drafter_end") == 1);
-    ck_assert(metric(c, "observed_malformed") < 0);
-    ck_assert_msg(metric(c, "observed") == metric(c, "accepted") + metric(c, "verify_steps"),
-                  "observed %g, accepted %g, steps %g", metric(c, "observed"), metric(c, "accepted"),
-                  metric(c, "verify_steps"));
+    ck_assert(dkh_metric(c, "drafter_begin") == 1 && dkh_metric(c, "drafter_end") == 1);
+    ck_assert(dkh_metric(c, "observed_malformed") < 0);
+    ck_assert_msg(dkh_metric(c, "observed") == dkh_metric(c, "accepted") + dkh_metric(c, "verify_steps"),
+                  "observed %g, accepted %g, steps %g", dkh_metric(c, "observed"), dkh_metric(c, "accepted"),
+                  dkh_metric(c, "verify_steps"));
   }
   dk_result_free(r);
 }
@@ -320,7 +302,7 @@ START_TEST(test_scorer_batch_and_next) {
   const dk_completion *c = &r->c[0];
   ck_assert_uint_eq(c->n_tokens, 6);
   for (size_t i = 0; i < 6; i++) ck_assert_int_eq(c->tokens[i], 50);
-  ck_assert(metric(c, "batch_score_best") == 600);
+  ck_assert(dkh_metric(c, "batch_score_best") == 600);
   dk_result_free(r);
 }
 END_TEST

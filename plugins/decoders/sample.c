@@ -32,9 +32,13 @@ static void sample_destroy(void *inst) {
 }
 
 static int sample_begin(void *inst, dk_session *s, dk_error *err) {
-  (void)s;
-  (void)err;
-  ((sample_dec *)inst)->fresh = 1;
+  sample_dec *d = inst;
+  /* A drafter here would be silently ignored: say so instead. */
+  if (d->host->session_drafter(s))
+    return d->host->set_error(err, DK_ERR_INVALID,
+                              "does not use a drafter: remove the `drafter:` block, or use "
+                              "decoder: { plugin: speculative }");
+  d->fresh = 1;
   return DK_OK;
 }
 

@@ -6,6 +6,8 @@
 #include "instance.h"
 #include "loader.h"
 #include "params.h"
+#include "pipeline.h"
+#include "session.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,3 +130,27 @@ dk_error *dkh_error(dk_harness *h) {
 }
 
 const char *dkh_error_message(dk_harness *h) { return h->err.msg; }
+
+dk_result *dkh_run_yaml(dk_registry *reg, const char *yaml, const char *dir, const char *prompt,
+                        const dk_run_opts *opts, int *rc, dk_error *err) {
+  dk_pipeline *p;
+  dk_error_clear(err);
+  ck_assert_msg(dk_pipeline_parse(yaml, strlen(yaml), "t.yaml", dir, &p, err) == DK_OK, "%s", err->msg);
+  ck_assert_msg(dk_pipeline_resolve(p, reg, NULL, err) == DK_OK, "%s", err->msg);
+  dk_run_opts o = *opts;
+  o.prompt = prompt;
+  o.record_logprobs = 1;
+  dk_run *run = NULL;
+  dk_result *r = NULL;
+  *rc = dk_run_new(p, &o, &run, err);
+  if (*rc == DK_OK) *rc = dk_run_generate(run, &r, err);
+  dk_run_free(run);
+  dk_pipeline_free(p);
+  return r;
+}
+
+double dkh_metric(const dk_completion *c, const char *name) {
+  for (size_t k = 0; k < c->n_metrics; k++)
+    if (!strcmp(c->metrics[k].name, name)) return c->metrics[k].value;
+  return -1;
+}

@@ -27,4 +27,18 @@ const dk_host *dkh_host(dk_harness *h);
 dk_error *dkh_error(dk_harness *h);
 const char *dkh_error_message(dk_harness *h);
 
+struct dk_run_opts;
+struct dk_result;
+struct dk_completion;
+
+/* Parse YAML (relative paths against dir), resolve it against reg and run
+ * it on prompt with opts, per-token logprobs recorded.  Parse and resolve
+ * errors fail the test; *rc gets dk_run_new's or dk_run_generate's status
+ * and err its message.  Returns what was generated (NULL if nothing ran). */
+struct dk_result *dkh_run_yaml(struct dk_registry *reg, const char *yaml, const char *dir,
+                               const char *prompt, const struct dk_run_opts *opts, int *rc,
+                               dk_error *err);
+/* A completion's metric, or -1 when it has none. */
+double dkh_metric(const struct dk_completion *c, const char *name);
+
 #endif
