@@ -172,3 +172,23 @@ void dk_branches_after_commit(dk_session *s, const dk_token *toks, size_t n) {
 void dk_branches_free_all(dk_session *s) {
   while (s->branches) dk_branch_free(s, s->branches);
 }
+
+/* After a branch's whole token list is committed, the completion's samplers
+ * continue from the branch's: their random streams go on where the
+ * branch's draws left them instead of starting again from the completion's
+ * (a decoder sampling in a fresh branch each step would otherwise draw the
+ * same numbers every step).  Samplers that cannot clone keep the replayed
+ * state commit gave them. */
+int dk_chain_adopt(dk_session *s, const dk_branch *b, dk_error *err) {
+  for (size_t i = 0; i < s->chain.n && i < b->chain.n; i++) {
+    const dk_instance *from = b->chain.in[i];
+    const dk_sampler_iface *si = (const dk_sampler_iface *)(const void *)from->comp->hdr;
+    if (!si->clone) continue;
+    dk_instance *copy;
+    int rc = dk_instance_dup(from, si->clone, "clone", &copy, err);
+    if (rc) return rc;
+    dk_instance_destroy(s->chain.in[i]);
+    s->chain.in[i] = copy;
+  }
+  return DK_OK;
+}

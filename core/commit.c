@@ -156,6 +156,7 @@ static int commit_tokens(dk_session *s, dk_branch *b, const dk_token *toks, size
     return dk_error_set(err, DK_ERR_INVALID,
                         "commit: the tokens are not the first %zu of the branch's %zu", n, b->n);
   size_t stride = lps ? (lps->struct_size ? lps->struct_size : sizeof *lps) : 0;
+  int whole_branch = b && n == b->n;
   /* A refused token is not committed; a stopping one (EOS, a stop string,
    * the last allowed) is. */
   size_t done = 0;
@@ -166,6 +167,10 @@ static int commit_tokens(dk_session *s, dk_branch *b, const dk_token *toks, size
     if (rc >= 0) done++;
   }
   dk_branches_after_commit(s, toks, done);
+  if (rc >= 0 && whole_branch && done == n) {
+    int arc = dk_chain_adopt(s, b, err);
+    if (arc) return arc;
+  }
   return rc;
 }
 

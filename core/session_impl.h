@@ -89,6 +89,8 @@ typedef int (*dk_dup_fn)(const void *inst, void **out, dk_error *err);
 int dk_instance_dup(const dk_instance *orig, dk_dup_fn dup, const char *op, dk_instance **out,
                     dk_error *err);
 void dk_branches_after_commit(dk_session *s, const dk_token *toks, size_t n);
+/* The completion's samplers become copies of b's (after b's whole list was committed). */
+int dk_chain_adopt(dk_session *s, const dk_branch *b, dk_error *err);
 void dk_branches_free_all(dk_session *s);
 int dk_branch_check(dk_session *s, const dk_branch *b, dk_error *err);
 /* commit.c */

@@ -125,6 +125,22 @@ START_TEST(test_commit_carries_logprobs) {
 }
 END_TEST
 
+/* Sampling in a fresh branch every step: the random streams continue
+ * across commits, so the draws are exactly those of one-token decoding. */
+START_TEST(test_branch_random_streams_continue) {
+  const char *chain = "samplers:\n  - { plugin: temperature, t: 3.0 }\n  - { plugin: dist }\n";
+  char one[512], three[512];
+  snprintf(one, sizeof one, HEAD "%sgenerate: { max_tokens: 30, ignore_eos: true, seed: 5 }\n", chain);
+  snprintf(three, sizeof three,
+           HEAD "%sdecoder: { plugin: trio }\ngenerate: { max_tokens: 30, ignore_eos: true, seed: 5 }\n", chain);
+  dk_result *a = run_ok(one, "the cat");
+  dk_result *b = run_ok(three, "the cat");
+  same_tokens(&a->c[0], &b->c[0]);
+  dk_result_free(a);
+  dk_result_free(b);
+}
+END_TEST
+
 /* A 1.0 decoder that commits drafts without sampling them gets no numbers
  * for them, and never another context's numbers. */
 START_TEST(test_legacy_commit_never_guesses) {
@@ -533,6 +549,7 @@ int main(void) {
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, test_commit_carries_logprobs);
+  tcase_add_test(tc, test_branch_random_streams_continue);
   tcase_add_test(tc, test_legacy_commit_never_guesses);
   tcase_add_test(tc, test_would_stop_agrees_with_commit);
   tcase_add_test(tc, test_beam_on_branches);
