@@ -404,7 +404,9 @@ typedef struct dk_host {
                                  dk_error *err);
   /** Commit with numbers: lps (nullable) has n entries walked with stride
    *  lps[0].struct_size.  With b non-NULL, toks must be the first n of b's
-   *  uncommitted tokens.  After any commit every live branch whose tokens
+   *  uncommitted tokens; when they are all of them, the completion's
+   *  samplers continue from b's (their random streams included, so a fresh
+   *  branch per step does not redraw the same numbers).  After any commit every live branch whose tokens
    *  start with the committed ones keeps the rest; any other branch becomes
    *  stale (its calls fail with DK_ERR_STATE).  Same returns as commit. */
   int (*commit_ex)(dk_session *s, dk_branch *b, const dk_token *toks, size_t n,
