@@ -27,6 +27,14 @@ static void build_engine(void) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static const char alphabet[3] = {'(', ')', 'x'};
+  /* An engine keeps every matcher's history nodes until it is released
+   * (forks share them), so one engine for millions of inputs would grow
+   * without bound: start a fresh one every 4096 inputs. */
+  static unsigned uses;
+  if (engine && ++uses % 4096 == 0) {
+    dkg_engine_release(engine);
+    engine = NULL;
+  }
   if (!engine) build_engine();
   dkg_matcher *m = dkg_matcher_new(engine);
   if (!m) return 0;
