@@ -115,9 +115,8 @@ int dk_branch_extend(dk_session *s, dk_branch *b, const dk_token *toks, size_t n
   if (!b) return dk_error_set(err, DK_ERR_INVALID, "branch_extend: no branch");
   int rc = dk_branch_check(s, b, err);
   if (rc) return rc;
-  for (size_t i = 0; i < n; i++)
-    if (!toks || toks[i] < 0 || toks[i] >= s->run->info.n_vocab)
-      return dk_error_set(err, DK_ERR_INVALID, "branch_extend: token %zu is outside the vocabulary", i);
+  rc = dk_session_check_ids(s, toks, n, "branch_extend", err);
+  if (rc) return rc;
   if (dk_grow((void **)&b->toks, &b->cap, b->n + n, sizeof *b->toks))
     return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
   /* All of the constraint first, so a refusal leaves the samplers untouched. */

@@ -83,13 +83,16 @@ int dk_session_is_eos(const dk_session *s, dk_token t) {
   return !s->ignore_eos && (t == s->run->info.eos || t == s->run->info.eot);
 }
 
-static int check_tokens(const dk_session *s, const dk_token *toks, size_t n, dk_error *err) {
+/* Every token id a decoder hands the host (commits, extra tokens, branch
+ * tokens, results) is checked here, the same way. */
+int dk_session_check_ids(const dk_session *s, const dk_token *toks, size_t n, const char *what,
+                         dk_error *err) {
   int32_t nv = s->run->info.n_vocab;
-  if (n && !toks) return dk_error_set(err, DK_ERR_INVALID, "commit: %zu tokens but no array", n);
+  if (n && !toks) return dk_error_set(err, DK_ERR_INVALID, "%s: %zu tokens but no array", what, n);
   for (size_t i = 0; i < n; i++)
     if (toks[i] < 0 || toks[i] >= nv)
-      return dk_error_set(err, DK_ERR_INVALID,
-                          "commit: token %d is outside the vocabulary (0..%d)", toks[i], nv - 1);
+      return dk_error_set(err, DK_ERR_INVALID, "%s: token %zu is %d, outside the vocabulary (0..%d)",
+                          what, i, toks[i], nv - 1);
   return DK_OK;
 }
 
@@ -149,7 +152,7 @@ static int commit_one(dk_session *s, dk_token t, const dk_token_logprob *lp, int
 static int commit_tokens(dk_session *s, dk_branch *b, const dk_token *toks, size_t n,
                          const dk_token_logprob *lps, int legacy, dk_error *err) {
   if (s->out->stop_reason) return DK_DONE;
-  int rc = check_tokens(s, toks, n, err);
+  int rc = dk_session_check_ids(s, toks, n, "commit", err);
   if (!rc && b) rc = dk_branch_check(s, b, err);
   if (rc) return rc;
   if (b && (n > b->n || memcmp(b->toks, toks, n * sizeof *toks) != 0))
@@ -245,8 +248,8 @@ size_t dk_session_would_stop(dk_session *s, const dk_token *toks, size_t n, uint
 int dk_session_add_result(dk_session *s, const dk_token *toks, size_t n, double score,
                           dk_error *err) {
   if (score != score) return dk_error_set(err, DK_ERR_INVALID, "add_result: the score is NaN");
-  int rc = check_tokens(s, toks, n, err);
-  if (rc) return dk_error_prefix(err, "add_result: ");
+  int rc = dk_session_check_ids(s, toks, n, "add_result", err);
+  if (rc) return rc;
   dk_completion *c = s->out;
   dk_hypothesis *t = realloc(c->results, (c->n_results + 1) * sizeof *t);
   if (!t) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");

@@ -14,15 +14,19 @@ void dk_record_clear(dk_token_record *r) {
   memset(r, 0, sizeof *r);
 }
 
-/* Raw numbers from the full row: the token's log softmax and the N best. */
-static int from_row(dk_session *s, dk_token_record *r, const float *logits) {
-  size_t nv = (size_t)s->run->info.n_vocab, top = (size_t)s->logprobs;
+double dk_row_lse(const float *logits, size_t nv) {
   float max = -INFINITY;
   for (size_t i = 0; i < nv; i++)
     if (logits[i] > max) max = logits[i];
   double sum = 0;
   for (size_t i = 0; i < nv; i++) sum += exp((double)logits[i] - max);
-  double lse = max + log(sum);
+  return max + log(sum);
+}
+
+/* Raw numbers from the full row: the token's log softmax and the N best. */
+static int from_row(dk_session *s, dk_token_record *r, const float *logits) {
+  size_t nv = (size_t)s->run->info.n_vocab, top = (size_t)s->logprobs;
+  double lse = dk_row_lse(logits, nv);
   r->raw_lp = (float)(logits[r->id] - lse);
   r->has_raw = 1;
   if (!top) return DK_OK;

@@ -30,17 +30,6 @@ static const struct dk_constraint_iface *constraint_iface(const dk_instance *in)
   return (const struct dk_constraint_iface *)(const void *)in->comp->hdr;
 }
 
-/* Tokens a decoder hands in uncommitted are checked like committed ones. */
-static int check_extra(dk_session *s, const dk_token *extra, size_t n_extra, dk_error *err) {
-  int32_t nv = s->run->info.n_vocab;
-  if (n_extra && !extra) return dk_error_set(err, DK_ERR_INVALID, "%zu extra tokens but no array", n_extra);
-  for (size_t i = 0; i < n_extra; i++)
-    if (extra[i] < 0 || extra[i] >= nv)
-      return dk_error_set(err, DK_ERR_INVALID,
-                          "extra token %zu is %d, outside the vocabulary (0..%d)", i, extra[i], nv - 1);
-  return DK_OK;
-}
-
 /* The context the chain sees: committed tokens, then the branch's, then
  * extra.  Built in a buffer grown to fit, so no decoder-chosen length can
  * overflow it. */
@@ -118,7 +107,7 @@ static int run_chain(dk_session *s, dk_branch *b, const float *logits, const dk_
                      size_t n_extra, dk_candidates *cand, dk_error *err) {
   if (!logits) return dk_error_set(err, DK_ERR_INVALID, "no logits given");
   int rc = dk_branch_check(s, b, err);
-  if (!rc) rc = check_extra(s, extra, n_extra, err);
+  if (!rc) rc = dk_session_check_ids(s, extra, n_extra, "extra", err);
   if (rc) return rc;
   size_t nv = (size_t)s->run->info.n_vocab;
   cand->data = s->cand_buf;
@@ -144,16 +133,6 @@ static int run_chain(dk_session *s, dk_branch *b, const float *logits, const dk_
   return rc;
 }
 
-/* log softmax of one token over the raw row, in double. */
-static float raw_logprob(const float *logits, size_t nv, dk_token t) {
-  float max = -INFINITY;
-  for (size_t i = 0; i < nv; i++)
-    if (logits[i] > max) max = logits[i];
-  double sum = 0;
-  for (size_t i = 0; i < nv; i++) sum += exp((double)logits[i] - max);
-  return (float)((double)logits[t] - max - log(sum));
-}
-
 int dk_session_sample_ex(dk_session *s, dk_branch *b, const float *logits, const dk_token *extra,
                          size_t n_extra, dk_token *out, dk_token_logprob *lp, dk_error *err) {
   dk_candidates cand;
@@ -162,7 +141,8 @@ int dk_session_sample_ex(dk_session *s, dk_branch *b, const float *logits, const
   dk_token chosen = dk_chain_choose(b ? &b->chain : &s->chain, &cand, &s->chain_rng);
   if (lp) {
     size_t sz = lp->struct_size ? lp->struct_size : sizeof *lp;
-    dk_token_logprob v = {sizeof v, raw_logprob(logits, (size_t)s->run->info.n_vocab, chosen),
+    dk_token_logprob v = {sizeof v,
+                          (float)(logits[chosen] - dk_row_lse(logits, (size_t)s->run->info.n_vocab)),
                           dk_processed_logprob(s, &cand, chosen), NULL, NULL};
     memcpy(lp, &v, sz < sizeof v ? sz : sizeof v);
     lp->struct_size = (uint32_t)(sz < sizeof v ? sz : sizeof v);

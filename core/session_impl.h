@@ -80,6 +80,8 @@ int dk_grow(void **p, size_t *cap, size_t need, size_t elem);
 /* logprob.c: a token's record from what a decoder handed over; the
  * processed logprob of one candidate, the same way records compute it. */
 float dk_processed_logprob(dk_session *s, const dk_candidates *dist, dk_token id);
+/* log of the sum of exp over a raw logits row (for raw log-probabilities). */
+double dk_row_lse(const float *logits, size_t nv);
 int dk_record_fill(dk_session *s, dk_token_record *r, dk_token id, const dk_token_logprob *lp,
                    dk_error *err);
 void dk_record_clear(dk_token_record *r);
@@ -94,6 +96,8 @@ int dk_chain_adopt(dk_session *s, const dk_branch *b, dk_error *err);
 void dk_branches_free_all(dk_session *s);
 int dk_branch_check(dk_session *s, const dk_branch *b, dk_error *err);
 /* commit.c */
+int dk_session_check_ids(const dk_session *s, const dk_token *toks, size_t n, const char *what,
+                         dk_error *err);
 /* 1 when t ends generation (EOS/EOT and ignore_eos is off). */
 int dk_session_is_eos(const dk_session *s, dk_token t);
 int dk_session_finish(dk_session *s, const char *reason);

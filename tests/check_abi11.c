@@ -512,7 +512,7 @@ START_TEST(test_hostile_decoders) {
   ck_assert_uint_eq(r->c[0].n_tokens, 2);
   dk_result_free(r);
   run_fails(HEAD "decoder: { plugin: hostile, mode: bad_extra }\n", "is 100000, outside the vocabulary");
-  run_fails(HEAD "decoder: { plugin: hostile, mode: bad_commit }\n", "token -5 is outside the vocabulary");
+  run_fails(HEAD "decoder: { plugin: hostile, mode: bad_commit }\n", "commit: token 0 is -5, outside the vocabulary");
   run_fails(HEAD "decoder: { plugin: hostile, mode: positive }\n", "step returned status 42");
   run_fails(HEAD "decoder: { plugin: hostile, mode: idle }\n", "neither committed a token nor evaluated");
   run_fails(HEAD "decoder: { plugin: hostile, mode: spin }\ngenerate: { max_tokens: 3 }\n",
