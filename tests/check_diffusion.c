@@ -23,17 +23,7 @@ static void teardown(void) { dk_registry_free(reg); }
 
 /* Run a pipeline on a prompt; *rc is the status, err the message. */
 static dk_result *run_rc(const char *yaml, const char *prompt, int *rc) {
-  dk_pipeline *p;
-  dk_error_clear(&err);
-  ck_assert_msg(dk_pipeline_parse(yaml, strlen(yaml), "t.yaml", ".", &p, &err) == DK_OK, "%s", err.msg);
-  ck_assert_msg(dk_pipeline_resolve(p, reg, NULL, &err) == DK_OK, "%s", err.msg);
-  dk_run *run = NULL;
-  dk_result *r = NULL;
-  *rc = dk_run_new(p, &(dk_run_opts){.prompt = prompt, .logprobs = -1, .record_logprobs = 1}, &run, &err);
-  if (*rc == DK_OK) *rc = dk_run_generate(run, &r, &err);
-  dk_run_free(run);
-  dk_pipeline_free(p);
-  return r;
+  return dkh_run_yaml(reg, yaml, ".", prompt, &(dk_run_opts){.logprobs = -1}, rc, &err);
 }
 
 static dk_result *run_ok(const char *yaml) {
@@ -407,12 +397,6 @@ START_TEST(test_bad_input) {
 }
 END_TEST
 
-static double metric(const dk_completion *c, const char *name) {
-  for (size_t i = 0; i < c->n_metrics; i++)
-    if (strcmp(c->metrics[i].name, name) == 0) return c->metrics[i].value;
-  return -1;
-}
-
 /* Prophet: gaps no row reaches leave plain diffusion decoding; a gap of 0
  * commits everything after the first forward (flipping, seed 5: the rows
  * see three unmasked positions, so every position takes t2 = p s v y b e h
@@ -445,7 +429,7 @@ START_TEST(test_prophet) {
     r = run_ok(y);
     ck_assert_uint_eq(r->c[0].n_tokens, 12);
     ck_assert_uint_eq(r->c[0].forward_passes, (uint64_t)atoi(phases[i][1]));
-    ck_assert(metric(&r->c[0], "prophet_exit_step") == atoi(phases[i][1]));
+    ck_assert(dkh_metric(&r->c[0], "prophet_exit_step") == atoi(phases[i][1]));
     dk_result_free(r);
   }
 }
@@ -477,8 +461,8 @@ START_TEST(test_adablock) {
              TOY("variant: stable") USE("adablock", "gen_length: 16, block_length: 8, %s"), cases[i].params);
     dk_result *r = run_ok(y);
     ck_assert_str_eq(r->c[0].text, "jmpsvybehknqtwzc");
-    ck_assert_msg(metric(&r->c[0], "blocks") == cases[i].blocks, "case %zu: %g blocks", i,
-                  metric(&r->c[0], "blocks"));
+    ck_assert_msg(dkh_metric(&r->c[0], "blocks") == cases[i].blocks, "case %zu: %g blocks", i,
+                  dkh_metric(&r->c[0], "blocks"));
     dk_result_free(r);
   }
   run_fails(TOY("") USE("adablock", "delimiters: [\"?!\"]"), "delimiters: no token's piece is '?!'");
@@ -516,7 +500,7 @@ START_TEST(test_ccd) {
       TOY("variant: stable") USE("ccd", "gen_length: 16, block_length: 16, steps: 16, order: entropy"));
   ck_assert_str_eq(r->c[0].text, "jmpsvybehknqtwzc");
   ck_assert_uint_eq(r->c[0].forward_passes, 8);
-  ck_assert(metric(&r->c[0], "ccd_extra") == 8);
+  ck_assert(dkh_metric(&r->c[0], "ccd_extra") == 8);
   dk_result_free(r);
   static const char *const same[][3] = {
       {"variant: flipping", "gen_length: 16, block_length: 16, steps: 16, order: entropy", ""},
@@ -530,7 +514,7 @@ START_TEST(test_ccd) {
     snprintf(y, sizeof y, "decokit: 1\nmodel: { plugin: toymask, %s }\n" USE("ccd", "%s%s"), same[i][0],
              same[i][1], same[i][2]);
     r = same_as(ref, y);
-    ck_assert(metric(&r->c[0], "ccd_extra") < 0); /* never beyond k */
+    ck_assert(dkh_metric(&r->c[0], "ccd_extra") < 0); /* never beyond k */
     dk_result_free(r);
   }
   /* Two blocks of 8 with confidence order: the buffer starts again in each. */
