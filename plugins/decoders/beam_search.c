@@ -11,6 +11,7 @@
 #include "beam_search.h"
 
 #include "batch_step.h"
+#include "decoder_math.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -259,22 +260,12 @@ static int score_row(bs_search *b, dk_session *s, const hyp *hp, double *lp, dou
   int rc = b->h->session_distribution_ex(s, hp->br, hp->logits, NULL, 0, &c, err);
   if (rc) return rc;
   for (size_t v = 0; v < b->nv; v++) lp[v] = -INFINITY;
-  double max = -INFINITY;
-  for (size_t i = 0; i < c.n; i++)
-    if (c.data[i].logit > max) max = c.data[i].logit;
-  if (max > -INFINITY) {
-    double sum = 0;
-    for (size_t i = 0; i < c.n; i++) sum += exp((double)c.data[i].logit - max);
-    double z = max + log(sum);
+  double z = dkd_cand_lse(&c);
+  if (z > -INFINITY)
     for (size_t i = 0; i < c.n; i++)
       if (c.data[i].id >= 0 && (size_t)c.data[i].id < b->nv && c.data[i].logit > -INFINITY)
         lp[c.data[i].id] = (double)c.data[i].logit - z;
-  }
-  double rmax = -INFINITY, rsum = 0;
-  for (size_t v = 0; v < b->nv; v++)
-    if (hp->logits[v] > rmax) rmax = hp->logits[v];
-  for (size_t v = 0; v < b->nv; v++) rsum += exp((double)hp->logits[v] - rmax);
-  *lse = rmax + log(rsum);
+  *lse = dkd_row_lse(hp->logits, b->nv);
   return DK_OK;
 }
 

@@ -13,6 +13,7 @@
 #include <decokit/plugin.h>
 
 #include "batch_step.h"
+#include "decoder_math.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -227,20 +228,8 @@ static int distribution(deal *d, dk_session *s, dk_branch *br, const float *row,
   *c = (dk_candidates){d->dist, d->nv, -1, 0};
   int rc = d->h->session_distribution_ex(s, br, row, NULL, 0, c, err);
   if (rc) return rc;
-  double max = -INFINITY, sum = 0;
-  for (size_t i = 0; i < c->n; i++)
-    if (c->data[i].logit > max) max = c->data[i].logit;
-  for (size_t i = 0; i < c->n; i++) sum += exp((double)c->data[i].logit - max);
-  *lse = max + log(sum);
+  *lse = dkd_cand_lse(c);
   return DK_OK;
-}
-
-static double raw_lse(const float *row, size_t nv) {
-  double max = -INFINITY, sum = 0;
-  for (size_t v = 0; v < nv; v++)
-    if (row[v] > max) max = row[v];
-  for (size_t v = 0; v < nv; v++) sum += exp((double)row[v] - max);
-  return max + log(sum);
 }
 
 static void copy_hyp(deal *d, dhyp *dst, const dhyp *src) {
@@ -270,7 +259,7 @@ static int expand(deal *d, dk_session *s, dk_error *err) {
     double lse;
     int rc = distribution(d, s, b->br, b->row, &dist, &lse, err);
     if (rc) return rc;
-    double rl = raw_lse(b->row, d->nv);
+    double rl = dkd_row_lse(b->row, d->nv);
     memcpy(d->top, dist.data, dist.n * sizeof *dist.data);
     dk_candidates top = {d->top, dist.n, -1, dist.flags};
     h->cand_top(&top, d->k);
