@@ -107,13 +107,16 @@ void dkc_destroy(void *inst) {
   free(s);
 }
 
+static int too_ambiguous(const dkc_inst *s, dk_error *err) {
+  return s->host->set_error(err, DK_ERR_INVALID,
+                            "%s: the grammar is too ambiguous here (a parser state would hold "
+                            "more than 2^20 stacks)", s->plugin);
+}
+
 int dkc_mask(void *inst, uint32_t *words, dk_error *err) {
   dkc_inst *s = inst;
   int rc = dkg_matcher_mask(s->m, words);
-  if (rc == DKG_TOO_AMBIGUOUS)
-    return s->host->set_error(err, DK_ERR_INVALID,
-                              "%s: the grammar is too ambiguous here (a parser state would hold "
-                              "more than 2^20 stacks)", s->plugin);
+  if (rc == DKG_TOO_AMBIGUOUS) return too_ambiguous(s, err);
   if (rc)
     return s->host->set_error(err, DK_ERR_NOMEM, "%s: out of memory computing a mask", s->plugin);
   return DK_OK;
@@ -121,7 +124,9 @@ int dkc_mask(void *inst, uint32_t *words, dk_error *err) {
 
 int dkc_advance(void *inst, dk_token tok, dk_error *err) {
   dkc_inst *s = inst;
-  if (dkg_matcher_advance(s->m, tok) == 0) return DK_OK;
+  int rc = dkg_matcher_advance(s->m, tok);
+  if (rc == 0) return DK_OK;
+  if (rc == DKG_TOO_AMBIGUOUS) return too_ambiguous(s, err);
   if (tok < 0 || tok >= s->vocab->n_vocab)
     return s->host->set_error(err, DK_ERR_INVALID, "%s: token %d is out of range", s->plugin,
                               (int)tok);

@@ -104,7 +104,8 @@ void dkg_matcher_free(dkg_matcher *m);
  * hold more than its limit of stacks (the engine then stays failed). */
 #define DKG_TOO_AMBIGUOUS (-2)
 int dkg_matcher_mask(dkg_matcher *m, uint32_t *bits);
-/* Advances by one token; returns 0, or -1 when the token is not allowed (state kept).
+/* Advances by one token; returns 0, -1 when the token is not allowed (state kept), or
+ * DKG_TOO_AMBIGUOUS when the step would pass the stack limit (the engine then stays failed).
  * Advancing by EOS ends the matcher: afterwards nothing is allowed. */
 int dkg_matcher_advance(dkg_matcher *m, int32_t token);
 /* Advances by raw bytes as one step (rollback(1) undoes it); -1 if rejected. */

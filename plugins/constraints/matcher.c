@@ -883,7 +883,7 @@ int dkg_matcher_mask(dkg_matcher *m, uint32_t *bits) {
 }
 
 /* One step: by the bytes p[0..n) when token < 0, else by that token. */
-static int advance_locked(dkg_matcher *m, const uint8_t *p, size_t n, int32_t token) {
+static int step_locked(dkg_matcher *m, const uint8_t *p, size_t n, int32_t token) {
   dkg_engine *e = m->e;
   if (m->cur->finished) return -1;
   uint32_t sid = m->cur->state;
@@ -899,6 +899,13 @@ static int advance_locked(dkg_matcher *m, const uint8_t *p, size_t n, int32_t to
   if (!h) return -1;
   m->cur = h;
   return 0;
+}
+
+/* A step that needed more stacks than the cap is refused for that reason,
+ * not as a token the grammar does not allow: the mask may have allowed it. */
+static int advance_locked(dkg_matcher *m, const uint8_t *p, size_t n, int32_t token) {
+  int rc = step_locked(m, p, n, token);
+  return rc && m->e->too_ambiguous ? DKG_TOO_AMBIGUOUS : rc;
 }
 
 int dkg_matcher_advance(dkg_matcher *m, int32_t token) {
