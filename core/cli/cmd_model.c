@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Far beyond any evaluation corpus; a larger input is a mistake (or /dev/zero). */
 #define PERPLEXITY_MAX_BYTES (256u << 20)
@@ -276,6 +277,8 @@ int dk_cmd_perplexity(int argc, char **argv) {
   double nll = 0;
   size_t scored = 0, agree = 0;
   double t0 = dk_now();
+  /* A log file or pipe gets whole lines, not carriage-return redraws. */
+  int tty = isatty(fileno(stderr));
   for (size_t start = 0; !rc && start + 1 < n; start += win) {
     size_t len = n - start < win ? n - start : win;
     rc = eval_window(m, toks + start, len, logits, &err);
@@ -289,9 +292,10 @@ int dk_cmd_perplexity(int argc, char **argv) {
       if (d) agree += argmax(dlogits + i * (size_t)nv, nv) == best;
       scored++;
     }
-    fprintf(stderr, "\rdecokit: perplexity: %zu/%zu tokens", start + len, n);
+    fprintf(stderr, "%sdecokit: perplexity: %zu/%zu tokens%s", tty ? "\r" : "", start + len, n,
+            tty ? "" : "\n");
   }
-  if (n > 1) fputc('\n', stderr);
+  if (n > 1 && tty) fputc('\n', stderr);
   if (rc) {
     dk_error_ensure(&err, rc, "evaluation");
     dk_cli_error("%s", err.msg);
