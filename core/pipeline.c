@@ -494,8 +494,12 @@ static dk_block **section_slot(dk_pipeline *p, const char *name) {
   return NULL;
 }
 
-static int set_raw(dk_block *b, const char *key, const char *value, dk_error *err) {
+/* Set key in b to a scalar, or to a list when list is not NULL. */
+static int set_kv(dk_block *b, const char *key, const char *value, char *const *list,
+                  size_t n_list, dk_error *err) {
   if (strcmp(key, "plugin") == 0) {
+    if (list || !*value)
+      return dk_error_set(err, DK_ERR_INVALID, "key 'plugin': expected a plugin name or path");
     char *v = dk_strdup(value);
     if (!v) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
     free(b->plugin);
@@ -521,26 +525,119 @@ static int set_raw(dk_block *b, const char *key, const char *value, dk_error *er
     memset(kv, 0, sizeof *kv);
     kv->key = k;
   }
-  /* `[a,b]` sets a list, so stop strings can be overridden too. */
-  size_t vl = strlen(value);
-  if (vl >= 2 && value[0] == '[' && value[vl - 1] == ']') {
-    kv->is_list = 1;
-    const char *s = value + 1, *end = value + vl - 1;
-    while (s < end) {
-      const char *c = memchr(s, ',', (size_t)(end - s));
-      size_t n = c ? (size_t)(c - s) : (size_t)(end - s);
-      char **t = realloc(kv->list, (kv->n_list + 1) * sizeof *t);
-      if (!t) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
-      kv->list = t;
-      kv->list[kv->n_list] = dk_strndup(s, n);
-      if (!kv->list[kv->n_list]) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
-      kv->n_list++;
-      s += n + (c ? 1 : 0);
-    }
-  } else {
+  if (!list) {
     kv->value = dk_strdup(value);
-    if (!kv->value) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+    return kv->value ? DK_OK : dk_error_set(err, DK_ERR_NOMEM, "out of memory");
   }
+  kv->is_list = 1;
+  kv->list = calloc(n_list ? n_list : 1, sizeof *kv->list);
+  if (!kv->list) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+  for (size_t i = 0; i < n_list; i++) {
+    if (!(kv->list[i] = dk_strdup(list[i]))) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+    kv->n_list = i + 1;
+  }
+  return DK_OK;
+}
+
+static int set_raw(dk_block *b, const char *key, const char *value, dk_error *err) {
+  return set_kv(b, key, value, NULL, 0, err);
+}
+
+/* An override's value is YAML flow syntax, read by the same parser as a
+ * pipeline file: `[" had", ","]` is a list of two strings with their space
+ * and comma, `"a: b"` a quoted scalar.  Text YAML cannot read is an error:
+ * a value kept with its quotes would silently mean something else. */
+typedef struct flow_value {
+  yaml_document_t doc;
+  yaml_node_t *root; /* NULL for an empty value */
+  int loaded;
+} flow_value;
+
+static int flow_parse(const char *what, const char *text, flow_value *fv, dk_error *err) {
+  memset(fv, 0, sizeof *fv);
+  int rc = check_shape(text, strlen(text), what, err);
+  if (rc) return rc;
+  yaml_parser_t parser;
+  if (!yaml_parser_initialize(&parser)) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+  yaml_parser_set_input_string(&parser, (const unsigned char *)text, strlen(text));
+  if (!yaml_parser_load(&parser, &fv->doc)) {
+    rc = dk_error_set(err, DK_ERR_INVALID, "%s: not a YAML value at column %lu: %s%s%s (quote "
+                      "it, e.g. '\"...\"')", what, (unsigned long)parser.problem_mark.column + 1,
+                      parser.problem ? parser.problem : "unknown problem",
+                      parser.context ? " " : "", parser.context ? parser.context : "");
+  } else {
+    fv->loaded = 1;
+    fv->root = yaml_document_get_root_node(&fv->doc);
+    if (!fv->root && strspn(text, " \t") != strlen(text))
+      rc = dk_error_set(err, DK_ERR_INVALID,
+                        "%s: the value is only a YAML comment (quote a value starting with '#')",
+                        what);
+  }
+  yaml_parser_delete(&parser);
+  return rc;
+}
+
+static void flow_free(flow_value *fv) {
+  if (fv->loaded) yaml_document_delete(&fv->doc);
+}
+
+/* A scalar or a list of scalars into b's key. */
+static int set_flow(dk_block *b, const char *key, const flow_value *fv, const char *what,
+                    dk_error *err) {
+  const yaml_node_t *n = fv->root;
+  if (strcmp(key, "plugin") == 0 && (!n || !scalar(n) || !*scalar(n)))
+    return dk_error_set(err, DK_ERR_INVALID, "%s: expected a plugin name or path", what);
+  if (!n) return set_raw(b, key, "", err);
+  if (n->type == YAML_SCALAR_NODE) return set_raw(b, key, scalar(n), err);
+  if (n->type != YAML_SEQUENCE_NODE)
+    return dk_error_set(err, DK_ERR_INVALID,
+                        "%s: expected a value or a [list] of values, got %s (quote a value "
+                        "containing ': ', e.g. '\"a: b\"')",
+                        what, node_kind(n));
+  size_t cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+  char **items = calloc(cnt ? cnt : 1, sizeof *items);
+  if (!items) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+  int rc = DK_OK;
+  for (size_t i = 0; !rc && i < cnt; i++) {
+    yaml_node_t *it = yaml_document_get_node((yaml_document_t *)&fv->doc,
+                                             n->data.sequence.items.start[i]);
+    if (!scalar(it))
+      rc = dk_error_set(err, DK_ERR_INVALID, "%s: list items must be scalars, got %s", what,
+                        node_kind(it));
+    else
+      items[i] = (char *)scalar(it);
+  }
+  if (!rc) rc = set_kv(b, key, NULL, items, cnt, err);
+  free(items);
+  return rc;
+}
+
+/* `samplers.+=NAME` or `samplers.+={ plugin: NAME, key: value }` appends a block. */
+static int append_block(dk_block **list, size_t *n, const flow_value *fv, const char *what,
+                        dk_error *err) {
+  const yaml_node_t *r = fv->root;
+  if (!r || (r->type == YAML_SCALAR_NODE && !*scalar(r)) || r->type == YAML_SEQUENCE_NODE)
+    return dk_error_set(err, DK_ERR_INVALID,
+                        "%s: expected a plugin name or { plugin: NAME, key: value, ... }", what);
+  dk_block *t = realloc(*list, (*n + 1) * sizeof *t);
+  if (!t) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+  *list = t;
+  dk_block *b = &t[*n];
+  memset(b, 0, sizeof *b);
+  int rc;
+  if (r->type == YAML_SCALAR_NODE) {
+    rc = (b->plugin = dk_strdup(scalar(r))) ? DK_OK : dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+  } else {
+    walk w = {(yaml_document_t *)&fv->doc, what, err};
+    rc = read_block(&w, r, "samplers", 1, b);
+    b->line = b->col = 0; /* from the command line: messages name the option */
+    for (size_t i = 0; i < b->n_kv; i++) b->kv[i].line = b->kv[i].col = 0;
+  }
+  if (rc) {
+    block_clear(b);
+    return rc;
+  }
+  (*n)++;
   return DK_OK;
 }
 
@@ -549,51 +646,64 @@ int dk_pipeline_override(dk_pipeline *p, const char *assignment, dk_error *err) 
   const char *dot = strchr(assignment, '.');
   if (!eq || !dot || dot > eq)
     return dk_error_set(err, DK_ERR_INVALID,
-                        "--set %s: expected SECTION.KEY=VALUE (e.g. decoder.beams=4)", assignment);
+                        "--set %s: expected SECTION.KEY=VALUE (e.g. generate.max_tokens=32)",
+                        assignment);
   char *sect = dk_strndup(assignment, (size_t)(dot - assignment));
   char *path = dk_strndup(dot + 1, (size_t)(eq - dot - 1));
-  const char *value = eq + 1;
+  char *what = dk_strndup(assignment, (size_t)(eq - assignment));
+  char label[DK_ERROR_MAX / 4];
+  snprintf(label, sizeof label, "--set %s", what ? what : "");
+  flow_value fv;
+  memset(&fv, 0, sizeof fv);
   int rc = DK_OK;
-  if (!sect || !path) {
-    rc = dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+  if (!sect || !path || !what) rc = dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+  if (!rc) rc = flow_parse(label, eq + 1, &fv, err);
+  if (rc) {
+    /* nothing more */
   } else if (strcmp(sect, "generate") == 0) {
-    rc = set_raw(&p->generate, path, value, err);
+    rc = set_flow(&p->generate, path, &fv, label, err);
   } else if (strcmp(sect, "samplers") == 0 || strcmp(sect, "scorers") == 0) {
     int is_s = sect[1] == 'a';
-    dk_block *list = is_s ? p->samplers : p->scorers;
-    size_t n = is_s ? p->n_samplers : p->n_scorers;
-    char *d2 = strchr(path, '.');
-    dk_block *b = NULL;
-    if (d2) {
-      *d2 = '\0';
-      char *end;
-      unsigned long idx = strtoul(path, &end, 10);
-      if (*path && !*end && idx < n) b = &list[idx];
-      for (size_t i = 0; !b && i < n; i++)
-        if (strcmp(list[i].plugin, path) == 0) b = &list[i];
+    dk_block **list = is_s ? &p->samplers : &p->scorers;
+    size_t *n = is_s ? &p->n_samplers : &p->n_scorers;
+    if (strcmp(path, "+") == 0) {
+      rc = append_block(list, n, &fv, label, err);
+    } else {
+      char *d2 = strchr(path, '.');
+      dk_block *b = NULL;
+      if (d2) {
+        *d2 = '\0';
+        char *end;
+        unsigned long idx = strtoul(path, &end, 10);
+        if (*path && !*end && idx < *n) b = &(*list)[idx];
+        for (size_t i = 0; !b && i < *n; i++)
+          if (strcmp((*list)[i].plugin, path) == 0) b = &(*list)[i];
+      }
+      if (!b)
+        rc = dk_error_set(err, DK_ERR_INVALID,
+                          "%s: expected %s.INDEX.KEY=VALUE or %s.PLUGIN.KEY=VALUE naming one "
+                          "of the pipeline's %zu %s, or %s.+=PLUGIN to add one",
+                          label, sect, sect, *n, sect, sect);
+      else
+        rc = set_flow(b, d2 + 1, &fv, label, err);
     }
-    if (!b)
-      rc = dk_error_set(err, DK_ERR_INVALID,
-                        "--set %s: expected %s.INDEX.KEY=VALUE or %s.PLUGIN.KEY=VALUE naming one "
-                        "of the pipeline's %zu %s",
-                        assignment, sect, sect, n, sect);
-    else
-      rc = set_raw(b, d2 + 1, value, err);
   } else {
     dk_block **slot = section_slot(p, sect);
     if (!slot) {
       rc = dk_error_set(err, DK_ERR_INVALID,
-                        "--set %s: unknown section '%s' (expected model, draft, decoder, drafter, "
+                        "%s: unknown section '%s' (expected model, draft, decoder, drafter, "
                         "constraint, samplers, scorers or generate)",
-                        assignment, sect);
+                        label, sect);
     } else {
       if (!*slot && !(*slot = calloc(1, sizeof **slot)))
         rc = dk_error_set(err, DK_ERR_NOMEM, "out of memory");
-      if (!rc) rc = set_raw(*slot, path, value, err);
+      if (!rc) rc = set_flow(*slot, path, &fv, label, err);
     }
   }
+  flow_free(&fv);
   free(sect);
   free(path);
+  free(what);
   return rc;
 }
 
