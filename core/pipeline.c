@@ -720,6 +720,8 @@ static int apply_kvs(const dk_pipeline *p, dk_block *b, const char *section, dk_
     if (rc) {
       if (kv->line)
         return dk_error_prefix(err, "%s:%d:%d: %s: ", p->file, kv->line, kv->col, section);
+      if (b->plugin && (!strcmp(section, "samplers") || !strcmp(section, "scorers")))
+        return dk_error_prefix(err, "--set %s.%s.%s: ", section, b->plugin, kv->key);
       return dk_error_prefix(err, "--set %s.%s: ", section, kv->key);
     }
   }

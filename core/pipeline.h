@@ -67,6 +67,13 @@ int dk_pipeline_resolve(dk_pipeline *p, dk_registry *reg, const char *default_mo
 /* DK_ERR_NOMEM (and "unknown") when the canonical text could not be built. */
 int dk_pipeline_fingerprint(const dk_pipeline *p, char out[17]);
 
+/* The resolved pipeline as canonical YAML: every parameter with its value
+ * (defaults included), which reads back as a pipeline with the same
+ * fingerprint.  Caller frees; NULL when out of memory. */
+char *dk_pipeline_yaml(const dk_pipeline *p);
+/* Append s[0..n) as a YAML double-quoted scalar (dk_buf_append rules). */
+void dk_yaml_quote(char **buf, size_t *len, size_t *cap, const char *s, size_t n);
+
 /* The generate block's host-declared parameters. */
 int64_t dk_gen_int(const dk_pipeline *p, const char *key);
 const char *dk_gen_string(const dk_pipeline *p, const char *key);

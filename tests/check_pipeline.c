@@ -207,7 +207,7 @@ START_TEST(test_overrides) {
   ck_assert_int_eq(dk_pipeline_override(p, "generate.stop=[a,bc]", &err), DK_OK);
   ck_assert_int_eq(dk_pipeline_override(p, "model.seed=9", &err), DK_OK);
   ck_assert_int_eq(dk_pipeline_override(p, "nonsense", &err), DK_ERR_INVALID);
-  ck_assert_str_eq(err.msg, "--set nonsense: expected SECTION.KEY=VALUE (e.g. decoder.beams=4)");
+  ck_assert_str_eq(err.msg, "--set nonsense: expected SECTION.KEY=VALUE (e.g. generate.max_tokens=32)");
   ck_assert_int_eq(dk_pipeline_override(p, "samplers.5.bias=1", &err), DK_ERR_INVALID);
   ck_assert_int_eq(dk_pipeline_override(p, "sampler.bias=1", &err), DK_ERR_INVALID);
   ck_assert_msg(strstr(err.msg, "unknown section 'sampler'") != NULL, "%s", err.msg);
@@ -223,7 +223,47 @@ START_TEST(test_overrides) {
   ck_assert_int_eq(dk_pipeline_parse(y, strlen(y), "t.yaml", "/base", &p, &err), DK_OK);
   ck_assert_int_eq(dk_pipeline_override(p, "samplers.good.bias=x", &err), DK_OK);
   ck_assert_int_eq(dk_pipeline_resolve(p, reg, NULL, &err), DK_ERR_INVALID);
-  ck_assert_str_eq(err.msg, "--set samplers.bias: key 'bias': expected a number, got 'x'");
+  ck_assert_str_eq(err.msg, "--set samplers.good.bias: key 'bias': expected a number, got 'x'");
+  dk_pipeline_free(p);
+}
+END_TEST
+
+/* --set values are YAML flow syntax: quoting keeps spaces and commas, and
+ * text YAML cannot read is an error naming the option. */
+START_TEST(test_override_flow) {
+  dk_pipeline *p = NULL;
+  const char *y = "decokit: 1\n" MODEL "samplers:\n  - { plugin: good }\n";
+  ck_assert_int_eq(dk_pipeline_parse(y, strlen(y), "t.yaml", "/base", &p, &err), DK_OK);
+  ck_assert_int_eq(dk_pipeline_override(p, "generate.stop=[\" had\", \",\", 'it''s']", &err), DK_OK);
+  ck_assert_int_eq(dk_pipeline_override(p, "generate.prompt=\"a: b\"", &err), DK_OK);
+  ck_assert_int_eq(dk_pipeline_override(p, "samplers.+=good", &err), DK_OK);
+  ck_assert_int_eq(dk_pipeline_override(p, "samplers.+={ plugin: good, bias: 2.5 }", &err), DK_OK);
+  ck_assert_uint_eq(p->n_samplers, 3);
+  ck_assert_msg(dk_pipeline_resolve(p, reg, NULL, &err) == DK_OK, "%s", err.msg);
+  ck_assert_uint_eq(dk_gen_list_len(p, "stop"), 3);
+  ck_assert_str_eq(dk_gen_list_item(p, "stop", 0), " had");
+  ck_assert_str_eq(dk_gen_list_item(p, "stop", 1), ",");
+  ck_assert_str_eq(dk_gen_list_item(p, "stop", 2), "it's");
+  ck_assert_str_eq(dk_gen_string(p, "prompt"), "a: b");
+  ck_assert_double_eq(dk_cfg_double(&p->samplers[2].cfg, "bias"), 2.5);
+  dk_pipeline_free(p);
+  ck_assert_int_eq(dk_pipeline_parse(y, strlen(y), "t.yaml", "/base", &p, &err), DK_OK);
+  ck_assert_int_eq(dk_pipeline_override(p, "generate.stop=[\"x", &err), DK_ERR_FORMAT);
+  ck_assert_msg(strncmp(err.msg, "--set generate.stop:1:", 22) == 0, "%s", err.msg);
+  ck_assert_int_eq(dk_pipeline_override(p, "generate.prompt=a: b", &err), DK_ERR_INVALID);
+  ck_assert_msg(strstr(err.msg, "--set generate.prompt: expected a value or a [list]") == err.msg,
+                "%s", err.msg);
+  ck_assert_int_eq(dk_pipeline_override(p, "generate.stop=[[a]]", &err), DK_ERR_INVALID);
+  ck_assert_int_eq(dk_pipeline_override(p, "generate.prompt=# only a comment", &err), DK_ERR_INVALID);
+  ck_assert_int_eq(dk_pipeline_override(p, "samplers.+=[good]", &err), DK_ERR_INVALID);
+  ck_assert_int_eq(dk_pipeline_override(p, "samplers.+={ bias: 1 }", &err), DK_ERR_INVALID);
+  ck_assert_msg(strstr(err.msg, "missing key 'plugin'") != NULL, "%s", err.msg);
+  ck_assert_int_eq(dk_pipeline_override(p, "decoder.plugin=", &err), DK_ERR_INVALID);
+  ck_assert_uint_eq(p->n_samplers, 1); /* nothing half-added */
+  /* An empty value is an empty string, as before. */
+  ck_assert_int_eq(dk_pipeline_override(p, "generate.prompt=", &err), DK_OK);
+  ck_assert_msg(dk_pipeline_resolve(p, reg, NULL, &err) == DK_OK, "%s", err.msg);
+  ck_assert_str_eq(dk_gen_string(p, "prompt"), "");
   dk_pipeline_free(p);
 }
 END_TEST
@@ -312,6 +352,7 @@ int main(void) {
   tcase_add_test(tc, test_amplification_limits);
   tcase_add_test(tc, test_lists_and_strings);
   tcase_add_test(tc, test_overrides);
+  tcase_add_test(tc, test_override_flow);
   tcase_add_test(tc, test_fingerprint);
   tcase_add_test(tc, test_relative_paths);
   tcase_add_test(tc, test_bad_specs_refused);

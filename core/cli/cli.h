@@ -18,12 +18,19 @@ enum {
   DK_EXIT_INTERRUPTED = 130, /* stopped by SIGINT; what was generated is printed */
 };
 
+/* The sampler shortcuts (--temp ...), in the order they join a chain. */
+enum { DK_SHORT_PENALTY, DK_SHORT_TOP_K, DK_SHORT_TOP_P, DK_SHORT_MIN_P, DK_SHORT_TEMP, DK_N_SHORT };
+
 /* Options every pipeline-driven command understands. */
 typedef struct dk_cli_common {
   const char *pipeline;    /* NULL: an all-defaults pipeline */
   const char *plugin_path; /* --plugin-path */
-  const char *sets[64];    /* --set assignments in order */
+  const char *sets[64];    /* --set assignments (and --sampler blocks) in order */
+  unsigned char is_sampler[64]; /* sets[i] is a --sampler block to append */
   size_t n_sets;
+  const char *shortcut[DK_N_SHORT]; /* values of --temp etc.; NULL when not given */
+  const char *stops[32];            /* --stop strings, literal */
+  size_t n_stops;
 } dk_cli_common;
 
 /* The shared part of every command's option loop: --set, --plugin-path and
@@ -32,6 +39,10 @@ typedef struct dk_cli_common {
  * return now (after --help, or a usage error already printed). */
 enum { DK_CLI_MINE = -1, DK_CLI_NEXT = -2 };
 int dk_cli_common_opt(dk_cli_common *c, int argc, char **argv, int *i, void (*usage)(FILE *));
+/* The sampling options of commands that generate: --sampler, --temp,
+ * --top-k, --top-p, --min-p, --repeat-penalty, --stop.  Same returns as
+ * dk_cli_common_opt. */
+int dk_cli_sampling_opt(dk_cli_common *c, int argc, char **argv, int *i);
 /* Load, override and resolve; prints the error and returns an exit status. */
 int dk_cli_load_pipeline(const dk_cli_common *c, dk_registry **reg, dk_pipeline **p);
 /* The bundled default model, or NULL if none can be found. */
@@ -59,7 +70,16 @@ int dk_cmd_grammar(int argc, char **argv);
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
 size_t dk_utf8_seq(const unsigned char *s, size_t n);
 
-/* JSON result of `run --json` (jansson). */
-int dk_cli_print_json(FILE *out, const dk_result *r, dk_run *run, const dk_pipeline *p, int top);
+/* Model text as decokit shows it, on stdout and in JSON alike: every byte
+ * that does not start a valid UTF-8 sequence becomes U+FFFD.  out holds
+ * 3 * n bytes; returns the length written. */
+size_t dk_utf8_sanitize(const char *in, size_t n, char *out);
+
+/* JSON result of `run --json` (jansson): indented, or one line that starts
+ * with "event": "done" for --json-stream. */
+int dk_cli_print_json(FILE *out, const dk_result *r, dk_run *run, const dk_pipeline *p, int top,
+                      int stream);
+/* One --json-stream text event. */
+void dk_cli_json_text_event(FILE *out, size_t completion, const char *bytes, size_t len);
 
 #endif

@@ -4,6 +4,13 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "textfile.h"
+
+/* A prompt file larger than this is refused, not read whole. */
+#define DK_PROMPT_MAX_BYTES (64u << 20)
 
 /* Ctrl-C asks the run to stop at the next step or model layer; the text so
  * far is still printed.  A second Ctrl-C kills as usual. */
@@ -26,12 +33,25 @@ static void run_usage(FILE *f) {
         "\n"
         "Options:\n"
         "  -p, --prompt TEXT     the prompt (default: generate.prompt; '-' reads stdin)\n"
-        "  --set SECTION.KEY=V   override a pipeline value, e.g. --set decoder.beams=4,\n"
-        "                        --set samplers.0.k=40, --set generate.max_tokens=32\n"
+        "  -f, --prompt-file F   read the prompt from file F\n"
+        "  --set SECTION.KEY=V   override a pipeline value; V is YAML flow syntax, e.g.\n"
+        "                        --set generate.max_tokens=32, --set samplers.0.k=40,\n"
+        "                        --set 'generate.stop=[\" had\", \",\"]'\n"
+        "  --sampler SPEC        append a sampler: a name or '{plugin: top_k, k: 40}'\n"
+        "                        (same as --set samplers.+=SPEC)\n"
+        "  --temp T, --top-k K, --top-p P, --min-p P, --repeat-penalty R\n"
+        "                        set that sampler's value, adding the sampler (before\n"
+        "                        the chain's dist, greedy or mirostat) when missing\n"
+        "  --stop TEXT           stop string, taken literally; repeatable (replaces\n"
+        "                        generate.stop)\n"
         "  -n, --max-tokens N    same as --set generate.max_tokens=N\n"
-        "  --seed N              same as --set generate.seed=N\n"
+        "  --seed N              same as --set generate.seed=N; -1 picks a random seed,\n"
+        "                        shown in the statistics and the JSON\n"
         "  -t, --threads N       same as --set generate.threads=N\n"
-        "  --json                print one JSON object (text, ids, logprobs, stats)\n"
+        "  --print-pipeline      print the resolved pipeline as YAML and exit\n"
+        "  --json                print one JSON object (see decokit(1) for its schema)\n"
+        "  --json-stream         JSON lines: a text event as text is produced, then\n"
+        "                        the --json object as a final \"done\" event\n"
         "  --no-prompt           do not echo the prompt before the generated text\n"
         "  -q, --quiet           no statistics line on stderr\n"
         "  --plugin-path DIRS    search these folders for plugins first\n"
@@ -42,41 +62,76 @@ static void run_usage(FILE *f) {
 typedef struct stream_ctx {
   size_t n;
   size_t last;
+  int jsonl;
 } stream_ctx;
 
 static void on_text(void *user, size_t completion, const char *bytes, size_t len) {
   stream_ctx *sc = user;
+  if (sc->jsonl) {
+    dk_cli_json_text_event(stdout, completion, bytes, len);
+    return;
+  }
   if (sc->n > 1 && completion != sc->last) {
     printf("\n--- completion %zu ---\n", completion + 1);
     sc->last = completion;
   }
-  fwrite(bytes, 1, len, stdout);
+  /* The same replacement policy as --json's text, in slices that never
+   * split a UTF-8 sequence. */
+  char buf[3 * 256];
+  while (len) {
+    size_t k = len < 256 ? len : 256;
+    while (k < len && k > 252 && ((unsigned char)bytes[k] & 0xC0) == 0x80) k--;
+    fwrite(buf, 1, dk_utf8_sanitize(bytes, k, buf), stdout);
+    bytes += k;
+    len -= k;
+  }
   fflush(stdout);
+}
+
+/* A seed nobody chose: from the kernel, else the clock and process id. */
+static long long random_seed(void) {
+  unsigned int v = 0;
+  FILE *f = fopen("/dev/urandom", "rb");
+  if (!f || fread(&v, sizeof v, 1, f) != 1) v = (unsigned int)time(NULL) ^ ((unsigned int)getpid() << 16);
+  if (f) fclose(f);
+  return (long long)(v & 0x7fffffffu);
 }
 
 int dk_cmd_run(int argc, char **argv) {
   dk_cli_common c = {0};
-  const char *prompt = NULL;
-  int json = 0, quiet = 0, echo = 1;
+  const char *prompt = NULL, *prompt_file = NULL;
+  int json = 0, jsonl = 0, quiet = 0, echo = 1, print_pipeline = 0;
   char set_buf[3][64];
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v;
     int r = dk_cli_common_opt(&c, argc, argv, &i, run_usage);
+    if (r == DK_CLI_MINE) r = dk_cli_sampling_opt(&c, argc, argv, &i);
     if (r == DK_CLI_NEXT) continue;
     if (r != DK_CLI_MINE) return r;
     if ((v = dk_cli_value("--prompt", argc, argv, &i)) || (v = dk_cli_value("-p", argc, argv, &i))) {
       prompt = v;
+    } else if ((v = dk_cli_value("--prompt-file", argc, argv, &i)) ||
+               (v = dk_cli_value("-f", argc, argv, &i))) {
+      if (!dk_cli_nonempty("--prompt-file", v)) return DK_EXIT_USAGE;
+      prompt_file = v;
     } else if ((v = dk_cli_value("--max-tokens", argc, argv, &i)) || (v = dk_cli_value("-n", argc, argv, &i))) {
       snprintf(set_buf[0], sizeof set_buf[0], "generate.max_tokens=%s", v);
       c.sets[c.n_sets++] = set_buf[0];
     } else if ((v = dk_cli_value("--seed", argc, argv, &i))) {
-      snprintf(set_buf[1], sizeof set_buf[1], "generate.seed=%s", v);
+      if (strcmp(v, "-1") == 0)
+        snprintf(set_buf[1], sizeof set_buf[1], "generate.seed=%lld", random_seed());
+      else
+        snprintf(set_buf[1], sizeof set_buf[1], "generate.seed=%s", v);
       c.sets[c.n_sets++] = set_buf[1];
     } else if ((v = dk_cli_value("--threads", argc, argv, &i)) || (v = dk_cli_value("-t", argc, argv, &i))) {
       snprintf(set_buf[2], sizeof set_buf[2], "generate.threads=%s", v);
       c.sets[c.n_sets++] = set_buf[2];
     } else if (strcmp(a, "--json") == 0) {
       json = 1;
+    } else if (strcmp(a, "--json-stream") == 0) {
+      json = jsonl = 1;
+    } else if (strcmp(a, "--print-pipeline") == 0) {
+      print_pipeline = 1;
     } else if (strcmp(a, "--no-prompt") == 0) {
       echo = 0;
     } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
@@ -95,24 +150,62 @@ int dk_cmd_run(int argc, char **argv) {
       return DK_EXIT_USAGE;
     }
   }
-  char *stdin_prompt = NULL;
+  if (prompt && prompt_file) {
+    dk_cli_error("run: give the prompt with --prompt or --prompt-file, not both");
+    return DK_EXIT_USAGE;
+  }
+  char *owned_prompt = NULL;
   if (prompt && strcmp(prompt, "-") == 0) {
-    prompt = stdin_prompt = dk_cli_slurp(stdin);
+    prompt = owned_prompt = dk_cli_slurp(stdin);
     if (!prompt) {
       dk_cli_error("run: could not read the prompt from standard input (read error or out of memory)");
       return DK_EXIT_RUNTIME;
     }
+  } else if (prompt_file) {
+    dk_error ferr;
+    dk_error_clear(&ferr);
+    size_t plen;
+    if (dk_textfile_read(prompt_file, "prompt", DK_PROMPT_MAX_BYTES, &owned_prompt, &plen, &ferr)) {
+      dk_cli_error("run: %s", ferr.msg);
+      return DK_EXIT_RUNTIME;
+    }
+    if (strlen(owned_prompt) != plen) {
+      dk_cli_error("run: %s: the prompt contains a NUL byte", prompt_file);
+      free(owned_prompt);
+      return DK_EXIT_RUNTIME;
+    }
+    prompt = owned_prompt;
   }
   dk_registry *reg;
   dk_pipeline *p;
   int status = dk_cli_load_pipeline(&c, &reg, &p);
   if (status) {
-    free(stdin_prompt);
+    free(owned_prompt);
     return status;
   }
-  stream_ctx sc = {(size_t)dk_gen_int(p, "n"), 0};
+  if (print_pipeline) {
+    /* The prompt given on the command line is part of what would run. */
+    dk_error perr;
+    dk_error_clear(&perr);
+    char *yaml = NULL;
+    if (prompt && dk_config_set(&p->generate.cfg, "prompt", prompt, &perr)) {
+      dk_cli_error("%s", perr.msg);
+      status = DK_EXIT_RUNTIME;
+    }
+    if (!status && !(yaml = dk_pipeline_yaml(p))) {
+      dk_cli_error("out of memory");
+      status = DK_EXIT_RUNTIME;
+    }
+    if (yaml) fputs(yaml, stdout);
+    free(yaml);
+    dk_pipeline_free(p);
+    dk_registry_free(reg);
+    free(owned_prompt);
+    return status;
+  }
+  stream_ctx sc = {(size_t)dk_gen_int(p, "n"), 0, jsonl};
   dk_run_opts opts = {.prompt = prompt,
-                      .on_text = json ? NULL : on_text,
+                      .on_text = json && !jsonl ? NULL : on_text,
                       .user = &sc,
                       .record_logprobs = json,
                       .logprobs = -1,
@@ -135,12 +228,17 @@ int dk_cmd_run(int argc, char **argv) {
   }
   const char *ptext = prompt ? prompt : dk_gen_string(p, "prompt");
   if (!json && echo) {
-    fputs(ptext, stdout);
-    fflush(stdout);
+    on_text(&(stream_ctx){1, 0, 0}, 0, ptext, strlen(ptext));
   }
   rc = dk_run_generate(run, &res, &err);
   if (json && res) {
-    dk_cli_print_json(stdout, res, run, p, (int)dk_gen_int(p, "logprobs"));
+    /* The settings in the JSON are those the run used, prompt included
+     * (the fingerprint, already taken, is the pipeline's). */
+    if (prompt) {
+      dk_error perr;
+      dk_config_set(&p->generate.cfg, "prompt", prompt, &perr);
+    }
+    dk_cli_print_json(stdout, res, run, p, (int)dk_gen_int(p, "logprobs"), jsonl);
   } else if (res) {
     putchar('\n');
   }
@@ -162,10 +260,11 @@ int dk_cmd_run(int argc, char **argv) {
     }
     fprintf(stderr,
             "decokit: %zu prompt tokens (%.1f tok/s), %llu generated (%.1f tok/s), %llu forward "
-            "passes, stop: %s, pipeline %s\n",
+            "passes, stop: %s, seed %lld, pipeline %s\n",
             res->n_prompt, res->t_prompt > 0 ? (double)res->n_prompt / res->t_prompt : 0.0,
             (unsigned long long)gen, t > 0 ? (double)gen / t : 0.0, (unsigned long long)passes,
-            res->n && res->c[0].stop_reason ? res->c[0].stop_reason : "error", res->fingerprint);
+            res->n && res->c[0].stop_reason ? res->c[0].stop_reason : "error",
+            (long long)dk_gen_int(p, "seed"), res->fingerprint);
   }
 out:
   sigaction(SIGINT, &old_sa, NULL);
@@ -173,6 +272,6 @@ out:
   dk_run_free(run);
   dk_pipeline_free(p);
   dk_registry_free(reg);
-  free(stdin_prompt);
+  free(owned_prompt);
   return status;
 }

@@ -3,6 +3,7 @@
 
 #include "log.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -63,6 +64,128 @@ int dk_cli_common_opt(dk_cli_common *c, int argc, char **argv, int *i, void (*us
     return DK_CLI_NEXT;
   }
   return DK_CLI_MINE;
+}
+
+static const struct {
+  const char *opt, *plugin, *key;
+  int integer;
+} shortcuts[DK_N_SHORT] = {
+    [DK_SHORT_PENALTY] = {"--repeat-penalty", "penalties", "repeat", 0},
+    [DK_SHORT_TOP_K] = {"--top-k", "top_k", "k", 1},
+    [DK_SHORT_TOP_P] = {"--top-p", "top_p", "p", 0},
+    [DK_SHORT_MIN_P] = {"--min-p", "min_p", "p", 0},
+    [DK_SHORT_TEMP] = {"--temp", "temperature", "t", 0},
+};
+
+/* A shortcut's value must be a plain number, so that a typo is named by
+ * its option here rather than by the sampler block it turned into. */
+static int is_number(const char *v, int integer) {
+  char *end;
+  errno = 0;
+  if (integer == 1)
+    (void)strtol(v, &end, 10);
+  else
+    (void)strtod(v, &end);
+  return *v && !*end && errno == 0 && !strchr(v, 'n') && !strchr(v, 'N') && !strchr(v, 'x') &&
+         !strchr(v, 'X');
+}
+
+int dk_cli_sampling_opt(dk_cli_common *c, int argc, char **argv, int *i) {
+  const char *v;
+  if ((v = dk_cli_value("--sampler", argc, argv, i))) {
+    if (!dk_cli_nonempty("--sampler", v)) return DK_EXIT_USAGE;
+    if (c->n_sets == sizeof c->sets / sizeof *c->sets) {
+      dk_cli_error("too many --set and --sampler options");
+      return DK_EXIT_USAGE;
+    }
+    c->is_sampler[c->n_sets] = 1;
+    c->sets[c->n_sets++] = v;
+    return DK_CLI_NEXT;
+  }
+  if ((v = dk_cli_value("--stop", argc, argv, i))) {
+    if (!dk_cli_nonempty("--stop", v)) return DK_EXIT_USAGE;
+    if (c->n_stops == sizeof c->stops / sizeof *c->stops) {
+      dk_cli_error("too many --stop options (at most %zu)", sizeof c->stops / sizeof *c->stops);
+      return DK_EXIT_USAGE;
+    }
+    c->stops[c->n_stops++] = v;
+    return DK_CLI_NEXT;
+  }
+  for (int k = 0; k < DK_N_SHORT; k++) {
+    if (!(v = dk_cli_value(shortcuts[k].opt, argc, argv, i))) continue;
+    if (!dk_cli_nonempty(shortcuts[k].opt, v)) return DK_EXIT_USAGE;
+    if (!is_number(v, shortcuts[k].integer)) {
+      dk_cli_error("option %s: expected %s, got '%s'", shortcuts[k].opt,
+                   shortcuts[k].integer == 1 ? "a whole number" : "a number", v);
+      return DK_EXIT_USAGE;
+    }
+    c->shortcut[k] = v;
+    return DK_CLI_NEXT;
+  }
+  return DK_CLI_MINE;
+}
+
+/* Samplers that pick the token: a shortcut's sampler goes before the first
+ * of them, where it still has an effect. */
+static int is_selector(const char *plugin) {
+  static const char *const sel[] = {"dist", "greedy", "mirostat", "mirostat_v2"};
+  for (size_t i = 0; i < sizeof sel / sizeof *sel; i++)
+    if (strcmp(plugin, sel[i]) == 0) return 1;
+  return 0;
+}
+
+/* --sampler SPEC is --set samplers.+=SPEC. */
+static int add_sampler(dk_pipeline *p, const char *spec, dk_error *err) {
+  char *a = NULL;
+  size_t len = 0, cap = 0;
+  dk_buf_append(&a, &len, &cap, "samplers.+=", 11);
+  dk_buf_append(&a, &len, &cap, spec, strlen(spec));
+  if (cap == DK_BUF_FAILED) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+  int rc = dk_pipeline_override(p, a, err);
+  free(a);
+  /* The message names "--set samplers.+": say which option it came from. */
+  return rc && rc != DK_ERR_NOMEM ? dk_error_prefix(err, "--sampler: ") : rc;
+}
+
+/* --temp and friends: set the pipeline's sampler of that plugin, or add one
+ * before the chain's selector. */
+static int apply_shortcuts(const dk_cli_common *c, dk_pipeline *p, dk_error *err) {
+  char a[256];
+  for (int k = 0; k < DK_N_SHORT; k++) {
+    if (!c->shortcut[k]) continue;
+    size_t at = p->n_samplers;
+    for (size_t i = 0; i < p->n_samplers && at == p->n_samplers; i++)
+      if (strcmp(p->samplers[i].plugin, shortcuts[k].plugin) == 0) at = i;
+    if (at == p->n_samplers) {
+      snprintf(a, sizeof a, "samplers.+=%s", shortcuts[k].plugin);
+      int rc = dk_pipeline_override(p, a, err);
+      if (rc) return rc;
+      at = 0;
+      while (at + 1 < p->n_samplers && !is_selector(p->samplers[at].plugin)) at++;
+      dk_block added = p->samplers[p->n_samplers - 1];
+      memmove(&p->samplers[at + 1], &p->samplers[at], (p->n_samplers - 1 - at) * sizeof added);
+      p->samplers[at] = added;
+    }
+    snprintf(a, sizeof a, "samplers.%zu.%s=%s", at, shortcuts[k].key, c->shortcut[k]);
+    int rc = dk_pipeline_override(p, a, err);
+    if (rc) return rc;
+  }
+  if (c->n_stops) {
+    char *a2 = NULL;
+    size_t len = 0, cap = 0;
+    dk_buf_append(&a2, &len, &cap, "generate.stop=[", 15);
+    for (size_t i = 0; i < c->n_stops; i++) {
+      if (i) dk_buf_append(&a2, &len, &cap, ", ", 2);
+      dk_yaml_quote(&a2, &len, &cap, c->stops[i], strlen(c->stops[i]));
+    }
+    dk_buf_append(&a2, &len, &cap, "]", 1);
+    if (cap == DK_BUF_FAILED) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+    int rc = dk_pipeline_override(p, a2, err);
+    free(a2);
+    if (rc && rc != DK_ERR_NOMEM) return dk_error_prefix(err, "--stop: ");
+    if (rc) return rc;
+  }
+  return DK_OK;
 }
 
 static int is_file(const char *p) {
@@ -184,7 +307,10 @@ int dk_cli_load_pipeline(const dk_cli_common *c, dk_registry **reg, dk_pipeline 
     *p = dk_pipeline_new_default(".");
     rc = *p ? DK_OK : dk_error_set(&err, DK_ERR_NOMEM, "out of memory");
   }
-  for (size_t i = 0; !rc && i < c->n_sets; i++) rc = dk_pipeline_override(*p, c->sets[i], &err);
+  for (size_t i = 0; !rc && i < c->n_sets; i++)
+    rc = c->is_sampler[i] ? add_sampler(*p, c->sets[i], &err)
+                          : dk_pipeline_override(*p, c->sets[i], &err);
+  if (!rc) rc = apply_shortcuts(c, *p, &err);
   if (!rc) {
     *reg = dk_cli_registry(c->plugin_path, (*p)->plugin_path);
     if (!*reg) rc = dk_error_set(&err, DK_ERR_NOMEM, "out of memory");
