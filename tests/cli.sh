@@ -67,7 +67,7 @@ cat "$tmp/one.yaml" >"$tmp/chunked.yaml"
 echo 'decoder: { plugin: chunked }' >>"$tmp/chunked.yaml"
 for y in one chunked; do
   expect 0 "run $y.yaml" -- "$dk" run --plugin-path "$fx" -q --json "$tmp/$y.yaml"
-  grep -v -e '_s"' -e 'per_s"' -e '"pipeline"' -e '"fingerprint"' -e 'logprob"' "$tmp/out" >"$tmp/$y.json"
+  grep -v -e '_s"' -e 'per_s"' -e '"pipeline"' -e '"fingerprint"' -e 'logprob"' -e '"plugin"' "$tmp/out" >"$tmp/$y.json"
   cp "$tmp/out" "$tmp/$y.full"
 done
 cmp -s "$tmp/one.json" "$tmp/chunked.json" && ok || bad "chunked example: not the one-token-a-step result"

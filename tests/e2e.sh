@@ -55,7 +55,7 @@ out=$("$dk" run --set model.path="$m/stories260K.gguf" -p "Once upon a time" -n 
 if [ -f "$m/llama-2-tiny-random.gguf" ]; then
   out=$("$dk" run --set model.path="$m/llama-2-tiny-random.gguf" -p "Once upon a time" -n 1 --json \
     --set generate.logprobs=2 | tr -d ' \n' |
-    sed 's/.*"prompt_tokens":\(\[[^]]*\]\).*"top":\[{"id":\([0-9]*\),"piece":"[^"]*","logprob":\([-0-9.e]*\)},{"id":\([0-9]*\),"piece":"[^"]*","logprob":\([-0-9.e]*\)}.*/\1 \2 \3 \4 \5/')
+    sed 's/.*"prompt_tokens":\(\[[^]]*\]\).*"top":\[{"id":\([0-9]*\),"piece":"[^"]*","logprob":\([-0-9.e]*\)[^}]*},{"id":\([0-9]*\),"piece":"[^"]*","logprob":\([-0-9.e]*\)[^}]*}.*/\1 \2 \3 \4 \5/')
   set -- $out
   [ "${1:-}" = "[1,9038,2501,263,931]" ] && ok || bad "tiny-random prompt ids: ${1:-none}"
   if [ "${2:-}" = 17196 ] && [ "${4:-}" = 30883 ] &&

@@ -1,5 +1,7 @@
-/* utf8.c -- UTF-8 validity, for printing model text that may end mid-character. */
+/* utf8.c -- UTF-8 validity and the one replacement policy for model text shown on stdout and in JSON. */
 #include "cli.h"
+
+#include <string.h>
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
 size_t dk_utf8_seq(const unsigned char *s, size_t n) {
@@ -14,4 +16,21 @@ size_t dk_utf8_seq(const unsigned char *s, size_t n) {
   static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
   if (cp < min[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
   return len;
+}
+
+size_t dk_utf8_sanitize(const char *in, size_t n, char *out) {
+  size_t o = 0;
+  for (size_t i = 0; i < n;) {
+    size_t l = dk_utf8_seq((const unsigned char *)in + i, n - i);
+    if (l) {
+      memcpy(out + o, in + i, l);
+      o += l;
+      i += l;
+    } else {
+      memcpy(out + o, "\xEF\xBF\xBD", 3);
+      o += 3;
+      i++;
+    }
+  }
+  return o;
 }
