@@ -136,6 +136,31 @@ done
 expect 0 "print with a prompt" -- "$dk" run -p 'tab	"q"' --print-pipeline
 has "$tmp/out" 'prompt: "tab\x09\"q\""' "printed prompt is escaped"
 
+# ---- the help and decokit(1) suggest only what works ----
+"$dk" run --help >"$tmp/help"
+hasnt "$tmp/help" "beams" "run --help suggests no decoder.beams"
+hasnt "$src/man/decokit.1" "beams" "decokit(1) suggests no decoder.beams"
+# The --set examples of the help, one a line, work on the default pipeline
+# in the order given.
+sed -n "s/^ \\{10,\\}--set '\\(.*\\)'\$/\\1/p; s/^ \\{10,\\}--set \\([^ ']*\\).*/\\1/p" "$tmp/help" >"$tmp/sets"
+[ "$(wc -l <"$tmp/sets")" -ge 4 ] && ok || bad "run --help lost its --set examples"
+set --
+while IFS= read -r a; do set -- "$@" --set "$a"; done <"$tmp/sets"
+if "$dk" run -q "$@" --print-pipeline >"$tmp/out" 2>"$tmp/err"; then ok; else bad "help's --set examples:"; cat "$tmp/err"; fi
+has "$tmp/out" '{ plugin: "top_k", k: 20 }' "help's --set examples"
+has "$tmp/out" 'stop: [" had", ","]' "help's --set stop example"
+# decokit(1)'s EXAMPLES run as written, with the bundled model, in a scratch folder.
+mkdir -p "$tmp/bin" "$tmp/ex"
+printf '#!/bin/sh\nexec "%s" "$@"\n' "$dk" >"$tmp/bin/decokit"
+chmod +x "$tmp/bin/decokit"
+sed -n 's/^\.Dl \$ //p' "$src/man/decokit.1" |
+  sed "s/\\\\(dq/\"/g; s/\\\\(aq/'/g; s/\\\\e/\\\\/g" >"$tmp/examples"
+[ "$(wc -l <"$tmp/examples")" -ge 8 ] && ok || bad "decokit(1) lost its examples"
+while IFS= read -r ex; do
+  if (cd "$tmp/ex" && PATH="$tmp/bin:$PATH" sh -c "$ex") >"$tmp/out" 2>"$tmp/err"; then ok; else
+    bad "decokit(1) example fails: $ex"; cat "$tmp/err"; fi
+done <"$tmp/examples"
+
 # ---- perplexity: carriage-return progress only on a terminal ----
 printf 'the cat sat on the mat and the dog sat on the log\n' >"$tmp/text.txt"
 expect 0 "perplexity to a pipe" -- "$dk" perplexity --plugin-path "$fx" --set model.plugin=hashlm -c 8 "$tmp/text.txt"
