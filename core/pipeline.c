@@ -1,6 +1,7 @@
 /* pipeline.c -- read pipeline YAML with libyaml, keep positions, check it against schemas. */
 #include "pipeline.h"
 
+#include "chat_template.h"
 #include "error.h"
 #include "textfile.h"
 
@@ -34,6 +35,10 @@ static const dk_param_spec generate_params[] = {
      "Keep generating past the end-of-sequence token."},
     {"threads", DK_PARAM_INT, DK_PARAM_MIN | DK_PARAM_MAX, "0", 0, 256,
      "Threads for the model and OpenBLAS; 0 means the number of online CPUs."},
+    /* No default, so pipelines without it keep their fingerprints. */
+    {"chat_template", DK_PARAM_STRING, 0, NULL, 0, 0,
+     "Chat format of decokit chat and run --chat: chatml, llama2, llama3, mistral, or auto (the "
+     "model's tokenizer.chat_template when it is one of these). Default: auto."},
     {NULL, 0, 0, NULL, 0, 0, NULL}};
 
 static const dk_iface_header generate_hdr = {
@@ -797,6 +802,12 @@ int dk_pipeline_resolve(dk_pipeline *p, dk_registry *reg, const char *default_mo
     if (strcmp(ab, "auto") && strcmp(ab, "true") && strcmp(ab, "false"))
       rc = dk_error_set(err, DK_ERR_INVALID, "%s: generate: key 'add_bos': expected auto, true or "
                         "false, got '%s'", p->file, ab);
+  }
+  if (!rc) {
+    const char *ct = dk_gen_string(p, "chat_template");
+    if (*ct && strcmp(ct, "auto") && !dk_chat_format_named(ct))
+      rc = dk_error_set(err, DK_ERR_INVALID, "%s: generate: key 'chat_template': expected auto, "
+                        "chatml, llama2, llama3 or mistral, got '%s'", p->file, ct);
   }
   if (!rc) p->resolved = 1;
   return rc;

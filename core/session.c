@@ -323,7 +323,8 @@ static int tokenize_prompt(dk_run *run, const char *text, dk_token **out, size_t
   const struct dk_model_iface *mi = model_iface(run->model);
   const char *ab = dk_gen_string(run->p, "add_bos");
   int add_bos = strcmp(ab, "auto") == 0 ? run->info.add_bos : strcmp(ab, "true") == 0;
-  uint32_t flags = add_bos ? DK_TOKENIZE_ADD_SPECIAL : 0;
+  uint32_t flags = (add_bos ? DK_TOKENIZE_ADD_SPECIAL : 0) |
+                   (run->opts.parse_special ? DK_TOKENIZE_PARSE_SPECIAL : 0);
   size_t len = strlen(text), cap = len + 8, got = 0;
   *out = malloc(cap * sizeof **out);
   if (!*out) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
@@ -446,6 +447,8 @@ static void set_model_abort(dk_run *run, int on) {
       model_iface(models[i])->set_abort(models[i]->inst, on ? run->opts.should_abort : NULL,
                                         on ? run->opts.user : NULL);
 }
+
+void dk_run_set_prompt(dk_run *run, const char *prompt) { run->opts.prompt = prompt; }
 
 int dk_run_generate(dk_run *run, dk_result **out, dk_error *err) {
   double t_start = dk_now();

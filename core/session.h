@@ -19,6 +19,7 @@ typedef struct dk_run_opts {
   /* Polled between steps and by the model during evaluations; nonzero ends
    * every completion with stop reason "cancelled", keeping what was made. */
   int (*should_abort)(void *user);
+  int parse_special; /* tokenize special-token texts in the prompt as such (chat templates) */
 } dk_run_opts;
 
 typedef struct dk_logprob_alt {
@@ -80,6 +81,9 @@ typedef struct dk_run dk_run;
 /* Instantiate a resolved pipeline: models, decoder, drafter, scorers. */
 int dk_run_new(dk_pipeline *p, const dk_run_opts *opts, dk_run **out, dk_error *err);
 void dk_run_free(dk_run *run);
+/* The prompt of the next dk_run_generate (borrowed until then), so that a
+ * conversation runs turn after turn on the loaded models. */
+void dk_run_set_prompt(dk_run *run, const char *prompt);
 /* Generate every completion.  On error *out may still hold what was made. */
 int dk_run_generate(dk_run *run, dk_result **out, dk_error *err);
 void dk_result_free(dk_result *r);
