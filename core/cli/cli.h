@@ -66,6 +66,16 @@ int dk_cmd_perplexity(int argc, char **argv);
 int dk_cmd_model(int argc, char **argv);
 int dk_cmd_bench(int argc, char **argv);
 int dk_cmd_grammar(int argc, char **argv);
+int dk_cmd_chat(int argc, char **argv);
+
+/* A seed nobody chose (--seed -1): from the kernel, else clock and pid. */
+long long dk_cli_random_seed(void);
+/* The chat format (a dk_chat_format) for p: name if given, else the
+ * pipeline's generate.chat_template, else the model's own template;
+ * prints the error and returns an exit status. */
+int dk_cli_chat_format(const dk_pipeline *p, const char *name, int *out);
+/* Add the format's end-of-turn text to the resolved stop strings. */
+int dk_cli_chat_stop(dk_pipeline *p, int format);
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
 size_t dk_utf8_seq(const unsigned char *s, size_t n);
@@ -74,6 +84,8 @@ size_t dk_utf8_seq(const unsigned char *s, size_t n);
  * that does not start a valid UTF-8 sequence becomes U+FFFD.  out holds
  * 3 * n bytes; returns the length written. */
 size_t dk_utf8_sanitize(const char *in, size_t n, char *out);
+/* Model text to f under that policy. */
+void dk_cli_write_text(FILE *f, const char *bytes, size_t len);
 
 /* JSON result of `run --json` (jansson): indented, or one line that starts
  * with "event": "done" for --json-stream. */

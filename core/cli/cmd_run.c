@@ -4,9 +4,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "chat_template.h"
 #include "textfile.h"
 
 /* A prompt file larger than this is refused, not read whole. */
@@ -50,6 +49,10 @@ static void run_usage(FILE *f) {
         "  --seed N              same as --set generate.seed=N; -1 picks a random seed,\n"
         "                        shown in the statistics and the JSON\n"
         "  -t, --threads N       same as --set generate.threads=N\n"
+        "  --chat                send the prompt as a user message in the model's chat\n"
+        "                        format (see decokit chat --help)\n"
+        "  --chat-template NAME  --chat in format chatml, llama2, llama3 or mistral\n"
+        "  --system TEXT         --chat with this system message first\n"
         "  --print-pipeline      print the resolved pipeline as YAML and exit\n"
         "  --json                print one JSON object (see decokit(1) for its schema)\n"
         "  --json-stream         JSON lines: a text event as text is produced, then\n"
@@ -77,31 +80,14 @@ static void on_text(void *user, size_t completion, const char *bytes, size_t len
     printf("\n--- completion %zu ---\n", completion + 1);
     sc->last = completion;
   }
-  /* The same replacement policy as --json's text, in slices that never
-   * split a UTF-8 sequence. */
-  char buf[3 * 256];
-  while (len) {
-    size_t k = len < 256 ? len : 256;
-    while (k < len && k > 252 && ((unsigned char)bytes[k] & 0xC0) == 0x80) k--;
-    fwrite(buf, 1, dk_utf8_sanitize(bytes, k, buf), stdout);
-    bytes += k;
-    len -= k;
-  }
+  dk_cli_write_text(stdout, bytes, len); /* the replacement policy of --json's text */
   fflush(stdout);
-}
-
-/* A seed nobody chose: from the kernel, else the clock and process id. */
-static long long random_seed(void) {
-  unsigned int v = 0;
-  FILE *f = fopen("/dev/urandom", "rb");
-  if (!f || fread(&v, sizeof v, 1, f) != 1) v = (unsigned int)time(NULL) ^ ((unsigned int)getpid() << 16);
-  if (f) fclose(f);
-  return (long long)(v & 0x7fffffffu);
 }
 
 int dk_cmd_run(int argc, char **argv) {
   dk_cli_common c = {0};
-  const char *prompt = NULL, *prompt_file = NULL;
+  const char *prompt = NULL, *prompt_file = NULL, *chat_tmpl = NULL, *system = NULL;
+  int chat = 0;
   int json = 0, jsonl = 0, quiet = 0, echo = 1, print_pipeline = 0;
   char set_buf[3][64];
   for (int i = 1; i < argc; i++) {
@@ -121,13 +107,22 @@ int dk_cmd_run(int argc, char **argv) {
       c.sets[c.n_sets++] = set_buf[0];
     } else if ((v = dk_cli_value("--seed", argc, argv, &i))) {
       if (strcmp(v, "-1") == 0)
-        snprintf(set_buf[1], sizeof set_buf[1], "generate.seed=%lld", random_seed());
+        snprintf(set_buf[1], sizeof set_buf[1], "generate.seed=%lld", dk_cli_random_seed());
       else
         snprintf(set_buf[1], sizeof set_buf[1], "generate.seed=%s", v);
       c.sets[c.n_sets++] = set_buf[1];
     } else if ((v = dk_cli_value("--threads", argc, argv, &i)) || (v = dk_cli_value("-t", argc, argv, &i))) {
       snprintf(set_buf[2], sizeof set_buf[2], "generate.threads=%s", v);
       c.sets[c.n_sets++] = set_buf[2];
+    } else if ((v = dk_cli_value("--chat-template", argc, argv, &i))) {
+      if (!dk_cli_nonempty("--chat-template", v)) return DK_EXIT_USAGE;
+      chat_tmpl = v;
+      chat = 1;
+    } else if ((v = dk_cli_value("--system", argc, argv, &i))) {
+      system = v;
+      chat = 1;
+    } else if (strcmp(a, "--chat") == 0) {
+      chat = 1;
     } else if (strcmp(a, "--json") == 0) {
       json = 1;
     } else if (strcmp(a, "--json-stream") == 0) {
@@ -185,6 +180,29 @@ int dk_cmd_run(int argc, char **argv) {
     free(owned_prompt);
     return status;
   }
+  char *chat_prompt = NULL;
+  if (chat) {
+    int format = 0;
+    status = dk_cli_chat_format(p, chat_tmpl, &format);
+    dk_chat_msg msgs[2];
+    size_t nm = 0;
+    if (system) msgs[nm++] = (dk_chat_msg){"system", system};
+    msgs[nm++] = (dk_chat_msg){"user", prompt ? prompt : dk_gen_string(p, "prompt")};
+    dk_error cerr;
+    dk_error_clear(&cerr);
+    if (!status && (dk_chat_render((dk_chat_format)format, msgs, nm, 1, &chat_prompt, &cerr) ||
+                    dk_cli_chat_stop(p, format))) {
+      dk_cli_error("%s", cerr.msg[0] ? cerr.msg : "out of memory");
+      status = DK_EXIT_RUNTIME;
+    }
+    if (status) {
+      dk_pipeline_free(p);
+      dk_registry_free(reg);
+      free(owned_prompt);
+      return status;
+    }
+    prompt = chat_prompt;
+  }
   if (print_pipeline) {
     /* The prompt given on the command line is part of what would run. */
     dk_error perr;
@@ -203,6 +221,7 @@ int dk_cmd_run(int argc, char **argv) {
     dk_pipeline_free(p);
     dk_registry_free(reg);
     free(owned_prompt);
+    free(chat_prompt);
     return status;
   }
   stream_ctx sc = {(size_t)dk_gen_int(p, "n"), 0, jsonl};
@@ -211,7 +230,8 @@ int dk_cmd_run(int argc, char **argv) {
                       .user = &sc,
                       .record_logprobs = json,
                       .logprobs = -1,
-                      .should_abort = should_abort};
+                      .should_abort = should_abort,
+                      .parse_special = chat};
   struct sigaction sa, old_sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_sigint;
@@ -275,5 +295,6 @@ out:
   dk_pipeline_free(p);
   dk_registry_free(reg);
   free(owned_prompt);
+  free(chat_prompt);
   return status;
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 void dk_cli_error(const char *fmt, ...) {
@@ -186,6 +187,14 @@ static int apply_shortcuts(const dk_cli_common *c, dk_pipeline *p, dk_error *err
     if (rc) return rc;
   }
   return DK_OK;
+}
+
+long long dk_cli_random_seed(void) {
+  unsigned int v = 0;
+  FILE *f = fopen("/dev/urandom", "rb");
+  if (!f || fread(&v, sizeof v, 1, f) != 1) v = (unsigned int)time(NULL) ^ ((unsigned int)getpid() << 16);
+  if (f) fclose(f);
+  return (long long)(v & 0x7fffffffu);
 }
 
 static int is_file(const char *p) {

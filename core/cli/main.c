@@ -29,6 +29,7 @@ static void usage(FILE *f) {
         "\n"
         "Commands:\n"
         "  run [PIPELINE]        generate text (see decokit run --help)\n"
+        "  chat [PIPELINE]       talk with a chat model, line by line\n"
         "  validate PIPELINE...  check pipelines without running them\n"
         "  plugins [info NAME]   list plugins, or show one plugin's parameters\n"
         "  model info FILE       describe a model file\n"
@@ -68,6 +69,7 @@ int main(int argc, char **argv) {
     const char *name;
     int (*fn)(int, char **);
   } cmds[] = {{"run", dk_cmd_run},
+              {"chat", dk_cmd_chat},
               {"validate", dk_cmd_validate},
               {"plugins", dk_cmd_plugins},
               {"tokenize", dk_cmd_tokenize},

@@ -34,3 +34,16 @@ size_t dk_utf8_sanitize(const char *in, size_t n, char *out) {
   }
   return o;
 }
+
+void dk_cli_write_text(FILE *f, const char *bytes, size_t len) {
+  char buf[3 * 256];
+  while (len) {
+    /* Slices end before a continuation byte, so no valid sequence is split
+     * (a sequence is at most 4 bytes). */
+    size_t k = len < 256 ? len : 256;
+    while (k < len && k > 252 && ((unsigned char)bytes[k] & 0xC0) == 0x80) k--;
+    fwrite(buf, 1, dk_utf8_sanitize(bytes, k, buf), f);
+    bytes += k;
+    len -= k;
+  }
+}
