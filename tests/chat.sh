@@ -107,6 +107,11 @@ i=0
 while [ $i -lt 100 ] && [ "$(tmux -S "$sock" capture-pane -p | grep -cxF '> Hello')" -lt 2 ]; do sleep 0.2; i=$((i + 1)); done
 [ "$(tmux -S "$sock" capture-pane -p | grep -cxF '> Hello')" -eq 2 ] && ok ||
   { bad "chat: Up did not recall 'Hello'"; tmux -S "$sock" capture-pane -p; }
+# Ctrl-D ends the chat with status 0 (typed once the reply is done: the line
+# editor may drop what was typed ahead while the model ran).
+i=0
+while [ $i -lt 100 ] && [ "$(tmux -S "$sock" capture-pane -p | grep -cxF -- "$reply")" -lt 2 ]; do sleep 0.2; i=$((i + 1)); done
+sleep 0.5
 # Ctrl-D ends the chat with status 0.
 tmux -S "$sock" send-keys C-d
 wait_for "chat-exit-0" && ok || { bad "chat: Ctrl-D did not end it with status 0"; cat "$tmp/pane"; }
