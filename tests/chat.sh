@@ -49,6 +49,12 @@ expect 3 "generate.chat_template unknown" -- "$dk" validate "$src/config/greedy.
 has "$tmp/err" "key 'chat_template': expected auto, chatml, llama2, llama3 or mistral, got 'vicuna'" "bad chat_template"
 expect 2 "--chat-template unknown" -- "$dk" run -q -n 2 --chat-template vicuna -p Hello
 has "$tmp/err" "unknown chat template 'vicuna'" "bad --chat-template"
+expect 2 "--chat --print-pipeline" -- "$dk" run --chat-template chatml -p Hello --print-pipeline
+has "$tmp/err" "cannot carry a --chat prompt" "--chat --print-pipeline"
+expect 0 "chat --help" -- "$dk" chat --help
+has "$tmp/out" "Usage: decokit chat" "chat --help"
+expect 0 "--help lists chat" -- "$dk" --help
+has "$tmp/out" "  chat [PIPELINE]" "--help lists chat"
 # The end of the turn stops the reply when the model writes it as text.
 expect 0 "end of turn is a stop string" -- "$dk" run -q -n 2 --chat-template chatml -p Hello --json
 tr -d ' \n' <"$tmp/out" | grep -q '"stop":\["<|im_end|>"\]' && ok || bad "ChatML's <|im_end|> is not a stop string"

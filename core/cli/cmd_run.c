@@ -147,6 +147,12 @@ int dk_cmd_run(int argc, char **argv) {
       return DK_EXIT_USAGE;
     }
   }
+  if (chat && print_pipeline) {
+    /* A pipeline cannot say that its prompt's special-token texts are
+     * special tokens, so the printed one would run differently. */
+    dk_cli_error("run: --print-pipeline cannot carry a --chat prompt (its special tokens)");
+    return DK_EXIT_USAGE;
+  }
   if (prompt && prompt_file) {
     dk_cli_error("run: give the prompt with --prompt or --prompt-file, not both");
     return DK_EXIT_USAGE;
