@@ -141,6 +141,7 @@ static int commit_one(dk_session *s, dk_token t, const dk_token_logprob *lp, int
   }
   s->toks[s->n_toks++] = t;
   c->tokens[c->n_tokens++] = t;
+  if (run->opts.on_token) run->opts.on_token(run->opts.user, s->index, r);
   int st = append_text(s, run->pieces[t], run->piece_len[t]);
   if (st < 0) return dk_error_set(err, DK_ERR_NOMEM, "out of memory for the output text");
   if (st) return dk_session_finish(s, "stop");

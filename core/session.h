@@ -7,6 +7,8 @@
 #include "instance.h"
 #include "pipeline.h"
 
+struct dk_token_record;
+
 typedef struct dk_run_opts {
   const char *prompt; /* NULL: the pipeline's generate.prompt */
   int threads;        /* 0: the pipeline's generate.threads */
@@ -20,6 +22,9 @@ typedef struct dk_run_opts {
    * every completion with stop reason "cancelled", keeping what was made. */
   int (*should_abort)(void *user);
   int parse_special; /* tokenize special-token texts in the prompt as such (chat templates) */
+  /* Called as each token becomes output, before on_text shows what it made
+   * safe to show (end-of-sequence tokens are not output). */
+  void (*on_token)(void *user, size_t completion, const struct dk_token_record *r);
 } dk_run_opts;
 
 typedef struct dk_logprob_alt {

@@ -90,17 +90,32 @@ has "$tmp/out" '"text": "\uFFFD\uFFFD"' "JSON text: the same replacement"
 has "$tmp/out" '"piece": "\uFFFD"' "byte token piece is a string"
 tr -d ' \n' <"$tmp/out" | grep -q '"bytes":\[195\]' && ok || bad "byte token bytes"
 "$dk" run -q -n 2 -p "$p" --sampler "$bias" --json-stream >"$tmp/out" 2>"$tmp/err"
-has "$tmp/out" '{"event":"text","index":0,"text":"\uFFFD' "stream text: the same replacement"
+has "$tmp/out" '"piece":"\uFFFD"' "stream piece: the same replacement"
+# The first lone byte waits for the next token to show it is not a character.
+has "$tmp/out" '"bytes":[195],"text":""}' "stream text: an unfinished character waits"
+has "$tmp/out" '"bytes":[195],"text":"\uFFFD\uFFFD"}' "stream text: the same replacement"
 
-# ---- --json-stream: text events as text is made, then the result ----
-"$dk" run -q -n 12 -p "$p" --json-stream >"$tmp/out" 2>"$tmp/err" && ok || bad "json-stream"
-n=$(grep -c '^{"event":"text","index":0,"text":"' "$tmp/out")
-[ "$n" -ge 2 ] && ok || bad "json-stream: $n text events"
-[ "$(wc -l <"$tmp/out")" -eq $((n + 1)) ] && ok || bad "json-stream: not text events then one done event"
+# ---- --json-stream: an event per token as it is made, then the result ----
+"$dk" run -q -n 12 -p "$p" --stop ', ' --json-stream >"$tmp/out" 2>"$tmp/err" && ok || bad "json-stream"
+n=$(grep -c '^{"event":"token","index":0,"id":' "$tmp/out")
+[ "$n" -eq 9 ] && ok || bad "json-stream: $n token events, wanted 9 (the tokens up to ', ')"
+[ "$(wc -l <"$tmp/out")" -eq $((n + 1)) ] && ok || bad "json-stream: not token events then one done event"
 tail -n 1 "$tmp/out" | grep -q '^{"event":"done","fingerprint":' && ok || bad "json-stream: no final done event"
-# The events' text is the completion's text.
-joined=$(grep '"event":"text"' "$tmp/out" | sed 's/.*"text":"\(.*\)"}$/\1/' | tr -d '\n')
+# Every line is valid against the schema.
+while IFS= read -r line; do
+  printf '%s' "$line" >"$tmp/line"
+  valid "$tmp/line" "json-stream line"
+done <"$tmp/out"
+# The events' ids are the completion's tokens, their texts its text: the
+# stop string's tokens come with no text.
+ids=$(sed -n 's/^{"event":"token","index":0,"id":\([0-9]*\),.*/\1/p' "$tmp/out" | paste -sd, -)
+tail -n 1 "$tmp/out" | grep -qF "\"tokens\":[$ids]" && ok || bad "json-stream: event ids $ids are not the completion's"
+joined=$(grep '"event":"token"' "$tmp/out" | sed 's/.*"text":"\(.*\)"}$/\1/' | tr -d '\n')
 text=$(tail -n 1 "$tmp/out" | sed 's/.*"completions":\[{"index":0,"seed":0,"text":"\([^"]*\)".*/\1/')
-[ "$joined" = "$text" ] && [ -n "$text" ] && ok || bad "json-stream: events '$joined', text '$text'"
+[ "$joined" = "$text" ] && [ "$text" = " had been in the country" ] && ok || bad "json-stream: events '$joined', text '$text'"
+tail -n 2 "$tmp/out" | head -n 1 | grep -q '"piece":" and",.*"text":""}$' && ok || bad "json-stream: the stop string's text shows"
+# Several completions: each event names its completion.
+"$dk" run -q -n 3 -p "$p" --temp 1 --set generate.n=2 --json-stream >"$tmp/out" 2>/dev/null
+[ "$(grep -c '^{"event":"token","index":1,' "$tmp/out")" -eq 3 ] && ok || bad "json-stream: completion 1's events"
 
 finish

@@ -91,7 +91,8 @@ void dk_cli_write_text(FILE *f, const char *bytes, size_t len);
  * with "event": "done" for --json-stream. */
 int dk_cli_print_json(FILE *out, const dk_result *r, dk_run *run, const dk_pipeline *p, int top,
                       int stream);
-/* One --json-stream text event. */
-void dk_cli_json_text_event(FILE *out, size_t completion, const char *bytes, size_t len);
+/* One --json-stream token event: the token and the text it made safe to show. */
+void dk_cli_json_token_event(FILE *out, const dk_vocab *v, size_t completion,
+                             const dk_token_record *r, const char *text, size_t len);
 
 #endif

@@ -55,7 +55,7 @@ static void run_usage(FILE *f) {
         "  --system TEXT         --chat with this system message first\n"
         "  --print-pipeline      print the resolved pipeline as YAML and exit\n"
         "  --json                print one JSON object (see decokit(1) for its schema)\n"
-        "  --json-stream         JSON lines: a text event as text is produced, then\n"
+        "  --json-stream         JSON lines: an event per token as it is made, then\n"
         "                        the --json object as a final \"done\" event\n"
         "  --no-prompt           do not echo the prompt before the generated text\n"
         "  -q, --quiet           no statistics line on stderr\n"
@@ -67,13 +67,40 @@ static void run_usage(FILE *f) {
 typedef struct stream_ctx {
   size_t n;
   size_t last;
-  int jsonl;
+  /* --json-stream: the token whose event waits for the text it makes safe
+   * to show (which on_text delivers after on_token). */
+  int jsonl, pending;
+  dk_run *run;
+  size_t completion;
+  dk_token_record tok;
+  char *text;
+  size_t text_len, text_cap;
 } stream_ctx;
+
+static void flush_token(stream_ctx *sc) {
+  if (!sc->pending) return;
+  dk_cli_json_token_event(stdout, dk_run_vocab(sc->run), sc->completion, &sc->tok,
+                          sc->text ? sc->text : "", sc->text ? sc->text_len : 0);
+  sc->pending = 0;
+  sc->text_len = 0;
+}
+
+static void on_token(void *user, size_t completion, const dk_token_record *r) {
+  stream_ctx *sc = user;
+  flush_token(sc);
+  sc->pending = 1;
+  sc->completion = completion;
+  sc->tok = *r;
+  sc->tok.raw_top = sc->tok.proc_top = NULL; /* not kept: the done event has them */
+}
 
 static void on_text(void *user, size_t completion, const char *bytes, size_t len) {
   stream_ctx *sc = user;
   if (sc->jsonl) {
-    dk_cli_json_text_event(stdout, completion, bytes, len);
+    /* Text always follows its token; a failed append only shortens an
+     * event's text, the done event still has all of it. */
+    if (sc->pending && sc->text_cap != DK_BUF_FAILED)
+      dk_buf_append(&sc->text, &sc->text_len, &sc->text_cap, bytes, len);
     return;
   }
   if (sc->n > 1 && completion != sc->last) {
@@ -230,14 +257,15 @@ int dk_cmd_run(int argc, char **argv) {
     free(chat_prompt);
     return status;
   }
-  stream_ctx sc = {(size_t)dk_gen_int(p, "n"), 0, jsonl};
+  stream_ctx sc = {.n = (size_t)dk_gen_int(p, "n"), .jsonl = jsonl};
   dk_run_opts opts = {.prompt = prompt,
                       .on_text = json && !jsonl ? NULL : on_text,
                       .user = &sc,
                       .record_logprobs = json,
                       .logprobs = -1,
                       .should_abort = should_abort,
-                      .parse_special = chat};
+                      .parse_special = chat,
+                      .on_token = jsonl ? on_token : NULL};
   struct sigaction sa, old_sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_sigint;
@@ -256,9 +284,12 @@ int dk_cmd_run(int argc, char **argv) {
   }
   const char *ptext = prompt ? prompt : dk_gen_string(p, "prompt");
   if (!json && echo) {
-    on_text(&(stream_ctx){1, 0, 0}, 0, ptext, strlen(ptext));
+    on_text(&(stream_ctx){.n = 1}, 0, ptext, strlen(ptext));
   }
+  sc.run = run;
   rc = dk_run_generate(run, &res, &err);
+  flush_token(&sc);
+  free(sc.text);
   if (json && res) {
     /* The settings in the JSON are those the run used, prompt included
      * (the fingerprint, already taken, is the pipeline's). */

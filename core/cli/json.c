@@ -261,11 +261,17 @@ static json_t *model_json(dk_run *run, const dk_pipeline *p) {
   return o;
 }
 
-void dk_cli_json_text_event(FILE *out, size_t completion, const char *bytes, size_t len) {
+void dk_cli_json_token_event(FILE *out, const dk_vocab *v, size_t completion,
+                             const dk_token_record *r, const char *text, size_t len) {
   json_t *o = json_object();
-  json_object_set_new(o, "event", json_string("text"));
+  json_object_set_new(o, "event", json_string("token"));
   json_object_set_new(o, "index", json_integer((json_int_t)completion));
-  json_object_set_new(o, "text", text_json(bytes, len));
+  json_object_set_new(o, "id", json_integer(r->id));
+  json_object_set_new(o, "piece", piece_json(v, r->id));
+  json_object_set_new(o, "logprob", r->has_raw ? number(r->raw_lp) : json_null());
+  json_object_set_new(o, "processed_logprob", r->has_proc ? number(r->proc_lp) : json_null());
+  json_object_set_new(o, "bytes", bytes_json(v, r->id));
+  json_object_set_new(o, "text", text_json(text, len));
   json_dumpf(o, out, JSON_COMPACT | JSON_ENSURE_ASCII | DK_JSON_REALS);
   fputc('\n', out);
   fflush(out);
