@@ -315,6 +315,63 @@ START_TEST(test_attribute_steers) {
 }
 END_TEST
 
+/* METHODS 3, test 2, on table 1 of the table model (a, b, EOS; uniform past
+ * the listed prefixes): with the exact length classifier and a beam wide
+ * enough for every prefix, ACBS returns the true argmax over |y| = L of
+ * p(y | x), found here by enumeration; with one beam it still returns a
+ * text of length exactly L. */
+#define TABLE1 "decokit: 1\nmodel: { plugin: tablelm, table: 1 }\n"
+
+/* log p of generated tokens g[0..n) after the one-token prompt, by the model. */
+static double table_logp(const dk_model_ref *m, const dk_token *g, size_t n) {
+  dk_token toks[16] = {0}; /* "p": the prompt */
+  memcpy(toks + 1, g, n * sizeof *g);
+  float logits[16 * 4];
+  dk_seq seq;
+  ck_assert_int_eq(m->iface->seq_new(m->inst, &seq, &err), DK_OK);
+  ck_assert_int_eq(m->iface->eval(m->inst, seq, toks, n + 1, logits, DK_EVAL_ALL_LOGITS, &err), DK_OK);
+  m->iface->seq_free(m->inst, seq);
+  double s = 0;
+  for (size_t i = 0; i < n; i++) s += logits[i * 4 + (size_t)g[i]]; /* rows are log-probabilities */
+  return s;
+}
+
+START_TEST(test_exact_length_classifier) {
+  dk_pipeline *p;
+  dk_run *run = new_run(TABLE1, "x", &p);
+  ck_assert_msg(run != NULL, "%s", err.msg);
+  const dk_model_ref *m = dk_run_model(run);
+  for (size_t L = 1; L <= 4; L++) {
+    /* The conditional mode: every a/b string of length L, then EOS (3). */
+    double best = -INFINITY;
+    for (unsigned bits = 0; bits < (1u << L); bits++) {
+      dk_token g[8];
+      for (size_t i = 0; i < L; i++) g[i] = (bits >> i) & 1 ? 2 : 1;
+      g[L] = 3;
+      double lp = table_logp(m, g, L + 1);
+      best = lp > best ? lp : best;
+    }
+    for (int wide = 0; wide < 2; wide++) {
+      char y[512];
+      snprintf(y, sizeof y, TABLE1 "decoder: { plugin: acbs, width: %d, top_k: 3, length_penalty: 0 }\n"
+                            "scorers: [ { plugin: length_oracle, length: %zu } ]\ngenerate: { max_tokens: 8 }\n",
+               wide ? 8 : 1, L);
+      dk_result *r = run_yaml(y, "x");
+      const dk_hypothesis *h = &r->c[0].results[0];
+      ck_assert_msg(h->n_tokens == L + 1 && h->tokens[L] == 3, "L %zu width %d: %zu tokens", L,
+                    wide ? 8 : 1, h->n_tokens);
+      double lp = table_logp(m, h->tokens, h->n_tokens);
+      if (wide)
+        ck_assert_msg(fabs(lp - best) < 1e-6, "L %zu: log p %.6f, the conditional mode has %.6f", L, lp, best);
+      ck_assert_msg(fabs(h->score - lp) < 1e-5, "L %zu: score %.6f, log p %.6f", L, h->score, lp);
+      dk_result_free(r);
+    }
+  }
+  dk_run_free(run);
+  dk_pipeline_free(p);
+}
+END_TEST
+
 static void expect_error(const char *yaml, const char *needle) {
   dk_error_clear(&err);
   dk_result *r = try_yaml(yaml, "x");
@@ -367,6 +424,7 @@ int main(void) {
   tcase_add_test(tc, test_classifier_scores_the_text);
   tcase_add_test(tc, test_lm_scores_under_the_draft);
   tcase_add_test(tc, test_attribute_steers);
+  tcase_add_test(tc, test_exact_length_classifier);
   tcase_add_test(tc, test_bad_input);
   suite_add_tcase(s, tc);
   return dkh_run(s);
