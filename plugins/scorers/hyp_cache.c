@@ -70,9 +70,7 @@ static size_t longest_prefix(const hc_cache *c, const dk_token *toks, size_t n) 
 /* A new entry holding seq (owned from now on) and toks[0..n). */
 static int add_entry(hc_cache *c, dk_seq seq, const dk_token *toks, size_t n, double value,
                      const float *row, dk_error *err) {
-  size_t cap = c->cap;
-  if (grow((void **)&c->e, &cap, c->n + 1, sizeof *c->e)) goto nomem;
-  c->cap = cap;
+  if (grow((void **)&c->e, &c->cap, c->n + 1, sizeof *c->e)) goto nomem;
   hc_entry *e = &c->e[c->n];
   *e = (hc_entry){.seq = seq, .n = n, .value = value, .keep = 1};
   e->toks = malloc((n ? n : 1) * sizeof *toks);
@@ -108,12 +106,11 @@ static int eval_batch(hc_cache *c, const dk_model_ref *m, const dk_token *const 
     total += c->n_new[k];
     n_rows += rows_for(c, c->n_new[k]);
   }
-  size_t cap_t = c->cap_toks, cap_r = c->cap_rows;
+  size_t cap_t = c->cap_toks; /* toks and out_flags share a capacity */
   if (grow((void **)&c->toks, &cap_t, total, sizeof *c->toks) ||
       grow((void **)&c->out_flags, &c->cap_toks, total, sizeof *c->out_flags) ||
-      grow((void **)&c->rows, &cap_r, n_rows * c->row_len, sizeof *c->rows))
+      grow((void **)&c->rows, &c->cap_rows, n_rows * c->row_len, sizeof *c->rows))
     return h->set_error(err, DK_ERR_NOMEM, "out of memory");
-  c->cap_rows = cap_r;
   int rc = DK_OK;
   size_t made = 0, t = 0;
   for (size_t k = 0; k < count && !rc; k++, made++) {
@@ -164,12 +161,19 @@ int hc_score(hc_cache *c, dk_session *s, const dk_model_ref *m, const dk_token *
   if (s != c->sess) hc_clear(c, m);
   c->sess = s;
   c->row_len = (size_t)((c->flags & HC_HIDDEN) ? m->info->n_embd : m->info->n_vocab);
-  size_t cap = c->cap_hyps;
-  if (grow((void **)&c->parent, &cap, n_hyps + 1, sizeof *c->parent) ||
-      grow((void **)&c->todo, &c->cap_hyps, n_hyps + 1, sizeof *c->todo) ||
-      !(c->seqs = realloc(c->seqs, c->cap_hyps * sizeof *c->seqs)) ||
-      !(c->n_new = realloc(c->n_new, c->cap_hyps * sizeof *c->n_new)))
-    return h->set_error(err, DK_ERR_NOMEM, "out of memory");
+  if (n_hyps + 1 > c->cap_hyps) { /* four arrays of one capacity */
+    size_t want = 2 * (n_hyps + 1);
+    size_t *pa = realloc(c->parent, want * sizeof *pa);
+    if (pa) c->parent = pa;
+    size_t *td = realloc(c->todo, want * sizeof *td);
+    if (td) c->todo = td;
+    dk_seq *sq = realloc(c->seqs, want * sizeof *sq);
+    if (sq) c->seqs = sq;
+    size_t *nn = realloc(c->n_new, want * sizeof *nn);
+    if (nn) c->n_new = nn;
+    if (!pa || !td || !sq || !nn) return h->set_error(err, DK_ERR_NOMEM, "out of memory");
+    c->cap_hyps = want;
+  }
   for (size_t i = 0; i < c->n; i++) c->e[i].keep = 0;
   int rc = DK_OK;
   /* The shared prompt first, once, so every hypothesis can fork it. */
