@@ -1,9 +1,11 @@
 /* check_acbs.c -- attribute-conditional beam search and the model scorers (classifier, lm) on the bundled model. */
+#define _POSIX_C_SOURCE 200809L /* truncate */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "harness.h"
@@ -409,6 +411,17 @@ START_TEST(test_bad_input) {
   snprintf(y, sizeof y, HASH "decoder: { plugin: acbs }\nscorers: [ { plugin: classifier, file: '%s/models/decokit-tiny.gguf' } ]\n",
            getenv("DECOKIT_SRCDIR"));
   expect_error(y, "file");
+  /* A head cut short, and one with a NaN weight. */
+  static const char *const broken[] = {"check_acbs-short-head.bin", "check_acbs-nan-head.bin"};
+  write_head(broken[0], 4, 1.0f, 0.0f);
+  ck_assert_int_eq(truncate(broken[0], 8 + 8 + 4 * 3), 0);
+  write_head(broken[1], 4, NAN, 0.0f);
+  for (size_t i = 0; i < 2; i++) {
+    snprintf(y, sizeof y, HASH "decoder: { plugin: acbs }\nscorers: [ { plugin: classifier, file: '%s' } ]\n",
+             broken[i]);
+    expect_error(y, "truncated, too long or holds a bad value");
+    remove(broken[i]);
+  }
   expect_error(HASH "decoder: { plugin: deal }\nscorers: [ { plugin: lm } ]\n", "draft");
   expect_error(HASH "decoder: { plugin: deal }\nscorers: [ { plugin: lm, model: other } ]\n", "model");
 }
