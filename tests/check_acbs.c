@@ -422,6 +422,9 @@ START_TEST(test_bad_input) {
     expect_error(y, "truncated, too long or holds a bad value");
     remove(broken[i]);
   }
+  /* A scorer that answers NaN stops the search (the host's check). */
+  expect_error(TABLE1 "decoder: { plugin: acbs }\nscorers: [ { plugin: length_oracle, broken: true } ]\n",
+               "is NaN");
   expect_error(HASH "decoder: { plugin: deal }\nscorers: [ { plugin: lm } ]\n", "draft");
   expect_error(HASH "decoder: { plugin: deal }\nscorers: [ { plugin: lm, model: other } ]\n", "model");
 }

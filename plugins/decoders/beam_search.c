@@ -612,11 +612,8 @@ static int attributes(bs_search *b, dk_session *s, dk_error *err) {
     for (size_t g = 0; g < b->p.groups; g++)
       for (size_t l = 0; !b->done[g] && l < b->n_live[g]; l++) {
         size_t slot = g * b->S + l;
-        for (size_t j = 0; j < b->ak_n[slot]; j++, k++) {
-          if (!isfinite(b->ak_sc[k]) && !(b->ak_sc[k] == -INFINITY))
-            return h->set_error(err, DK_ERR_INVALID, "scorer %zu gave %g", i, b->ak_sc[k]);
-          b->ak_attr[slot * kk + j] += w * b->ak_sc[k];
-        }
+        /* The host has refused NaN scores already; -inf (impossible) is a valid one. */
+        for (size_t j = 0; j < b->ak_n[slot]; j++, k++) b->ak_attr[slot * kk + j] += w * b->ak_sc[k];
       }
   }
   return DK_OK;
