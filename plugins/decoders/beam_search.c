@@ -29,6 +29,7 @@ typedef struct hyp {
   float *raw, *proc;   /* their log-probabilities, raw and after the chain */
   size_t n;
   double score;        /* sum of processed (and diversity-penalised) log-probs */
+  double attr;         /* ACBS: the attribute when it was chosen */
 } hyp;
 
 typedef struct fin {
@@ -39,7 +40,9 @@ typedef struct fin {
 } fin;
 
 typedef struct cand {
-  double s;       /* accumulated score with this token */
+  double s;       /* accumulated score with this token (ACBS: plus the attribute) */
+  double lm;      /* the same without the attribute */
+  double attr;    /* ACBS: the attribute of the hypothesis with this token, else 0 */
   size_t beam;    /* index within the group's live beams */
   dk_token v;
 } cand;
@@ -75,6 +78,14 @@ typedef struct bs_search {
   int *done;
   fin *fins;       /* groups * S, each group's sorted best first */
   void *arena;     /* every history array of the completion */
+  /* ACBS: each live beam's top_k tokens (ascending ids) and their attributes */
+  double *weights;
+  dk_token *ak_tok;
+  double *ak_attr, *ak_sc;
+  size_t *ak_n;
+  dk_token *ak_hyp;  /* the scorers' hypotheses: context + generated + token */
+  const dk_token **ak_ptr;
+  size_t *ak_len, n_ctx, ak_stride;
 } bs_search;
 
 int bs_read_params(const dk_host *h, const dk_config *cfg, bs_params *p, dk_error *err) {
@@ -118,6 +129,14 @@ void bs_destroy(void *inst) {
   free(b->done);
   free(b->fins);
   free(b->stop_buf);
+  free(b->weights);
+  free(b->ak_tok);
+  free(b->ak_attr);
+  free(b->ak_sc);
+  free(b->ak_n);
+  free(b->ak_hyp);
+  free(b->ak_ptr);
+  free(b->ak_len);
   free(b);
 }
 
@@ -154,6 +173,23 @@ int bs_create(const dk_host *h, const dk_create_info *ci, const bs_params *p, vo
   b->n_fin = calloc(g, sizeof *b->n_fin);
   b->done = calloc(g, sizeof *b->done);
   b->fins = calloc(w, sizeof *b->fins);
+  if (p->top_k) {
+    size_t kk = p->top_k < nv ? p->top_k : nv;
+    b->p.top_k = kk;
+    b->weights = malloc((p->n_weights ? p->n_weights : 1) * sizeof *b->weights);
+    if (b->weights && p->n_weights) memcpy(b->weights, p->weights, p->n_weights * sizeof *b->weights);
+    b->p.weights = NULL;
+    b->ak_tok = malloc(w * kk * sizeof *b->ak_tok);
+    b->ak_attr = malloc(w * kk * sizeof *b->ak_attr);
+    b->ak_sc = malloc(w * kk * sizeof *b->ak_sc);
+    b->ak_n = calloc(w, sizeof *b->ak_n);
+    b->ak_ptr = malloc(w * kk * sizeof *b->ak_ptr);
+    b->ak_len = malloc(w * kk * sizeof *b->ak_len);
+    if (!b->weights || !b->ak_tok || !b->ak_attr || !b->ak_sc || !b->ak_n || !b->ak_ptr || !b->ak_len) {
+      bs_destroy(b);
+      return h->set_error(err, DK_ERR_NOMEM, "out of memory");
+    }
+  }
   if (!b->logits || !b->lp || !b->lse || !b->cand_buf || !b->top || !b->count || !b->counted ||
       !b->kids || !b->seqs || !b->toks || !b->cur || !b->next || !b->n_live || !b->n_next ||
       !b->n_fin || !b->done || !b->fins) {
@@ -185,6 +221,8 @@ void bs_end(void *inst, dk_session *s) {
   b->arena = NULL;
   free(b->stop_buf);
   b->stop_buf = NULL;
+  free(b->ak_hyp);
+  b->ak_hyp = NULL;
 }
 
 /* Give every hypothesis and finished slot its history arrays, in one block. */
@@ -218,6 +256,16 @@ int bs_begin(void *inst, dk_session *s, dk_error *err) {
     return h->set_error(err, DK_ERR_UNSUPPORTED, "needs a host with ABI 1.1 branches and results");
   int rc = batch_step_check(h, h->session_model(s), "beam search", err);
   if (rc) return rc;
+  if (b->p.top_k) {
+    size_t ns = h->session_n_scorers(s);
+    if (ns == 0)
+      return h->set_error(err, DK_ERR_INVALID,
+                          "needs at least one scorer: list the attribute's under the pipeline's "
+                          "'scorers' (e.g. the classifier)");
+    if (b->p.n_weights && b->p.n_weights != ns)
+      return h->set_error(err, DK_ERR_INVALID, "key 'weights': %zu weights for %zu scorers",
+                          b->p.n_weights, ns);
+  }
   dk_limits lim = {.struct_size = sizeof lim};
   if ((rc = h->session_limits(s, &lim))) return h->set_error(err, rc, "session_limits failed");
   b->max_new = lim.max_tokens_left > 0 ? (size_t)lim.max_tokens_left : 0;
@@ -235,6 +283,14 @@ int bs_begin(void *inst, dk_session *s, dk_error *err) {
   b->K = (b->n_eos + 1 > 2 ? b->n_eos + 1 : 2) * b->S;
   b->step = 0;
   if ((rc = alloc_histories(b, err))) return rc;
+  if (b->p.top_k) {
+    size_t n_prompt;
+    h->session_tokens(s, &b->n_ctx, &n_prompt);
+    b->ak_stride = b->n_ctx + b->max_new;
+    free(b->ak_hyp);
+    b->ak_hyp = malloc(b->p.width * b->p.top_k * b->ak_stride * sizeof *b->ak_hyp);
+    if (!b->ak_hyp) return h->set_error(err, DK_ERR_NOMEM, "out of memory");
+  }
   const float *prompt = h->session_prompt_logits(s);
   if (!prompt) return h->set_error(err, DK_ERR_STATE, "no prompt logits to start from");
   for (size_t g = 0; g < b->p.groups; g++) {
@@ -278,16 +334,21 @@ static size_t top_candidates(bs_search *b, size_t g) {
     size_t slot = g * b->S + i;
     const double *row = b->lp + slot * b->nv;
     double base = b->cur[slot].score;
-    for (size_t v = 0; v < b->nv; v++) {
+    /* ACBS scans the beam's top_k tokens in id order, so with a constant
+     * attribute and top_k >= K it ranks (and breaks ties) as beam search. */
+    size_t n_scan = b->p.top_k ? b->ak_n[slot] : b->nv;
+    for (size_t j0 = 0; j0 < n_scan; j0++) {
+      size_t v = b->p.top_k ? (size_t)b->ak_tok[slot * b->p.top_k + j0] : j0;
+      double attr = b->p.top_k ? b->ak_attr[slot * b->p.top_k + j0] : 0.0;
       if (row[v] == -INFINITY) continue;
-      double x = base + row[v] - (b->count[v] ? lambda * b->count[v] : 0.0);
+      double lm = base + row[v] - (b->count[v] ? lambda * b->count[v] : 0.0), x = lm + attr;
       if (nk == K && !(x > b->top[K - 1].s)) continue;
       size_t j = nk < K ? nk++ : K - 1;
       while (j > 0 && b->top[j - 1].s < x) {
         b->top[j] = b->top[j - 1];
         j--;
       }
-      b->top[j] = (cand){x, i, (dk_token)v};
+      b->top[j] = (cand){x, lm, attr, i, (dk_token)v};
     }
   }
   return nk;
@@ -365,14 +426,17 @@ static void search_group(bs_search *b, dk_session *s, size_t g, size_t *n_kids) 
       b->counted[n_counted++] = c->v;
     }
     if (hit) {
-      if (r < S) add_finished(b, g, par, c->v, vraw, vproc, c->s / pow((double)(L + 1), alpha));
+      if (r < S)
+        add_finished(b, g, par, c->v, vraw, vproc,
+                     c->lm / pow((double)(L + 1), alpha) + c->attr);
       continue;
     }
     if (b->n_next[g] == S) continue;
     hyp *nx = &b->next[g * S + b->n_next[g]++];
     copy_history(nx->toks, nx->raw, nx->proc, par, c->v, vraw, vproc);
     nx->n = par->n + 1;
-    nx->score = c->s;
+    nx->score = c->lm;
+    nx->attr = c->attr;
     b->kids[(*n_kids)++] = (child){slot, c->v, 0, 0};
   }
   for (size_t i = 0; i < n_counted; i++) b->count[b->counted[i]]++;
@@ -383,7 +447,7 @@ static void search_group(bs_search *b, dk_session *s, size_t g, size_t *n_kids) 
     b->done[g] = 1;
   } else if (nf == S) {
     double h = b->p.early == BS_EARLY_NEVER && alpha > 0 ? (double)b->max_new : (double)(L + 1);
-    double best = b->next[g * S].score / pow(h, alpha);
+    double best = b->next[g * S].score / pow(h, alpha) + b->next[g * S].attr;
     if (best <= b->fins[g * S + S - 1].score) b->done[g] = 1;
   }
   if (b->done[g]) { /* its running beams are not advanced */
@@ -487,6 +551,74 @@ static int finish(bs_search *b, dk_session *s, dk_error *err) {
   return rc < 0 ? rc : DK_DONE;
 }
 
+/* ACBS: every live beam's top_k tokens by processed log-probability (lower
+ * id first among equals), kept in id order. */
+static void beam_top_k(bs_search *b, size_t slot) {
+  const double *row = b->lp + slot * b->nv;
+  size_t kk = b->p.top_k, n = 0;
+  dk_token *t = b->ak_tok + slot * kk;
+  for (size_t v = 0; v < b->nv; v++) {
+    if (row[v] == -INFINITY || (n == kk && !(row[v] > row[t[n - 1]]))) continue;
+    size_t j = n < kk ? n++ : kk - 1;
+    while (j > 0 && row[t[j - 1]] < row[v]) {
+      t[j] = t[j - 1];
+      j--;
+    }
+    t[j] = (dk_token)v;
+  }
+  for (size_t i = 1; i < n; i++) /* by id */
+    for (size_t j = i; j > 0 && t[j - 1] > t[j]; j--) {
+      dk_token x = t[j];
+      t[j] = t[j - 1];
+      t[j - 1] = x;
+    }
+  b->ak_n[slot] = n;
+}
+
+/* ACBS: the attribute of every (live beam, top-k token) hypothesis, the
+ * weighted sum of the scorers, each scorer called once for all of them. */
+static int attributes(bs_search *b, dk_session *s, dk_error *err) {
+  const dk_host *h = b->h;
+  size_t kk = b->p.top_k, n_hyps = 0, n_prompt, n_ctx;
+  const dk_token *ctx = h->session_tokens(s, &n_ctx, &n_prompt);
+  if (n_ctx != b->n_ctx) return h->set_error(err, DK_ERR_STATE, "the context changed during the search");
+  for (size_t g = 0; g < b->p.groups; g++)
+    for (size_t i = 0; !b->done[g] && i < b->n_live[g]; i++) {
+      size_t slot = g * b->S + i;
+      const hyp *hp = &b->cur[slot];
+      beam_top_k(b, slot);
+      for (size_t j = 0; j < b->ak_n[slot]; j++, n_hyps++) {
+        dk_token *t = b->ak_hyp + n_hyps * b->ak_stride;
+        memcpy(t, ctx, n_ctx * sizeof *t);
+        memcpy(t + n_ctx, hp->toks, hp->n * sizeof *t);
+        t[n_ctx + hp->n] = b->ak_tok[slot * kk + j];
+        b->ak_ptr[n_hyps] = t;
+        b->ak_len[n_hyps] = n_ctx + hp->n + 1;
+        b->ak_attr[slot * kk + j] = 0;
+      }
+    }
+  size_t ns = h->session_n_scorers(s);
+  for (size_t i = 0; i < ns; i++) {
+    const dk_scorer_ref *sr = h->session_scorer(s, i);
+    double w = b->p.n_weights ? b->weights[i] : 1.0;
+    if (w == 0) continue; /* a switched-off scorer, whose -inf must not become NaN */
+    int rc = DK_OK;
+    if (sr->iface->score_batch)
+      rc = sr->iface->score_batch(sr->inst, s, b->ak_ptr, b->ak_len, n_hyps, n_ctx, b->ak_sc, err);
+    for (size_t j = 0; !sr->iface->score_batch && !rc && j < n_hyps; j++)
+      rc = sr->iface->score(sr->inst, s, b->ak_ptr[j], b->ak_len[j], n_ctx, &b->ak_sc[j], err);
+    if (rc) return rc;
+    size_t k = 0;
+    for (size_t g = 0; g < b->p.groups; g++)
+      for (size_t l = 0; !b->done[g] && l < b->n_live[g]; l++) {
+        size_t slot = g * b->S + l;
+        /* The host has refused NaN scores already; -inf (impossible) is a valid one. */
+        for (size_t j = 0; j < b->ak_n[slot]; j++, k++) b->ak_attr[slot * kk + j] += w * b->ak_sc[k];
+      }
+  }
+  return DK_OK;
+}
+
 int bs_step(void *inst, dk_session *s, dk_error *err) {
   bs_search *b = inst;
   size_t S = b->S;
@@ -498,6 +630,7 @@ int bs_step(void *inst, dk_session *s, dk_error *err) {
       if ((rc = score_row(b, s, &b->cur[slot], b->lp + slot * b->nv, &b->lse[slot], err))) return rc;
     }
   }
+  if (b->p.top_k && (rc = attributes(b, s, err))) return rc;
   size_t n_kids = 0;
   int all_done = 1;
   memset(b->count, 0, b->nv * sizeof *b->count);

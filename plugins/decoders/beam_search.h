@@ -15,6 +15,12 @@ typedef struct bs_params {
   double length_penalty; /* alpha: finished scores are sum / g^alpha */
   double diversity;      /* lambda of the Hamming penalty between groups */
   int early;             /* BS_EARLY_* */
+  /* ACBS (acbs.c): each beam offers its top_k tokens, ranked by log p plus
+   * the attribute: the weighted sum of the pipeline's scorers on the
+   * hypothesis with the token.  top_k 0 = plain beam search. */
+  size_t top_k;
+  const double *weights; /* one per scorer (copied), NULL = all 1 */
+  size_t n_weights;
 } bs_params;
 
 /* The parameters beam and diverse_beam share, in both schemas. */
