@@ -86,7 +86,8 @@ START_TEST(test_match_equals_sample_on_hashlm) {
       "decoder: { plugin: speculative, max_draft: 80 }\ndrafter: { plugin: token_recycling }\n",
       SPEC "drafter: { plugin: ngram_cache, max_n: 3 }\n",
       "decoder: { plugin: speculative, max_draft: 30 }\ndrafter: { plugin: lookahead }\n",
-      "decoder: { plugin: speculative, max_draft: 12 }\ndrafter: { plugin: lookahead, n: 2, window: 7, guesses: 3 }\n"};
+      "decoder: { plugin: speculative, max_draft: 12 }\ndrafter: { plugin: lookahead, n: 2, window: 7, guesses: 3 }\n",
+      "decoder: { plugin: speculative, max_draft: 40 }\ndrafter: { plugin: aded, choices: 40 }\n"};
 #undef SPEC
   double accepted = 0;
   for (size_t c = 0; c < 3; c++)
