@@ -585,6 +585,71 @@ START_TEST(test_token_recycling_tree) {
 }
 END_TEST
 
+/* The lookahead decoder (METHODS.md 18.4) commits what the sample decoder
+ * does, greedy or seeded sampling, on the hash LM and the bundled model at
+ * one and two threads, as the speculative decoder with the lookahead
+ * drafter does. */
+START_TEST(test_lookahead_decoder) {
+  static const char *const chains[] = {
+      "", "samplers:\n  - { plugin: temperature, t: 0.8 }\n  - { plugin: top_p, p: 0.9 }\n  - { plugin: dist }\n"};
+  static const char *const las[] = {"", ", n: 3, window: 6, guesses: 6", ", n: 5, window: 7, guesses: 7",
+                                    ", n: 2, window: 1, guesses: 0"};
+  double tokens = 0, calls = 0;
+  for (size_t c = 0; c < 2; c++)
+    for (size_t p = 0; p < sizeof prompts / sizeof *prompts; p++)
+      for (size_t l = 0; l < 4; l++) {
+        char y[1024];
+        snprintf(y, sizeof y, HASH "%sgenerate: { max_tokens: 60, ignore_eos: true, seed: %zu }\n", chains[c], p);
+        dk_result *a = run_ok(y, prompts[p]);
+        snprintf(y, sizeof y, HASH "%sdecoder: { plugin: lookahead%s }\ngenerate: { max_tokens: 60, ignore_eos: true, seed: %zu }\n",
+                 chains[c], las[l], p);
+        dk_result *b = run_ok(y, prompts[p]);
+        char what[128];
+        snprintf(what, sizeof what, "chain %zu, prompt %zu, lookahead %zu", c, p, l);
+        same_tokens(&a->c[0], &b->c[0], what);
+        tokens += (double)b->c[0].n_tokens;
+        calls += dkh_metric(&b->c[0], "target_calls");
+        dk_result_free(a);
+        dk_result_free(b);
+      }
+  ck_assert_msg(calls < tokens, "%g calls for %g tokens", calls, tokens); /* some drafts accepted */
+  /* Once warm every step adds exactly W n-grams. */
+  dk_result *d = run_ok("decokit: 1\nmodel: { plugin: hashlm, window: 2 }\n"
+                        "decoder: { plugin: lookahead, n: 3, window: 6, guesses: 6 }\n"
+                        "generate: { max_tokens: 150, ignore_eos: true }\n", "the cat sat on the mat");
+  dk_result *e = run_ok("decokit: 1\nmodel: { plugin: hashlm, window: 2 }\n"
+                        "decoder: { plugin: speculative, max_draft: 24 }\n"
+                        "drafter: { plugin: lookahead, n: 3, window: 6, guesses: 6 }\n"
+                        "generate: { max_tokens: 150, ignore_eos: true }\n", "the cat sat on the mat");
+  same_tokens(&d->c[0], &e->c[0], "lookahead decoder vs drafter");
+  ck_assert(dkh_metric(&d->c[0], "lookahead_ngrams") == 6 * dkh_metric(&d->c[0], "verify_steps"));
+  /* (The first window is drawn from the decoder's random stream, not the
+   * drafter's, so the two runs take different steps to the same text.) */
+  ck_assert(dkh_metric(&d->c[0], "target_calls") < 150 * 0.8);
+  dk_result_free(d);
+  dk_result_free(e);
+  /* The bundled model, greedy, one and two threads. */
+  static const char *const ps[] = {"And the LORD said unto Moses,", "Emma Woodhouse, handsome, clever, and rich,"};
+  for (int threads = 1; threads <= 2; threads++)
+    for (size_t p = 0; p < 2; p++) {
+      int rc;
+      dk_result *a = run_rc("decokit: 1\nmodel: { plugin: llama, path: models/decokit-tiny.gguf }\n"
+                            "generate: { max_tokens: 80 }\n", ps[p], threads, &rc);
+      ck_assert_msg(rc == DK_OK, "%s", err.msg);
+      dk_result *b = run_rc("decokit: 1\nmodel: { plugin: llama, path: models/decokit-tiny.gguf }\n"
+                            "decoder: { plugin: lookahead }\ngenerate: { max_tokens: 80 }\n", ps[p], threads, &rc);
+      ck_assert_msg(rc == DK_OK, "%s", err.msg);
+      same_tokens(&a->c[0], &b->c[0], ps[p]);
+      ck_assert_str_eq(a->c[0].text, b->c[0].text);
+      ck_assert(dkh_metric(&b->c[0], "target_calls") < (double)b->c[0].n_tokens);
+      dk_result_free(a);
+      dk_result_free(b);
+    }
+  run_fails(HASH "decoder: { plugin: lookahead }\ndrafter: { plugin: prompt_lookup }\n", "drafter:");
+  run_fails(HASH "decoder: { plugin: lookahead, n: 8, window: 32, guesses: 32 }\n", "window + guesses");
+}
+END_TEST
+
 /* Bad pipelines get errors that name the key to fix. */
 START_TEST(test_errors_name_the_key) {
   run_fails(HASH "decoder: { plugin: speculative }\n", "drafter:");
@@ -619,6 +684,7 @@ int main(void) {
   tcase_add_test(tc, test_token_recycling_tree);
   tcase_add_test(tc, test_ngram_cache_votes);
   tcase_add_test(tc, test_lookahead_pool);
+  tcase_add_test(tc, test_lookahead_decoder);
   tcase_add_test(tc, test_errors_name_the_key);
   suite_add_tcase(s, tc);
   return dkh_run(s);
