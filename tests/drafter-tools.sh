@@ -1,5 +1,5 @@
 #!/bin/sh
-# aded.sh -- aded-store writes a tri-gram store from tokenized text; the aded drafter reads it and stays greedy.
+# drafter-tools.sh -- aded-store and vocab-trim write what the aded and draft_model drafters read; the output stays greedy.
 . "${DECOKIT_SRCDIR:?run through make check}/tests/testlib.sh"
 store="$DECOKIT_BUILDDIR/tools/aded-store"
 src="$DECOKIT_SRCDIR"
@@ -25,4 +25,16 @@ got=$("$dk" run -q --no-prompt -n 60 -p "$prompt" --set "drafter.store=$tmp/held
 printf 'decokit-trigrams 1\n1 2 99999 0.5\n' > "$tmp/wide.tri"
 out=$("$dk" run -q -n 4 --set "drafter.store=$tmp/wide.tri" "$src/config/aded.yaml" 2>&1) && bad "a foreign store ran"
 case "$out" in *store*line\ 2*) ok ;; *) bad "foreign store: $out" ;; esac
+
+# vocab-trim: the most frequent ids first, ties to the lower id.
+trim="$DECOKIT_BUILDDIR/tools/vocab-trim"
+[ "$(printf '5 3 5 7 3 5 9\n' | "$trim" | tr '\n' ' ')" = "5 3 7 9 " ] && ok || bad "vocab-trim order"
+[ "$(printf '5 3 5 7 3 5\n' | "$trim" -n 2 | tr '\n' ' ')" = "5 3 " ] && ok || bad "vocab-trim -n 2"
+if printf '1 x\n' | "$trim" > /dev/null 2>&1; then bad "vocab-trim took a non-number"; else ok; fi
+# The trimmed draft proposes listed tokens only and the output is still greedy's.
+"$dk" tokenize --ids --no-bos - < "$src/models/heldout.txt" | "$trim" -n 300 > "$tmp/trim.ids" || bad "tokenize | vocab-trim"
+[ "$(wc -l < "$tmp/trim.ids")" -eq 300 ] && ok || bad "300 ids expected: $(wc -l < "$tmp/trim.ids")"
+got=$("$dk" run -q --no-prompt -n 60 -p "$prompt" --set "drafter.vocab_trim=$tmp/trim.ids" "$src/config/speculative.yaml") \
+  || bad "speculative with vocab_trim"
+[ "$got" = "$want" ] && ok || bad "vocab_trim differs from greedy: '$got' vs '$want'"
 finish
