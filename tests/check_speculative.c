@@ -426,6 +426,52 @@ START_TEST(test_grammar_prunes_drafts) {
 }
 END_TEST
 
+/* Jump-forward: tokens the grammar allows alone are committed without a
+ * model call, for any drafter, and the output is still the sample
+ * decoder's (greedy and seeded sampling, on the hash LM and the bundled
+ * model); switched off, no token is jumped and the output is the same.
+ * (A forced byte run that several token sequences spell is not jumped.) */
+START_TEST(test_jump_forward) {
+  static const char *const cons =
+      "constraint: { plugin: regex, pattern: 'And the LORD said unto Moses, [a-z ]{2,30}\\.' }\n";
+  static const char *const models[] = {"model: { plugin: hashlm }\n",
+                                       "model: { plugin: llama, path: models/decokit-tiny.gguf }\n"};
+  static const char *const chains[] = {
+      "", "samplers:\n  - { plugin: temperature, t: 0.9 }\n  - { plugin: top_k, k: 20 }\n  - { plugin: dist }\n"};
+  static const char *const decs[] = {
+      "decoder: { plugin: speculative }\ndrafter: { plugin: prompt_lookup }\n",
+      "decoder: { plugin: speculative, max_draft: 30 }\ndrafter: { plugin: lookahead }\n",
+      "decoder: { plugin: lookahead }\n",
+      "decoder: { plugin: speculative, jump_forward: false }\ndrafter: { plugin: prompt_lookup }\n"};
+  for (size_t mi = 0; mi < 2; mi++)
+    for (size_t c = 0; c < 2; c++) {
+      char y[1024];
+      snprintf(y, sizeof y, "decokit: 1\n%s%s%sgenerate: { max_tokens: 40, seed: %zu }\n", models[mi], cons,
+               chains[c], c + 1);
+      dk_result *a = run_ok(y, "x");
+      for (size_t k = 0; k < 4; k++) {
+        snprintf(y, sizeof y, "decokit: 1\n%s%s%s%sgenerate: { max_tokens: 40, seed: %zu }\n", models[mi], cons,
+                 chains[c], decs[k], c + 1);
+        dk_result *b = run_ok(y, "x");
+        char what[64];
+        snprintf(what, sizeof what, "model %zu, chain %zu, decoder %zu", mi, c, k);
+        same_tokens(&a->c[0], &b->c[0], what);
+        ck_assert_str_eq(a->c[0].text, b->c[0].text);
+        double jumped = dkh_metric(&b->c[0], "jump_forward");
+        /* On the hash LM's vocabulary "And the LORD said unto Moses, " is
+         * forced after its first token; the bundled model's merges leave
+         * several ways to spell it, so nothing is forced there. */
+        if (k < 3 && mi == 0) ck_assert_msg(jumped >= 5, "%s: %g jumped", what, jumped);
+        else ck_assert_msg(jumped <= 0, "%s: %g jumped", what, jumped); /* -1: never reported */
+        if (k < 3 && mi == 0)
+          ck_assert_msg(dkh_metric(&b->c[0], "target_calls") + jumped <= (double)b->c[0].n_tokens, "%s", what);
+        dk_result_free(b);
+      }
+      dk_result_free(a);
+    }
+}
+END_TEST
+
 /* A drafter instance for direct calls (the harness owns it). */
 static void *new_drafter(dk_harness *h, const char *name, const char *const *kv, const dk_vocab *vocab,
                          const struct dk_drafter_iface **di) {
@@ -679,6 +725,7 @@ int main(void) {
   tcase_add_test(tc, test_draft_model_rejection_is_exact);
   tcase_add_test(tc, test_vocab_trim);
   tcase_add_test(tc, test_grammar_prunes_drafts);
+  tcase_add_test(tc, test_jump_forward);
   tcase_add_test(tc, test_prompt_lookup_matching);
   tcase_add_test(tc, test_prompt_lookup_speeds_up_copying);
   tcase_add_test(tc, test_token_recycling_tree);

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 
 static const dk_param_spec lad_params[] = {
-    DKS_VERIFY_PARAM, DKL_PARAMS, {NULL, 0, 0, NULL, 0, 0, NULL}};
+    DKS_VERIFY_PARAM, DKS_JUMP_PARAM, DKL_PARAMS, {NULL, 0, 0, NULL, 0, 0, NULL}};
 
 typedef struct lad {
   const dk_host *h;

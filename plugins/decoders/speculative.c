@@ -3,6 +3,7 @@
 
 static const dk_param_spec spec_params[] = {
     DKS_VERIFY_PARAM,
+    DKS_JUMP_PARAM,
     {"max_draft", DK_PARAM_INT, DK_PARAM_MIN | DK_PARAM_MAX, "16", 1, DKS_MAX_DRAFT,
      "Most draft nodes verified per target call (the drafter's capacity)."},
     {"feedback_k", DK_PARAM_INT, DK_PARAM_MIN | DK_PARAM_MAX, "8", 1, 64,

@@ -23,6 +23,12 @@
  * draft node is first tried on a branch of its parent; nodes the grammar
  * refuses are not evaluated (in reject mode they still count as rejected
  * draws, which keeps the residual updates and so the distribution exact).
+ *
+ * Jump-forward: when the constraint allows one token only, it is committed
+ * without a model call.  The chain still chooses it, from a row of zeros
+ * (with one candidate every chain picks it, and its random draws and
+ * states advance as under `sample`); such tokens wait in `pend` and are
+ * evaluated at the head of the next verification call.
  */
 #include "speculative_core.h"
 
@@ -48,12 +54,16 @@ struct dks_spec {
   int32_t *epar;
   int32_t *eidx;         /* cap: draft node -> evaluated node, -1 when pruned */
   dk_branch **nb;        /* cap: grammar check branches */
+  float *zero;           /* nv zeros: the row a forced token is chosen from */
+  uint32_t *mask;        /* the constraint's allowed-token bits */
+  int jump;
   dk_token *fb_ids;      /* (cap + 1) * fk */
   float *fb_lg;
   /* per completion */
   dk_branch *main;       /* follows the committed text */
-  dk_token last;         /* committed, not yet in the target's cache */
-  int fresh;
+  dk_token pend[DKS_MAX_PEND]; /* committed, not yet in the target's cache */
+  size_t n_pend;
+  int fresh;                   /* the prompt's logits are the root's row */
   const dk_drafter_ref *dr; /* who drafts this completion */
   double accepted, steps, target_calls, committed, t_draft, t_verify;
 };
@@ -72,6 +82,7 @@ void dks_destroy(void *inst) {
   if (!d) return;
   free(d->rows), free(d->cand), free(d->r), free(d->p), free(d->q), free(d->dtok), free(d->dpar);
   free(d->etok), free(d->epar), free(d->eidx), free(d->nb), free(d->fb_ids), free(d->fb_lg);
+  free(d->zero), free(d->mask);
   free(d);
 }
 
@@ -90,22 +101,25 @@ int dks_create(const dk_host *h, const dk_create_info *ci, size_t cap, size_t fk
   d->cap = cap;
   d->fk = fk;
   if (d->fk > (size_t)d->nv) d->fk = (size_t)d->nv;
-  size_t nv = (size_t)d->nv, c = d->cap;
-  d->rows = malloc((c + 1) * nv * sizeof *d->rows);
+  d->jump = h->cfg_bool(ci->config, "jump_forward");
+  size_t nv = (size_t)d->nv, c = d->cap, e = c + DKS_MAX_PEND; /* evaluated: pending + draft */
+  d->rows = malloc(e * nv * sizeof *d->rows);
   d->cand = malloc(nv * sizeof *d->cand);
   d->r = malloc(nv * sizeof *d->r);
   d->p = malloc(nv * sizeof *d->p);
   d->q = d->reject ? malloc(c * nv * sizeof *d->q) : NULL;
   d->dtok = malloc(c * sizeof *d->dtok);
   d->dpar = malloc(c * sizeof *d->dpar);
-  d->etok = malloc((c + 1) * sizeof *d->etok);
-  d->epar = malloc((c + 1) * sizeof *d->epar);
+  d->etok = malloc(e * sizeof *d->etok);
+  d->epar = malloc(e * sizeof *d->epar);
   d->eidx = malloc(c * sizeof *d->eidx);
   d->nb = calloc(c, sizeof *d->nb);
   d->fb_ids = malloc((c + 1) * d->fk * sizeof *d->fb_ids);
   d->fb_lg = malloc((c + 1) * d->fk * sizeof *d->fb_lg);
+  d->zero = calloc(nv, sizeof *d->zero);
+  d->mask = malloc((nv + 31) / 32 * sizeof *d->mask);
   if (!d->rows || !d->cand || !d->r || !d->p || (d->reject && !d->q) || !d->dtok || !d->dpar ||
-      !d->etok || !d->epar || !d->eidx || !d->nb || !d->fb_ids || !d->fb_lg) {
+      !d->etok || !d->epar || !d->eidx || !d->nb || !d->fb_ids || !d->fb_lg || !d->zero || !d->mask) {
     dks_destroy(d);
     return h->set_error(err, DK_ERR_NOMEM, "out of memory");
   }
@@ -210,6 +224,40 @@ static void top_k(const float *row, int32_t nv, size_t k, dk_token *ids, float *
   for (; n < k; n++) ids[n] = -1, lg[n] = -INFINITY;
 }
 
+/* The one token the constraint allows now, or -1 (several, or an end of
+ * text, which is left to the chain and the stop rules). */
+static dk_token forced_token(spec *d, dk_session *s, const dk_limits *lim, dk_error *err, int *rc) {
+  const dk_constraint_ref *cr = d->h->session_constraint(s);
+  *rc = cr->iface->mask(cr->inst, d->mask, err);
+  if (*rc) return -1;
+  dk_token t = -1;
+  for (size_t w = 0; w < ((size_t)d->nv + 31) / 32; w++) {
+    uint32_t bits = d->mask[w];
+    if (w == (size_t)d->nv / 32) bits &= (1u << (d->nv % 32)) - 1u;
+    if (!bits) continue;
+    if (t >= 0 || (bits & (bits - 1))) return -1;
+    t = (dk_token)(w * 32 + (size_t)__builtin_ctz(bits));
+  }
+  return t == lim->eos || t == lim->eot ? -1 : t;
+}
+
+/* Commit a forced token without a model call (see the top of the file). */
+static int jump(spec *d, dk_session *s, dk_error *err) {
+  const dk_host *h = d->h;
+  dk_token t;
+  int rc = h->session_sample_ex(s, d->main, d->zero, NULL, 0, &t, NULL, err);
+  if (!rc) rc = h->branch_extend(s, d->main, &t, 1, err);
+  if (rc) return rc;
+  if (d->fresh) d->n_pend = 0; /* the prompt's last token is in the cache */
+  d->fresh = 0;
+  d->pend[d->n_pend++] = t;
+  h->metric_add(s, "jump_forward", 1);
+  /* The only allowed token: processed log-probability 0; the raw one is
+   * unknown, the model never saw this position. */
+  dk_token_logprob lp = {sizeof lp, NAN, 0.0f, NULL, NULL};
+  return h->commit_ex(s, d->main, &t, 1, &lp, err);
+}
+
 int dks_step(void *inst, dk_session *s, dk_error *err) {
   spec *d = inst;
   const dk_host *h = d->h;
@@ -223,12 +271,18 @@ int dks_step(void *inst, dk_session *s, dk_error *err) {
   dk_limits lim = {.struct_size = sizeof lim};
   rc = h->session_limits(s, &lim);
   if (rc) return h->set_error(err, rc, "session_limits failed");
-  size_t cap = d->cap;
-  if (lim.context_left >= 0 && lim.context_left - 2 < (int64_t)cap)
-    cap = lim.context_left > 2 ? (size_t)lim.context_left - 2 : 0;
   size_t n_ctx, n_prompt;
   const dk_token *ctx = h->session_tokens(s, &n_ctx, &n_prompt);
-  if (d->fresh) d->last = ctx[n_ctx - 1];
+  if (d->fresh) d->pend[0] = ctx[n_ctx - 1], d->n_pend = 1;
+  if (d->jump && h->session_constraint(s) && d->n_pend < DKS_MAX_PEND) {
+    dk_token t = forced_token(d, s, &lim, err, &rc);
+    if (rc) return rc;
+    if (t >= 0) return jump(d, s, err);
+  }
+  /* Room for the pending tokens, the draft and the target's own token. */
+  size_t np = d->n_pend, cap = d->cap;
+  if (lim.context_left >= 0 && lim.context_left - (int64_t)np - 1 < (int64_t)cap)
+    cap = lim.context_left > (int64_t)np + 1 ? (size_t)lim.context_left - np - 1 : 0;
   dk_draft dft = {d->dtok, d->dpar, 0, cap};
   dk_draft_dist qd = {sizeof qd, nv, NULL, d->q};
   double t0 = now();
@@ -264,25 +318,26 @@ int dks_step(void *inst, dk_session *s, dk_error *err) {
     h->metric_add(s, "refused", n_refused);
   }
 
-  /* Node 0 is the root: the last committed token, evaluated with the kept
-   * draft nodes in one call.  In the first round the prompt's logits are
-   * its row and it is not evaluated (off = 1 then). */
-  size_t off = d->fresh ? 1 : 0, ne = 1, before = m->iface->seq_len(m->inst, seq);
-  d->etok[0] = d->last;
-  d->epar[0] = -1;
+  /* The pending tokens form a chain whose last one, the root, carries the
+   * kept draft nodes; all are evaluated in one call.  In the first round
+   * the root is the prompt's last token, already in the cache: the
+   * prompt's logits are its row and it is not evaluated (off = 1 then). */
+  size_t off = d->fresh ? 1 : 0, ne = np, before = m->iface->seq_len(m->inst, seq);
+  int32_t root = (int32_t)np - 1;
+  for (size_t i = 0; i < np; i++) d->etok[i] = d->pend[i], d->epar[i] = (int32_t)i - 1;
   for (size_t i = 0; i < n; i++) {
     d->eidx[i] = -1;
     if (skip[i] || refused[i]) continue;
     d->eidx[i] = (int32_t)ne;
     d->etok[ne] = d->dtok[i];
-    d->epar[ne] = (d->dpar[i] >= 0 ? d->eidx[d->dpar[i]] : 0) - (int32_t)off;
+    d->epar[ne] = (d->dpar[i] >= 0 ? d->eidx[d->dpar[i]] : root) - (int32_t)off;
     ne++;
   }
   size_t n_eval = ne - off;
   if (off) memcpy(d->rows, h->session_prompt_logits(s), nv * sizeof *d->rows);
   const dk_token *et = d->etok + off;
   float *er = d->rows + off * nv;
-  if (n_eval == 1 && !off) rc = m->iface->eval(m->inst, seq, et, 1, er, 0, err);
+  if (ne == np && !off) rc = m->iface->eval(m->inst, seq, et, np, d->rows + (size_t)root * nv, 0, err);
   else if (n_eval && tree) rc = m->iface->eval_tree(m->inst, seq, et, d->epar + off, n_eval, er, err);
   else if (n_eval) rc = m->iface->eval(m->inst, seq, et, n_eval, er, DK_EVAL_ALL_LOGITS, err);
   if (rc) return rc;
@@ -291,12 +346,12 @@ int dks_step(void *inst, dk_session *s, dk_error *err) {
   /* Walk from the root. */
   dk_token out[DKS_MAX_DRAFT + 1];
   dk_token_logprob lps[DKS_MAX_DRAFT + 1];
-  int32_t path[DKS_MAX_DRAFT + 1]; /* in the evaluated call's numbering */
+  int32_t path[DKS_MAX_PEND + DKS_MAX_DRAFT]; /* in the evaluated call's numbering */
   size_t n_out = 0, n_path = 0;
-  if (!off) path[n_path++] = 0;
+  for (size_t i = off; i < np; i++) path[n_path++] = (int32_t)i;
   int32_t u = -1; /* the draft node we stand on; -1 = the root */
   for (;;) {
-    const float *row = d->rows + (size_t)(u < 0 ? 0 : d->eidx[u]) * nv;
+    const float *row = d->rows + (size_t)(u < 0 ? root : d->eidx[u]) * nv;
     dk_token t = -1;
     int32_t next = -1;
     dk_token_logprob *lp = &lps[n_out];
@@ -333,22 +388,23 @@ int dks_step(void *inst, dk_session *s, dk_error *err) {
     uint32_t why;
     if (h->session_would_stop(s, out, n_out, &why) < n_out || why != DK_STOP_NONE) break;
   }
-  size_t acc = n_path - (off ? 0 : 1);
+  size_t acc = n_path - (np - off);
 
-  /* Keep the cache rows of the root and the accepted nodes only. */
-  if (n_eval > 1 || off) {
+  /* Keep the cache rows of the pending tokens and the accepted nodes only. */
+  if (ne > np) {
     if (tree && n_path) rc = m->iface->accept_path(m->inst, seq, path, n_path, err);
-    else if (n_eval && m->iface->truncate) rc = m->iface->truncate(m->inst, seq, before + n_path, err);
-    else if (n_eval) rc = m->iface->accept_path(m->inst, seq, path, 0, err); /* drop the tree */
+    else if (m->iface->truncate) rc = m->iface->truncate(m->inst, seq, before + n_path, err);
+    else rc = m->iface->accept_path(m->inst, seq, path, 0, err); /* drop the tree */
     if (rc) return rc;
   }
   d->t_verify += now() - t1;
 
-  /* Feedback: the target's top-k at every row seen, the root's included. */
+  /* Feedback: the target's top-k at every row seen from the root on. */
   if (dr->iface->observe_verified) {
-    for (size_t j = 0; j < ne; j++)
-      top_k(d->rows + j * nv, d->nv, d->fk, d->fb_ids + j * d->fk, d->fb_lg + j * d->fk);
-    dk_verify_feedback fb = {sizeof fb, out, acc, n, ne, d->fk, d->etok, d->fb_ids, d->fb_lg};
+    size_t nf = ne - (size_t)root;
+    for (size_t j = 0; j < nf; j++)
+      top_k(d->rows + (j + (size_t)root) * nv, d->nv, d->fk, d->fb_ids + j * d->fk, d->fb_lg + j * d->fk);
+    dk_verify_feedback fb = {sizeof fb, out, acc, n, nf, d->fk, d->etok + root, d->fb_ids, d->fb_lg};
     dr->iface->observe_verified(dr->inst, s, &fb);
   } else if (dr->iface->observe) {
     dr->iface->observe(dr->inst, out, acc, n);
@@ -359,7 +415,8 @@ int dks_step(void *inst, dk_session *s, dk_error *err) {
   h->metric_add(s, "drafted", (double)n);
   h->metric_add(s, "accepted", (double)acc);
   d->accepted += (double)acc;
-  d->last = out[n_out - 1];
+  d->pend[0] = out[n_out - 1];
+  d->n_pend = 1;
   return h->commit_ex(s, d->main, out, n_out, lps, err);
 }
 

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #define DKS_MAX_DRAFT 256
+#define DKS_MAX_PEND 32 /* forced tokens committed before the next target call */
 
 /* The `verify` parameter, the same in every decoder that verifies drafts. */
 #define DKS_VERIFY_PARAM                                                                          \
@@ -18,11 +19,18 @@
    "drafts when sampling, but differs from sample's draws. With reject the chain must end in a " \
    "draw (dist) or have no selector: a greedy selector is not a distribution."}
 
+/* The `jump_forward` parameter. */
+#define DKS_JUMP_PARAM                                                                             \
+  {"jump_forward", DK_PARAM_BOOL, 0, "true", 0, 0,                                                 \
+   "With a constraint, commit a token the grammar allows alone without a model call (it is "      \
+   "evaluated with the next verification); the sampler chain still chooses it, so the output is " \
+   "unchanged. Such tokens report no raw log-probability."}
+
 typedef struct dks_spec dks_spec;
 
 /* A verifier for drafts of at most cap nodes (<= DKS_MAX_DRAFT) that
  * reports the target's top fk tokens to drafters learning from it; reads
- * `verify` from ci's config. */
+ * `verify` and `jump_forward` from ci's config. */
 int dks_create(const dk_host *h, const dk_create_info *ci, size_t cap, size_t fk, void **inst, dk_error *err);
 void dks_destroy(void *inst);
 const dk_host *dks_host(const void *inst);
