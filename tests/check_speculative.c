@@ -86,7 +86,8 @@ START_TEST(test_match_equals_sample_on_hashlm) {
       "decoder: { plugin: speculative, max_draft: 80 }\ndrafter: { plugin: token_recycling }\n",
       SPEC "drafter: { plugin: ngram_cache, max_n: 3 }\n",
       "decoder: { plugin: speculative, max_draft: 30 }\ndrafter: { plugin: lookahead }\n",
-      "decoder: { plugin: speculative, max_draft: 12 }\ndrafter: { plugin: lookahead, n: 2, window: 7, guesses: 3 }\n"};
+      "decoder: { plugin: speculative, max_draft: 12 }\ndrafter: { plugin: lookahead, n: 2, window: 7, guesses: 3 }\n",
+      "decoder: { plugin: speculative, max_draft: 40 }\ndrafter: { plugin: aded, choices: 40 }\n"};
 #undef SPEC
   double accepted = 0;
   for (size_t c = 0; c < 3; c++)
@@ -425,6 +426,52 @@ START_TEST(test_grammar_prunes_drafts) {
 }
 END_TEST
 
+/* Jump-forward: tokens the grammar allows alone are committed without a
+ * model call, for any drafter, and the output is still the sample
+ * decoder's (greedy and seeded sampling, on the hash LM and the bundled
+ * model); switched off, no token is jumped and the output is the same.
+ * (A forced byte run that several token sequences spell is not jumped.) */
+START_TEST(test_jump_forward) {
+  static const char *const cons =
+      "constraint: { plugin: regex, pattern: 'And the LORD said unto Moses, [a-z ]{2,30}\\.' }\n";
+  static const char *const models[] = {"model: { plugin: hashlm }\n",
+                                       "model: { plugin: llama, path: models/decokit-tiny.gguf }\n"};
+  static const char *const chains[] = {
+      "", "samplers:\n  - { plugin: temperature, t: 0.9 }\n  - { plugin: top_k, k: 20 }\n  - { plugin: dist }\n"};
+  static const char *const decs[] = {
+      "decoder: { plugin: speculative }\ndrafter: { plugin: prompt_lookup }\n",
+      "decoder: { plugin: speculative, max_draft: 30 }\ndrafter: { plugin: lookahead }\n",
+      "decoder: { plugin: lookahead }\n",
+      "decoder: { plugin: speculative, jump_forward: false }\ndrafter: { plugin: prompt_lookup }\n"};
+  for (size_t mi = 0; mi < 2; mi++)
+    for (size_t c = 0; c < 2; c++) {
+      char y[1024];
+      snprintf(y, sizeof y, "decokit: 1\n%s%s%sgenerate: { max_tokens: 40, seed: %zu }\n", models[mi], cons,
+               chains[c], c + 1);
+      dk_result *a = run_ok(y, "x");
+      for (size_t k = 0; k < 4; k++) {
+        snprintf(y, sizeof y, "decokit: 1\n%s%s%s%sgenerate: { max_tokens: 40, seed: %zu }\n", models[mi], cons,
+                 chains[c], decs[k], c + 1);
+        dk_result *b = run_ok(y, "x");
+        char what[64];
+        snprintf(what, sizeof what, "model %zu, chain %zu, decoder %zu", mi, c, k);
+        same_tokens(&a->c[0], &b->c[0], what);
+        ck_assert_str_eq(a->c[0].text, b->c[0].text);
+        double jumped = dkh_metric(&b->c[0], "jump_forward");
+        /* On the hash LM's vocabulary "And the LORD said unto Moses, " is
+         * forced after its first token; the bundled model's merges leave
+         * several ways to spell it, so nothing is forced there. */
+        if (k < 3 && mi == 0) ck_assert_msg(jumped >= 5, "%s: %g jumped", what, jumped);
+        else ck_assert_msg(jumped <= 0, "%s: %g jumped", what, jumped); /* -1: never reported */
+        if (k < 3 && mi == 0)
+          ck_assert_msg(dkh_metric(&b->c[0], "target_calls") + jumped <= (double)b->c[0].n_tokens, "%s", what);
+        dk_result_free(b);
+      }
+      dk_result_free(a);
+    }
+}
+END_TEST
+
 /* A drafter instance for direct calls (the harness owns it). */
 static void *new_drafter(dk_harness *h, const char *name, const char *const *kv, const dk_vocab *vocab,
                          const struct dk_drafter_iface **di) {
@@ -584,6 +631,71 @@ START_TEST(test_token_recycling_tree) {
 }
 END_TEST
 
+/* The lookahead decoder (METHODS.md 18.4) commits what the sample decoder
+ * does, greedy or seeded sampling, on the hash LM and the bundled model at
+ * one and two threads, as the speculative decoder with the lookahead
+ * drafter does. */
+START_TEST(test_lookahead_decoder) {
+  static const char *const chains[] = {
+      "", "samplers:\n  - { plugin: temperature, t: 0.8 }\n  - { plugin: top_p, p: 0.9 }\n  - { plugin: dist }\n"};
+  static const char *const las[] = {"", ", n: 3, window: 6, guesses: 6", ", n: 5, window: 7, guesses: 7",
+                                    ", n: 2, window: 1, guesses: 0"};
+  double tokens = 0, calls = 0;
+  for (size_t c = 0; c < 2; c++)
+    for (size_t p = 0; p < sizeof prompts / sizeof *prompts; p++)
+      for (size_t l = 0; l < 4; l++) {
+        char y[1024];
+        snprintf(y, sizeof y, HASH "%sgenerate: { max_tokens: 60, ignore_eos: true, seed: %zu }\n", chains[c], p);
+        dk_result *a = run_ok(y, prompts[p]);
+        snprintf(y, sizeof y, HASH "%sdecoder: { plugin: lookahead%s }\ngenerate: { max_tokens: 60, ignore_eos: true, seed: %zu }\n",
+                 chains[c], las[l], p);
+        dk_result *b = run_ok(y, prompts[p]);
+        char what[128];
+        snprintf(what, sizeof what, "chain %zu, prompt %zu, lookahead %zu", c, p, l);
+        same_tokens(&a->c[0], &b->c[0], what);
+        tokens += (double)b->c[0].n_tokens;
+        calls += dkh_metric(&b->c[0], "target_calls");
+        dk_result_free(a);
+        dk_result_free(b);
+      }
+  ck_assert_msg(calls < tokens, "%g calls for %g tokens", calls, tokens); /* some drafts accepted */
+  /* Once warm every step adds exactly W n-grams. */
+  dk_result *d = run_ok("decokit: 1\nmodel: { plugin: hashlm, window: 2 }\n"
+                        "decoder: { plugin: lookahead, n: 3, window: 6, guesses: 6 }\n"
+                        "generate: { max_tokens: 150, ignore_eos: true }\n", "the cat sat on the mat");
+  dk_result *e = run_ok("decokit: 1\nmodel: { plugin: hashlm, window: 2 }\n"
+                        "decoder: { plugin: speculative, max_draft: 24 }\n"
+                        "drafter: { plugin: lookahead, n: 3, window: 6, guesses: 6 }\n"
+                        "generate: { max_tokens: 150, ignore_eos: true }\n", "the cat sat on the mat");
+  same_tokens(&d->c[0], &e->c[0], "lookahead decoder vs drafter");
+  ck_assert(dkh_metric(&d->c[0], "lookahead_ngrams") == 6 * dkh_metric(&d->c[0], "verify_steps"));
+  /* (The first window is drawn from the decoder's random stream, not the
+   * drafter's, so the two runs take different steps to the same text.) */
+  ck_assert(dkh_metric(&d->c[0], "target_calls") < 150 * 0.8);
+  dk_result_free(d);
+  dk_result_free(e);
+  /* The bundled model, greedy, one and two threads. */
+  static const char *const ps[] = {"And the LORD said unto Moses,", "Emma Woodhouse, handsome, clever, and rich,"};
+  for (int threads = 1; threads <= 2; threads++)
+    for (size_t p = 0; p < 2; p++) {
+      int rc;
+      dk_result *a = run_rc("decokit: 1\nmodel: { plugin: llama, path: models/decokit-tiny.gguf }\n"
+                            "generate: { max_tokens: 80 }\n", ps[p], threads, &rc);
+      ck_assert_msg(rc == DK_OK, "%s", err.msg);
+      dk_result *b = run_rc("decokit: 1\nmodel: { plugin: llama, path: models/decokit-tiny.gguf }\n"
+                            "decoder: { plugin: lookahead }\ngenerate: { max_tokens: 80 }\n", ps[p], threads, &rc);
+      ck_assert_msg(rc == DK_OK, "%s", err.msg);
+      same_tokens(&a->c[0], &b->c[0], ps[p]);
+      ck_assert_str_eq(a->c[0].text, b->c[0].text);
+      ck_assert(dkh_metric(&b->c[0], "target_calls") < (double)b->c[0].n_tokens);
+      dk_result_free(a);
+      dk_result_free(b);
+    }
+  run_fails(HASH "decoder: { plugin: lookahead }\ndrafter: { plugin: prompt_lookup }\n", "drafter:");
+  run_fails(HASH "decoder: { plugin: lookahead, n: 8, window: 32, guesses: 32 }\n", "window + guesses");
+}
+END_TEST
+
 /* Bad pipelines get errors that name the key to fix. */
 START_TEST(test_errors_name_the_key) {
   run_fails(HASH "decoder: { plugin: speculative }\n", "drafter:");
@@ -613,11 +725,13 @@ int main(void) {
   tcase_add_test(tc, test_draft_model_rejection_is_exact);
   tcase_add_test(tc, test_vocab_trim);
   tcase_add_test(tc, test_grammar_prunes_drafts);
+  tcase_add_test(tc, test_jump_forward);
   tcase_add_test(tc, test_prompt_lookup_matching);
   tcase_add_test(tc, test_prompt_lookup_speeds_up_copying);
   tcase_add_test(tc, test_token_recycling_tree);
   tcase_add_test(tc, test_ngram_cache_votes);
   tcase_add_test(tc, test_lookahead_pool);
+  tcase_add_test(tc, test_lookahead_decoder);
   tcase_add_test(tc, test_errors_name_the_key);
   suite_add_tcase(s, tc);
   return dkh_run(s);

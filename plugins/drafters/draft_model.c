@@ -187,7 +187,12 @@ static float softmax(const dmodel *d, const float *row, float *p) {
   return best;
 }
 
-/* The most likely token (lowest id on ties). */
+/* Whether drafting needs the draft's probabilities: draws, the p_min
+ * stop and the support of several alternatives do; a greedy chain needs
+ * only the top logit, which saves a softmax over the vocabulary per token. */
+static int needs_probs(const dmodel *d) { return d->sample || d->p_min > 0 || d->width > 1; }
+
+/* The most likely token (lowest id on ties), from probabilities or logits. */
 static dk_token argmax(const dmodel *d, const float *p) {
   dk_token best = 0;
   for (int32_t v = 1; v < d->nv; v++)
@@ -307,10 +312,11 @@ static int dm_propose_dist(void *inst, dk_session *s, const dk_token *ctx, size_
   /* The alternatives at the first position. */
   size_t nv = (size_t)d->nv;
   float *p0 = d->prob;
-  if (softmax(d, d->logits, p0) < d->p_min) return DK_OK;
+  int probs = needs_probs(d);
+  if (probs && softmax(d, d->logits, p0) < d->p_min) return DK_OK;
   size_t support = 0;
-  for (size_t v = 0; v < nv; v++) support += p0[v] > 0;
-  size_t w = d->width < support ? d->width : support; /* decided before any draw */
+  for (size_t v = 0; probs && v < nv; v++) support += p0[v] > 0;
+  size_t w = !probs ? 1 : d->width < support ? d->width : support; /* decided before any draw */
   dk_token tok[DM_MAX_WIDTH];
   int32_t last[DM_MAX_WIDTH];
   dk_seq seqs[DM_MAX_WIDTH];
@@ -325,7 +331,7 @@ static int dm_propose_dist(void *inst, dk_session *s, const dk_token *ctx, size_
       for (size_t v = 0; v < nv; v++) z += pj[v];
       for (size_t v = 0; v < nv; v++) pj[v] = (float)(pj[v] / z);
     }
-    tok[j] = d->sample ? draw(d, pj) : argmax(d, pj);
+    tok[j] = d->sample ? draw(d, pj) : argmax(d, probs ? pj : d->logits);
     rc = put_q(d, q, out->n, tok[j], pj, err);
     if (rc) return rc;
     last[j] = (int32_t)out->n;
@@ -354,8 +360,8 @@ static int dm_propose_dist(void *inst, dk_session *s, const dk_token *ctx, size_
     for (size_t i = 0; i < n_live && !rc && out->n < out->cap; i++) {
       size_t j = live[i];
       float *pj = d->prob + j * nv;
-      if (softmax(d, d->logits + i * nv, pj) < d->p_min) continue;
-      tok[j] = d->sample ? draw(d, pj) : argmax(d, pj);
+      if (probs && softmax(d, d->logits + i * nv, pj) < d->p_min) continue;
+      tok[j] = d->sample ? draw(d, pj) : argmax(d, probs ? pj : d->logits + i * nv);
       rc = put_q(d, q, out->n, tok[j], pj, err);
       if (rc) break;
       int32_t parent = last[j];

@@ -17,23 +17,14 @@
  * The feedback is used only when it covers every proposed node in order
  * (the speculative decoder without a constraint); otherwise the window
  * waits.  Drafts are deterministic: q is a point mass per node.
+ * The same plugin holds the lookahead decoder, which drafts with this.
  */
 #include "drafter_common.h"
+#include "lookahead.h"
 
 #include <stdlib.h>
 
-#define LA_MAX_N 8
-#define LA_MAX_W 32
-#define LA_MAX_G 32
-
-static const dk_param_spec la_params[] = {
-    {"n", DK_PARAM_INT, DK_PARAM_MIN | DK_PARAM_MAX, "4", 2, LA_MAX_N,
-     "N-gram size (the window has n - 1 levels)."},
-    {"window", DK_PARAM_INT, DK_PARAM_MIN | DK_PARAM_MAX, "5", 1, LA_MAX_W, "Window width W."},
-    {"guesses", DK_PARAM_INT, DK_PARAM_MIN | DK_PARAM_MAX, "5", 0, LA_MAX_G,
-     "Pooled n-grams verified per step (G). A tree has at most (window + guesses) * (n - 1) "
-     "nodes: the speculative decoder's max_draft must allow them."},
-    {NULL, 0, 0, NULL, 0, 0, NULL}};
+static const dk_param_spec dkl_drafter_params[] = {DKL_PARAMS, {NULL, 0, 0, NULL, 0, 0, NULL}};
 
 typedef struct la_gram {
   dk_token key;
@@ -197,13 +188,13 @@ static void la_observe_verified(void *inst, dk_session *s, const dk_verify_feedb
   l->h->metric_add(s, "lookahead_ngrams", (double)added);
 }
 
-static const struct dk_drafter_iface la_iface = {
+const struct dk_drafter_iface dkl_drafter_iface = {
     .hdr = {.struct_size = sizeof(struct dk_drafter_iface),
             .kind = DK_KIND_DRAFTER,
             .name = "lookahead",
             .version = "1.0.0",
             .summary = "lookahead decoding: a Jacobi window and an n-gram pool in one draft tree",
-            .params = la_params,
+            .params = dkl_drafter_params,
             .param_stride = sizeof(dk_param_spec),
             .caps = 0},
     .create = la_create,
@@ -213,11 +204,3 @@ static const struct dk_drafter_iface la_iface = {
     .propose_dist = la_propose_dist,
     .observe_verified = la_observe_verified,
 };
-
-static const dk_iface_header *const components[] = {&la_iface.hdr};
-
-static const dk_plugin_desc desc = {
-    DK_PLUGIN_DESC_HEAD, "lookahead", "1.0.0", components, 1, NULL, NULL,
-};
-
-DK_PLUGIN_ENTRY(lookahead) { return &desc; }
