@@ -60,25 +60,35 @@ static dk_candidates scratch_dist(dk_session *s, const dk_candidates *dist) {
   return c;
 }
 
-static float logprob_in(const dk_candidates *c, dk_token id) {
-  for (size_t i = 0; i < c->n; i++)
-    if (c->data[i].id == id) return logf(c->data[i].p);
-  return -INFINITY;
-}
-
-/* One formula for every processed logprob the host reports. */
+/* One formula for every processed logprob the host reports: the chain's
+ * softmax as dk_cand_softmax computes it, for one token, without the sort a
+ * full distribution needs.  The sum runs in double, so its order does not
+ * reach the float result; verifiers call this once per drafted token. */
 float dk_processed_logprob(dk_session *s, const dk_candidates *dist, dk_token id) {
-  dk_candidates c = scratch_dist(s, dist);
-  return logprob_in(&c, id);
+  size_t n = dist->n;
+  if (n > (size_t)s->run->info.n_vocab) n = (size_t)s->run->info.n_vocab;
+  const dk_token_data *d = dist->data;
+  size_t at = n;
+  float max = -INFINITY;
+  for (size_t i = 0; i < n; i++) {
+    if (d[i].id == id) at = i;
+    if (d[i].logit > max) max = d[i].logit;
+  }
+  if (at == n) return -INFINITY;
+  int flat = isinf(max) && max < 0;
+  double sum = 0;
+  for (size_t i = 0; i < n; i++) sum += flat ? 1.0f : expf(d[i].logit - max);
+  float e = flat ? 1.0f : expf(d[at].logit - max);
+  return logf((float)(e / sum));
 }
 
 /* Processed numbers from the chain's candidates. */
 static int from_dist(dk_session *s, dk_token_record *r, const dk_candidates *dist) {
   size_t top = (size_t)s->logprobs;
-  dk_candidates c = scratch_dist(s, dist);
-  r->proc_lp = logprob_in(&c, r->id);
+  r->proc_lp = dk_processed_logprob(s, dist, r->id);
   r->has_proc = 1;
   if (!top) return DK_OK;
+  dk_candidates c = scratch_dist(s, dist);
   r->proc_top = calloc(top, sizeof *r->proc_top);
   if (!r->proc_top) return DK_ERR_NOMEM;
   for (size_t i = 0; i < top; i++)
