@@ -54,7 +54,23 @@ has "$tmp/out" '"processed_logprob": -' "run --json beam logprobs"
 # Ctrl-C stops a long run: what was generated is printed, exit 130.
 printf 'decokit: 1\nmodel: { plugin: hashlm, n_ctx: 100000000 }\ngenerate: { max_tokens: 100000000, ignore_eos: true }\n' \
   >"$tmp/long.yaml"
-expect 130 "SIGINT" -- timeout --preserve-status -s INT 1 "$dk" run --plugin-path "$fx" "$tmp/long.yaml" -p "the cat"
+# The signal goes out once the run has installed its handler (SigCgt bit 2),
+# so a slow start on a loaded machine cannot turn it into a plain kill.
+interrupt_when_caught() {
+  "$@" &
+  pid=$!
+  i=0
+  while [ $i -lt 300 ]; do
+    caught=$(sed -n 's/^SigCgt:[[:space:]]*//p' "/proc/$pid/status" 2>/dev/null)
+    [ -n "$caught" ] && [ $(( 0x$caught & 2 )) -ne 0 ] && break
+    sleep 0.1
+    i=$((i + 1))
+  done
+  sleep 0.5
+  kill -INT "$pid"
+  wait "$pid"
+}
+expect 130 "SIGINT" -- interrupt_when_caught "$dk" run --plugin-path "$fx" "$tmp/long.yaml" -p "the cat"
 has "$tmp/err" "stop: cancelled" "SIGINT stop reason"
 has "$tmp/err" "interrupted" "SIGINT message"
 [ "$(wc -c <"$tmp/out")" -gt 100 ] && ok || bad "SIGINT lost the generated text"
