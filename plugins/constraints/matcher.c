@@ -48,11 +48,15 @@ typedef struct rstate {
   uint8_t has_tok;    /* some stack waits for a whole token (a token reference) */
 } rstate;
 
+/* History entries are refcounted: one reference from each matcher standing on the
+ * entry and one from each later entry built on it. An entry no matcher can reach by
+ * rolling back is freed at once, so a long-lived engine keeps only live histories. */
 typedef struct hist {
-  struct hist *prev;
+  struct hist *prev;   /* on the free list: the next free entry */
   size_t depth;
   uint32_t state;
   uint32_t finished;
+  uint32_t refs;
 } hist;
 
 typedef struct hchunk {
@@ -92,6 +96,8 @@ struct dkg_engine {
   uint32_t ctx_depth;
   uint32_t n_masks, max_masks;
   hchunk *chunks;
+  hist *free_hist;
+  uint64_t n_hist;             /* live history entries */
   hist *root_hist;
   dkg_engine_stats st;
 };
@@ -703,20 +709,41 @@ static int state_mask(dkg_engine *e, uint32_t sid, uint32_t *bits) {
 
 /* ---- engine ---- */
 
+/* A new entry on prev, with one reference for its holder; it takes one on prev. */
 static hist *new_hist(dkg_engine *e, hist *prev, uint32_t state, uint32_t finished) {
-  if (!e->chunks || e->chunks->used == 1024) {
-    hchunk *c = malloc(sizeof *c);
-    if (!c) return NULL;
-    c->next = e->chunks;
-    c->used = 0;
-    e->chunks = c;
+  hist *h = e->free_hist;
+  if (h) {
+    e->free_hist = h->prev;
+  } else {
+    if (!e->chunks || e->chunks->used == 1024) {
+      hchunk *c = malloc(sizeof *c);
+      if (!c) return NULL;
+      c->next = e->chunks;
+      c->used = 0;
+      e->chunks = c;
+    }
+    h = &e->chunks->h[e->chunks->used++];
   }
-  hist *h = &e->chunks->h[e->chunks->used++];
   h->prev = prev;
   h->depth = prev ? prev->depth + 1 : 0;
   h->state = state;
   h->finished = finished;
+  h->refs = 1;
+  if (prev) prev->refs++;
+  e->n_hist++;
   return h;
+}
+
+/* Drops one reference; entries left without any go back to the free list, and so
+ * may their predecessors (a loop, not recursion: histories are as long as outputs). */
+static void hist_unref(dkg_engine *e, hist *h) {
+  while (h && --h->refs == 0) {
+    hist *prev = h->prev;
+    h->prev = e->free_hist;
+    e->free_hist = h;
+    e->n_hist--;
+    h = prev;
+  }
 }
 
 static void engine_destroy(dkg_engine *e) {
@@ -817,6 +844,7 @@ void dkg_engine_get_stats(dkg_engine *e, dkg_engine_stats *st) {
   *st = e->st;
   st->n_nodes = e->n_nodes;
   st->n_states = e->n_states;
+  st->n_hist = e->n_hist;
   pthread_mutex_unlock(&e->mu);
 }
 
@@ -849,6 +877,7 @@ dkg_matcher *dkg_matcher_new(dkg_engine *e) {
   e->refs++;
   m->e = e;
   m->cur = e->root_hist;
+  m->cur->refs++;
   pthread_mutex_unlock(&e->mu);
   return m;
 }
@@ -860,12 +889,16 @@ dkg_matcher *dkg_matcher_fork(const dkg_matcher *src) {
   src->e->refs++;
   m->e = src->e;
   m->cur = src->cur;
+  m->cur->refs++;
   pthread_mutex_unlock(&src->e->mu);
   return m;
 }
 
 void dkg_matcher_free(dkg_matcher *m) {
   if (!m) return;
+  pthread_mutex_lock(&m->e->mu);
+  hist_unref(m->e, m->cur);
+  pthread_mutex_unlock(&m->e->mu);
   dkg_engine_release(m->e);
   free(m);
 }
@@ -897,6 +930,7 @@ static int step_locked(dkg_matcher *m, const uint8_t *p, size_t n, int32_t token
   }
   hist *h = new_hist(e, m->cur, sid, fin);
   if (!h) return -1;
+  hist_unref(e, m->cur);   /* now held by h */
   m->cur = h;
   return 0;
 }
@@ -927,7 +961,14 @@ int dkg_matcher_advance_bytes(dkg_matcher *m, const char *s, size_t n) {
 
 int dkg_matcher_rollback(dkg_matcher *m, size_t n) {
   if (n > m->cur->depth) return -1;
-  while (n--) m->cur = m->cur->prev;   /* history nodes are immutable; no lock needed */
+  if (!n) return 0;
+  hist *to = m->cur;
+  while (n--) to = to->prev;
+  pthread_mutex_lock(&m->e->mu);   /* refcounts are shared with forks */
+  to->refs++;
+  hist_unref(m->e, m->cur);
+  m->cur = to;
+  pthread_mutex_unlock(&m->e->mu);
   return 0;
 }
 
