@@ -88,6 +88,7 @@ typedef struct dkg_engine_stats {
   uint64_t n_nodes, n_states;
   uint64_t n_hist;   /* live history entries: the root and what matchers can roll back to */
   uint64_t mask_calls, mask_hits, ctx_walks, ctx_hits, cd_checks;
+  uint64_t ctx_far;   /* walks that took their short tokens from a far-from-bound state */
 } dkg_engine_stats;
 void dkg_engine_get_stats(dkg_engine *e, dkg_engine_stats *st);
 void dkg_engine_set_context_depth(dkg_engine *e, uint32_t depth);
