@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """jsonschemabench.py -- JSONSchemaBench per category: compile coverage, generation validity, mask times.
 
-Usage: tools/jsonschemabench.py DECOKIT DATA_DIR [--limit N] [--gen N] [--model GGUF ...]
+Usage: tools/jsonschemabench.py DECOKIT DATA_DIR [--limit N] [--gen N] [--model GGUF ...] [--refusals]
 
 DATA_DIR is the benchmark's data/ folder (one sub-folder per category, one schema
 per .json file); the data is not part of decokit (it has no licence file), read it
@@ -12,6 +12,8 @@ given) through `decokit grammar check -q --schema` with an empty text: exit 0 or
 means the schema compiled to a grammar the engine accepts, 3 that it was refused.
 Compile time is that command's wall time minus the same command's on the schema {}
 (process start and plugin loading), averaged over the compiled schemas.
+--refusals ends with the refusal messages counted over all categories, with
+quoted names, schema paths and numbers left out.
 
 Generation: the first --gen compiled schemas of each category are run once per
 model at temperature 1 (no other sampler) with `decokit run --json`, max 256
@@ -22,8 +24,10 @@ is an error.  Mask times are each run's own per-token figures (mask_us): avg is
 over all masks of all runs, p50 and p99 are the medians of the runs' p50 and p99.
 """
 import argparse
+import collections
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -32,10 +36,14 @@ import time
 import jsonschema
 
 
-def check(dk, path):
+def check(dk, path, refusals=None):
     t0 = time.perf_counter()
     r = subprocess.run([dk, "grammar", "check", "-q", "--schema", "-g", path, ""],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if r.returncode == 3 and refusals is not None:
+        m = r.stderr.strip().split(": ", 3)[-1]
+        m = re.sub(r"\d+", "N", re.sub(r"#/\S*", "#/P", re.sub(r"'[^']*'", "'X'", m)))
+        refusals[m[:110]] += 1
     return r.returncode, time.perf_counter() - t0
 
 
@@ -84,7 +92,9 @@ def main():
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--gen", type=int, default=0)
     ap.add_argument("--model", action="append", default=[])
+    ap.add_argument("--refusals", action="store_true")
     a = ap.parse_args()
+    refusals = collections.Counter()
     models = a.model or [""]
     with tempfile.TemporaryDirectory() as tmp:
         empty = os.path.join(tmp, "empty.json")
@@ -103,7 +113,7 @@ def main():
                 files = files[: a.limit]
             ok, times = [], []
             for f in files:
-                rc, t = check(a.decokit, os.path.join(d, f))
+                rc, t = check(a.decokit, os.path.join(d, f), refusals)
                 if rc in (0, 1):
                     ok.append(f)
                     times.append(max(t - base, 0.0))
@@ -131,6 +141,10 @@ def main():
                     counts["error"] + counts["schema-error"], avg / max(n, 1),
                     p50[len(p50) // 2] if p50 else 0, p99[len(p99) // 2] if p99 else 0))
                 sys.stdout.flush()
+    if a.refusals:
+        print("\n%d refused:" % sum(refusals.values()))
+        for msg, n in refusals.most_common():
+            print("%5d  %s" % (n, msg))
     return 0
 
 
