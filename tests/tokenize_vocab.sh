@@ -21,7 +21,11 @@ for inp in "$m"/vocab/ggml-vocab-*.gguf.inp; do
   done <"$f.out"
 done
 
-# vocab-only instances refuse to evaluate, and a file without a tokenizer says so
+# -m means the tokenizer only, whatever other --set options follow
+got=$("$dk" tokenize -m "$m/vocab/ggml-vocab-gpt-2.gguf" --set model.n_ctx=16 --ids --no-bos "Hello world" 2>&1)
+[ "$got" = "15496 995" ] && ok || bad "tokenize -m with --set: '$got'"
+
+# vocab-only instances refuse to evaluate, saying why
 "$dk" run -n 1 --set model.path="$m/vocab/ggml-vocab-gpt-2.gguf" --set model.vocab_only=true -p hi >"$tmp/out" 2>&1 &&
   bad "run on a vocabulary-only instance succeeded" || { grep -q "vocab_only" "$tmp/out" && ok || bad "run: $(cat "$tmp/out")"; }
 finish

@@ -130,8 +130,9 @@ int dk_cmd_tokenize(int argc, char **argv) {
   }
   /* a file given with -m is only asked for its tokenizer: any architecture, and
    * vocabulary files without tensors, work */
-  if (c.n_sets && !c.pipeline && strcmp(c.sets[c.n_sets - 1], set_buf) == 0 &&
-      c.n_sets < sizeof c.sets / sizeof *c.sets)
+  int given = 0;
+  for (size_t k = 0; k < c.n_sets; k++) given |= c.sets[k] == set_buf;
+  if (given && !c.pipeline && c.n_sets < sizeof c.sets / sizeof *c.sets)
     c.sets[c.n_sets++] = "model.vocab_only=true";
   dk_registry *reg;
   dk_pipeline *p;

@@ -118,7 +118,8 @@ static int llama_create(const dk_host *host, const dk_create_info *ci, void **in
         return host->set_error(err, DK_ERR_NOMEM, "out of memory");
     }
     memcpy(sh->path, path, strlen(path) + 1);
-    if (host->cfg_bool(ci->config, "vocab_only")) {
+    /* a minimal host without the bool accessor cannot have set the parameter */
+    if (host->cfg_bool && host->cfg_bool(ci->config, "vocab_only")) {
         int r = create_vocab_only(li, path, err);
         if (r) {
             llama_destroy(li);
