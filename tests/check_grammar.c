@@ -331,6 +331,51 @@ START_TEST(test_counted_repeats) {
 }
 END_TEST
 
+static uint64_t live_hist(dkg_engine *e) {
+  dkg_engine_stats st;
+  dkg_engine_get_stats(e, &st);
+  return st.n_hist;
+}
+
+/* A long-lived engine keeps only the history some matcher can still roll back to:
+ * freed matchers and rolled-back steps give their entries back. */
+START_TEST(test_history_bounded) {
+  dkg_vocab *v = small_vocab();
+  dkg_engine *e = engine_for("root ::= [abc]*\n", v);
+  ck_assert_uint_eq(live_hist(e), 1);   /* the root */
+  for (int run = 0; run < 2000; run++) {
+    dkg_matcher *m = dkg_matcher_new(e);
+    for (int i = 0; i < 50; i++) ck_assert_int_eq(dkg_matcher_advance(m, i % 2 ? 0 : 3), 0);
+    ck_assert_uint_eq(live_hist(e), 51);
+    dkg_matcher_free(m);
+    ck_assert_uint_eq(live_hist(e), 1);
+  }
+  /* a fork shares the prefix; each keeps what it can return to */
+  dkg_matcher *m = dkg_matcher_new(e);
+  for (int i = 0; i < 10; i++) ck_assert_int_eq(dkg_matcher_advance(m, 0), 0);
+  dkg_matcher *f = dkg_matcher_fork(m);
+  for (int i = 0; i < 5; i++) ck_assert_int_eq(dkg_matcher_advance(f, 1), 0);
+  ck_assert_uint_eq(live_hist(e), 16);
+  ck_assert_int_eq(dkg_matcher_rollback(m, 4), 0);   /* m's last 4 are m's alone */
+  ck_assert_uint_eq(live_hist(e), 16);               /* ... but f still stands on them */
+  dkg_matcher_free(f);
+  ck_assert_uint_eq(live_hist(e), 7);
+  ck_assert_uint_eq(dkg_matcher_n_steps(m), 6);
+  /* rollback then advance many times: the entries are reused, the count stays put */
+  for (int i = 0; i < 10000; i++) {
+    ck_assert_int_eq(dkg_matcher_advance(m, 4), 0);
+    ck_assert_int_eq(dkg_matcher_rollback(m, 1), 0);
+  }
+  ck_assert_uint_eq(live_hist(e), 7);
+  ck_assert_int_eq(dkg_matcher_rollback(m, 6), 0);
+  ck_assert_uint_eq(live_hist(e), 1);
+  ck_assert_uint_eq(mask_of(m), BIT(0) | BIT(1) | BIT(2) | BIT(3) | BIT(4) | BIT(12) | BIT(EOS));
+  dkg_matcher_free(m);
+  dkg_engine_release(e);
+  dkg_vocab_free(v);
+}
+END_TEST
+
 START_TEST(test_nested_repeats) {
   dkg_vocab *v = small_vocab();
   /* used to recurse without bound in the closure and crash */
@@ -432,6 +477,7 @@ static Suite *grammar_suite(void) {
   tcase_add_test(tc, test_crlf_and_nesting);
   tcase_add_test(tc, test_counted_repeats);
   tcase_add_test(tc, test_nested_repeats);
+  tcase_add_test(tc, test_history_bounded);
   tcase_add_test(tc, test_token_references);
   suite_add_tcase(s, tc);
   return s;

@@ -692,6 +692,74 @@ START_TEST(test_rollback_fork) {
 }
 END_TEST
 
+/* ---- property: counters near their bounds ----
+ * Masks there take short tokens from the state far from the bound and walk only the
+ * long ones; at every step of these walks the whole mask must equal brute force. */
+
+static const char *const near_bound_grammars[] = {
+    "root ::= \"\\\"\" [^\"\\\\]{0,45} \"\\\"\" [a-z]{0,5} \".\"\n",   /* a string of at most 45 */
+    "root ::= [a-z ]{35,60} \".\"\n",                           /* at least 35: the lower bound */
+    "root ::= ( \"ab\" | [a-z] ){0,40} ( [0-9 ]{0,40} \"x\" ){1,2}\n",
+};
+
+START_TEST(test_counted_near_bounds) {
+  const char *src = near_bound_grammars[_i];
+  dkg_grammar *g;
+  char err[256];
+  ck_assert_msg(dkg_grammar_parse(src, strlen(src), &g, err, sizeof err) == 0, "%s", err);
+  dkg_engine *e = dkg_engine_new(g, V, err, sizeof err);
+  ck_assert_msg(e != NULL, "%s", err);
+  size_t words = ((size_t)TV->n + 31) / 32;
+  uint32_t *bits = malloc(words * 4);
+  int32_t *buf = malloc((size_t)TV->n * sizeof *buf);
+  uint64_t seed = 4242 + (uint64_t)_i;
+  for (int walk = 0; walk < 1; walk++) {
+    dkg_matcher *m = dkg_matcher_new(e);
+    earley E;
+    earley_init(&E, g);
+    for (int step = 0; step < 70; step++) {
+      ck_assert_int_eq(dkg_matcher_mask(m, bits), 0);
+      for (int32_t t = 0; t < TV->n; t++) {
+        int got = (bits[t >> 5] >> (t & 31)) & 1;
+        int want;
+        if (t == TV->eos) want = earley_complete(&E);
+        else if (TV->special[t] || TV->len[t] == 0) want = 0;
+        else want = earley_try(&E, TV->piece[t], TV->len[t]);
+        ck_assert_msg(got == want, "grammar %d walk %d step %d token %d '%.*s': mask %d, brute force %d",
+                      _i, walk, step, t, (int)TV->len[t], TV->piece[t], got, want);
+      }
+      if (TV->eos >= 0) bits[TV->eos >> 5] &= ~(1u << (TV->eos & 31));
+      /* tokens that do not end the repeats (no quote, dot or x), mostly of one or two
+       * bytes, so the counters pass every value up to the bounds */
+      int32_t t = -1;
+      {
+        uint32_t maxlen = rnd(&seed) % 8 ? 2 : UINT32_MAX;
+        int32_t k = 0;
+        for (int32_t u = 0; u < TV->n; u++)
+          if (TV->len[u] <= maxlen && (bits[u >> 5] >> (u & 31) & 1u) &&
+              !memchr(TV->piece[u], '"', TV->len[u]) && !memchr(TV->piece[u], '.', TV->len[u]) &&
+              !memchr(TV->piece[u], 'x', TV->len[u]))
+            buf[k++] = u;
+        if (k) t = buf[rnd(&seed) % (uint64_t)k];
+      }
+      if (t < 0) t = pick(bits, &seed, buf);
+      if (t < 0) break;
+      ck_assert_int_eq(dkg_matcher_advance(m, t), 0);
+      ck_assert_int_eq(earley_feed(&E, (const uint8_t *)TV->piece[t], TV->len[t]), 1);
+    }
+    earley_free(&E);
+    dkg_matcher_free(m);
+  }
+  dkg_engine_stats st;
+  dkg_engine_get_stats(e, &st);
+  ck_assert_msg(st.ctx_far > 0, "no mask came from a state far from the bound");
+  free(bits);
+  free(buf);
+  dkg_engine_release(e);
+  dkg_grammar_free(g);
+}
+END_TEST
+
 static Suite *props_suite(void) {
   Suite *s = suite_create("grammar-props");
   TCase *tc = tcase_create("bruteforce");
@@ -701,6 +769,11 @@ static Suite *props_suite(void) {
   tc = tcase_create("walks");
   tcase_set_timeout(tc, 120);
   tcase_add_loop_test(tc, test_random_walks, 0, G_COUNT);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("near-bounds");
+  tcase_set_timeout(tc, 300);
+  tcase_add_loop_test(tc, test_counted_near_bounds, 0,
+                      (int)(sizeof near_bound_grammars / sizeof *near_bound_grammars));
   suite_add_tcase(s, tc);
   tc = tcase_create("rollback");
   tcase_set_timeout(tc, 120);

@@ -81,7 +81,9 @@ static void tokenize_usage(FILE *f) {
         "its id and piece, or only the ids with --ids.\n"
         "\n"
         "Options:\n"
-        "  -m, --model FILE      the GGUF model (default: the bundled model)\n"
+        "  -m, --model FILE      the GGUF model (default: the bundled model); only its\n"
+        "                        tokenizer is loaded, so any architecture and\n"
+        "                        vocabulary-only files work\n"
         "  --pipeline FILE       take the model from this pipeline\n"
         "  --ids                 print only the ids, space-separated, on one line\n"
         "  --no-bos              do not add the BOS token\n"
@@ -127,6 +129,12 @@ int dk_cmd_tokenize(int argc, char **argv) {
     }
     text = owned;
   }
+  /* a file given with -m is only asked for its tokenizer: any architecture, and
+   * vocabulary files without tensors, work */
+  int given = 0;
+  for (size_t k = 0; k < c.n_sets; k++) given |= c.sets[k] == set_buf;
+  if (given && !c.pipeline && c.n_sets < sizeof c.sets / sizeof *c.sets)
+    c.sets[c.n_sets++] = "model.vocab_only=true";
   dk_registry *reg;
   dk_pipeline *p;
   dk_run *run;

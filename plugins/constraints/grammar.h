@@ -86,7 +86,9 @@ void dkg_engine_release(dkg_engine *e);      /* refcounted; matchers hold a refe
 /* Tuning and statistics; a zero field in the options keeps the default. */
 typedef struct dkg_engine_stats {
   uint64_t n_nodes, n_states;
+  uint64_t n_hist;   /* live history entries: the root and what matchers can roll back to */
   uint64_t mask_calls, mask_hits, ctx_walks, ctx_hits, cd_checks;
+  uint64_t ctx_far;   /* walks that took their short tokens from a far-from-bound state */
 } dkg_engine_stats;
 void dkg_engine_get_stats(dkg_engine *e, dkg_engine_stats *st);
 void dkg_engine_set_context_depth(dkg_engine *e, uint32_t depth);
@@ -97,6 +99,7 @@ void dkg_engine_set_max_stacks(dkg_engine *e, uint32_t n);
 typedef struct dkg_matcher dkg_matcher;
 dkg_matcher *dkg_matcher_new(dkg_engine *e);        /* takes a new reference on e */
 dkg_matcher *dkg_matcher_fork(const dkg_matcher *m); /* O(1): shares the history */
+/* Freeing a matcher or rolling it back frees the history only it could return to. */
 void dkg_matcher_free(dkg_matcher *m);
 
 /* Writes the allowed-token bitset, (n_vocab + 31) / 32 words, bit set = allowed.

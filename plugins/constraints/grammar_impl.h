@@ -52,6 +52,9 @@ int dkg_prog_compile(const dkg_grammar *g, const dkg_vocab *v, dkg_prog *out, ch
                      size_t errlen);
 void dkg_prog_free(dkg_prog *p);
 
+/* Token lengths below this get a len_le bitset. */
+#define DKG_LEN_CLASSES 32u
+
 /* Pieces sorted by bytes give the trie in preorder; each node knows the end of its
  * subtree (skip) and its tokens' range in sorted[]. */
 struct dkg_vocab {
@@ -64,8 +67,13 @@ struct dkg_vocab {
   uint8_t *node_byte;
   uint16_t *node_depth;
   uint32_t *node_skip, *node_tok_lo, *node_tok_hi, *node_n_end;
+  uint16_t *node_maxlen;      /* longest token in the node's subtree */
   int32_t *sorted;
   uint32_t n_sorted;
+  /* len_le[L] (L < n_len_le): bitset of the trie's tokens with at most L bytes, so a
+   * mask can take short tokens from another state's walk with word operations */
+  uint32_t *len_le;
+  uint32_t n_len_le, words;
 };
 
 #endif

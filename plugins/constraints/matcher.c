@@ -48,11 +48,15 @@ typedef struct rstate {
   uint8_t has_tok;    /* some stack waits for a whole token (a token reference) */
 } rstate;
 
+/* History entries are refcounted: one reference from each matcher standing on the
+ * entry and one from each later entry built on it. An entry no matcher can reach by
+ * rolling back is freed at once, so a long-lived engine keeps only live histories. */
 typedef struct hist {
-  struct hist *prev;
+  struct hist *prev;   /* on the free list: the next free entry */
   size_t depth;
   uint32_t state;
   uint32_t finished;
+  uint32_t refs;
 } hist;
 
 typedef struct hchunk {
@@ -92,6 +96,8 @@ struct dkg_engine {
   uint32_t ctx_depth;
   uint32_t n_masks, max_masks;
   hchunk *chunks;
+  hist *free_hist;
+  uint64_t n_hist;             /* live history entries */
   hist *root_hist;
   dkg_engine_stats st;
 };
@@ -560,23 +566,67 @@ static int cd_push(ctxinfo *c, uint32_t *cap, int32_t tok) {
   return 0;
 }
 
-/* One walk of the vocabulary trie from a (truncated) state, pruning dead subtrees. */
-static ctxinfo *context_info(dkg_engine *e, uint32_t tid) {
-  if (e->states[tid].ctx) {
-    e->st.ctx_hits++;
-    return e->states[tid].ctx;
+/* Counters of a truncated state moved as far from their bounds as canon_count ever
+ * moves them: the state a whole range of counts shares. Tokens of at most *ls bytes
+ * run the same bound tests from both (the window argument of canon_count, with the
+ * counter's actual distance to its bound); *ls is 0 when no counter moved. */
+static uint32_t far_state(dkg_engine *e, uint32_t tid, uint32_t *ls) {
+  uint64_t w = (uint64_t)e->vocab->max_depth + 4;
+  uint32_t slack = UINT32_MAX, moved = 0;
+  uint32_t posbuf[64], cntbuf[64];
+  uint32_t off = e->states[tid].off, n = e->states[tid].n;
+  e->n_scratch = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t id = e->pool[off + i], x = id, d = 0;
+    if (id > N_BOTTOM && e->nodes[id].counted)
+      for (; x > N_BOTTOM && d < 64; x = e->nodes[x].parent, d++) {
+        posbuf[d] = e->nodes[x].pos;
+        cntbuf[d] = e->nodes[x].count;
+      }
+    if (d == 0 || x > N_BOTTOM) {
+      push_scratch(e, id);
+      continue;
+    }
+    for (uint32_t k = 0; k < d; k++) {
+      uint32_t c = cntbuf[k], f = c, dist = 0;
+      if (!c) continue;
+      const dkg_rep *rp = &e->prog.reps[OP_ARG(e->prog.code[posbuf[k]])];
+      uint32_t lo = rp->min > 1 ? rp->min : 1;
+      if (c >= rp->min && rp->max != DKG_REPEAT_INF && (uint64_t)rp->max - lo > w) {
+        f = lo;
+        dist = rp->max - c;
+      } else if (c < rp->min && (uint64_t)rp->min > w + 1) {
+        f = rp->min - (uint32_t)w - 1;
+        dist = rp->min - c;
+      }
+      if (f == c) continue;
+      cntbuf[k] = f;
+      moved = 1;
+      if (dist < slack) slack = dist;
+    }
+    for (uint32_t k = d; k-- > 0;) x = intern_node3(e, posbuf[k], cntbuf[k], x);
+    push_scratch(e, x);
   }
-  e->st.ctx_walks++;
+  /* len_le[0] is the empty set: a bound this close leaves nothing to share */
+  *ls = moved && slack > 5 ? slack - 5 : 0;
+  if (*ls >= e->vocab->n_len_le) *ls = e->vocab->n_len_le ? e->vocab->n_len_le - 1 : 0;
+  return intern_state(e);
+}
+
+/* One walk of the vocabulary trie from a (truncated) state, pruning dead subtrees;
+ * only tokens longer than minlen, and only subtrees that hold such tokens. */
+static int walk_trie(dkg_engine *e, uint32_t tid, ctxinfo *c, uint32_t *cap, uint32_t minlen) {
   const dkg_vocab *v = e->vocab;
-  ctxinfo *c = calloc(1, sizeof *c);
-  uint32_t cap = 0;
-  if (!c || !(c->ci = calloc(e->words, sizeof *c->ci))) goto oom;
   uint32_t *walk = e->walk;
   walk[0] = tid;
   for (uint32_t i = 0; i < v->n_nodes;) {
     uint32_t d = v->node_depth[i];
+    if (v->node_maxlen[i] <= minlen) {
+      i = v->node_skip[i];
+      continue;
+    }
     uint32_t x = step(e, walk[d - 1], v->node_byte[i]);
-    if (e->oom) goto oom;
+    if (e->oom) return -1;
     if (x == S_DEAD) {
       i = v->node_skip[i];
       continue;
@@ -584,21 +634,52 @@ static ctxinfo *context_info(dkg_engine *e, uint32_t tid) {
     const rstate *xs = &e->states[x];
     if (xs->n == 1 && xs->has_bottom) {   /* the whole subtree depends on context */
       for (uint32_t k = v->node_tok_lo[i]; k < v->node_tok_hi[i]; k++)
-        if (cd_push(c, &cap, v->sorted[k])) goto oom;
+        if (v->len[v->sorted[k]] > minlen && cd_push(c, cap, v->sorted[k])) return -1;
       i = v->node_skip[i];
       continue;
     }
     walk[d] = x;
-    if (v->node_n_end[i]) {
+    if (v->node_n_end[i] && d > minlen) {
       int real = xs->n > xs->has_bottom;
       for (uint32_t k = v->node_tok_lo[i]; k < v->node_tok_lo[i] + v->node_n_end[i]; k++) {
         int32_t t = v->sorted[k];
         if (real) c->ci[t >> 5] |= 1u << (t & 31);
-        else if (xs->has_bottom && cd_push(c, &cap, t)) goto oom;
+        else if (xs->has_bottom && cd_push(c, cap, t)) return -1;
       }
     }
     i++;
   }
+  return 0;
+}
+
+/* What the vocabulary does from a truncated state. A state with a counter near its
+ * bound (the c-th character of a string of at most 40) takes its short tokens from
+ * the far state every such count shares, and walks only the subtrees of the longer
+ * ones: without this, each count within a walk's reach of the bound walked the
+ * whole trie. */
+static ctxinfo *context_info(dkg_engine *e, uint32_t tid) {
+  if (e->states[tid].ctx) {
+    e->st.ctx_hits++;
+    return e->states[tid].ctx;
+  }
+  const dkg_vocab *v = e->vocab;
+  uint32_t ls = 0, fid = far_state(e, tid, &ls);
+  const ctxinfo *fc = NULL;
+  if (e->oom) return NULL;
+  if (ls && fid != tid && !(fc = context_info(e, fid))) return NULL;
+  if (!fc) ls = 0;
+  e->st.ctx_walks++;
+  ctxinfo *c = calloc(1, sizeof *c);
+  uint32_t cap = 0;
+  if (!c || !(c->ci = calloc(e->words, sizeof *c->ci))) goto oom;
+  if (fc) {
+    e->st.ctx_far++;
+    const uint32_t *le = v->len_le + (size_t)ls * v->words;
+    for (uint32_t k = 0; k < e->words; k++) c->ci[k] = fc->ci[k] & le[k];
+    for (uint32_t k = 0; k < fc->n_cd; k++)
+      if (v->len[fc->cd[k]] <= ls && cd_push(c, &cap, fc->cd[k])) goto oom;
+  }
+  if (walk_trie(e, tid, c, &cap, ls)) goto oom;
   e->states[tid].ctx = c;
   return c;
 oom:
@@ -703,20 +784,41 @@ static int state_mask(dkg_engine *e, uint32_t sid, uint32_t *bits) {
 
 /* ---- engine ---- */
 
+/* A new entry on prev, with one reference for its holder; it takes one on prev. */
 static hist *new_hist(dkg_engine *e, hist *prev, uint32_t state, uint32_t finished) {
-  if (!e->chunks || e->chunks->used == 1024) {
-    hchunk *c = malloc(sizeof *c);
-    if (!c) return NULL;
-    c->next = e->chunks;
-    c->used = 0;
-    e->chunks = c;
+  hist *h = e->free_hist;
+  if (h) {
+    e->free_hist = h->prev;
+  } else {
+    if (!e->chunks || e->chunks->used == 1024) {
+      hchunk *c = malloc(sizeof *c);
+      if (!c) return NULL;
+      c->next = e->chunks;
+      c->used = 0;
+      e->chunks = c;
+    }
+    h = &e->chunks->h[e->chunks->used++];
   }
-  hist *h = &e->chunks->h[e->chunks->used++];
   h->prev = prev;
   h->depth = prev ? prev->depth + 1 : 0;
   h->state = state;
   h->finished = finished;
+  h->refs = 1;
+  if (prev) prev->refs++;
+  e->n_hist++;
   return h;
+}
+
+/* Drops one reference; entries left without any go back to the free list, and so
+ * may their predecessors (a loop, not recursion: histories are as long as outputs). */
+static void hist_unref(dkg_engine *e, hist *h) {
+  while (h && --h->refs == 0) {
+    hist *prev = h->prev;
+    h->prev = e->free_hist;
+    e->free_hist = h;
+    e->n_hist--;
+    h = prev;
+  }
 }
 
 static void engine_destroy(dkg_engine *e) {
@@ -817,6 +919,7 @@ void dkg_engine_get_stats(dkg_engine *e, dkg_engine_stats *st) {
   *st = e->st;
   st->n_nodes = e->n_nodes;
   st->n_states = e->n_states;
+  st->n_hist = e->n_hist;
   pthread_mutex_unlock(&e->mu);
 }
 
@@ -849,6 +952,7 @@ dkg_matcher *dkg_matcher_new(dkg_engine *e) {
   e->refs++;
   m->e = e;
   m->cur = e->root_hist;
+  m->cur->refs++;
   pthread_mutex_unlock(&e->mu);
   return m;
 }
@@ -860,12 +964,16 @@ dkg_matcher *dkg_matcher_fork(const dkg_matcher *src) {
   src->e->refs++;
   m->e = src->e;
   m->cur = src->cur;
+  m->cur->refs++;
   pthread_mutex_unlock(&src->e->mu);
   return m;
 }
 
 void dkg_matcher_free(dkg_matcher *m) {
   if (!m) return;
+  pthread_mutex_lock(&m->e->mu);
+  hist_unref(m->e, m->cur);
+  pthread_mutex_unlock(&m->e->mu);
   dkg_engine_release(m->e);
   free(m);
 }
@@ -897,6 +1005,7 @@ static int step_locked(dkg_matcher *m, const uint8_t *p, size_t n, int32_t token
   }
   hist *h = new_hist(e, m->cur, sid, fin);
   if (!h) return -1;
+  hist_unref(e, m->cur);   /* now held by h */
   m->cur = h;
   return 0;
 }
@@ -927,7 +1036,14 @@ int dkg_matcher_advance_bytes(dkg_matcher *m, const char *s, size_t n) {
 
 int dkg_matcher_rollback(dkg_matcher *m, size_t n) {
   if (n > m->cur->depth) return -1;
-  while (n--) m->cur = m->cur->prev;   /* history nodes are immutable; no lock needed */
+  if (!n) return 0;
+  hist *to = m->cur;
+  while (n--) to = to->prev;
+  pthread_mutex_lock(&m->e->mu);   /* refcounts are shared with forks */
+  to->refs++;
+  hist_unref(m->e, m->cur);
+  m->cur = to;
+  pthread_mutex_unlock(&m->e->mu);
   return 0;
 }
 

@@ -34,6 +34,8 @@ void dkg_vocab_free(dkg_vocab *v) {
   free(v->node_tok_lo);
   free(v->node_tok_hi);
   free(v->node_n_end);
+  free(v->node_maxlen);
+  free(v->len_le);
   free(v->sorted);
   free(v);
 }
@@ -135,6 +137,24 @@ dkg_vocab *dkg_vocab_new(const char *const *piece, const uint32_t *piece_len,
   for (uint32_t d = cur_depth; d > 0; d--) {
     v->node_skip[path[d]] = k;
     v->node_tok_hi[path[d]] = ns;
+  }
+  /* subtree maxima: a node's children follow it, so a backward pass sees them first */
+  v->node_maxlen = malloc(cn * sizeof *v->node_maxlen);
+  if (!v->node_maxlen) goto oom;
+  for (uint32_t i = nn; i-- > 0;) {
+    uint32_t m = v->node_depth[i];
+    for (uint32_t j = i + 1; j < v->node_skip[i]; j = v->node_skip[j])
+      if (v->node_maxlen[j] > m) m = v->node_maxlen[j];
+    v->node_maxlen[i] = (uint16_t)m;
+  }
+  v->words = ((uint32_t)n_vocab + 31) / 32;
+  v->n_len_le = maxlen < DKG_LEN_CLASSES ? maxlen : DKG_LEN_CLASSES;
+  v->len_le = calloc((size_t)v->n_len_le * v->words + 1, sizeof *v->len_le);
+  if (!v->len_le) goto oom;
+  for (uint32_t i = 0; i < ns; i++) {
+    int32_t t = v->sorted[i];
+    for (uint32_t l = v->len[t]; l < v->n_len_le; l++)
+      v->len_le[(size_t)l * v->words + ((uint32_t)t >> 5)] |= 1u << (t & 31);
   }
   free(path);
   free(se);
