@@ -16,7 +16,7 @@ int dk_chain_init(dk_chain *c, const dk_pipeline *p, uint64_t seed, uint64_t str
   for (size_t i = 0; i < p->n_samplers; i++) {
     int rc = dk_instance_create(p->samplers[i].comp, &p->samplers[i].cfg, seed, stream_base + i,
                                 vocab, 1, &c->in[i], err);
-    if (rc) return rc;
+    if (rc) return dk_block_error(p, &p->samplers[i], "samplers", err);
     c->n = i + 1;
   }
   return DK_OK;

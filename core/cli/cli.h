@@ -32,6 +32,9 @@ typedef struct dk_cli_common {
  * return now (after --help, or a usage error already printed). */
 enum { DK_CLI_MINE = -1, DK_CLI_NEXT = -2 };
 int dk_cli_common_opt(dk_cli_common *c, int argc, char **argv, int *i, void (*usage)(FILE *));
+/* The exit status of a failure before generation starts (loading,
+ * resolving or creating the pipeline's plugins), from its dk_status. */
+int dk_cli_exit_status(int rc);
 /* Load, override and resolve; prints the error and returns an exit status. */
 int dk_cli_load_pipeline(const dk_cli_common *c, dk_registry **reg, dk_pipeline **p);
 /* The bundled default model, or NULL if none can be found. */
