@@ -668,9 +668,9 @@ static int ensure_block(dk_block **slot, const char *plugin) {
   return DK_OK;
 }
 
-int dk_block_error(const dk_pipeline *p, const dk_block *b, const char *section, dk_error *err) {
+int dk_block_error(const dk_pipeline *p, const dk_block *b, dk_error *err) {
   if (b->line) return dk_error_prefix(err, "%s:%d:%d: ", p->file, b->line, b->col);
-  return dk_error_prefix(err, "%s: %s: ", p->file, section);
+  return dk_error_prefix(err, "%s: ", p->file);
 }
 
 /* Sections only some decoders read: one the decoder does not read would be

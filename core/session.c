@@ -22,10 +22,10 @@ double dk_now(void) {
 /* ---- run setup ---- */
 
 /* A plugin's refusal names the pipeline block that asked for it. */
-static int make_instance(dk_run *run, dk_block *b, const char *section, uint64_t stream,
+static int make_instance(dk_run *run, dk_block *b, uint64_t stream,
                          const dk_vocab *vocab, dk_instance **out, dk_error *err) {
   int rc = dk_instance_create(b->comp, &b->cfg, run->seed, stream, vocab, run->threads, out, err);
-  return rc ? dk_block_error(run->p, b, section, err) : DK_OK;
+  return rc ? dk_block_error(run->p, b, err) : DK_OK;
 }
 
 static const struct dk_model_iface *model_iface(const dk_instance *in) {
@@ -127,18 +127,18 @@ int dk_run_new(dk_pipeline *p, const dk_run_opts *opts, dk_run **out, dk_error *
   /* Stream ids: 0 model, 1 draft, 2 decoder, 3 drafter, 4 constraint,
    * 100+ scorers, 1000*(completion+1)+i samplers, +600+i branch samplers,
    * +998 the chain's final draw, +999 the decoder's session_rng. */
-  int rc = make_instance(run, p->model, "model", 0, NULL, &run->model, err);
-  if (!rc && (rc = model_info(run->model, &run->info, err))) dk_block_error(p, p->model, "model", err);
+  int rc = make_instance(run, p->model, 0, NULL, &run->model, err);
+  if (!rc && (rc = model_info(run->model, &run->info, err))) dk_block_error(p, p->model, err);
   if (!rc) rc = build_vocab(run, err);
-  if (!rc && p->draft) rc = make_instance(run, p->draft, "draft", 1, NULL, &run->draft, err);
+  if (!rc && p->draft) rc = make_instance(run, p->draft, 1, NULL, &run->draft, err);
   if (!rc && run->draft && (rc = model_info(run->draft, &run->draft_info, err)))
-    dk_block_error(p, p->draft, "draft", err);
+    dk_block_error(p, p->draft, err);
   if (!rc && run->draft && run->draft_info.n_vocab != run->info.n_vocab)
     rc = dk_error_set(err, DK_ERR_INVALID,
                       "%s: draft model has %d vocabulary entries, the model has %d: they must "
                       "share one tokenizer",
                       p->file, run->draft_info.n_vocab, run->info.n_vocab);
-  if (!rc) rc = make_instance(run, p->decoder, "decoder", 2, &run->vocab, &run->decoder, err);
+  if (!rc) rc = make_instance(run, p->decoder, 2, &run->vocab, &run->decoder, err);
   if (!rc) {
     run->no_prefill = (run->decoder->comp->hdr->caps & DK_CAP_DECODER_NO_PREFILL) != 0;
     if (run->info.attention != DK_ATTN_CAUSAL && !run->no_prefill)
@@ -149,13 +149,13 @@ int dk_run_new(dk_pipeline *p, const dk_run_opts *opts, dk_run **out, dk_error *
   }
   /* One compiled constraint per run; completions fork it. */
   if (!rc && p->constraint)
-    rc = make_instance(run, p->constraint, "constraint", 4, &run->vocab, &run->constraint, err);
-  if (!rc && p->drafter) rc = make_instance(run, p->drafter, "drafter", 3, &run->vocab, &run->drafter, err);
+    rc = make_instance(run, p->constraint, 4, &run->vocab, &run->constraint, err);
+  if (!rc && p->drafter) rc = make_instance(run, p->drafter, 3, &run->vocab, &run->drafter, err);
   if (!rc && p->n_scorers) {
     run->scorers = calloc(p->n_scorers, sizeof *run->scorers);
     if (!run->scorers) rc = dk_error_set(err, DK_ERR_NOMEM, "out of memory");
     for (size_t i = 0; !rc && i < p->n_scorers; i++) {
-      rc = make_instance(run, &p->scorers[i], "scorers", 100 + i, &run->vocab, &run->scorers[i], err);
+      rc = make_instance(run, &p->scorers[i], 100 + i, &run->vocab, &run->scorers[i], err);
       run->n_scorers = i + 1;
     }
   }
@@ -416,7 +416,7 @@ static int run_completion(dk_run *run, size_t index, dk_seq seq, const dk_token 
     dr_begun = rc == DK_OK;
     if (rc) {
       dk_error_ensure(err, rc, "begin");
-      dk_block_error(run->p, run->p->drafter, "drafter", err);
+      dk_block_error(run->p, run->p->drafter, err);
     }
     if (!rc && di->begin) rc = dk_plugin_status(di->begin(dec, &s, err), 0, err, "begin");
     dec_begun = rc == DK_OK;
@@ -428,8 +428,11 @@ static int run_completion(dk_run *run, size_t index, dk_seq seq, const dk_token 
       rc = DK_OK;
     } else if (rc < 0 && dr_begun) {
       dk_error_ensure(err, rc, "step");
-      dk_error_prefix(err, "decoder '%s': ", run->decoder->comp->hdr->name);
-      dk_block_error(run->p, run->p->decoder, "decoder", err);
+      /* A sampler's or the drafter's error already says where its block is. */
+      if (strncmp(err->msg, run->p->file, strlen(run->p->file)) != 0) {
+        dk_error_prefix(err, "decoder '%s': ", run->decoder->comp->hdr->name);
+        dk_block_error(run->p, run->p->decoder, err);
+      }
     }
   }
   c->forward_passes = s.meter.forward_passes + s.draft_meter.forward_passes;

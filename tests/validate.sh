@@ -91,6 +91,10 @@ printf 'decokit: 1\ndecoder: { plugin: speculative }\ndrafter: { plugin: draft_m
 expect 1 "runtime plugin error" -- "$dk" run -q -p "It" -n 3 "$tmp/spec.yaml"
 has "$tmp/err" "spec.yaml:3:10: drafter 'draft_model': needs a draft model" "runtime error is located"
 
+printf 'decokit: 1\nmodel: { plugin: hashlm }\nsamplers:\n  - { plugin: %s/rogue.so, mode: status }\n' "$fx" >"$tmp/apply.yaml"
+expect 1 "runtime sampler error" -- "$dk" run --plugin-path "$fx" -q -p "a" -n 3 "$tmp/apply.yaml"
+has "$tmp/err" "apply.yaml:4:5: sampler 'rogue': apply returned status 5" "a sampler's runtime error names its block"
+
 # The .pc file repeats the header's ABI version.
 minor=$(sed -n 's/^#define DK_ABI_MINOR \([0-9]*\)$/\1/p' "$src/core/include/decokit/plugin.h")
 has "$DECOKIT_BUILDDIR/decokit-plugin.pc" "abi_minor=$minor" "decokit-plugin.pc's abi_minor"
