@@ -195,6 +195,28 @@ static const char *suggest_name(const dk_registry *reg, uint32_t kind, const cha
   return found;
 }
 
+/* One NAME.so along the path.  Before the component is found: load it and
+ * take the component, or note what the file provides instead.  After: load
+ * it only to find a duplicate (a broken file there is not this lookup's
+ * problem). */
+static int look_in(dk_registry *reg, uint32_t kind, const char *name, const char *path,
+                   const dk_component **out, char *other, size_t other_size, dk_error *err) {
+  dk_library *lib;
+  int dup;
+  int rc = load_ex(reg, path, &lib, &dup, err);
+  if (rc) return *out && !dup ? DK_OK : rc;
+  if (*out) return DK_OK;
+  if ((*out = component_in(lib, kind, name))) return DK_OK;
+  for (size_t k = 0; k < lib->n_comps; k++)
+    if (strcmp(lib->comps[k].hdr->name, name) == 0)
+      return dk_error_set(err, DK_ERR_INVALID, "plugin '%s' is a %s, not a %s (%s)", name,
+                          dk_kind_name(lib->comps[k].kind), dk_kind_name(kind), lib->path);
+  size_t ol = strlen(other);
+  snprintf(other + ol, other_size - ol, "%s%s provides %s '%s'", ol ? "; " : "", path,
+           dk_kind_name(lib->comps[0].kind), lib->comps[0].hdr->name);
+  return DK_OK;
+}
+
 int dk_registry_find(dk_registry *reg, uint32_t kind, const char *name, const dk_component **out,
                      dk_error *err) {
   *out = NULL;
@@ -220,39 +242,12 @@ int dk_registry_find(dk_registry *reg, uint32_t kind, const char *name, const dk
     char *p = dir_file(reg->dirs[i], name, ".so");
     if (!p) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
     dk_trace("plugin: looking for %s '%s' at %s", dk_kind_name(kind), name, p);
-    if (!is_file(p)) {
-      free(p);
-      continue;
-    }
-    int dup;
-    int rc = load_ex(reg, p, &lib, &dup, err);
-    if (rc && (!*out || dup)) {
-      free(p);
+    int rc = is_file(p) ? look_in(reg, kind, name, p, out, other, sizeof other, err) : DK_OK;
+    free(p);
+    if (rc) {
+      *out = NULL;
       return rc;
     }
-    if (rc) { /* a broken file behind the one in use: not this pipeline's problem */
-      free(p);
-      continue;
-    }
-    if (*out) {
-      free(p);
-      continue;
-    }
-    if ((*out = component_in(lib, kind, name))) {
-      free(p);
-      continue;
-    }
-    for (size_t k = 0; k < lib->n_comps; k++)
-      if (strcmp(lib->comps[k].hdr->name, name) == 0) {
-        rc = dk_error_set(err, DK_ERR_INVALID, "plugin '%s' is a %s, not a %s (%s)", name,
-                          dk_kind_name(lib->comps[k].kind), dk_kind_name(kind), lib->path);
-        free(p);
-        return rc;
-      }
-    size_t ol = strlen(other);
-    snprintf(other + ol, sizeof other - ol, "%s%s provides %s '%s'", ol ? "; " : "", p,
-             dk_kind_name(lib->comps[0].kind), lib->comps[0].hdr->name);
-    free(p);
   }
   if (*out) return DK_OK;
   if (other[0])
