@@ -92,6 +92,7 @@ int dk_branch_new(dk_session *s, dk_branch *from, dk_branch **out, dk_error *err
     b->n = n_tail;
   }
   if (!rc && src->n) {
+    b->chain.p = src->p;
     b->chain.in = calloc(src->n, sizeof *b->chain.in);
     if (!b->chain.in) rc = dk_error_set(err, DK_ERR_NOMEM, "out of memory");
   }

@@ -77,7 +77,7 @@ int dk_chain_apply(dk_chain *c, const dk_sample_ctx *ctx, dk_candidates *cand, d
       cand->selected = -1;
       dk_error_ensure(err, rc, "apply");
       dk_error_prefix(err, "sampler '%s': ", in->comp->hdr->name);
-      return dk_block_error(c->p, &c->p->samplers[i], err);
+      return c->p ? dk_block_error(c->p, &c->p->samplers[i], err) : err->code;
     }
   }
   return DK_OK;

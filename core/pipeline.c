@@ -689,7 +689,8 @@ static int check_used(const dk_pipeline *p, dk_error *err) {
   } opt[] = {
       {p->drafter, "drafter", uses_drafter},
       /* The drafter may be what reads the draft model. */
-      {p->draft, "draft", (caps & DK_CAP_DECODER_USES_DRAFT_MODEL) || (p->drafter && uses_drafter)},
+      {p->draft, "draft",
+       p->host_reads_draft || (caps & DK_CAP_DECODER_USES_DRAFT_MODEL) || (p->drafter && uses_drafter)},
       {p->n_scorers ? &p->scorers[0] : NULL, "scorers", (caps & DK_CAP_DECODER_USES_SCORERS) != 0},
   };
   for (size_t i = 0; i < sizeof opt / sizeof *opt; i++) {

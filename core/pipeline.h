@@ -39,6 +39,7 @@ typedef struct dk_pipeline {
   dk_block *scorers;
   size_t n_scorers;
   dk_block generate;
+  int host_reads_draft; /* the caller reads `draft:` itself, whatever the decoder */
   int resolved;
 } dk_pipeline;
 

@@ -306,6 +306,13 @@ START_TEST(test_unused_sections) {
                 "%s", err.msg);
   ck_assert_msg(load("decokit: 1\n" MODEL "draft: { plugin: hashlm }\ndecoder: { plugin: reads_drafter_fx }\n"
                      "drafter: { plugin: needs_draft_fx }\n", NULL) == DK_OK, "%s", err.msg);
+  /* A command that reads the draft model itself (perplexity --draft) says so. */
+  const char *y = "decokit: 1\n" MODEL "draft: { plugin: hashlm }\ndecoder: { plugin: plain_fx }\n";
+  dk_pipeline *p;
+  ck_assert_int_eq(dk_pipeline_parse(y, strlen(y), "t.yaml", ".", &p, &err), DK_OK);
+  p->host_reads_draft = 1;
+  ck_assert_msg(dk_pipeline_resolve(p, reg, NULL, &err) == DK_OK, "%s", err.msg);
+  dk_pipeline_free(p);
   /* A decoder built for ABI 1.0 could not declare: a warning, not a refusal. */
   warned[0] = '\0';
   dk_log_set_sink(keep_warning, NULL, DK_LOG_WARN);

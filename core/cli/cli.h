@@ -24,6 +24,7 @@ typedef struct dk_cli_common {
   const char *plugin_path; /* --plugin-path */
   const char *sets[64];    /* --set assignments in order */
   size_t n_sets;
+  int reads_draft;         /* the command itself reads the draft model (perplexity --draft) */
 } dk_cli_common;
 
 /* The shared part of every command's option loop: --set, --plugin-path and

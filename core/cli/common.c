@@ -195,7 +195,10 @@ int dk_cli_load_pipeline(const dk_cli_common *c, dk_registry **reg, dk_pipeline 
                       "%s: no model given and the bundled default model was not found "
                       "(set model.path, or DECOKIT_MODEL)",
                       (*p)->file);
-  if (!rc) rc = dk_pipeline_resolve(*p, *reg, def, &err);
+  if (!rc) {
+    (*p)->host_reads_draft = c->reads_draft;
+    rc = dk_pipeline_resolve(*p, *reg, def, &err);
+  }
   if (rc) {
     dk_cli_error("%s", err.msg);
     dk_pipeline_free(*p);
