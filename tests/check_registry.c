@@ -10,14 +10,15 @@
 #include "loader.h"
 #include "suggest.h"
 
-static char dir[64];
+static char dir[4096];
 static dk_error err;
 
-/* A scratch folder with sub-folders a/ and b/. */
+/* A scratch folder in the build tree with sub-folders a/ and b/. */
 static void setup(void) {
-  snprintf(dir, sizeof dir, "/tmp/dk-registry-XXXXXX");
+  const char *b = getenv("DECOKIT_BUILDDIR");
+  snprintf(dir, sizeof dir, "%s/tests/dk-registry-XXXXXX", b ? b : ".");
   ck_assert_ptr_nonnull(mkdtemp(dir));
-  char p[128];
+  char p[4200];
   snprintf(p, sizeof p, "%s/a", dir);
   ck_assert_int_eq(mkdir(p, 0700), 0);
   snprintf(p, sizeof p, "%s/b", dir);
@@ -26,7 +27,7 @@ static void setup(void) {
 }
 
 static void teardown(void) {
-  char cmd[128];
+  char cmd[4200];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   ck_assert_int_eq(system(cmd), 0);
 }
@@ -41,7 +42,7 @@ static void place(const char *name, const char *sub, const char *as) {
 
 static dk_registry *two_folders(void) {
   dk_registry *reg = dk_registry_new();
-  char p[256];
+  char p[8500];
   snprintf(p, sizeof p, "%s/a:%s/b", dir, dir);
   ck_assert_int_eq(dk_registry_add_path(reg, p), DK_OK);
   return reg;
@@ -55,14 +56,14 @@ START_TEST(test_duplicate_across_folders) {
   dk_registry *reg = two_folders();
   const dk_component *c;
   ck_assert_int_eq(dk_registry_find(reg, DK_KIND_SAMPLER, "good", &c, &err), DK_ERR_INVALID);
-  char want[512];
+  char want[12800];
   snprintf(want, sizeof want, "duplicate sampler plugin 'good': %s/a/good.so and %s/b/good.so", dir,
            dir);
   ck_assert_str_eq(err.msg, want);
   dk_registry_free(reg);
   /* One folder named twice is one folder, not a duplicate. */
   reg = dk_registry_new();
-  char p[256];
+  char p[8500];
   snprintf(p, sizeof p, "%s/a:%s/./a", dir, dir);
   ck_assert_int_eq(dk_registry_add_path(reg, p), DK_OK);
   ck_assert_msg(dk_registry_find(reg, DK_KIND_SAMPLER, "good", &c, &err) == DK_OK, "%s", err.msg);
@@ -78,7 +79,7 @@ START_TEST(test_file_with_another_name) {
   dk_registry *reg = two_folders();
   const dk_component *c;
   ck_assert_int_eq(dk_registry_find(reg, DK_KIND_SAMPLER, "alt", &c, &err), DK_ERR_INVALID);
-  char want[512];
+  char want[12800];
   snprintf(want, sizeof want,
            "no sampler plugin named 'alt': %s/a/alt.so provides sampler 'good', not 'alt'", dir);
   ck_assert_str_eq(err.msg, want);
@@ -91,7 +92,7 @@ START_TEST(test_did_you_mean) {
   dk_registry *reg = two_folders();
   const dk_component *c;
   ck_assert_int_eq(dk_registry_find(reg, DK_KIND_SAMPLER, "godo", &c, &err), DK_ERR_INVALID);
-  char want[512];
+  char want[12800];
   snprintf(want, sizeof want,
            "no sampler plugin named 'godo'; did you mean 'good'? (searched: %s/a:%s/b)", dir, dir);
   ck_assert_str_eq(err.msg, want);
@@ -109,7 +110,7 @@ END_TEST
 
 /* DECOKIT_PLUGIN_PATH adds folders in front; the bundled folder stays last. */
 START_TEST(test_environment_adds) {
-  char a[128], want[512];
+  char a[4200], want[12800];
   snprintf(a, sizeof a, "%s/a", dir);
   setenv("DECOKIT_PLUGIN_PATH", a, 1);
   dk_registry *reg = dk_registry_new();
@@ -118,7 +119,7 @@ START_TEST(test_environment_adds) {
   ck_assert_str_eq(dk_registry_path_string(reg), want);
   dk_registry_free(reg);
   /* Run from a build tree, its plugins stand in for the installed ones. */
-  char b[128];
+  char b[4200];
   snprintf(b, sizeof b, "%s/b", dir);
   reg = dk_registry_new();
   ck_assert_int_eq(dk_registry_standard_paths(reg, NULL, NULL, b), DK_OK);
