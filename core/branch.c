@@ -137,8 +137,9 @@ int dk_branch_extend(dk_session *s, dk_branch *b, const dk_token *toks, size_t n
         if (!dk_session_is_eos(s, toks[k])) undo++;
       if (undo) ci->rollback(b->constraint->inst, undo, NULL);
       dk_error_ensure(err, rc, "advance");
-      return dk_error_prefix(err, "constraint '%s' refused token %d: ",
-                             b->constraint->comp->hdr->name, toks[done]);
+      dk_error_prefix(err, "constraint '%s' refused token %d: ", b->constraint->comp->hdr->name,
+                      toks[done]);
+      return dk_block_error(s->run->p, s->run->p->constraint, err);
     }
   }
   for (size_t i = 0; i < n; i++) dk_chain_accept(&b->chain, toks[i]);
