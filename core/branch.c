@@ -92,6 +92,7 @@ int dk_branch_new(dk_session *s, dk_branch *from, dk_branch **out, dk_error *err
     b->n = n_tail;
   }
   if (!rc && src->n) {
+    b->chain.p = src->p;
     b->chain.in = calloc(src->n, sizeof *b->chain.in);
     if (!b->chain.in) rc = dk_error_set(err, DK_ERR_NOMEM, "out of memory");
   }
@@ -136,8 +137,9 @@ int dk_branch_extend(dk_session *s, dk_branch *b, const dk_token *toks, size_t n
         if (!dk_session_is_eos(s, toks[k])) undo++;
       if (undo) ci->rollback(b->constraint->inst, undo, NULL);
       dk_error_ensure(err, rc, "advance");
-      return dk_error_prefix(err, "constraint '%s' refused token %d: ",
-                             b->constraint->comp->hdr->name, toks[done]);
+      dk_error_prefix(err, "constraint '%s' refused token %d: ", b->constraint->comp->hdr->name,
+                      toks[done]);
+      return dk_block_error(s->run->p, s->run->p->constraint, err);
     }
   }
   for (size_t i = 0; i < n; i++) dk_chain_accept(&b->chain, toks[i]);

@@ -11,12 +11,13 @@
 int dk_chain_init(dk_chain *c, const dk_pipeline *p, uint64_t seed, uint64_t stream_base,
                   const dk_vocab *vocab, dk_error *err) {
   c->n = 0;
+  c->p = p;
   c->in = p->n_samplers ? calloc(p->n_samplers, sizeof *c->in) : NULL;
   if (p->n_samplers && !c->in) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
   for (size_t i = 0; i < p->n_samplers; i++) {
     int rc = dk_instance_create(p->samplers[i].comp, &p->samplers[i].cfg, seed, stream_base + i,
                                 vocab, 1, &c->in[i], err);
-    if (rc) return rc;
+    if (rc) return dk_block_error(p, &p->samplers[i], err);
     c->n = i + 1;
   }
   return DK_OK;
@@ -75,7 +76,8 @@ int dk_chain_apply(dk_chain *c, const dk_sample_ctx *ctx, dk_candidates *cand, d
       cand->n = cand->n <= n_before ? cand->n : n_before;
       cand->selected = -1;
       dk_error_ensure(err, rc, "apply");
-      return dk_error_prefix(err, "sampler '%s': ", in->comp->hdr->name);
+      dk_error_prefix(err, "sampler '%s': ", in->comp->hdr->name);
+      return c->p ? dk_block_error(c->p, &c->p->samplers[i], err) : err->code;
     }
   }
   return DK_OK;

@@ -10,13 +10,15 @@
 typedef struct dk_chain {
   dk_instance **in;
   size_t n;
+  const dk_pipeline *p; /* whose sampler blocks locate errors */
 } dk_chain;
 
 /* One instance per sampler block, on streams stream_base + i of seed. */
 int dk_chain_init(dk_chain *c, const dk_pipeline *p, uint64_t seed, uint64_t stream_base,
                   const dk_vocab *vocab, dk_error *err);
 void dk_chain_free(dk_chain *c);
-/* Apply every sampler in order until one selects; errors name the sampler. */
+/* Apply every sampler in order until one selects; errors name the sampler
+ * and where its block was written. */
 int dk_chain_apply(dk_chain *c, const dk_sample_ctx *ctx, dk_candidates *cand, dk_error *err);
 /* The chosen token: the chain's selection, else greedy for an empty chain,
  * else a draw from the remaining candidates with rng. */

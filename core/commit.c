@@ -110,8 +110,8 @@ static int commit_one(dk_session *s, dk_token t, const dk_token_logprob *lp, int
     c->t_constraint += dk_now() - t0;
     if (rc) {
       dk_error_ensure(err, rc, "advance");
-      return dk_error_prefix(err, "constraint '%s' refused token %d: ",
-                             s->constraint->comp->hdr->name, t);
+      dk_error_prefix(err, "constraint '%s' refused token %d: ", s->constraint->comp->hdr->name, t);
+      return dk_block_error(s->run->p, s->run->p->constraint, err);
     }
   }
   dk_chain_accept(&s->chain, t);

@@ -1,6 +1,8 @@
 /* params.c -- check pipeline values against a plugin's schema: types, bounds, defaults, required. */
 #include "params.h"
 
+#include "suggest.h"
+
 #include "error.h"
 
 #include <errno.h>
@@ -150,6 +152,13 @@ static int unknown_key(const dk_config *c, const char *key, dk_error *err) {
   if (c->n == 0)
     return dk_error_set(err, DK_ERR_INVALID, "unknown key '%s': '%s' takes no parameters", key,
                         c->component);
+  dk_suggester sg;
+  dk_suggest_init(&sg, key);
+  for (size_t i = 0; i < c->n; i++) dk_suggest_add(&sg, c->v[i].spec.name);
+  if (sg.best)
+    return dk_error_set(err, DK_ERR_INVALID,
+                        "unknown key '%s' for '%s'; did you mean '%s'? (expected one of: %s)", key,
+                        c->component, sg.best, names);
   return dk_error_set(err, DK_ERR_INVALID, "unknown key '%s' for '%s' (expected one of: %s)",
                       key, c->component, names);
 }
@@ -267,11 +276,11 @@ int dk_config_finish(dk_config *c, const char *base_dir, dk_error *err) {
   return DK_OK;
 }
 
-void dk_config_canon(const dk_config *c, char **buf, size_t *len, size_t *cap) {
+void dk_config_canon(const dk_config *c, const char *skip, char **buf, size_t *len, size_t *cap) {
   char tmp[64];
   for (size_t i = 0; i < c->n; i++) {
     const dk_cfg_value *v = &c->v[i];
-    if (!v->has) continue;
+    if (!v->has || (skip && strcmp(v->spec.name, skip) == 0)) continue;
     dk_buf_append(buf, len, cap, v->spec.name, strlen(v->spec.name));
     dk_buf_append(buf, len, cap, "=", 1);
     switch (v->spec.type) {

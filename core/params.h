@@ -45,8 +45,9 @@ int dk_config_set_list(dk_config *c, const char *key, const char *const *items, 
                        dk_error *err);
 /* Fill defaults, enforce required keys, resolve PATH values against base_dir. */
 int dk_config_finish(dk_config *c, const char *base_dir, dk_error *err);
-/* Append "key=value;" pairs in schema order to a growing buffer (for fingerprints). */
-void dk_config_canon(const dk_config *c, char **buf, size_t *len, size_t *cap);
+/* Append "key=value;" pairs in schema order to a growing buffer (for
+ * fingerprints), leaving out the key skip (nullable). */
+void dk_config_canon(const dk_config *c, const char *skip, char **buf, size_t *len, size_t *cap);
 
 int64_t dk_cfg_int(const dk_config *c, const char *key);
 double dk_cfg_double(const dk_config *c, const char *key);

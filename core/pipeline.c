@@ -3,12 +3,15 @@
 
 #include "chat_template.h"
 #include "error.h"
+#include "log.h"
+#include "suggest.h"
 #include "textfile.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <xxhash.h>
 #include <yaml.h>
 
@@ -243,11 +246,15 @@ static int read_top(const walk *w, yaml_node_t *root, dk_pipeline *p) {
     const char *key = scalar(kn);
     size_t sec = 0;
     while (key && sections[sec] && strcmp(key, sections[sec]) != 0) sec++;
-    if (!key || !sections[sec])
+    if (!key || !sections[sec]) {
+      const char *hint = key ? dk_suggest(key, sections, sizeof sections / sizeof *sections - 1)
+                             : NULL;
       return at(w, kn, DK_ERR_INVALID,
-                "unknown key '%s' (expected one of: decokit, plugin_path, model, draft, decoder, "
-                "drafter, constraint, samplers, scorers, generate)",
-                key ? key : "?");
+                "unknown key '%s'%s%s%s (expected one of: decokit, plugin_path, model, draft, "
+                "decoder, drafter, constraint, samplers, scorers, generate)",
+                key ? key : "?", hint ? "; did you mean '" : "", hint ? hint : "",
+                hint ? "'?" : "");
+    }
     if (seen[sec])
       return at(w, kn, DK_ERR_INVALID, "section '%s' appears twice (first at line %lu, column %lu)",
                 key, (unsigned long)seen[sec]->start_mark.line + 1,
@@ -277,11 +284,18 @@ static int read_top(const walk *w, yaml_node_t *root, dk_pipeline *p) {
         const char *e = strchr(s, ':');
         size_t n = e ? (size_t)(e - s) : strlen(s);
         if (len) dk_buf_append(&p->plugin_path, &len, &cap, ":", 1);
+        size_t start = len;
         if (n && s[0] != '/') {
           dk_buf_append(&p->plugin_path, &len, &cap, p->dir, strlen(p->dir));
           dk_buf_append(&p->plugin_path, &len, &cap, "/", 1);
         }
         dk_buf_append(&p->plugin_path, &len, &cap, s, n);
+        /* A folder that is not there is a typo, not an empty folder. */
+        struct stat st;
+        if (n && cap != DK_BUF_FAILED &&
+            (stat(p->plugin_path + start, &st) != 0 || !S_ISDIR(st.st_mode)))
+          return at(w, vn, DK_ERR_INVALID, "key 'plugin_path': no folder '%s'",
+                    p->plugin_path + start);
         s += n;
         if (*s == ':') s++;
       }
@@ -771,6 +785,62 @@ static int ensure_block(dk_block **slot, const char *plugin) {
   return DK_OK;
 }
 
+int dk_block_error(const dk_pipeline *p, const dk_block *b, dk_error *err) {
+  if (b->line) return dk_error_prefix(err, "%s:%d:%d: ", p->file, b->line, b->col);
+  return dk_error_prefix(err, "%s: ", p->file);
+}
+
+/* Sections only some decoders read: one the decoder does not read would be
+ * silently ignored, so it is an error (a warning for decoders built before
+ * they could declare what they read). */
+static int check_used(const dk_pipeline *p, dk_error *err) {
+  const dk_component *dec = p->decoder->comp;
+  uint32_t caps = dec->hdr->caps;
+  const char *dn = dec->hdr->name;
+  int declares = dec->lib->desc.abi_minor >= 2;
+  int uses_drafter = (caps & DK_CAP_DECODER_USES_DRAFTER) != 0;
+  struct {
+    const dk_block *b;
+    const char *section;
+    int used;
+  } opt[] = {
+      {p->drafter, "drafter", uses_drafter},
+      /* The drafter may be what reads the draft model. */
+      {p->draft, "draft",
+       p->host_reads_draft || (caps & DK_CAP_DECODER_USES_DRAFT_MODEL) || (p->drafter && uses_drafter)},
+      {p->n_scorers ? &p->scorers[0] : NULL, "scorers", (caps & DK_CAP_DECODER_USES_SCORERS) != 0},
+  };
+  for (size_t i = 0; i < sizeof opt / sizeof *opt; i++) {
+    const dk_block *b = opt[i].b;
+    if (!b || opt[i].used) continue;
+    if (!declares) {
+      dk_log(DK_LOG_WARN,
+             "%s:%d: decoder '%s' was built for ABI %u.%u and cannot say whether it reads the "
+             "'%s' section; it may be ignored",
+             p->file, b->line, dn, dec->lib->desc.abi_major, dec->lib->desc.abi_minor,
+             opt[i].section);
+      continue;
+    }
+    if (b->line)
+      return dk_error_set(err, DK_ERR_INVALID,
+                          "%s:%d:%d: %s: decoder '%s' does not use a '%s' section: remove it, or "
+                          "choose a decoder that does",
+                          p->file, b->line, b->col, opt[i].section, dn, opt[i].section);
+    return dk_error_set(err, DK_ERR_INVALID,
+                        "%s: %s: decoder '%s' does not use a '%s' section: remove it, or choose "
+                        "a decoder that does",
+                        p->file, opt[i].section, dn, opt[i].section);
+  }
+  const dk_block *dr = p->drafter;
+  if (dr && !p->draft && dr->comp->lib->desc.abi_minor >= 2 &&
+      (dr->comp->hdr->caps & DK_CAP_DRAFTER_NEEDS_DRAFT_MODEL))
+    return dk_error_set(err, DK_ERR_INVALID,
+                        "%s:%d:%d: drafter: '%s' needs a draft model: add a 'draft' section "
+                        "(e.g. draft: { plugin: llama, path: draft.gguf })",
+                        p->file, dr->line, dr->col, dr->comp->hdr->name);
+  return DK_OK;
+}
+
 int dk_pipeline_resolve(dk_pipeline *p, dk_registry *reg, const char *default_model,
                         dk_error *err) {
   int add_default_path = !p->model || !p->model->plugin;
@@ -795,6 +865,7 @@ int dk_pipeline_resolve(dk_pipeline *p, dk_registry *reg, const char *default_mo
     rc = resolve_block(p, reg, &p->samplers[i], DK_KIND_SAMPLER, "samplers", err);
   for (size_t i = 0; !rc && i < p->n_scorers; i++)
     rc = resolve_block(p, reg, &p->scorers[i], DK_KIND_SCORER, "scorers", err);
+  if (!rc) rc = check_used(p, err);
   if (!rc) rc = dk_config_init(&p->generate.cfg, &generate_hdr, err);
   if (!rc) rc = apply_kvs(p, &p->generate, "generate", err);
   if (!rc) {
@@ -822,7 +893,7 @@ static void canon_block(const dk_block *b, const char *section, char **buf, size
   dk_buf_append(buf, len, cap, ":", 1);
   dk_buf_append(buf, len, cap, b->comp->hdr->name, strlen(b->comp->hdr->name));
   dk_buf_append(buf, len, cap, "{", 1);
-  dk_config_canon(&b->cfg, buf, len, cap);
+  dk_config_canon(&b->cfg, NULL, buf, len, cap);
   dk_buf_append(buf, len, cap, "}\n", 2);
 }
 
@@ -838,7 +909,9 @@ int dk_pipeline_fingerprint(const dk_pipeline *p, char out[17]) {
   for (size_t i = 0; i < p->n_samplers; i++) canon_block(&p->samplers[i], "sampler", &buf, &len, &cap);
   for (size_t i = 0; i < p->n_scorers; i++) canon_block(&p->scorers[i], "scorer", &buf, &len, &cap);
   dk_buf_append(&buf, &len, &cap, "generate{", 9);
-  dk_config_canon(&p->generate.cfg, &buf, &len, &cap);
+  /* The thread count cannot change the output (every reduction has a fixed
+   * order), so runs on different machines share a fingerprint. */
+  dk_config_canon(&p->generate.cfg, "threads", &buf, &len, &cap);
   dk_buf_append(&buf, &len, &cap, "}\n", 2);
   /* A fingerprint of part of the text would name another pipeline. */
   if (cap == DK_BUF_FAILED) {

@@ -39,6 +39,7 @@ typedef struct dk_pipeline {
   dk_block *scorers;
   size_t n_scorers;
   dk_block generate;
+  int host_reads_draft; /* the caller reads `draft:` itself, whatever the decoder */
   int resolved;
 } dk_pipeline;
 
@@ -63,7 +64,12 @@ int dk_pipeline_override(dk_pipeline *p, const char *assignment, dk_error *err);
  * up every plugin in reg and check every key against its schema. */
 int dk_pipeline_resolve(dk_pipeline *p, dk_registry *reg, const char *default_model,
                         dk_error *err);
-/* XXH3 of the canonical resolved pipeline, as 16 hex digits. */
+/* Prefix err with where block b was written ("FILE:LINE:COL: ",
+ * or "FILE: " for a block from the command line or a default), for errors
+ * its plugin reports (which name the component); returns err's code. */
+int dk_block_error(const dk_pipeline *p, const dk_block *b, dk_error *err);
+/* XXH3 of the canonical resolved pipeline, as 16 hex digits; generate.threads
+ * is left out, since it cannot change the output. */
 /* DK_ERR_NOMEM (and "unknown") when the canonical text could not be built. */
 int dk_pipeline_fingerprint(const dk_pipeline *p, char out[17]);
 

@@ -79,7 +79,8 @@ static int masked_candidates(dk_session *s, dk_instance *con, const float *logit
   if (advanced) ci->rollback(con->inst, advanced, NULL);
   if (rc) {
     dk_error_ensure(err, rc, "constraint");
-    return dk_error_prefix(err, "constraint '%s': ", con->comp->hdr->name);
+    dk_error_prefix(err, "constraint '%s': ", con->comp->hdr->name);
+    return dk_block_error(s->run->p, s->run->p->constraint, err);
   }
   for (size_t w = 0; w < (nv + 31) / 32; w++) {
     uint32_t bits = s->mask[w];
@@ -94,9 +95,11 @@ static int masked_candidates(dk_session *s, dk_instance *con, const float *logit
   s->out->t_constraint += dk_now() - t0;
   if (!dk_grow((void **)&s->out->mask_us, &s->cap_mask, s->out->n_mask + 1, sizeof(double)))
     s->out->mask_us[s->out->n_mask++] = mask_s * 1e6;
-  if (k == 0)
-    return dk_error_set(err, DK_ERR_STATE, "constraint '%s' allows no token after %zu tokens",
-                        con->comp->hdr->name, s->n_generated);
+  if (k == 0) {
+    dk_error_set(err, DK_ERR_STATE, "constraint '%s' allows no token after %zu tokens",
+                 con->comp->hdr->name, s->n_generated);
+    return dk_block_error(s->run->p, s->run->p->constraint, err);
+  }
   cand->n = k;
   return DK_OK;
 }

@@ -21,9 +21,11 @@ double dk_now(void) {
 
 /* ---- run setup ---- */
 
-static int make_instance(dk_run *run, dk_block *b, uint64_t stream, const dk_vocab *vocab,
-                         dk_instance **out, dk_error *err) {
-  return dk_instance_create(b->comp, &b->cfg, run->seed, stream, vocab, run->threads, out, err);
+/* A plugin's refusal names the pipeline block that asked for it. */
+static int make_instance(dk_run *run, dk_block *b, uint64_t stream,
+                         const dk_vocab *vocab, dk_instance **out, dk_error *err) {
+  int rc = dk_instance_create(b->comp, &b->cfg, run->seed, stream, vocab, run->threads, out, err);
+  return rc ? dk_block_error(run->p, b, err) : DK_OK;
 }
 
 static const struct dk_model_iface *model_iface(const dk_instance *in) {
@@ -126,10 +128,11 @@ int dk_run_new(dk_pipeline *p, const dk_run_opts *opts, dk_run **out, dk_error *
    * 100+ scorers, 1000*(completion+1)+i samplers, +600+i branch samplers,
    * +998 the chain's final draw, +999 the decoder's session_rng. */
   int rc = make_instance(run, p->model, 0, NULL, &run->model, err);
-  if (!rc) rc = model_info(run->model, &run->info, err);
+  if (!rc && (rc = model_info(run->model, &run->info, err))) dk_block_error(p, p->model, err);
   if (!rc) rc = build_vocab(run, err);
   if (!rc && p->draft) rc = make_instance(run, p->draft, 1, NULL, &run->draft, err);
-  if (!rc && run->draft) rc = model_info(run->draft, &run->draft_info, err);
+  if (!rc && run->draft && (rc = model_info(run->draft, &run->draft_info, err)))
+    dk_block_error(p, p->draft, err);
   if (!rc && run->draft && run->draft_info.n_vocab != run->info.n_vocab)
     rc = dk_error_set(err, DK_ERR_INVALID,
                       "%s: draft model has %d vocabulary entries, the model has %d: they must "
@@ -155,6 +158,13 @@ int dk_run_new(dk_pipeline *p, const dk_run_opts *opts, dk_run **out, dk_error *
       rc = make_instance(run, &p->scorers[i], 100 + i, &run->vocab, &run->scorers[i], err);
       run->n_scorers = i + 1;
     }
+  }
+  /* Samplers are made per completion; make the first completion's chain now
+   * so a refusal is reported before any output, like every other plugin's. */
+  if (!rc) {
+    dk_chain probe = {0};
+    rc = dk_chain_init(&probe, p, run->seed, 1000, &run->vocab, err);
+    dk_chain_free(&probe);
   }
   if (rc) {
     dk_run_free(run);
@@ -397,7 +407,6 @@ static int run_completion(dk_run *run, size_t index, dk_seq seq, const dk_token 
   s.seq = seq;
   const dk_decoder_iface *di = (const dk_decoder_iface *)(const void *)run->decoder->comp->hdr;
   void *dec = run->decoder->inst;
-  const char *dname = run->decoder->comp->hdr->name;
   const struct dk_drafter_iface *dr = run->drafter ? s.drafter_px.real : NULL;
   if (!rc && s.max_tokens == 0) {
     dk_session_finish(&s, "length");
@@ -406,6 +415,10 @@ static int run_completion(dk_run *run, size_t index, dk_seq seq, const dk_token 
     int dr_begun = 0, dec_begun = 0;
     if (dr && dr->begin) rc = s.drafter_px.iface.begin(&s.drafter_px, &s, err);
     dr_begun = rc == DK_OK;
+    if (rc) {
+      dk_error_ensure(err, rc, "begin");
+      dk_block_error(run->p, run->p->drafter, err);
+    }
     if (!rc && di->begin) rc = dk_plugin_status(di->begin(dec, &s, err), 0, err, "begin");
     dec_begun = rc == DK_OK;
     if (!rc) rc = step_loop(&s, di, dec, err);
@@ -414,9 +427,13 @@ static int run_completion(dk_run *run, size_t index, dk_seq seq, const dk_token 
     if (rc == DK_DONE) {
       if (!c->stop_reason) dk_session_finish(&s, "done"); /* the decoder ended it, no stop fired */
       rc = DK_OK;
-    } else if (rc < 0) {
+    } else if (rc < 0 && dr_begun) {
       dk_error_ensure(err, rc, "step");
-      dk_error_prefix(err, "decoder '%s': ", dname);
+      /* A sampler's or the drafter's error already says where its block is. */
+      if (strncmp(err->msg, run->p->file, strlen(run->p->file)) != 0) {
+        dk_error_prefix(err, "decoder '%s': ", run->decoder->comp->hdr->name);
+        dk_block_error(run->p, run->p->decoder, err);
+      }
     }
   }
   c->forward_passes = s.meter.forward_passes + s.draft_meter.forward_passes;

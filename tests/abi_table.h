@@ -32,6 +32,18 @@
   X(dk_batch, 80) \
   X(dk_masked_eval, 96)
 
+/* Flag values are part of the ABI too: a plugin compiled against one minor
+ * sets the same bits another host reads.  Bits are only ever added. */
+#define DK_ABI_CONSTANTS(X) \
+  X(DK_CAP_NO_ALLOC, 1) \
+  X(DK_CAP_INSTANCE_MT, 2) \
+  X(DK_CAP_DECODER_NO_PREFILL, 256) \
+  /* since 1.2 */ \
+  X(DK_CAP_DECODER_USES_DRAFTER, 512) \
+  X(DK_CAP_DECODER_USES_DRAFT_MODEL, 1024) \
+  X(DK_CAP_DECODER_USES_SCORERS, 2048) \
+  X(DK_CAP_DRAFTER_NEEDS_DRAFT_MODEL, 4096)
+
 #define DK_ABI_OFFSETS(X) \
   X(dk_token_data, logit, 4) \
   X(dk_token_data, p, 8) \

@@ -22,6 +22,13 @@ START_TEST(test_offsets) {
 }
 END_TEST
 
+START_TEST(test_constants) {
+#define X(name, expect) ck_assert_msg((name) == (expect), "%s is %u, the frozen ABI says %u", #name, (unsigned)(name), (unsigned)(expect));
+  DK_ABI_CONSTANTS(X)
+#undef X
+}
+END_TEST
+
 START_TEST(test_has) {
   dk_host host = {0};
   host.struct_size = offsetof(dk_host, get_proc);
@@ -36,7 +43,7 @@ END_TEST
 
 START_TEST(test_versions) {
   ck_assert_int_eq(DK_ABI_MAJOR, 1);
-  ck_assert_int_ge(DK_ABI_MINOR, 0);
+  ck_assert_int_ge(DK_ABI_MINOR, 2); /* 1.2: decoders declare the sections they read */
   ck_assert_int_lt(DK_ERR_INVALID, 0);
   ck_assert_int_gt(DK_DONE, 0);
   /* The first three descriptor fields never move. */
@@ -51,6 +58,7 @@ int main(void) {
   TCase *tc = tcase_create("layout");
   tcase_add_test(tc, test_sizes);
   tcase_add_test(tc, test_offsets);
+  tcase_add_test(tc, test_constants);
   tcase_add_test(tc, test_has);
   tcase_add_test(tc, test_versions);
   suite_add_tcase(s, tc);

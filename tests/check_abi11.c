@@ -514,6 +514,10 @@ START_TEST(test_hostile_decoders) {
   run_fails(HEAD "decoder: { plugin: hostile, mode: bad_extra }\n", "is 100000, outside the vocabulary");
   run_fails(HEAD "decoder: { plugin: hostile, mode: bad_commit }\n", "commit: token 0 is -5, outside the vocabulary");
   run_fails(HEAD "decoder: { plugin: hostile, mode: positive }\n", "step returned status 42");
+  /* A token the constraint refuses: the message names the constraint's block. */
+  run_fails(HEAD "decoder: { plugin: hostile, mode: score }\nscorers: [ { plugin: length } ]\n"
+                 "constraint: { plugin: choice, options: [zzzz] }\n",
+            "t.yaml:5:13: constraint 'choice' refused token 5: ");
   run_fails(HEAD "decoder: { plugin: hostile, mode: idle }\n", "neither committed a token nor evaluated");
   run_fails(HEAD "decoder: { plugin: hostile, mode: spin }\ngenerate: { max_tokens: 3 }\n",
             "steps in a row committed nothing");

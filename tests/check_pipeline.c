@@ -3,11 +3,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "harness.h"
 #include "loader.h"
+#include "log.h"
 #include "pipeline.h"
 
 static dk_registry *reg;
@@ -47,7 +50,7 @@ END_TEST
 
 START_TEST(test_unknown_section) {
   ck_assert_int_eq(load("decokit: 1\nmodle: { plugin: hashlm }\n", NULL), DK_ERR_INVALID);
-  ck_assert_str_eq(err.msg, "t.yaml:2:1: unknown key 'modle' (expected one of: decokit, "
+  ck_assert_str_eq(err.msg, "t.yaml:2:1: unknown key 'modle'; did you mean 'model'? (expected one of: decokit, "
                             "plugin_path, model, draft, decoder, drafter, constraint, samplers, "
                             "scorers, generate)");
 }
@@ -56,7 +59,7 @@ END_TEST
 START_TEST(test_unknown_param) {
   ck_assert_int_eq(load("decokit: 1\n" MODEL "samplers:\n  - { plugin: good, bais: 2 }\n", NULL),
                    DK_ERR_INVALID);
-  ck_assert_str_eq(err.msg, "t.yaml:4:21: samplers: unknown key 'bais' for 'good' (expected one of: bias)");
+  ck_assert_str_eq(err.msg, "t.yaml:4:21: samplers: unknown key 'bais' for 'good'; did you mean 'bias'? (expected one of: bias)");
 }
 END_TEST
 
@@ -130,7 +133,7 @@ START_TEST(test_duplicate_section) {
        "t.yaml:4:1: section 'generate' appears twice (first at line 3, column 1)"},
       {"decokit: 1\n" MODEL MODEL, "t.yaml:3:1: section 'model' appears twice (first at line 2, column 1)"},
       {"decokit: 1\n" MODEL "decokit: 1\n", "t.yaml:3:1: section 'decokit' appears twice (first at line 1, column 1)"},
-      {"decokit: 1\nplugin_path: a\n" MODEL "plugin_path: b\n",
+      {"decokit: 1\nplugin_path: /\n" MODEL "plugin_path: /\n",
        "t.yaml:4:1: section 'plugin_path' appears twice (first at line 2, column 1)"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -286,15 +289,101 @@ START_TEST(test_fingerprint) {
   ck_assert_str_eq(a, b);
   ck_assert_str_ne(a, c);
   ck_assert_str_ne(a, d);
+  /* The thread count cannot change the output, so it is not part of it. */
+  char e[17];
+  fp_of("decokit: 1\n" MODEL "samplers: [ { plugin: good } ]\ngenerate: { threads: 3 }\n", e);
+  ck_assert_str_eq(a, e);
+}
+END_TEST
+
+/* The fixture decoders declaring what they read live in one library. */
+static void load_sections(void) {
+  char path[4096];
+  const dk_component *c;
+  snprintf(path, sizeof path, "%s/sections.so", getenv("DECOKIT_FIXTURE_DIR"));
+  ck_assert_msg(dk_registry_find(reg, DK_KIND_DECODER, path, &c, &err) == DK_OK, "%s", err.msg);
+  snprintf(path, sizeof path, "%s/probe.so", getenv("DECOKIT_FIXTURE_DIR"));
+  ck_assert_msg(dk_registry_find(reg, DK_KIND_DECODER, path, &c, &err) == DK_OK, "%s", err.msg);
+}
+
+static char warned[1024];
+static void keep_warning(int level, const char *msg, void *user) {
+  (void)user;
+  if (level == DK_LOG_WARN) snprintf(warned, sizeof warned, "%s", msg);
+}
+
+/* A section the decoder does not read would be silently ignored: refused,
+ * at its line, for decoders that declare what they read (ABI 1.2). */
+START_TEST(test_unused_sections) {
+  load_sections();
+  static const struct {
+    const char *yaml, *msg;
+  } refused[] = {
+      {"decokit: 1\n" MODEL "decoder: { plugin: plain_fx }\ndrafter: { plugin: needs_draft_fx }\n",
+       "t.yaml:4:10: drafter: decoder 'plain_fx' does not use a 'drafter' section: remove it, or "
+       "choose a decoder that does"},
+      {"decokit: 1\n" MODEL "draft: { plugin: hashlm }\ndecoder: { plugin: plain_fx }\n",
+       "t.yaml:3:8: draft: decoder 'plain_fx' does not use a 'draft' section: remove it, or "
+       "choose a decoder that does"},
+      {"decokit: 1\n" MODEL "decoder: { plugin: plain_fx }\nscorers:\n  - { plugin: length }\n",
+       "t.yaml:5:5: scorers: decoder 'plain_fx' does not use a 'scorers' section: remove it, or "
+       "choose a decoder that does"},
+      /* Only the drafter reads the draft model; it cannot work without one. */
+      {"decokit: 1\n" MODEL "decoder: { plugin: reads_drafter_fx }\ndrafter: { plugin: needs_draft_fx }\n",
+       "t.yaml:4:10: drafter: 'needs_draft_fx' needs a draft model: add a 'draft' section (e.g. "
+       "draft: { plugin: llama, path: draft.gguf })"},
+      {"decokit: 1\n" MODEL "decoder: { plugin: sample }\nscorers: [ { plugin: length } ]\n",
+       "t.yaml:4:12: scorers: decoder 'sample' does not use a 'scorers' section: remove it, or "
+       "choose a decoder that does"},
+  };
+  for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+    ck_assert_int_eq(load(refused[i].yaml, NULL), DK_ERR_INVALID);
+    ck_assert_str_eq(err.msg, refused[i].msg);
+  }
+  /* Declared sections are fine; a drafter may be what reads the draft model. */
+  ck_assert_msg(load("decokit: 1\n" MODEL "draft: { plugin: hashlm }\ndecoder: { plugin: reads_all_fx }\n"
+                     "drafter: { plugin: needs_draft_fx }\nscorers: [ { plugin: length } ]\n", NULL) == DK_OK,
+                "%s", err.msg);
+  ck_assert_msg(load("decokit: 1\n" MODEL "draft: { plugin: hashlm }\ndecoder: { plugin: reads_drafter_fx }\n"
+                     "drafter: { plugin: needs_draft_fx }\n", NULL) == DK_OK, "%s", err.msg);
+  /* A command that reads the draft model itself (perplexity --draft) says so. */
+  const char *y = "decokit: 1\n" MODEL "draft: { plugin: hashlm }\ndecoder: { plugin: plain_fx }\n";
+  dk_pipeline *p;
+  ck_assert_int_eq(dk_pipeline_parse(y, strlen(y), "t.yaml", ".", &p, &err), DK_OK);
+  p->host_reads_draft = 1;
+  ck_assert_msg(dk_pipeline_resolve(p, reg, NULL, &err) == DK_OK, "%s", err.msg);
+  dk_pipeline_free(p);
+  /* A decoder built for ABI 1.0 could not declare: a warning, not a refusal. */
+  warned[0] = '\0';
+  dk_log_set_sink(keep_warning, NULL, DK_LOG_WARN);
+  int rc = load("decokit: 1\n" MODEL "decoder: { plugin: probe_spec }\nscorers: [ { plugin: length } ]\n", NULL);
+  dk_log_set_sink(NULL, NULL, DK_LOG_WARN);
+  ck_assert_msg(rc == DK_OK, "%s", err.msg);
+  ck_assert_str_eq(warned, "t.yaml:4: decoder 'probe_spec' was built for ABI 1.0 and cannot say "
+                           "whether it reads the 'scorers' section; it may be ignored");
 }
 END_TEST
 
 START_TEST(test_relative_paths) {
   dk_pipeline *p;
-  const char *y = "decokit: 1\nplugin_path: plug:/abs/dir\n" MODEL;
-  ck_assert_int_eq(dk_pipeline_parse(y, strlen(y), "t.yaml", "/base", &p, &err), DK_OK);
-  ck_assert_str_eq(p->plugin_path, "/base/plug:/abs/dir");
+  char base[4096], plug[4200], want[4400];
+  const char *bd = getenv("DECOKIT_BUILDDIR");
+  snprintf(base, sizeof base, "%s/tests/dk-pipeline-XXXXXX", bd ? bd : ".");
+  ck_assert_ptr_nonnull(mkdtemp(base));
+  snprintf(plug, sizeof plug, "%s/plug", base);
+  ck_assert_int_eq(mkdir(plug, 0700), 0);
+  const char *y = "decokit: 1\nplugin_path: plug:/\n" MODEL;
+  ck_assert_int_eq(dk_pipeline_parse(y, strlen(y), "t.yaml", base, &p, &err), DK_OK);
+  snprintf(want, sizeof want, "%s/plug:/", base);
+  ck_assert_str_eq(p->plugin_path, want);
   dk_pipeline_free(p);
+  /* A folder that is not there is an error at its line, not an empty folder. */
+  y = "decokit: 1\n" MODEL "plugin_path: plug:nope\n";
+  ck_assert_int_eq(dk_pipeline_parse(y, strlen(y), "t.yaml", base, &p, &err), DK_ERR_INVALID);
+  snprintf(want, sizeof want, "t.yaml:3:14: key 'plugin_path': no folder '%s/nope'", base);
+  ck_assert_str_eq(err.msg, want);
+  rmdir(plug);
+  rmdir(base);
   /* PATH parameters resolve against the pipeline's folder. */
   static const dk_param_spec specs[] = {
       {"file", DK_PARAM_PATH, 0, NULL, 0, 0, "a file"},
@@ -355,6 +444,7 @@ int main(void) {
   tcase_add_test(tc, test_override_flow);
   tcase_add_test(tc, test_fingerprint);
   tcase_add_test(tc, test_relative_paths);
+  tcase_add_test(tc, test_unused_sections);
   tcase_add_test(tc, test_bad_specs_refused);
   suite_add_tcase(s, tc);
   return dkh_run(s);

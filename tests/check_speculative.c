@@ -703,7 +703,13 @@ START_TEST(test_errors_name_the_key) {
   run_fails(HASH "decoder: { plugin: speculative, verify: reject }\ndrafter: { plugin: echo }\n",
             "verify: reject");
   run_fails(HASH "decoder: { plugin: speculative, verify: maybe }\ndrafter: { plugin: echo }\n", "verify");
-  run_fails(HASH "drafter: { plugin: prompt_lookup }\n", "drafter:");
+  /* A drafter under a decoder that ignores drafters is refused before any run. */
+  const char *y = HASH "drafter: { plugin: prompt_lookup }\n";
+  dk_pipeline *p;
+  ck_assert_int_eq(dk_pipeline_parse(y, strlen(y), "t.yaml", ".", &p, &err), DK_OK);
+  ck_assert_int_eq(dk_pipeline_resolve(p, reg, NULL, &err), DK_ERR_INVALID);
+  ck_assert_msg(strstr(err.msg, "decoder 'sample' does not use a 'drafter' section"), "%s", err.msg);
+  dk_pipeline_free(p);
   run_fails(HASH "decoder: { plugin: speculative }\ndrafter: { plugin: prompt_lookup, min_n: 4, max_n: 2 }\n",
             "min_n");
   run_fails(HASH "draft: { plugin: llama, path: models/decokit-tiny-draft.gguf }\n"

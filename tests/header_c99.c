@@ -20,6 +20,13 @@ int main(void) {
   }
   DK_ABI_OFFSETS(X)
 #undef X
+#define X(name, expect)                                                             \
+  if ((name) != (expect)) {                                                         \
+    printf("FAIL: %s = %u, expected %u\n", #name, (unsigned)(name), (unsigned)(expect)); \
+    bad++;                                                                          \
+  }
+  DK_ABI_CONSTANTS(X)
+#undef X
   printf("%d passed, %d failed\n", bad ? 0 : 1, bad ? 1 : 0);
   return bad ? 1 : 0;
 }

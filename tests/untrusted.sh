@@ -24,7 +24,7 @@ printf 'decokit: 1\nmodel: { plugin: hashlm }\nsamplers: [ { plugin: %s/rogue.so
 expect 1 "positive status from apply" -- "$dk" run --plugin-path "$fx" -q "$tmp/rogue.yaml"
 has "$tmp/err" "sampler 'rogue': apply returned status 5" "positive status from apply"
 sed 's/mode: status/mode: create_status/' "$tmp/rogue.yaml" >"$tmp/rogue2.yaml"
-expect 1 "positive status from create" -- "$dk" run --plugin-path "$fx" -q "$tmp/rogue2.yaml"
+expect 3 "positive status from create" -- "$dk" run --plugin-path "$fx" -q "$tmp/rogue2.yaml"
 has "$tmp/err" "sampler 'rogue': create returned status 7" "positive status from create"
 
 # Files that are not regular files: a FIFO as the model blocked forever,

@@ -31,6 +31,7 @@ typedef struct dk_cli_common {
   const char *shortcut[DK_N_SHORT]; /* values of --temp etc.; NULL when not given */
   const char *stops[32];            /* --stop strings, literal */
   size_t n_stops;
+  int reads_draft;         /* the command itself reads the draft model (perplexity --draft) */
 } dk_cli_common;
 
 /* The shared part of every command's option loop: --set, --plugin-path and
@@ -43,6 +44,9 @@ int dk_cli_common_opt(dk_cli_common *c, int argc, char **argv, int *i, void (*us
  * --top-k, --top-p, --min-p, --repeat-penalty, --stop.  Same returns as
  * dk_cli_common_opt. */
 int dk_cli_sampling_opt(dk_cli_common *c, int argc, char **argv, int *i);
+/* The exit status of a failure before generation starts (loading,
+ * resolving or creating the pipeline's plugins), from its dk_status. */
+int dk_cli_exit_status(int rc);
 /* Load, override and resolve; prints the error and returns an exit status. */
 int dk_cli_load_pipeline(const dk_cli_common *c, dk_registry **reg, dk_pipeline **p);
 /* The bundled default model, or NULL if none can be found. */

@@ -242,6 +242,7 @@ int dk_cmd_perplexity(int argc, char **argv) {
       snprintf(draft_set[1], sizeof draft_set[1], "draft.path=%s", v);
       c.sets[c.n_sets++] = draft_set[0];
       c.sets[c.n_sets++] = draft_set[1];
+      c.reads_draft = 1;
     } else if ((a[0] == '-' && a[1]) || file) {
       dk_cli_error("perplexity: unexpected argument '%s' (try decokit perplexity --help)", a);
       return DK_EXIT_USAGE;

@@ -34,8 +34,16 @@ static void print_caps(const dk_component *c) {
   if (caps & DK_CAP_NO_ALLOC) printf(" no_alloc");
   if (caps & DK_CAP_INSTANCE_MT) printf(" instance_mt");
   if (c->kind == DK_KIND_DECODER) {
-    named |= DK_CAP_DECODER_NO_PREFILL;
+    named |= DK_CAP_DECODER_NO_PREFILL | DK_CAP_DECODER_USES_DRAFTER |
+             DK_CAP_DECODER_USES_DRAFT_MODEL | DK_CAP_DECODER_USES_SCORERS;
     if (caps & DK_CAP_DECODER_NO_PREFILL) printf(" no_prefill");
+    if (caps & DK_CAP_DECODER_USES_DRAFTER) printf(" uses_drafter");
+    if (caps & DK_CAP_DECODER_USES_DRAFT_MODEL) printf(" uses_draft_model");
+    if (caps & DK_CAP_DECODER_USES_SCORERS) printf(" uses_scorers");
+  }
+  if (c->kind == DK_KIND_DRAFTER) {
+    named |= DK_CAP_DRAFTER_NEEDS_DRAFT_MODEL;
+    if (caps & DK_CAP_DRAFTER_NEEDS_DRAFT_MODEL) printf(" needs_draft_model");
   }
   if (caps & ~named) printf(" 0x%x", (unsigned)(caps & ~named));
   putchar('\n');
@@ -166,7 +174,14 @@ int dk_cmd_plugins(int argc, char **argv) {
   for (size_t i = 0; i < n; i++) all[i] = dk_registry_component(reg, i);
   qsort(all, n, sizeof *all, by_kind_name);
   int status = DK_EXIT_OK;
-  if (problems && *problems) fprintf(stderr, "decokit: warning: %s", problems);
+  /* A duplicate makes every pipeline naming it fail: an error, not a warning. */
+  for (const char *ln = problems; ln && *ln;) {
+    const char *nl = strchr(ln, '\n');
+    int len = nl ? (int)(nl - ln) : (int)strlen(ln);
+    fprintf(stderr, "decokit: %s: %.*s\n",
+            strncmp(ln, "duplicate ", 10) == 0 ? "error" : "warning", len, ln);
+    ln += len + (nl ? 1 : 0);
+  }
   if (strcmp(sub, "list") == 0) {
     if (!n) fprintf(stderr, "decokit: no plugins found (searched: %s)\n", dk_registry_path_string(reg));
     for (size_t i = 0; i < n; i++) {

@@ -330,14 +330,26 @@ int dk_cli_load_pipeline(const dk_cli_common *c, dk_registry **reg, dk_pipeline 
                       "%s: no model given and the bundled default model was not found "
                       "(set model.path, or DECOKIT_MODEL)",
                       (*p)->file);
-  if (!rc) rc = dk_pipeline_resolve(*p, *reg, def, &err);
+  if (!rc) {
+    (*p)->host_reads_draft = c->reads_draft;
+    rc = dk_pipeline_resolve(*p, *reg, def, &err);
+  }
   if (rc) {
     dk_cli_error("%s", err.msg);
     dk_pipeline_free(*p);
     dk_registry_free(*reg);
     *p = NULL;
     *reg = NULL;
-    return rc == DK_ERR_NOMEM ? DK_EXIT_RUNTIME : DK_EXIT_PIPELINE;
+    return dk_cli_exit_status(rc);
   }
   return DK_EXIT_OK;
+}
+
+/* Everything found before generation starts is the pipeline's class (3),
+ * whichever plugin found it: a missing model file and a missing schema
+ * file are the same kind of mistake.  Running out of memory is not the
+ * pipeline's fault (1). */
+int dk_cli_exit_status(int rc) {
+  if (rc == DK_OK) return DK_EXIT_OK;
+  return rc == DK_ERR_NOMEM ? DK_EXIT_RUNTIME : DK_EXIT_PIPELINE;
 }

@@ -11,6 +11,11 @@
  *            per-completion begin/end (drafter); batch and next-token
  *            scoring (scorer); DK_ERR_CANCELLED; model attention and logit
  *            shift; the decoder capability DK_CAP_DECODER_NO_PREFILL.
+ *   ABI 1.2: decoders declare the pipeline sections they use
+ *            (DK_CAP_DECODER_USES_DRAFTER, _USES_DRAFT_MODEL, _USES_SCORERS)
+ *            and drafters that they need a draft model
+ *            (DK_CAP_DRAFTER_NEEDS_DRAFT_MODEL), so a section nothing
+ *            reads is an error instead of being silently ignored.
  *
  * Rules (see decokit-plugins(7) for the reasoning):
  *  - Every extensible struct starts with `uint32_t struct_size`.  A reader
@@ -49,7 +54,7 @@ extern "C" {
 #define DK_ABI_MAJOR 1
 /** Appending fields bumps the minor; sizes, not the minor, decide what a
  *  reader may use. */
-#define DK_ABI_MINOR 1
+#define DK_ABI_MINOR 2
 
 /* ---- attributes ----------------------------------------------------- */
 
@@ -449,6 +454,18 @@ typedef struct dk_host {
  *  way); session_seq is then an empty sequence and session_prompt_logits
  *  returns NULL.  Required for models whose attention is not causal. */
 #define DK_CAP_DECODER_NO_PREFILL 256u
+/** Since 1.2, decoders only: the sections of the pipeline the decoder
+ *  reads through the session services.  The host refuses a pipeline with a
+ *  `drafter:`, `draft:` or `scorers:` section that its decoder (built for
+ *  1.2 or later) does not declare; for decoders built for an older minor it
+ *  only warns, since they could not say.  A `draft:` model also counts as
+ *  used when the decoder uses a drafter, which may read it. */
+#define DK_CAP_DECODER_USES_DRAFTER 512u
+#define DK_CAP_DECODER_USES_DRAFT_MODEL 1024u
+#define DK_CAP_DECODER_USES_SCORERS 2048u
+/** Since 1.2, drafters only: the drafter cannot work without the
+ *  pipeline's `draft:` model; the host refuses a pipeline without one. */
+#define DK_CAP_DRAFTER_NEEDS_DRAFT_MODEL 4096u
 
 /** Every kind's vtable starts with this. */
 typedef struct dk_iface_header {
