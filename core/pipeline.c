@@ -799,16 +799,24 @@ static int check_used(const dk_pipeline *p, dk_error *err) {
   const char *dn = dec->hdr->name;
   int declares = dec->lib->desc.abi_minor >= 2;
   int uses_drafter = (caps & DK_CAP_DECODER_USES_DRAFTER) != 0;
+  int uses_scorers = (caps & DK_CAP_DECODER_USES_SCORERS) != 0;
+  int scorer_reads_draft = 0;
+  for (size_t i = 0; uses_scorers && i < p->n_scorers; i++) {
+    const dk_component *sc = p->scorers[i].comp;
+    if (sc && sc->lib->desc.abi_minor >= 2 && (sc->hdr->caps & DK_CAP_SCORER_USES_DRAFT_MODEL))
+      scorer_reads_draft = 1;
+  }
   struct {
     const dk_block *b;
     const char *section;
     int used;
   } opt[] = {
       {p->drafter, "drafter", uses_drafter},
-      /* The drafter may be what reads the draft model. */
+      /* The drafter or a scorer may be what reads the draft model. */
       {p->draft, "draft",
-       p->host_reads_draft || (caps & DK_CAP_DECODER_USES_DRAFT_MODEL) || (p->drafter && uses_drafter)},
-      {p->n_scorers ? &p->scorers[0] : NULL, "scorers", (caps & DK_CAP_DECODER_USES_SCORERS) != 0},
+       p->host_reads_draft || (caps & DK_CAP_DECODER_USES_DRAFT_MODEL) ||
+           (p->drafter && uses_drafter) || scorer_reads_draft},
+      {p->n_scorers ? &p->scorers[0] : NULL, "scorers", uses_scorers},
   };
   for (size_t i = 0; i < sizeof opt / sizeof *opt; i++) {
     const dk_block *b = opt[i].b;

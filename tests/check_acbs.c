@@ -16,6 +16,7 @@
 static dk_registry *reg;
 static dk_error err;
 static char model_block[2048]; /* "decokit: 1\nmodel: ...\n" for the bundled target */
+static char draft_block[1024]; /* "draft: ...\n", the bundled draft, for the lm scorer */
 static char head_path[1024];   /* the shipped classifier head */
 
 static void setup(void) {
@@ -24,9 +25,9 @@ static void setup(void) {
   const char *src = getenv("DECOKIT_SRCDIR");
   ck_assert_msg(src != NULL, "run through make check");
   snprintf(model_block, sizeof model_block,
-           "decokit: 1\nmodel: { plugin: llama, path: %s/models/decokit-tiny.gguf }\n"
-           "draft: { plugin: llama, path: %s/models/decokit-tiny-draft.gguf }\n",
-           src, src);
+           "decokit: 1\nmodel: { plugin: llama, path: %s/models/decokit-tiny.gguf }\n", src);
+  snprintf(draft_block, sizeof draft_block,
+           "draft: { plugin: llama, path: %s/models/decokit-tiny-draft.gguf }\n", src);
   snprintf(head_path, sizeof head_path, "%s/models/decokit-tiny-attr-lord-god.bin", src);
 }
 
@@ -272,9 +273,9 @@ START_TEST(test_lm_scores_under_the_draft) {
   for (int norm = 0; norm < 2; norm++)
     for (size_t k = 0; k < N_PROMPTS; k++) {
       char y[4096];
-      snprintf(y, sizeof y, "%sdecoder: { plugin: acbs, width: 1, top_k: 1, length_penalty: 0 }\n"
+      snprintf(y, sizeof y, "%s%sdecoder: { plugin: acbs, width: 1, top_k: 1, length_penalty: 0 }\n"
                             "scorers: [ { plugin: lm, normalize: %s } ]\ngenerate: { max_tokens: 20 }\n",
-               model_block, norm ? "true" : "false");
+               model_block, draft_block, norm ? "true" : "false");
       dk_pipeline *p;
       dk_run *run = new_run(y, prompts[k], &p);
       ck_assert_msg(run != NULL, "%s", err.msg);

@@ -86,10 +86,13 @@ has "$tmp/err" "create.yaml:4:5: sampler 'rogue': create returned status 7" "cre
 if [ -s "$tmp/out" ]; then bad "the prompt was echoed before a create() refusal: $(cat "$tmp/out")"; else ok; fi
 expect 3 "create() refusal (validate)" -- "$dk" validate --plugin-path "$fx" "$tmp/create.yaml"
 
-# An error while decoding names the block whose plugin reported it.
+# A drafter that declares it needs the draft model is refused without one,
+# before any run.
 printf 'decokit: 1\ndecoder: { plugin: speculative }\ndrafter: { plugin: draft_model }\n' >"$tmp/spec.yaml"
-expect 1 "runtime plugin error" -- "$dk" run -q -p "It" -n 3 "$tmp/spec.yaml"
-has "$tmp/err" "spec.yaml:3:10: drafter 'draft_model': needs a draft model" "runtime error is located"
+expect 3 "drafter without its draft model" -- "$dk" validate "$tmp/spec.yaml"
+has "$tmp/err" "spec.yaml:3:10: drafter: 'draft_model' needs a draft model" "missing draft model is located"
+
+# An error while decoding names the block whose plugin reported it.
 
 printf 'decokit: 1\nmodel: { plugin: hashlm }\nsamplers:\n  - { plugin: %s/rogue.so, mode: status }\n' "$fx" >"$tmp/apply.yaml"
 expect 1 "runtime sampler error" -- "$dk" run --plugin-path "$fx" -q -p "a" -n 3 "$tmp/apply.yaml"

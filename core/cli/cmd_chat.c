@@ -206,9 +206,10 @@ int dk_cmd_chat(int argc, char **argv) {
   dk_error_clear(&err);
   dk_run_opts opts = {.on_text = on_text, .logprobs = 0, .should_abort = should_abort,
                       .parse_special = 1};
-  if (!status && dk_run_new(p, &opts, &run, &err)) {
+  int made = status ? DK_OK : dk_run_new(p, &opts, &run, &err);
+  if (made) {
     dk_cli_error("%s", err.msg);
-    status = DK_EXIT_PIPELINE;
+    status = dk_cli_exit_status(made);
   }
   convo cv = {NULL, 0, 0, };
   if (!status && system && convo_add(&cv, "system", system, strlen(system))) status = DK_EXIT_RUNTIME;

@@ -45,6 +45,10 @@ static void print_caps(const dk_component *c) {
     named |= DK_CAP_DRAFTER_NEEDS_DRAFT_MODEL;
     if (caps & DK_CAP_DRAFTER_NEEDS_DRAFT_MODEL) printf(" needs_draft_model");
   }
+  if (c->kind == DK_KIND_SCORER) {
+    named |= DK_CAP_SCORER_USES_DRAFT_MODEL;
+    if (caps & DK_CAP_SCORER_USES_DRAFT_MODEL) printf(" uses_draft_model");
+  }
   if (caps & ~named) printf(" 0x%x", (unsigned)(caps & ~named));
   putchar('\n');
 }

@@ -279,7 +279,7 @@ int dk_cmd_run(int argc, char **argv) {
   int rc = dk_run_new(p, &opts, &run, &err);
   if (rc) {
     dk_cli_error("%s", err.msg);
-    status = DK_EXIT_PIPELINE;
+    status = dk_cli_exit_status(rc);
     goto out;
   }
   const char *ptext = prompt ? prompt : dk_gen_string(p, "prompt");

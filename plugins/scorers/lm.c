@@ -91,7 +91,7 @@ static int lm_score(void *inst, dk_session *s, const dk_token *toks, size_t n, s
 static const struct dk_scorer_iface lm_iface = {
     .hdr = {sizeof(struct dk_scorer_iface), DK_KIND_SCORER, "lm", "1.0.0",
             "log-likelihood of the generated tokens under the draft model (or the target)",
-            lm_params, sizeof(dk_param_spec), 0},
+            lm_params, sizeof(dk_param_spec), DK_CAP_SCORER_USES_DRAFT_MODEL},
     .create = lm_create,
     .destroy = lm_destroy,
     .score = lm_score,

@@ -466,6 +466,10 @@ typedef struct dk_host {
 /** Since 1.2, drafters only: the drafter cannot work without the
  *  pipeline's `draft:` model; the host refuses a pipeline without one. */
 #define DK_CAP_DRAFTER_NEEDS_DRAFT_MODEL 4096u
+/** Since 1.2, scorers only: the scorer may read the pipeline's `draft:`
+ *  model (a likelihood under a second model), so a `draft:` section counts
+ *  as used when the decoder uses scorers. */
+#define DK_CAP_SCORER_USES_DRAFT_MODEL 8192u
 
 /** Every kind's vtable starts with this. */
 typedef struct dk_iface_header {
