@@ -37,8 +37,8 @@ llm_ctx *llm_ctx_create(const llm_model *m, int n_threads, int n_ctx, char *err,
         return NULL;
     }
     c->mc.pool = c->pool;
-    c->mc.use_avx2 = quant_have_avx2();
-    c->attn_avx2 = c->mc.use_avx2 && hp->head_dim % 8 == 0;
+    c->mc.isa = quant_isa();
+    c->attn_avx2 = c->mc.isa >= QUANT_ISA_AVX2 && hp->head_dim % 8 == 0;
     c->theta_scale = powf(hp->rope_theta, -2.0f / (float)hp->n_rot);
     kv_init(&c->kv, hp->n_layer, hp->n_head_kv * hp->head_dim, c->n_ctx);
     return c;

@@ -75,6 +75,8 @@ static void gemv_part(void *arg, int ith, int nth)
         const quant_vec_dot_fn dot = j->dot[k];
         const quant_vec_dot4_fn dot4 = j->n >= 4 ? quant_dot4_kernel(dot) : NULL;
         const quant_vec_dot4x2_fn dot4x2 = dot4 ? quant_dot4x2_kernel(dot) : NULL;
+        /* independent chains over four weight rows for the rows left over by dot4 */
+        const quant_vec_rows4_fn rows4 = quant_rows4_kernel(dot);
         const size_t xs = j->x_stride[k], yr = (size_t)w->rows;
         /* blocks of weight rows small enough to stay in cache while every activation row
            passes over them */
@@ -107,7 +109,11 @@ static void gemv_part(void *arg, int ith, int nth)
             for (; i < j->n; i++) {
                 const uint8_t *row = w->data + (size_t)b0 * w->row_bytes, *x = j->x[k] + (size_t)i * xs;
                 float *y = j->y[k] + (size_t)i * yr;
-                for (int64_t r = b0; r < b1; r++, row += w->row_bytes)
+                int64_t r = b0;
+                if (rows4)
+                    for (; r + 4 <= b1; r += 4, row += 4 * w->row_bytes)
+                        rows4(row, w->row_bytes, x, w->cols, y + r);
+                for (; r < b1; r++, row += w->row_bytes)
                     y[r] = dot(row, x, w->cols);
             }
         }
@@ -152,7 +158,7 @@ static int sgemm(llm_matmul_ctx *mc, const llm_weight *w, const float *X, int n,
         return -1;
     for (int64_t r0 = 0; r0 < rows; r0 += tr) {
         int64_t nr = rows - r0 < tr ? rows - r0 : tr;
-        dequant_job j = { w, r0, nr, mc->tile, mc->use_avx2 };
+        dequant_job j = { w, r0, nr, mc->tile, mc->isa >= QUANT_ISA_AVX2 };
         llm_pool_run(mc->pool, dequant_part, &j, nr * cols >= PAR_MIN_MACS ? nth : 1);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)nr, (int)cols, 1.0f, X, (int)cols, mc->tile,
                     (int)cols, 0.0f, Y + r0, (int)rows);
@@ -197,7 +203,7 @@ int llm_matmul_multi(llm_matmul_ctx *mc, const llm_weight *const *ws, float *con
         }
     /* Single rows, and batches of the weights whose batched kernel in the reference is the
        row dot product itself (Q8_0; F16 rows that are not a multiple of 8), take the dot
-       kernels; with AVX2, batches of F32 and F16 weights take a dot product in the order of
+       kernels, and so do batches of Q4_0 where a four-row form of its kernel exists; with AVX2, batches of F32 and F16 weights take a dot product in the order of
        the reference's tiled kernel. Every sum then rounds as the reference's does, which
        matters because the activations are re-quantised downstream. The rest go to SGEMM. */
     gemv_job job;
@@ -210,9 +216,11 @@ int llm_matmul_multi(llm_matmul_ctx *mc, const llm_weight *const *ws, float *con
         const uint8_t *x = slot[k] < 0 ? (const uint8_t *)X : mc->act + (size_t)slot[k] * (size_t)n * stride;
         const size_t xs = slot[k] < 0 ? (size_t)cols * sizeof(float) : stride;
         if (n == 1 || t == GGML_TYPE_Q8_0 || (t == GGML_TYPE_F16 && cols % 8 != 0))
-            fn = quant_vec_dot_kernel(t, mc->use_avx2);
-        else if (mc->use_avx2 && (t == GGML_TYPE_F32 || t == GGML_TYPE_F16))
-            fn = cols % 8 == 0 ? quant_tile_dot_kernel(t) : quant_vec_dot_kernel(t, 1);
+            fn = quant_vec_dot_kernel(t, mc->isa);
+        else if (t == GGML_TYPE_Q4_0 && quant_dot4_kernel(quant_vec_dot_kernel(t, mc->isa)))
+            fn = quant_vec_dot_kernel(t, mc->isa); /* the batched form beats dequantised SGEMM tiles */
+        else if (mc->isa >= QUANT_ISA_AVX2 && (t == GGML_TYPE_F32 || t == GGML_TYPE_F16))
+            fn = cols % 8 == 0 ? quant_tile_dot_kernel(t) : quant_vec_dot_kernel(t, QUANT_ISA_AVX2);
         if (!fn)
             continue;
         const int c = job.count++;

@@ -1,0 +1,233 @@
+/* check_kernels.c -- every dot-product kernel this CPU runs against the portable one and its own
+   single-row form, and the batched matrix product against row-by-row products. */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../plugins/models/llama/matmul.h"
+#include "../plugins/models/llama/quant.h"
+
+static const uint32_t k_types[] = { GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_BF16, GGML_TYPE_Q8_0,
+                                    GGML_TYPE_Q4_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K };
+/* Row lengths: one K-quant block and more, a Q8_0 multiple with a tail for the 32-wide loops
+   (288), and one with a tail for the 8-wide ones (296, float types only). */
+static const int64_t k_lens[] = { 256, 512, 288, 296 };
+#define NR 8 /* weight rows */
+#define NX 8 /* activation rows */
+
+static float frand(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+static int len_ok(uint32_t type, int64_t n)
+{
+    const uint32_t vt = quant_vec_dot_type(type);
+    return quant_row_bytes(type, n) > 0 && quant_row_bytes(vt, n) > 0;
+}
+
+/* NR quantised weight rows and NX converted activation rows of length n */
+typedef struct fixture {
+    uint32_t type;
+    int64_t n;
+    size_t rb, xb;
+    uint8_t *w, *x;
+} fixture;
+
+static void fixture_make(fixture *f, uint32_t type, int64_t n, unsigned seed)
+{
+    float *v = malloc((size_t)n * sizeof *v);
+    f->type = type;
+    f->n = n;
+    f->rb = quant_row_bytes(type, n);
+    f->xb = quant_row_bytes(quant_vec_dot_type(type), n);
+    f->w = malloc(NR * f->rb);
+    f->x = malloc(NX * f->xb);
+    for (int r = 0; r < NR; r++) {
+        for (int64_t i = 0; i < n; i++)
+            v[i] = frand(&seed) * (1.0f + (float)r); /* rows of different scales */
+        ck_assert_uint_eq(quant_quantize_row(type, v, f->w + (size_t)r * f->rb, n), f->rb);
+    }
+    for (int c = 0; c < NX; c++) {
+        for (int64_t i = 0; i < n; i++)
+            v[i] = frand(&seed) * 3.0f;
+        quant_act_row(quant_vec_dot_type(type), v, f->x + (size_t)c * f->xb, n);
+    }
+    free(v);
+}
+
+static void fixture_free(fixture *f)
+{
+    free(f->w);
+    free(f->x);
+}
+
+static int same_bits(float a, float b)
+{
+    return memcmp(&a, &b, sizeof a) == 0;
+}
+
+/* The multi-row forms of `single` give, bit for bit, what `single` gives row by row. */
+static void check_forms(const fixture *f, quant_vec_dot_fn single, const char *what)
+{
+    float want[NR][NX];
+    for (int r = 0; r < NR; r++)
+        for (int c = 0; c < NX; c++)
+            want[r][c] = single(f->w + (size_t)r * f->rb, f->x + (size_t)c * f->xb, f->n);
+    const quant_vec_dot4_fn d4 = quant_dot4_kernel(single);
+    const quant_vec_dot4x2_fn d8 = quant_dot4x2_kernel(single);
+    const quant_vec_rows4_fn r4 = quant_rows4_kernel(single);
+    ck_assert_msg(d4 || !d8, "%s: a two-row form without the one-row form", what);
+    for (int r = 0; r + 2 <= NR; r += 2)
+        for (int c = 0; c + 4 <= NX; c += 4) {
+            float o[8];
+            if (d4) {
+                d4(f->w + (size_t)r * f->rb, f->x + (size_t)c * f->xb, f->xb, f->n, o);
+                for (int e = 0; e < 4; e++)
+                    ck_assert_msg(same_bits(o[e], want[r][c + e]), "%s dot4 [%d][%d]: %.9g != %.9g", what, r,
+                                  c + e, o[e], want[r][c + e]);
+            }
+            if (d8) {
+                d8(f->w + (size_t)r * f->rb, f->rb, f->x + (size_t)c * f->xb, f->xb, f->n, o);
+                for (int e = 0; e < 8; e++)
+                    ck_assert_msg(same_bits(o[e], want[r + e / 4][c + e % 4]), "%s dot4x2 [%d][%d]: %.9g != %.9g",
+                                  what, r + e / 4, c + e % 4, o[e], want[r + e / 4][c + e % 4]);
+            }
+        }
+    if (r4)
+        for (int r = 0; r + 4 <= NR; r += 4)
+            for (int c = 0; c < NX; c++) {
+                float o[4];
+                r4(f->w + (size_t)r * f->rb, f->rb, f->x + (size_t)c * f->xb, f->n, o);
+                for (int e = 0; e < 4; e++)
+                    ck_assert_msg(same_bits(o[e], want[r + e][c]), "%s rows4 [%d][%d]: %.9g != %.9g", what, r + e,
+                                  c, o[e], want[r + e][c]);
+            }
+}
+
+/* Every level's kernel against the portable one: bit-identical where they share the
+   summation order (the K-quants' integer sums, and every level above AVX2 against AVX2),
+   within float rounding of a different order otherwise. */
+START_TEST(test_levels_against_portable)
+{
+    const uint32_t type = k_types[_i];
+    for (size_t li = 0; li < sizeof k_lens / sizeof k_lens[0]; li++) {
+        const int64_t n = k_lens[li];
+        if (!len_ok(type, n))
+            continue;
+        fixture f;
+        fixture_make(&f, type, n, 77u + (unsigned)(_i * 31 + (int)li));
+        const quant_vec_dot_fn port = quant_vec_dot_kernel(type, QUANT_ISA_PORTABLE);
+        char what[64];
+        snprintf(what, sizeof what, "type %u n %ld portable", type, (long)n);
+        check_forms(&f, port, what);
+        for (int isa = QUANT_ISA_AVX2; isa <= quant_isa(); isa++) {
+            const quant_vec_dot_fn k = quant_vec_dot_kernel(type, isa), k2 = quant_vec_dot_kernel(type, QUANT_ISA_AVX2);
+            snprintf(what, sizeof what, "type %u n %ld isa %d", type, (long)n, isa);
+            for (int r = 0; r < NR; r++)
+                for (int c = 0; c < NX; c++) {
+                    const uint8_t *w = f.w + (size_t)r * f.rb, *x = f.x + (size_t)c * f.xb;
+                    const float p = port(w, x, n), a = k(w, x, n);
+                    if (type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q6_K)
+                        ck_assert_msg(same_bits(a, p), "%s: %.9g != portable %.9g", what, a, p);
+                    else
+                        ck_assert_msg(fabsf(a - p) <= 1e-6f * 24.0f * (float)n, /* |w x| <= 8 * 3 */
+                                      "%s: %.9g vs portable %.9g", what, a, p);
+                    if (isa > QUANT_ISA_AVX2)
+                        ck_assert_msg(same_bits(a, k2(w, x, n)), "%s: %.9g != AVX2 %.9g", what, a, k2(w, x, n));
+                }
+            check_forms(&f, k, what);
+        }
+        /* the batched float kernels, in the order of the reference's tiled product */
+        if (quant_isa() >= QUANT_ISA_AVX2 && n % 8 == 0) {
+            const quant_vec_dot_fn t = quant_tile_dot_kernel(type);
+            if (t) {
+                snprintf(what, sizeof what, "type %u n %ld tile", type, (long)n);
+                for (int r = 0; r < NR; r++) {
+                    const float p = port(f.w + (size_t)r * f.rb, f.x, n), a = t(f.w + (size_t)r * f.rb, f.x, n);
+                    ck_assert_msg(fabsf(a - p) <= 1e-3f * fmaxf(1.0f, fabsf(p)), "%s: %.9g vs %.9g", what, a, p);
+                }
+                check_forms(&f, t, what);
+            }
+        }
+        fixture_free(&f);
+    }
+}
+END_TEST
+
+/* A batch through llm_matmul gives each row the value that row gives alone (the batched
+   kernels sum as the single-row ones do), whatever path the type takes, at 1 and 2 threads;
+   SGEMM paths are held to float rounding. */
+START_TEST(test_matmul_batch_equals_rows)
+{
+    const uint32_t type = k_types[_i];
+    const int64_t rows = 40, cols = 512;
+    const int n = 11;
+    unsigned seed = 4242u + (unsigned)_i;
+    const size_t rb = quant_row_bytes(type, cols);
+    uint8_t *wd = malloc((size_t)rows * rb);
+    float *v = malloc((size_t)cols * sizeof *v), *X = malloc((size_t)n * cols * sizeof *X);
+    float *Yb = malloc((size_t)n * rows * sizeof *Yb), *Y1 = malloc((size_t)rows * sizeof *Y1);
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t i = 0; i < cols; i++)
+            v[i] = frand(&seed);
+        quant_quantize_row(type, v, wd + (size_t)r * rb, cols);
+    }
+    for (int64_t i = 0; i < n * cols; i++)
+        X[i] = frand(&seed) * 2.0f;
+    const llm_weight w = { wd, type, rows, cols, rb, NULL };
+    for (int th = 1; th <= 2; th++) {
+        llm_matmul_ctx mc;
+        memset(&mc, 0, sizeof mc);
+        mc.pool = llm_pool_create(th);
+        mc.isa = quant_isa();
+        ck_assert_ptr_nonnull(mc.pool);
+        ck_assert_int_eq(llm_matmul(&mc, &w, X, n, Yb), 0);
+        /* exact for the types whose batches take the dot kernels at this level */
+        const int exact = type == GGML_TYPE_Q8_0 || (type == GGML_TYPE_Q4_0 && mc.isa >= QUANT_ISA_AVX512);
+        for (int i = 0; i < n; i++) {
+            ck_assert_int_eq(llm_matmul(&mc, &w, X + (size_t)i * cols, 1, Y1), 0);
+            for (int64_t r = 0; r < rows; r++) {
+                const float b = Yb[(size_t)i * rows + r], s = Y1[r];
+                if (exact)
+                    ck_assert_msg(same_bits(b, s), "type %u row %d col %ld: batch %.9g != single %.9g", type, i,
+                                  (long)r, b, s);
+                else
+                    ck_assert_msg(fabsf(b - s) <= 1e-3f * fmaxf(1.0f, fabsf(s)), "type %u row %d col %ld: %g vs %g",
+                                  type, i, (long)r, b, s);
+            }
+        }
+        llm_pool_free(mc.pool);
+        free(mc.tile);
+        free(mc.act);
+        free(mc.actf);
+    }
+    free(wd);
+    free(v);
+    free(X);
+    free(Yb);
+    free(Y1);
+}
+END_TEST
+
+int main(void)
+{
+    static const char *names[] = { "portable", "AVX2", "AVX-512 VNNI" };
+    printf("kernel level of this CPU: %s\n", names[quant_isa()]);
+    Suite *s = suite_create("kernels");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 60);
+    const int nt = (int)(sizeof k_types / sizeof k_types[0]);
+    tcase_add_loop_test(tc, test_levels_against_portable, 0, nt);
+    tcase_add_loop_test(tc, test_matmul_batch_equals_rows, 0, nt);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    const int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
