@@ -188,7 +188,9 @@ START_TEST(test_matmul_batch_equals_rows)
         ck_assert_ptr_nonnull(mc.pool);
         ck_assert_int_eq(llm_matmul(&mc, &w, X, n, Yb), 0);
         /* exact for the types whose batches take the dot kernels at this level */
-        const int exact = type == GGML_TYPE_Q8_0 || (type == GGML_TYPE_Q4_0 && mc.isa >= QUANT_ISA_AVX512);
+        const int exact = type == GGML_TYPE_Q8_0 ||
+                          ((type == GGML_TYPE_Q4_0 || type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q6_K) &&
+                           quant_dot4_kernel(quant_vec_dot_kernel(type, mc.isa)));
         for (int i = 0; i < n; i++) {
             ck_assert_int_eq(llm_matmul(&mc, &w, X + (size_t)i * cols, 1, Y1), 0);
             for (int64_t r = 0; r < rows; r++) {

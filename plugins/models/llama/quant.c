@@ -10,6 +10,7 @@
 #endif
 
 #include "quant_avx512.h"
+#include "quant_kquant.h"
 
 /* Inlined everywhere (including the AVX2 kernels, where a call into non-VEX code per block
    cost more than the block's arithmetic). */
@@ -103,17 +104,6 @@ static inline __attribute__((always_inline)) uint16_t rd16(const void *p)
     uint16_t v;
     memcpy(&v, p, 2);
     return v;
-}
-
-static inline __attribute__((always_inline)) void scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uint8_t *m)
-{
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *sc = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-    }
 }
 
 static inline __attribute__((always_inline)) void dequant_q4_K_block(const uint8_t *blk, float *y)
@@ -831,10 +821,6 @@ AVX2_FN static float vd_q4_0_q8_0_avx2(const void *wv, const void *xv, int64_t n
     return qx_hsum256(acc);
 }
 
-/* The K-quant kernels are the portable integer loops, compiled for AVX2 so they vectorise. */
-AVX2_FN static float vd_q4_K_q8_K_avx2(const void *w, const void *x, int64_t n) { return vd_q4_K_q8_K_inl(w, x, n); }
-AVX2_FN static float vd_q6_K_q8_K_avx2(const void *w, const void *x, int64_t n) { return vd_q6_K_q8_K_inl(w, x, n); }
-
 int quant_have_avx2(void)
 {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
@@ -859,9 +845,9 @@ int quant_dequant_row_fast(uint32_t type, const void *row, float *out, int64_t n
 quant_vec_dot4_fn quant_dot4_kernel(quant_vec_dot_fn single)
 {
 #ifdef QUANT_X86
-    const quant_vec_dot4_fn v = quant_avx512_dot4(single);
-    if (v)
-        return v;
+    const quant_vec_dot4_fn v = quant_avx512_dot4(single), k = quant_kquant_avx2_dot4(single);
+    if (v || k)
+        return v ? v : k;
     if (single == vd_f32_tile_avx2)
         return vd4_f32_tile_avx2;
     if (single == vd_f16_tile_avx2)
@@ -933,8 +919,8 @@ quant_vec_dot_fn quant_vec_dot_kernel(uint32_t wtype, int isa)
         case GGML_TYPE_BF16: return vd_bf16_avx2;
         case GGML_TYPE_Q8_0: return vd_q8_0_q8_0_avx2;
         case GGML_TYPE_Q4_0: return vd_q4_0_q8_0_avx2;
-        case GGML_TYPE_Q4_K: return vd_q4_K_q8_K_avx2;
-        case GGML_TYPE_Q6_K: return vd_q6_K_q8_K_avx2;
+        case GGML_TYPE_Q4_K:
+        case GGML_TYPE_Q6_K: return quant_kquant_avx2_dot(wtype);
         default: return vd_none;
         }
 #endif
