@@ -9,6 +9,7 @@
 
 #include "../plugins/models/llama/matmul.h"
 #include "../plugins/models/llama/quant.h"
+#include "../plugins/models/llama/quant_amx.h"
 
 static const uint32_t k_types[] = { GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_BF16, GGML_TYPE_Q8_0,
                                     GGML_TYPE_Q4_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K };
@@ -142,6 +143,15 @@ START_TEST(test_levels_against_portable)
                 }
             check_forms(&f, k, what);
         }
+        /* the order of the AMX tiles, as one product */
+        if (quant_isa() >= QUANT_ISA_AVX512 && quant_amx_order_dot(type))
+            for (int r = 0; r < NR; r++)
+                for (int c = 0; c < NX; c++) {
+                    const uint8_t *w = f.w + (size_t)r * f.rb, *x = f.x + (size_t)c * f.xb;
+                    const float p = port(w, x, n), a = quant_amx_order_dot(type)(w, x, n);
+                    ck_assert_msg(fabsf(a - p) <= 1e-6f * 24.0f * (float)n, "type %u n %ld tile order: %.9g vs %.9g",
+                                  type, (long)n, a, p);
+                }
         /* the batched float kernels, in the order of the reference's tiled product */
         if (quant_isa() >= QUANT_ISA_AVX2 && n % 8 == 0) {
             const quant_vec_dot_fn t = quant_tile_dot_kernel(type);
@@ -161,17 +171,18 @@ END_TEST
 
 /* A batch through llm_matmul gives each row the value that row gives alone (the batched
    kernels sum as the single-row ones do), whatever path the type takes, at 1 and 2 threads;
-   SGEMM paths are held to float rounding. */
-START_TEST(test_matmul_batch_equals_rows)
+   SGEMM paths are held to float rounding. With AMX, batches of Q8_0 and Q4_0 give exactly
+   the products of quant_amx_order_dot, for whole groups of 16 rows and the rest, for
+   fewer and more than 16 activation rows, and for views of scattered rows. */
+static void matmul_case(uint32_t type, int n, int amx)
 {
-    const uint32_t type = k_types[_i];
     const int64_t rows = 40, cols = 512;
-    const int n = 11;
-    unsigned seed = 4242u + (unsigned)_i;
-    const size_t rb = quant_row_bytes(type, cols);
-    uint8_t *wd = malloc((size_t)rows * rb);
+    unsigned seed = 4242u + type * 7u + (unsigned)n;
+    const size_t rb = quant_row_bytes(type, cols), xb = quant_row_bytes(GGML_TYPE_Q8_0, cols);
+    uint8_t *wd = malloc((size_t)rows * rb), *xq = malloc(xb);
     float *v = malloc((size_t)cols * sizeof *v), *X = malloc((size_t)n * cols * sizeof *X);
     float *Yb = malloc((size_t)n * rows * sizeof *Yb), *Y1 = malloc((size_t)rows * sizeof *Y1);
+    float *Yv = malloc((size_t)n * 3 * sizeof *Yv);
     for (int64_t r = 0; r < rows; r++) {
         for (int64_t i = 0; i < cols; i++)
             v[i] = frand(&seed);
@@ -180,46 +191,75 @@ START_TEST(test_matmul_batch_equals_rows)
     for (int64_t i = 0; i < n * cols; i++)
         X[i] = frand(&seed) * 2.0f;
     const llm_weight w = { wd, type, rows, cols, rb, NULL };
+    const int32_t ids[3] = { 39, 2, 17 };
+    const llm_weight view = { wd, type, 3, cols, rb, ids };
+    const int tiles = amx && (type == GGML_TYPE_Q8_0 || type == GGML_TYPE_Q4_0);
     for (int th = 1; th <= 2; th++) {
         llm_matmul_ctx mc;
         memset(&mc, 0, sizeof mc);
         mc.pool = llm_pool_create(th);
         mc.isa = quant_isa();
+        mc.amx = amx;
         ck_assert_ptr_nonnull(mc.pool);
         ck_assert_int_eq(llm_matmul(&mc, &w, X, n, Yb), 0);
+        ck_assert_int_eq(llm_matmul(&mc, &view, X, n, Yv), 0);
         /* exact for the types whose batches take the dot kernels at this level */
         const int exact = type == GGML_TYPE_Q8_0 ||
                           ((type == GGML_TYPE_Q4_0 || type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q6_K) &&
                            quant_dot4_kernel(quant_vec_dot_kernel(type, mc.isa)));
         for (int i = 0; i < n; i++) {
             ck_assert_int_eq(llm_matmul(&mc, &w, X + (size_t)i * cols, 1, Y1), 0);
+            if (tiles) {
+                quant_act_row(GGML_TYPE_Q8_0, X + (size_t)i * cols, xq, cols);
+                for (int64_t r = 0; r < rows; r++)
+                    Y1[r] = quant_amx_order_dot(type)(wd + (size_t)r * rb, xq, cols);
+            }
             for (int64_t r = 0; r < rows; r++) {
                 const float b = Yb[(size_t)i * rows + r], s = Y1[r];
-                if (exact)
-                    ck_assert_msg(same_bits(b, s), "type %u row %d col %ld: batch %.9g != single %.9g", type, i,
-                                  (long)r, b, s);
+                if (exact || tiles)
+                    ck_assert_msg(same_bits(b, s), "type %u n %d amx %d row %d col %ld: batch %.9g != single %.9g",
+                                  type, n, amx, i, (long)r, b, s);
                 else
                     ck_assert_msg(fabsf(b - s) <= 1e-3f * fmaxf(1.0f, fabsf(s)), "type %u row %d col %ld: %g vs %g",
                                   type, i, (long)r, b, s);
+            }
+            /* SGEMM on a gathered tile may block its sums otherwise */
+            for (int k = 0; k < 3; k++) {
+                const float got = Yv[(size_t)i * 3 + k], want = Yb[(size_t)i * rows + ids[k]];
+                ck_assert_msg((exact || tiles) ? same_bits(got, want) : fabsf(got - want) <= 1e-5f * fmaxf(1.0f, fabsf(want)),
+                              "type %u n %d amx %d: view row %d: %.9g != %.9g", type, n, amx, ids[k], got, want);
             }
         }
         llm_pool_free(mc.pool);
         free(mc.tile);
         free(mc.act);
         free(mc.actf);
+        free(mc.pack);
     }
     free(wd);
+    free(xq);
     free(v);
     free(X);
     free(Yb);
     free(Y1);
+    free(Yv);
+}
+
+START_TEST(test_matmul_batch_equals_rows)
+{
+    const int amx_max = quant_isa() >= QUANT_ISA_AVX512 && quant_have_amx();
+    for (int amx = 0; amx <= amx_max; amx++) {
+        matmul_case(k_types[_i], 11, amx);
+        matmul_case(k_types[_i], 21, amx);
+    }
 }
 END_TEST
 
 int main(void)
 {
     static const char *names[] = { "portable", "AVX2", "AVX-512 VNNI" };
-    printf("kernel level of this CPU: %s\n", names[quant_isa()]);
+    printf("kernel level of this CPU: %s%s\n", names[quant_isa()],
+           quant_isa() >= QUANT_ISA_AVX512 && quant_have_amx() ? ", AMX tiles" : "");
     Suite *s = suite_create("kernels");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "quant.h"
+#include "quant_amx.h"
 
 /* Below this many multiply-adds a job finishes before a second thread would wake up. */
 #define PAR_MIN_MACS (1 << 16)
@@ -120,6 +121,27 @@ static void gemv_part(void *arg, int ith, int nth)
     }
 }
 
+typedef struct amx_job {
+    int count, n;
+    const llm_weight *w[LLM_MATMUL_MAX];
+    float *y[LLM_MATMUL_MAX];
+    const uint8_t *x, *pack; /* Q8_0 activation rows, stride xs, and their packed form */
+    size_t xs;
+} amx_job;
+
+/* whole groups of 16 weight rows per thread (the last also takes the rows left over) */
+static void amx_part(void *arg, int ith, int nth)
+{
+    const amx_job *j = arg;
+    for (int k = 0; k < j->count; k++) {
+        const llm_weight *w = j->w[k];
+        const int64_t groups = w->rows / 16;
+        const int64_t r0 = groups * ith / nth * 16, r1 = ith == nth - 1 ? w->rows : groups * (ith + 1) / nth * 16;
+        quant_amx_rows(w->type, w->data, w->row_bytes, r0, r1, w->cols, j->pack, j->x, j->xs, j->n, j->y[k],
+                       (size_t)w->rows);
+    }
+}
+
 typedef struct dequant_job {
     const llm_weight *w;
     int64_t r0, nr;
@@ -208,15 +230,37 @@ int llm_matmul_multi(llm_matmul_ctx *mc, const llm_weight *const *ws, float *con
        the reference's tiled kernel. Every sum then rounds as the reference's does, which
        matters because the activations are re-quantised downstream. The rest go to SGEMM. */
     gemv_job job;
-    int64_t macs = 0;
+    amx_job aj;
+    int64_t macs = 0, amx_macs = 0;
     job.count = 0;
     job.n = n;
+    aj.count = 0;
+    aj.n = n;
     for (int k = 0; k < count; k++) {
         const uint32_t t = ws[k]->type;
         quant_vec_dot_fn fn = NULL;
         const uint8_t *x = slot[k] < 0 ? (const uint8_t *)X : mc->act + (size_t)slot[k] * (size_t)n * stride;
         const size_t xs = slot[k] < 0 ? (size_t)cols * sizeof(float) : stride;
-        if (n == 1 || t == GGML_TYPE_Q8_0 || (t == GGML_TYPE_F16 && cols % 8 != 0))
+        const int amx = mc->amx && n >= 2 && (t == GGML_TYPE_Q8_0 || t == GGML_TYPE_Q4_0);
+        if (amx && !ws[k]->ids) {
+            /* every weight of this format shares one packed copy of the activations */
+            if (!aj.count) {
+                if (reserve((void **)&mc->pack, &mc->pack_cap, quant_amx_pack_bytes(n, cols)))
+                    return -1;
+                quant_amx_pack(x, xs, n, cols, mc->pack);
+                aj.x = x;
+                aj.xs = xs;
+                aj.pack = mc->pack;
+            }
+            aj.w[aj.count] = ws[k];
+            aj.y[aj.count++] = Ys[k];
+            amx_macs += ws[k]->rows * cols * n;
+            ws_done[k] = 1;
+            continue;
+        }
+        if (amx) /* a view of scattered rows: the same order, one product at a time */
+            fn = quant_amx_order_dot(t);
+        else if (n == 1 || t == GGML_TYPE_Q8_0 || (t == GGML_TYPE_F16 && cols % 8 != 0))
             fn = quant_vec_dot_kernel(t, mc->isa);
         else if ((t == GGML_TYPE_Q4_0 || t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q6_K) &&
                  quant_dot4_kernel(quant_vec_dot_kernel(t, mc->isa)))
@@ -234,6 +278,8 @@ int llm_matmul_multi(llm_matmul_ctx *mc, const llm_weight *const *ws, float *con
         macs += ws[k]->rows * cols * n;
         ws_done[k] = 1;
     }
+    if (aj.count)
+        llm_pool_run(mc->pool, amx_part, &aj, amx_macs >= 4 * PAR_MIN_MACS ? llm_pool_size(mc->pool) : 1);
     if (job.count)
         llm_pool_run(mc->pool, gemv_part, &job, macs >= PAR_MIN_MACS ? llm_pool_size(mc->pool) : 1);
     for (int k = 0; k < count; k++) {

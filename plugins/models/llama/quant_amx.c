@@ -1,0 +1,267 @@
+/* quant_amx.c -- batched Q8_0 and Q4_0 products on AMX tiles, and the same sums without AMX. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* syscall */
+#endif
+#include "quant_amx.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__linux__)
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "quant_x86.h"
+
+#define AMX_FN __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni,amx-tile,amx-int8")))
+#define VNNI_FN __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
+
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_XTILEDATA 18
+
+int quant_have_amx(void)
+{
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512vl") ||
+        !__builtin_cpu_supports("avx512bw") || !__builtin_cpu_supports("avx512vnni") ||
+        !__builtin_cpu_supports("amx-tile") || !__builtin_cpu_supports("amx-int8"))
+        return 0;
+    /* Linux hands out the tile state only on request; asking again is harmless. */
+    return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+}
+
+/* the packed activations: per 16-row chunk and block, the B tile (8 rows of 16 x 4 bytes:
+   row k4 holds elements 4k4..4k4+3 of each activation row) and the 16 scales */
+#define PACK_TILE 512
+#define PACK_BLOCK (PACK_TILE + 16 * sizeof(float))
+
+size_t quant_amx_pack_bytes(int n, int64_t cols)
+{
+    return (size_t)((n + 15) / 16) * (size_t)(cols / QK8_0) * PACK_BLOCK;
+}
+
+void quant_amx_pack(const uint8_t *x, size_t xs, int n, int64_t cols, void *pack)
+{
+    const int64_t nb = cols / QK8_0;
+    uint8_t *p = pack;
+    memset(pack, 0, quant_amx_pack_bytes(n, cols)); /* rows past n multiply as zeros */
+    for (int i = 0; i < n; i++) {
+        const int chunk = i / 16, col = i % 16;
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *q = x + (size_t)i * xs + (size_t)b * 34;
+            uint8_t *blk = p + ((size_t)chunk * (size_t)nb + (size_t)b) * PACK_BLOCK;
+            for (int k4 = 0; k4 < 8; k4++)
+                memcpy(blk + k4 * 64 + col * 4, q + 2 + 4 * k4, 4);
+            uint16_t h;
+            memcpy(&h, q, 2);
+            const float d = quant_f16_to_f32(h);
+            memcpy(blk + PACK_TILE + col * sizeof(float), &d, sizeof d);
+        }
+    }
+}
+
+/* The order both paths share: per block, the exact integer sum of its 32 products, then one
+   fused multiply-add of it by (weight scale * activation scale) into a single accumulator. */
+static inline VNNI_FN __attribute__((always_inline)) int block_isum(const uint8_t *wblk, const uint8_t *xq, int q4)
+{
+    const __m256i x = _mm256_loadu_si256((const __m256i *)xq);
+    __m256i wu, off;
+    if (q4) {
+        const __m128i v = _mm_loadu_si128((const __m128i *)(wblk + 2));
+        wu = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
+        off = _mm256_set1_epi8(8);
+    } else {
+        wu = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(wblk + 2)), _mm256_set1_epi8((char)0x80));
+        off = _mm256_set1_epi8((char)0x80);
+    }
+    /* unsigned (w + offset) times x, less offset times x */
+    const __m256i s = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), wu, x),
+                                       _mm256_dpbusd_epi32(_mm256_setzero_si256(), off, x));
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+    return _mm_cvtsi128_si32(t);
+}
+
+static inline VNNI_FN __attribute__((always_inline)) float order_dot(const void *wv, const void *xv, int64_t n,
+                                                                      int q4)
+{
+    const uint8_t *p = wv, *q = xv;
+    const size_t wb = q4 ? 18 : 34;
+    __m128 acc = _mm_setzero_ps();
+    for (int64_t b = 0; b < n / QK8_0; b++, p += wb, q += 34) {
+        const float sc = qx_h2f(p) * qx_h2f(q);
+        acc = _mm_fmadd_ss(_mm_set_ss(sc), _mm_set_ss((float)block_isum(p, q + 2, q4)), acc);
+    }
+    return _mm_cvtss_f32(acc);
+}
+
+static VNNI_FN float order_q8_0(const void *w, const void *x, int64_t n)
+{
+    return order_dot(w, x, n, 0);
+}
+static VNNI_FN float order_q4_0(const void *w, const void *x, int64_t n)
+{
+    return order_dot(w, x, n, 1);
+}
+
+quant_vec_dot_fn quant_amx_order_dot(uint32_t wtype)
+{
+    return wtype == GGML_TYPE_Q8_0 ? order_q8_0 : wtype == GGML_TYPE_Q4_0 ? order_q4_0 : NULL;
+}
+
+typedef struct tilecfg {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tilecfg;
+
+/* tmm0, tmm1: 16 x 16 int32 products of two consecutive blocks; tmm2, tmm3: their 16 weight
+   rows x 32 bytes; tmm4, tmm5: their packed activations */
+static AMX_FN void tiles_configure(void)
+{
+    tilecfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 6; t++) {
+        cfg.colsb[t] = t < 2 ? 64 : t < 4 ? 32 : 64;
+        cfg.rows[t] = t < 2 ? 16 : t < 4 ? 16 : 8;
+    }
+    __asm__ volatile("" ::: "memory"); /* the whole struct is in memory before ldtilecfg reads it */
+    _tile_loadconfig(&cfg);
+}
+
+/* 16 Q4_0 weight rows of one block widened to signed bytes in element order */
+static inline AMX_FN __attribute__((always_inline)) void unpack_q4_0(const uint8_t *w, size_t rb, int64_t b,
+                                                                      int8_t *out)
+{
+    const __m128i lo4 = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
+    for (int r = 0; r < 16; r++) {
+        const __m128i v = _mm_loadu_si128((const __m128i *)(w + (size_t)r * rb + (size_t)b * 18 + 2));
+        _mm_storeu_si128((__m128i *)(out + 32 * r), _mm_sub_epi8(_mm_and_si128(v, lo4), eight));
+        _mm_storeu_si128((__m128i *)(out + 32 * r + 16), _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), lo4), eight));
+    }
+}
+
+/* acc[r] (16 activation lanes) += (dw_r * dx) * C[r], the shared order */
+static inline AMX_FN __attribute__((always_inline)) void scale_into(__m512 *acc, const int32_t *c,
+                                                                     const uint8_t *w, size_t rb, size_t wb,
+                                                                     int64_t b, const float *dx)
+{
+    const __m512 dxv = _mm512_loadu_ps(dx);
+#pragma GCC unroll 16
+    for (int r = 0; r < 16; r++) {
+        const __m512 sc = _mm512_mul_ps(_mm512_set1_ps(qx_h2f(w + (size_t)r * rb + (size_t)b * wb)), dxv);
+        acc[r] = _mm512_fmadd_ps(sc, _mm512_cvtepi32_ps(_mm512_loadu_si512(c + 16 * r)), acc[r]);
+    }
+}
+
+/* 16 weight rows at w against activation chunk `chunk` of the pack: y[i * yr + r] */
+static AMX_FN void group(const uint8_t *w, size_t rb, int64_t nb, int q4, const uint8_t *pack, int chunk, int nvalid,
+                         float *y, size_t yr)
+{
+    const size_t wb = q4 ? 18 : 34;
+    const uint8_t *pb = pack + (size_t)chunk * (size_t)nb * PACK_BLOCK;
+    int32_t c[2][256] __attribute__((aligned(64)));
+    int8_t a[2][512] __attribute__((aligned(64)));
+    __m512 acc[16];
+    for (int r = 0; r < 16; r++)
+        acc[r] = _mm512_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        _tile_zero(0);
+        _tile_zero(1);
+        if (q4) {
+            unpack_q4_0(w, rb, b, a[0]);
+            unpack_q4_0(w, rb, b + 1, a[1]);
+            __asm__ volatile("" ::: "memory");
+            _tile_loadd(2, a[0], 32);
+            _tile_loadd(3, a[1], 32);
+        } else {
+            _tile_loadd(2, w + (size_t)b * wb + 2, rb);
+            _tile_loadd(3, w + (size_t)(b + 1) * wb + 2, rb);
+        }
+        _tile_loadd(4, pb + (size_t)b * PACK_BLOCK, 64);
+        _tile_loadd(5, pb + (size_t)(b + 1) * PACK_BLOCK, 64);
+        _tile_dpbssd(0, 2, 4);
+        _tile_dpbssd(1, 3, 5);
+        _tile_stored(0, c[0], 64);
+        _tile_stored(1, c[1], 64);
+        scale_into(acc, c[0], w, rb, wb, b, (const float *)(const void *)(pb + (size_t)b * PACK_BLOCK + PACK_TILE));
+        scale_into(acc, c[1], w, rb, wb, b + 1,
+                   (const float *)(const void *)(pb + (size_t)(b + 1) * PACK_BLOCK + PACK_TILE));
+    }
+    if (b < nb) {
+        _tile_zero(0);
+        if (q4) {
+            unpack_q4_0(w, rb, b, a[0]);
+            __asm__ volatile("" ::: "memory");
+            _tile_loadd(2, a[0], 32);
+        } else {
+            _tile_loadd(2, w + (size_t)b * wb + 2, rb);
+        }
+        _tile_loadd(4, pb + (size_t)b * PACK_BLOCK, 64);
+        _tile_dpbssd(0, 2, 4);
+        _tile_stored(0, c[0], 64);
+        scale_into(acc, c[0], w, rb, wb, b, (const float *)(const void *)(pb + (size_t)b * PACK_BLOCK + PACK_TILE));
+    }
+    /* acc[r] lane i is activation row chunk * 16 + i */
+    float t[16][16];
+    for (int r = 0; r < 16; r++)
+        _mm512_storeu_ps(t[r], acc[r]);
+    for (int i = 0; i < nvalid; i++)
+        for (int r = 0; r < 16; r++)
+            y[(size_t)(chunk * 16 + i) * yr + (size_t)r] = t[r][i];
+}
+
+AMX_FN void quant_amx_rows(uint32_t wtype, const uint8_t *w, size_t rb, int64_t r0, int64_t r1, int64_t cols,
+                           const void *pack, const uint8_t *x, size_t xs, int n, float *y, size_t yr)
+{
+    const int q4 = wtype == GGML_TYPE_Q4_0;
+    const int64_t nb = cols / QK8_0;
+    int64_t r = r0;
+    if (r1 - r0 >= 16) {
+        tiles_configure();
+        for (; r + 16 <= r1; r += 16)
+            for (int chunk = 0; chunk * 16 < n; chunk++)
+                group(w + (size_t)r * rb, rb, nb, q4, pack, chunk, n - chunk * 16 < 16 ? n - chunk * 16 : 16, y + r,
+                      yr);
+        _tile_release();
+    }
+    /* the rows left over: the same sums, one product at a time */
+    for (; r < r1; r++)
+        for (int i = 0; i < n; i++)
+            y[(size_t)i * yr + (size_t)r] = order_dot(w + (size_t)r * rb, x + (size_t)i * xs, cols, q4);
+}
+
+#else
+
+int quant_have_amx(void)
+{
+    return 0;
+}
+
+size_t quant_amx_pack_bytes(int n, int64_t cols)
+{
+    (void)n, (void)cols;
+    return 0;
+}
+
+void quant_amx_pack(const uint8_t *x, size_t xs, int n, int64_t cols, void *pack)
+{
+    (void)x, (void)xs, (void)n, (void)cols, (void)pack;
+}
+
+quant_vec_dot_fn quant_amx_order_dot(uint32_t wtype)
+{
+    (void)wtype;
+    return NULL;
+}
+
+void quant_amx_rows(uint32_t wtype, const uint8_t *w, size_t rb, int64_t r0, int64_t r1, int64_t cols,
+                    const void *pack, const uint8_t *x, size_t xs, int n, float *y, size_t yr)
+{
+    (void)wtype, (void)w, (void)rb, (void)r0, (void)r1, (void)cols, (void)pack, (void)x, (void)xs, (void)n, (void)y,
+        (void)yr;
+}
+
+#endif
