@@ -162,6 +162,24 @@ START_TEST(test_levels_against_portable)
                     ck_assert_msg(fabsf(a - p) <= 1e-3f * fmaxf(1.0f, fabsf(p)), "%s: %.9g vs %.9g", what, a, p);
                 }
                 check_forms(&f, t, what);
+                /* on activations widened to float: the same sums */
+                const quant_vec_dot_fn tf = quant_tile_dot_f32act_kernel(type);
+                ck_assert_ptr_nonnull(tf);
+                fixture g = f;
+                float *xf = malloc(NX * (size_t)n * sizeof *xf);
+                for (int c = 0; c < NX; c++)
+                    quant_dequant_row(quant_vec_dot_type(type), f.x + (size_t)c * f.xb, xf + (size_t)c * n, n);
+                g.x = (uint8_t *)xf;
+                g.xb = (size_t)n * sizeof *xf;
+                for (int r = 0; r < NR; r++)
+                    for (int c = 0; c < NX; c++) {
+                        const float a = tf(f.w + (size_t)r * f.rb, g.x + (size_t)c * g.xb, n),
+                                    b = t(f.w + (size_t)r * f.rb, f.x + (size_t)c * f.xb, n);
+                        ck_assert_msg(same_bits(a, b), "%s: widened %.9g != %.9g", what, a, b);
+                    }
+                snprintf(what, sizeof what, "type %u n %ld tile on floats", type, (long)n);
+                check_forms(&g, tf, what);
+                free(xf);
             }
         }
         fixture_free(&f);

@@ -240,7 +240,7 @@ int llm_matmul_multi(llm_matmul_ctx *mc, const llm_weight *const *ws, float *con
         const uint32_t t = ws[k]->type;
         quant_vec_dot_fn fn = NULL;
         const uint8_t *x = slot[k] < 0 ? (const uint8_t *)X : mc->act + (size_t)slot[k] * (size_t)n * stride;
-        const size_t xs = slot[k] < 0 ? (size_t)cols * sizeof(float) : stride;
+        size_t xs = slot[k] < 0 ? (size_t)cols * sizeof(float) : stride;
         const int amx = mc->amx && n >= 2 && (t == GGML_TYPE_Q8_0 || t == GGML_TYPE_Q4_0);
         if (amx && !ws[k]->ids) {
             /* every weight of this format shares one packed copy of the activations */
@@ -265,8 +265,15 @@ int llm_matmul_multi(llm_matmul_ctx *mc, const llm_weight *const *ws, float *con
         else if ((t == GGML_TYPE_Q4_0 || t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q6_K) &&
                  quant_dot4_kernel(quant_vec_dot_kernel(t, mc->isa)))
             fn = quant_vec_dot_kernel(t, mc->isa); /* the batched form beats dequantised SGEMM tiles */
-        else if (mc->isa >= QUANT_ISA_AVX2 && (t == GGML_TYPE_F32 || t == GGML_TYPE_F16))
+        else if (mc->isa >= QUANT_ISA_AVX2 && (t == GGML_TYPE_F32 || t == GGML_TYPE_F16)) {
             fn = cols % 8 == 0 ? quant_tile_dot_kernel(t) : quant_vec_dot_kernel(t, QUANT_ISA_AVX2);
+            if (t == GGML_TYPE_F16 && cols % 8 == 0) {
+                /* the widened copy made for SGEMM: the same values, no conversion per use */
+                fn = quant_tile_dot_f32act_kernel(t);
+                x = (const uint8_t *)(mc->actf + (size_t)slot[k] * (size_t)n * (size_t)cols);
+                xs = (size_t)cols * sizeof(float);
+            }
+        }
         if (!fn)
             continue;
         const int c = job.count++;

@@ -724,6 +724,71 @@ AVX2_FN static void vd8_f16_tile_avx2(const void *wv, size_t rs, const void *xv,
     out[7] = qx_hsum256(b3);
 }
 
+/* The half-weight tile kernels again, on activations widened to float beforehand (exactly:
+   every half is a float), so the sums are the same bit for bit and the loop converts only
+   the weights. */
+AVX2_FN static float vd_f16_f32x_tile_avx2(const void *wv, const void *xv, int64_t n)
+{
+    const uint8_t *w = wv;
+    const float *x = xv;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += 8)
+        acc = _mm256_fmadd_ps(f16x8(w + 2 * i), _mm256_loadu_ps(x + i), acc);
+    return qx_hsum256(acc);
+}
+
+AVX2_FN static void vd4_f16_f32x_tile_avx2(const void *wv, const void *xv, size_t xs, int64_t n, float *out)
+{
+    const uint8_t *w = wv, *xb = xv;
+    const float *x0 = (const float *)(const void *)xb, *x1 = (const float *)(const void *)(xb + xs),
+                *x2 = (const float *)(const void *)(xb + 2 * xs), *x3 = (const float *)(const void *)(xb + 3 * xs);
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += 8) {
+        const __m256 u = f16x8(w + 2 * i);
+        a0 = _mm256_fmadd_ps(u, _mm256_loadu_ps(x0 + i), a0);
+        a1 = _mm256_fmadd_ps(u, _mm256_loadu_ps(x1 + i), a1);
+        a2 = _mm256_fmadd_ps(u, _mm256_loadu_ps(x2 + i), a2);
+        a3 = _mm256_fmadd_ps(u, _mm256_loadu_ps(x3 + i), a3);
+    }
+    out[0] = qx_hsum256(a0);
+    out[1] = qx_hsum256(a1);
+    out[2] = qx_hsum256(a2);
+    out[3] = qx_hsum256(a3);
+}
+
+AVX2_FN static void vd8_f16_f32x_tile_avx2(const void *wv, size_t rs, const void *xv, size_t xs, int64_t n,
+                                           float *out)
+{
+    const uint8_t *w0 = wv, *w1 = w0 + rs, *xb = xv;
+    const float *x0 = (const float *)(const void *)xb, *x1 = (const float *)(const void *)(xb + xs),
+                *x2 = (const float *)(const void *)(xb + 2 * xs), *x3 = (const float *)(const void *)(xb + 3 * xs);
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps(), b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += 8) {
+        const __m256 u = f16x8(w0 + 2 * i), v = f16x8(w1 + 2 * i);
+        __m256 y0 = _mm256_loadu_ps(x0 + i), y1 = _mm256_loadu_ps(x1 + i), y2 = _mm256_loadu_ps(x2 + i),
+               y3 = _mm256_loadu_ps(x3 + i);
+        /* loaded once for both weight rows (see vd8_f32_tile_avx2) */
+        __asm__("" : "+x"(y0), "+x"(y1), "+x"(y2), "+x"(y3));
+        a0 = _mm256_fmadd_ps(u, y0, a0);
+        a1 = _mm256_fmadd_ps(u, y1, a1);
+        a2 = _mm256_fmadd_ps(u, y2, a2);
+        a3 = _mm256_fmadd_ps(u, y3, a3);
+        b0 = _mm256_fmadd_ps(v, y0, b0);
+        b1 = _mm256_fmadd_ps(v, y1, b1);
+        b2 = _mm256_fmadd_ps(v, y2, b2);
+        b3 = _mm256_fmadd_ps(v, y3, b3);
+    }
+    out[0] = qx_hsum256(a0);
+    out[1] = qx_hsum256(a1);
+    out[2] = qx_hsum256(a2);
+    out[3] = qx_hsum256(a3);
+    out[4] = qx_hsum256(b0);
+    out[5] = qx_hsum256(b1);
+    out[6] = qx_hsum256(b2);
+    out[7] = qx_hsum256(b3);
+}
+
 AVX2_FN static void vd4_q8_0_q8_0_avx2(const void *wv, const void *xv, size_t xs, int64_t n, float *out)
 {
     const uint8_t *p = wv, *q = xv;
@@ -852,6 +917,8 @@ quant_vec_dot4_fn quant_dot4_kernel(quant_vec_dot_fn single)
         return vd4_f32_tile_avx2;
     if (single == vd_f16_tile_avx2)
         return vd4_f16_tile_avx2;
+    if (single == vd_f16_f32x_tile_avx2)
+        return vd4_f16_f32x_tile_avx2;
     if (single == vd_q8_0_q8_0_avx2)
         return vd4_q8_0_q8_0_avx2;
     if (single == vd_f32_avx2)
@@ -874,6 +941,8 @@ quant_vec_dot4x2_fn quant_dot4x2_kernel(quant_vec_dot_fn single)
         return vd8_f32_tile_avx2;
     if (single == vd_f16_tile_avx2)
         return vd8_f16_tile_avx2;
+    if (single == vd_f16_f32x_tile_avx2)
+        return vd8_f16_f32x_tile_avx2;
 #else
     (void)single;
 #endif
@@ -896,6 +965,20 @@ quant_vec_dot_fn quant_tile_dot_kernel(uint32_t wtype)
     switch (wtype) {
     case GGML_TYPE_F32: return vd_f32_tile_avx2;
     case GGML_TYPE_F16: return vd_f16_tile_avx2;
+    default: return NULL;
+    }
+#else
+    (void)wtype;
+    return NULL;
+#endif
+}
+
+quant_vec_dot_fn quant_tile_dot_f32act_kernel(uint32_t wtype)
+{
+#ifdef QUANT_X86
+    switch (wtype) {
+    case GGML_TYPE_F32: return vd_f32_tile_avx2;
+    case GGML_TYPE_F16: return vd_f16_f32x_tile_avx2;
     default: return NULL;
     }
 #else

@@ -56,6 +56,9 @@ int quant_have_avx2(void);
    quant_act_row: the AVX2 dot product in the order of the reference's tiled kernel. NULL for
    other types; only when quant_have_avx2() is true. */
 quant_vec_dot_fn quant_tile_dot_kernel(uint32_t wtype);
+/* The same sums with the activations widened to float (quant_dequant_row of the converted
+   row): bit-identical to quant_tile_dot_kernel's, fewer conversions in the loop. */
+quant_vec_dot_fn quant_tile_dot_f32act_kernel(uint32_t wtype);
 /* The same products for four activation rows xs bytes apart against one weight row, written
    to out[0..3], each summed exactly as `single` sums it; NULL when `single` has no such form. */
 typedef void (*quant_vec_dot4_fn)(const void *row, const void *x, size_t xs, int64_t n, float *out);
