@@ -223,7 +223,7 @@ static void matmul_case(uint32_t type, int n, int amx)
         ck_assert_int_eq(llm_matmul(&mc, &view, X, n, Yv), 0);
         /* exact for the types whose batches take the dot kernels at this level */
         const int exact = type == GGML_TYPE_Q8_0 ||
-                          ((type == GGML_TYPE_Q4_0 || type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q6_K) &&
+                          ((type == GGML_TYPE_Q4_0 || type == GGML_TYPE_Q6_K) &&
                            quant_dot4_kernel(quant_vec_dot_kernel(type, mc.isa)));
         for (int i = 0; i < n; i++) {
             ck_assert_int_eq(llm_matmul(&mc, &w, X + (size_t)i * cols, 1, Y1), 0);

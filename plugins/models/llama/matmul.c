@@ -225,8 +225,8 @@ int llm_matmul_multi(llm_matmul_ctx *mc, const llm_weight *const *ws, float *con
         }
     /* Single rows, and batches of the weights whose batched kernel in the reference is the
        row dot product itself (Q8_0; F16 rows that are not a multiple of 8), take the dot
-       kernels, and so do batches of Q4_0, Q4_K and Q6_K where a four-row form of their kernel
-       exists; with AVX2, batches of F32 and F16 weights take a dot product in the order of
+       kernels, and so do batches of Q4_0 and Q6_K where a four-row form of their kernel exists
+       (Q4_K batches stay on SGEMM, faster than its four-row kernel: tools/synth/bench-matmul); with AVX2, batches of F32 and F16 weights take a dot product in the order of
        the reference's tiled kernel. Every sum then rounds as the reference's does, which
        matters because the activations are re-quantised downstream. The rest go to SGEMM. */
     gemv_job job;
@@ -262,8 +262,7 @@ int llm_matmul_multi(llm_matmul_ctx *mc, const llm_weight *const *ws, float *con
             fn = quant_amx_order_dot(t);
         else if (n == 1 || t == GGML_TYPE_Q8_0 || (t == GGML_TYPE_F16 && cols % 8 != 0))
             fn = quant_vec_dot_kernel(t, mc->isa);
-        else if ((t == GGML_TYPE_Q4_0 || t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q6_K) &&
-                 quant_dot4_kernel(quant_vec_dot_kernel(t, mc->isa)))
+        else if ((t == GGML_TYPE_Q4_0 || t == GGML_TYPE_Q6_K) && quant_dot4_kernel(quant_vec_dot_kernel(t, mc->isa)))
             fn = quant_vec_dot_kernel(t, mc->isa); /* the batched form beats dequantised SGEMM tiles */
         else if (mc->isa >= QUANT_ISA_AVX2 && (t == GGML_TYPE_F32 || t == GGML_TYPE_F16)) {
             fn = cols % 8 == 0 ? quant_tile_dot_kernel(t) : quant_vec_dot_kernel(t, QUANT_ISA_AVX2);

@@ -23,8 +23,8 @@ typedef struct llm_matmul_ctx {
 
 /* X: n rows of w->cols floats; Y: n rows of w->rows floats. The activations are first rounded
    to the weight type's dot-product format (see quant_vec_dot_type); single rows, Q8_0 weights,
-   (with AVX2) F32 and F16 weights and (with AVX-512 VNNI or AVX2) Q4_0, Q4_K and Q6_K
-   weights then take row dot products summed in the reference's order, other batches go
+   (with AVX2) F32, F16 and Q6_K weights and (with AVX-512 VNNI) Q4_0 weights then take row
+   dot products summed in the reference's order, other batches go
    through cblas_sgemm. With mc->amx, batches (n >= 2) of Q8_0 and Q4_0 weights run on AMX
    tiles in the order of quant_amx.h instead. A view of scattered rows (w->ids) gives the
    values those rows give in the whole matrix. Returns 0, or -1 when out of memory. */

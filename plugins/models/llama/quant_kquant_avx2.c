@@ -59,16 +59,21 @@ static inline QX_AVX2 __attribute__((always_inline)) int hsum_i32(__m256i v)
     return _mm_cvtsi128_si32(s);
 }
 
-/* sum over the block of multiplier * weight * activation, exactly (int32 throughout:
-   |multiplier| < 128 and the pair sums below 2 * 63 * 127) */
-static inline QX_AVX2 __attribute__((always_inline)) int kblock_dot(const kblock *b, const int8_t *q8)
+/* sum over the block of multiplier * weight * activation, plus the products in acc0, exactly
+   (int32 throughout: |multiplier| < 128 and the pair sums below 2 * 63 * 127) */
+static inline QX_AVX2 __attribute__((always_inline)) int kblock_dot_plus(const kblock *b, const int8_t *q8, __m256i acc0)
 {
-    __m256i acc = _mm256_setzero_si256();
+    __m256i acc = acc0;
     for (int k = 0; k < 8; k++) {
         const __m256i pr = _mm256_maddubs_epi16(b->w[k], _mm256_loadu_si256((const __m256i *)(q8 + 32 * k)));
         acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pr, b->sc[k]));
     }
     return hsum_i32(acc);
+}
+
+static inline QX_AVX2 __attribute__((always_inline)) int kblock_dot(const kblock *b, const int8_t *q8)
+{
+    return kblock_dot_plus(b, q8, _mm256_setzero_si256());
 }
 
 /* The Q8_K activation block's fields (see block_q8_K) */
@@ -79,11 +84,10 @@ static inline QX_AVX2 __attribute__((always_inline)) float q8k_d(const uint8_t *
     return d;
 }
 #define Q8K_QS(y) ((const int8_t *)((y) + 4))
-static inline QX_AVX2 __attribute__((always_inline)) int q8k_bsum(const uint8_t *y, int s)
+
+static inline QX_AVX2 __attribute__((always_inline)) __m256i q8k_bsums(const uint8_t *y)
 {
-    int16_t v;
-    memcpy(&v, y + 4 + QK_K + 2 * s, 2);
-    return v;
+    return _mm256_loadu_si256((const __m256i *)(y + 4 + QK_K));
 }
 
 /* C activation rows xs bytes apart; the portable kernel's integer sums and its float
@@ -97,6 +101,11 @@ static inline QX_AVX2 __attribute__((always_inline)) void q4_K_rows(const void *
         kblock kb;
         int mins[8];
         kblock_q4_K(p, &kb, mins);
+        /* each min against the two sums of 16 it covers, as int16 pairs for madd */
+        const __m256i mv = _mm256_setr_epi16((int16_t)mins[0], (int16_t)mins[0], (int16_t)mins[1], (int16_t)mins[1],
+                                             (int16_t)mins[2], (int16_t)mins[2], (int16_t)mins[3], (int16_t)mins[3],
+                                             (int16_t)mins[4], (int16_t)mins[4], (int16_t)mins[5], (int16_t)mins[5],
+                                             (int16_t)mins[6], (int16_t)mins[6], (int16_t)mins[7], (int16_t)mins[7]);
         uint16_t hd, hm;
         memcpy(&hd, p, 2);
         memcpy(&hm, p + 2, 2);
@@ -104,9 +113,7 @@ static inline QX_AVX2 __attribute__((always_inline)) void q4_K_rows(const void *
         for (int c = 0; c < C; c++) {
             const uint8_t *y = x + (size_t)c * xs + (size_t)b * sizeof(block_q8_K);
             const int sumi = kblock_dot(&kb, Q8K_QS(y));
-            int summ = 0;
-            for (int k = 0; k < 8; k++)
-                summ += mins[k] * (q8k_bsum(y, 2 * k) + q8k_bsum(y, 2 * k + 1));
+            const int summ = hsum_i32(_mm256_madd_epi16(q8k_bsums(y), mv));
             const float dy = q8k_d(y);
             sum[c] += dy * d * (float)sumi - dy * dmin * (float)summ;
         }
@@ -123,17 +130,15 @@ static inline QX_AVX2 __attribute__((always_inline)) void q6_K_rows(const void *
     for (int64_t b = 0; b < n / QK_K; b++, p += 210) {
         kblock kb;
         kblock_q6_K(p, &kb);
-        const int8_t *sc = (const int8_t *)(p + 192);
+        /* the weights carry +32: -32 * scale against each sum of 16 activations takes it away */
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p + 192)));
+        const __m256i scm = _mm256_mullo_epi16(sc16, _mm256_set1_epi16(-32));
         uint16_t hd;
         memcpy(&hd, p + 208, 2);
         const float d = _cvtsh_ss(hd);
         for (int c = 0; c < C; c++) {
             const uint8_t *y = x + (size_t)c * xs + (size_t)b * sizeof(block_q8_K);
-            /* the weights carry +32: take 32 * scale * (sum of each 16 activations) away */
-            int off = 0;
-            for (int s = 0; s < QK_K / 16; s++)
-                off += sc[s] * q8k_bsum(y, s);
-            const int sumi = kblock_dot(&kb, Q8K_QS(y)) - 32 * off;
+            const int sumi = kblock_dot_plus(&kb, Q8K_QS(y), _mm256_madd_epi16(q8k_bsums(y), scm));
             sum[c] += q8k_d(y) * d * (float)sumi;
         }
     }
