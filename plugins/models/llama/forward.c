@@ -56,6 +56,7 @@ void llm_ctx_free(llm_ctx *c)
     free(c->mc.act);
     free(c->mc.actf);
     free(c->mc.pack);
+    free(c->mc.kpack);
     free(c->scores);
     free(c->bk);
     free(c->bv);

@@ -125,8 +125,8 @@ typedef struct amx_job {
     int count, n;
     const llm_weight *w[LLM_MATMUL_MAX];
     float *y[LLM_MATMUL_MAX];
-    const uint8_t *x, *pack; /* Q8_0 activation rows, stride xs, and their packed form */
-    size_t xs;
+    const uint8_t *x[LLM_MATMUL_MAX], *pack[LLM_MATMUL_MAX]; /* activation rows, stride xs; their packed form */
+    size_t xs[LLM_MATMUL_MAX];
 } amx_job;
 
 /* whole groups of 16 weight rows per thread (the last also takes the rows left over) */
@@ -137,8 +137,12 @@ static void amx_part(void *arg, int ith, int nth)
         const llm_weight *w = j->w[k];
         const int64_t groups = w->rows / 16;
         const int64_t r0 = groups * ith / nth * 16, r1 = ith == nth - 1 ? w->rows : groups * (ith + 1) / nth * 16;
-        quant_amx_rows(w->type, w->data, w->row_bytes, r0, r1, w->cols, j->pack, j->x, j->xs, j->n, j->y[k],
-                       (size_t)w->rows);
+        if (w->type == GGML_TYPE_Q4_K)
+            quant_amx_k_rows(w->data, w->row_bytes, r0, r1, w->cols, j->pack[k], j->x[k], j->xs[k], j->n, j->y[k],
+                             (size_t)w->rows);
+        else
+            quant_amx_rows(w->type, w->data, w->row_bytes, r0, r1, w->cols, j->pack[k], j->x[k], j->xs[k], j->n,
+                           j->y[k], (size_t)w->rows);
     }
 }
 
@@ -242,23 +246,34 @@ int llm_matmul_multi(llm_matmul_ctx *mc, const llm_weight *const *ws, float *con
         const uint8_t *x = slot[k] < 0 ? (const uint8_t *)X : mc->act + (size_t)slot[k] * (size_t)n * stride;
         size_t xs = slot[k] < 0 ? (size_t)cols * sizeof(float) : stride;
         const int amx = mc->amx && n >= 2 && (t == GGML_TYPE_Q8_0 || t == GGML_TYPE_Q4_0);
-        if (amx && !ws[k]->ids) {
-            /* every weight of this format shares one packed copy of the activations */
-            if (!aj.count) {
-                if (reserve((void **)&mc->pack, &mc->pack_cap, quant_amx_pack_bytes(n, cols)))
+        const int kamx = mc->amx && n >= 2 && t == GGML_TYPE_Q4_K;
+        if ((amx || kamx) && !ws[k]->ids) {
+            /* one packed copy of the activations per format, shared by the weights using it */
+            uint8_t **pk = kamx ? &mc->kpack : &mc->pack;
+            size_t *cap = kamx ? &mc->kpack_cap : &mc->pack_cap;
+            int have = 0;
+            for (int e = 0; e < aj.count; e++)
+                have |= (aj.w[e]->type == GGML_TYPE_Q4_K) == kamx;
+            if (!have) {
+                if (reserve((void **)pk, cap, kamx ? quant_amx_k_pack_bytes(n, cols) : quant_amx_pack_bytes(n, cols)))
                     return -1;
-                quant_amx_pack(x, xs, n, cols, mc->pack);
-                aj.x = x;
-                aj.xs = xs;
-                aj.pack = mc->pack;
+                if (kamx)
+                    quant_amx_k_pack(x, xs, n, cols, *pk);
+                else
+                    quant_amx_pack(x, xs, n, cols, *pk);
             }
             aj.w[aj.count] = ws[k];
-            aj.y[aj.count++] = Ys[k];
+            aj.y[aj.count] = Ys[k];
+            aj.x[aj.count] = x;
+            aj.xs[aj.count] = xs;
+            aj.pack[aj.count++] = *pk;
             amx_macs += ws[k]->rows * cols * n;
             ws_done[k] = 1;
             continue;
         }
-        if (amx) /* a view of scattered rows: the same order, one product at a time */
+        if (kamx) /* a view of scattered rows: the row kernel, whose sums the tiles reproduce */
+            fn = quant_vec_dot_kernel(t, mc->isa);
+        else if (amx) /* a view of scattered rows: the same order, one product at a time */
             fn = quant_amx_order_dot(t);
         else if (n == 1 || t == GGML_TYPE_Q8_0 || (t == GGML_TYPE_F16 && cols % 8 != 0))
             fn = quant_vec_dot_kernel(t, mc->isa);

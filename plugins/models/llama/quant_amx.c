@@ -1,4 +1,4 @@
-/* quant_amx.c -- batched Q8_0 and Q4_0 products on AMX tiles, and the same sums without AMX. */
+/* quant_amx.c -- batched Q8_0, Q4_0 and Q4_K products on AMX tiles, and the same sums without AMX. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* syscall */
 #endif
@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "quant_kquant.h"
 #include "quant_x86.h"
 
 #define AMX_FN __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni,amx-tile,amx-int8")))
@@ -233,6 +234,136 @@ AMX_FN void quant_amx_rows(uint32_t wtype, const uint8_t *w, size_t rb, int64_t 
             y[(size_t)i * yr + (size_t)r] = order_dot(w + (size_t)r * rb, x + (size_t)i * xs, cols, q4);
 }
 
+/* ---- Q4_K: the portable kernel's exact integer sums, scaled per 32-weight sub-block ------ */
+
+/* per 16-row chunk and super-block: the 8 sub-blocks' B tiles, the 16 scales, and per
+   sub-block the 16 rows' activation sums (the two sums of 16 it covers) */
+#define KPACK_TILES (8 * PACK_TILE)
+#define KPACK_SB (KPACK_TILES + 16 * sizeof(float) + 8 * 16 * sizeof(int32_t))
+
+size_t quant_amx_k_pack_bytes(int n, int64_t cols)
+{
+    return (size_t)((n + 15) / 16) * (size_t)(cols / QK_K) * KPACK_SB;
+}
+
+void quant_amx_k_pack(const uint8_t *x, size_t xs, int n, int64_t cols, void *pack)
+{
+    const int64_t nsb = cols / QK_K;
+    uint8_t *p = pack;
+    memset(pack, 0, quant_amx_k_pack_bytes(n, cols));
+    for (int i = 0; i < n; i++) {
+        const int chunk = i / 16, col = i % 16;
+        for (int64_t sb = 0; sb < nsb; sb++) {
+            const uint8_t *y = x + (size_t)i * xs + (size_t)sb * sizeof(block_q8_K);
+            uint8_t *o = p + ((size_t)chunk * (size_t)nsb + (size_t)sb) * KPACK_SB;
+            for (int k = 0; k < 8; k++)
+                for (int k4 = 0; k4 < 8; k4++)
+                    memcpy(o + k * PACK_TILE + k4 * 64 + col * 4, y + 4 + 32 * k + 4 * k4, 4);
+            memcpy(o + KPACK_TILES + col * sizeof(float), y, sizeof(float));
+            for (int k = 0; k < 8; k++) {
+                int16_t b0, b1;
+                memcpy(&b0, y + 4 + QK_K + 4 * k, 2);
+                memcpy(&b1, y + 4 + QK_K + 4 * k + 2, 2);
+                const int32_t s2 = b0 + b1;
+                memcpy(o + KPACK_TILES + 16 * sizeof(float) + (k * 16 + col) * sizeof(int32_t), &s2, sizeof s2);
+            }
+        }
+    }
+}
+
+/* 16 Q4_K weight rows at w against activation chunk `chunk`: y[i * yr + r] */
+static AMX_FN void kgroup(const uint8_t *w, size_t rb, int64_t nsb, const uint8_t *pack, int chunk, int nvalid,
+                          float *y, size_t yr)
+{
+    const uint8_t *pc = pack + (size_t)chunk * (size_t)nsb * KPACK_SB;
+    int32_t c[2][256] __attribute__((aligned(64)));
+    int8_t a[8][512] __attribute__((aligned(64)));
+    const __m512i lo4 = _mm512_set1_epi8(0x0F);
+    __m512 acc[16];
+    for (int r = 0; r < 16; r++)
+        acc[r] = _mm512_setzero_ps();
+    for (int64_t sb = 0; sb < nsb; sb++) {
+        const uint8_t *ps = pc + (size_t)sb * KPACK_SB;
+        int32_t sc[8][16], mn[8][16];
+        float d[16], dmin[16];
+        for (int r = 0; r < 16; r++) {
+            const uint8_t *blk = w + (size_t)r * rb + (size_t)sb * 144;
+            d[r] = qx_h2f(blk);
+            dmin[r] = qx_h2f(blk + 2);
+            for (int k = 0; k < 8; k++) {
+                uint8_t s1, m1;
+                scale_min_k4(k, blk + 4, &s1, &m1);
+                sc[k][r] = s1;
+                mn[k][r] = m1;
+            }
+            /* sub-block 2g: the low nibbles of bytes g*32.., 2g+1: the high ones */
+            for (int g = 0; g < 4; g++) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * g));
+                _mm256_storeu_si256((__m256i *)(a[2 * g] + 32 * r), _mm256_and_si256(v, _mm512_castsi512_si256(lo4)));
+                _mm256_storeu_si256((__m256i *)(a[2 * g + 1] + 32 * r),
+                                    _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm512_castsi512_si256(lo4)));
+            }
+        }
+        __asm__ volatile("" ::: "memory");
+        __m512i isum[16];
+        for (int r = 0; r < 16; r++)
+            isum[r] = _mm512_setzero_si512();
+        for (int k = 0; k < 8; k += 2) {
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_loadd(2, a[k], 32);
+            _tile_loadd(3, a[k + 1], 32);
+            _tile_loadd(4, ps + (size_t)k * PACK_TILE, 64);
+            _tile_loadd(5, ps + (size_t)(k + 1) * PACK_TILE, 64);
+            _tile_dpbssd(0, 2, 4);
+            _tile_dpbssd(1, 3, 5);
+            _tile_stored(0, c[0], 64);
+            _tile_stored(1, c[1], 64);
+            for (int r = 0; r < 16; r++) {
+                isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(_mm512_set1_epi32(sc[k][r]),
+                                                                       _mm512_load_si512(c[0] + 16 * r)));
+                isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(_mm512_set1_epi32(sc[k + 1][r]),
+                                                                       _mm512_load_si512(c[1] + 16 * r)));
+            }
+        }
+        const __m512 dy = _mm512_loadu_ps((const float *)(const void *)(ps + KPACK_TILES));
+        const int32_t *bsp = (const int32_t *)(const void *)(ps + KPACK_TILES + 16 * sizeof(float));
+        for (int r = 0; r < 16; r++) {
+            __m512i summ = _mm512_setzero_si512();
+            for (int k = 0; k < 8; k++)
+                summ = _mm512_add_epi32(summ, _mm512_mullo_epi32(_mm512_set1_epi32(mn[k][r]), _mm512_loadu_si512(bsp + 16 * k)));
+            /* dy * d * sumi - dy * dmin * summ, as the portable kernel rounds it */
+            const __m512 t1 = _mm512_mul_ps(_mm512_mul_ps(dy, _mm512_set1_ps(d[r])), _mm512_cvtepi32_ps(isum[r]));
+            const __m512 t2 = _mm512_mul_ps(_mm512_mul_ps(dy, _mm512_set1_ps(dmin[r])), _mm512_cvtepi32_ps(summ));
+            acc[r] = _mm512_add_ps(acc[r], _mm512_sub_ps(t1, t2));
+        }
+    }
+    float t[16][16];
+    for (int r = 0; r < 16; r++)
+        _mm512_storeu_ps(t[r], acc[r]);
+    for (int i = 0; i < nvalid; i++)
+        for (int r = 0; r < 16; r++)
+            y[(size_t)(chunk * 16 + i) * yr + (size_t)r] = t[r][i];
+}
+
+AMX_FN void quant_amx_k_rows(const uint8_t *w, size_t rb, int64_t r0, int64_t r1, int64_t cols, const void *pack,
+                             const uint8_t *x, size_t xs, int n, float *y, size_t yr)
+{
+    const int64_t nsb = cols / QK_K;
+    int64_t r = r0;
+    if (r1 - r0 >= 16) {
+        tiles_configure();
+        for (; r + 16 <= r1; r += 16)
+            for (int chunk = 0; chunk * 16 < n; chunk++)
+                kgroup(w + (size_t)r * rb, rb, nsb, pack, chunk, n - chunk * 16 < 16 ? n - chunk * 16 : 16, y + r, yr);
+        _tile_release();
+    }
+    const quant_vec_dot_fn dot = quant_vec_dot_kernel(GGML_TYPE_Q4_K, QUANT_ISA_AVX2);
+    for (; r < r1; r++)
+        for (int i = 0; i < n; i++)
+            y[(size_t)i * yr + (size_t)r] = dot(w + (size_t)r * rb, x + (size_t)i * xs, cols);
+}
+
 #else
 
 int quant_have_amx(void)
@@ -262,6 +393,23 @@ void quant_amx_rows(uint32_t wtype, const uint8_t *w, size_t rb, int64_t r0, int
 {
     (void)wtype, (void)w, (void)rb, (void)r0, (void)r1, (void)cols, (void)pack, (void)x, (void)xs, (void)n, (void)y,
         (void)yr;
+}
+
+size_t quant_amx_k_pack_bytes(int n, int64_t cols)
+{
+    (void)n, (void)cols;
+    return 0;
+}
+
+void quant_amx_k_pack(const uint8_t *x, size_t xs, int n, int64_t cols, void *pack)
+{
+    (void)x, (void)xs, (void)n, (void)cols, (void)pack;
+}
+
+void quant_amx_k_rows(const uint8_t *w, size_t rb, int64_t r0, int64_t r1, int64_t cols, const void *pack,
+                      const uint8_t *x, size_t xs, int n, float *y, size_t yr)
+{
+    (void)w, (void)rb, (void)r0, (void)r1, (void)cols, (void)pack, (void)x, (void)xs, (void)n, (void)y, (void)yr;
 }
 
 #endif
