@@ -189,8 +189,8 @@ END_TEST
 
 /* A batch through llm_matmul gives each row the value that row gives alone (the batched
    kernels sum as the single-row ones do), whatever path the type takes, at 1 and 2 threads;
-   SGEMM paths are held to float rounding. With AMX, Q4_K batches give exactly the row
-   kernel's sums, and batches of Q8_0 and Q4_0 exactly the products of quant_amx_order_dot, for whole groups of 16 rows and the rest, for
+   SGEMM paths are held to float rounding. With AMX, Q4_K and Q6_K batches give exactly the
+   row kernels' sums, and batches of Q8_0 and Q4_0 exactly the products of quant_amx_order_dot, for whole groups of 16 rows and the rest, for
    fewer and more than 16 activation rows, and for views of scattered rows. */
 static void matmul_case(uint32_t type, int n, int amx)
 {
@@ -222,7 +222,7 @@ static void matmul_case(uint32_t type, int n, int amx)
         ck_assert_int_eq(llm_matmul(&mc, &w, X, n, Yb), 0);
         ck_assert_int_eq(llm_matmul(&mc, &view, X, n, Yv), 0);
         /* exact for the types whose batches take the dot kernels at this level */
-        const int exact = type == GGML_TYPE_Q8_0 || (type == GGML_TYPE_Q4_K && amx) ||
+        const int exact = type == GGML_TYPE_Q8_0 || ((type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q6_K) && amx) ||
                           ((type == GGML_TYPE_Q4_0 || type == GGML_TYPE_Q6_K) &&
                            quant_dot4_kernel(quant_vec_dot_kernel(type, mc.isa)));
         for (int i = 0; i < n; i++) {

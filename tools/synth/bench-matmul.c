@@ -27,7 +27,7 @@ static float frand(unsigned *s)
 /* What llm_matmul runs for a batch of this type at this level (see matmul.c). */
 static const char *path(uint32_t t, int isa, int amx)
 {
-    if (amx && (t == GGML_TYPE_Q8_0 || t == GGML_TYPE_Q4_0 || t == GGML_TYPE_Q4_K))
+    if (amx && t != GGML_TYPE_F32 && t != GGML_TYPE_F16 && t != GGML_TYPE_BF16)
         return "AMX tiles";
     if (t == GGML_TYPE_Q8_0)
         return isa ? "row kernels" : "portable rows";
@@ -76,7 +76,7 @@ int main(int argc, char **argv)
             mc.pool = pool;
             mc.isa = amx ? quant_isa() : isa;
             mc.amx = amx;
-            if (amx && t != GGML_TYPE_Q8_0 && t != GGML_TYPE_Q4_0 && t != GGML_TYPE_Q4_K)
+            if (amx && (t == GGML_TYPE_F32 || t == GGML_TYPE_F16 || t == GGML_TYPE_BF16))
                 continue;
             double best = 1e30;
             for (int rep = 0; rep < 6; rep++) {

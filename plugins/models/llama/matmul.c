@@ -137,8 +137,8 @@ static void amx_part(void *arg, int ith, int nth)
         const llm_weight *w = j->w[k];
         const int64_t groups = w->rows / 16;
         const int64_t r0 = groups * ith / nth * 16, r1 = ith == nth - 1 ? w->rows : groups * (ith + 1) / nth * 16;
-        if (w->type == GGML_TYPE_Q4_K)
-            quant_amx_k_rows(w->data, w->row_bytes, r0, r1, w->cols, j->pack[k], j->x[k], j->xs[k], j->n, j->y[k],
+        if (w->type == GGML_TYPE_Q4_K || w->type == GGML_TYPE_Q6_K)
+            quant_amx_k_rows(w->type, w->data, w->row_bytes, r0, r1, w->cols, j->pack[k], j->x[k], j->xs[k], j->n, j->y[k],
                              (size_t)w->rows);
         else
             quant_amx_rows(w->type, w->data, w->row_bytes, r0, r1, w->cols, j->pack[k], j->x[k], j->xs[k], j->n,
@@ -246,14 +246,14 @@ int llm_matmul_multi(llm_matmul_ctx *mc, const llm_weight *const *ws, float *con
         const uint8_t *x = slot[k] < 0 ? (const uint8_t *)X : mc->act + (size_t)slot[k] * (size_t)n * stride;
         size_t xs = slot[k] < 0 ? (size_t)cols * sizeof(float) : stride;
         const int amx = mc->amx && n >= 2 && (t == GGML_TYPE_Q8_0 || t == GGML_TYPE_Q4_0);
-        const int kamx = mc->amx && n >= 2 && t == GGML_TYPE_Q4_K;
+        const int kamx = mc->amx && n >= 2 && (t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q6_K);
         if ((amx || kamx) && !ws[k]->ids) {
             /* one packed copy of the activations per format, shared by the weights using it */
             uint8_t **pk = kamx ? &mc->kpack : &mc->pack;
             size_t *cap = kamx ? &mc->kpack_cap : &mc->pack_cap;
             int have = 0;
             for (int e = 0; e < aj.count; e++)
-                have |= (aj.w[e]->type == GGML_TYPE_Q4_K) == kamx;
+                have |= (quant_vec_dot_type(aj.w[e]->type) == GGML_TYPE_Q8_K) == kamx;
             if (!have) {
                 if (reserve((void **)pk, cap, kamx ? quant_amx_k_pack_bytes(n, cols) : quant_amx_pack_bytes(n, cols)))
                     return -1;

@@ -28,8 +28,8 @@ typedef struct llm_matmul_ctx {
    (with AVX2) F32, F16 and Q6_K weights and (with AVX-512 VNNI) Q4_0 weights then take row
    dot products summed in the reference's order, other batches go
    through cblas_sgemm. With mc->amx, batches (n >= 2) of Q8_0 and Q4_0 weights run on AMX
-   tiles in the order of quant_amx.h instead, and Q4_K batches on AMX tiles with the sums of
-   the Q4_K row kernels. A view of scattered rows (w->ids) gives the
+   tiles in the order of quant_amx.h instead, and Q4_K and Q6_K batches on AMX tiles with the
+   sums of their row kernels. A view of scattered rows (w->ids) gives the
    values those rows give in the whole matrix. Returns 0, or -1 when out of memory. */
 int llm_matmul(llm_matmul_ctx *mc, const llm_weight *w, const float *X, int n, float *Y);
 /* The same for up to LLM_MATMUL_MAX weights sharing the input X (same cols): each format of X

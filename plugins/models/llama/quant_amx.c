@@ -1,4 +1,4 @@
-/* quant_amx.c -- batched Q8_0, Q4_0 and Q4_K products on AMX tiles, and the same sums without AMX. */
+/* quant_amx.c -- batched Q8_0, Q4_0 and K-quant products on AMX tiles, and the same sums without AMX. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* syscall */
 #endif
@@ -234,7 +234,7 @@ AMX_FN void quant_amx_rows(uint32_t wtype, const uint8_t *w, size_t rb, int64_t 
             y[(size_t)i * yr + (size_t)r] = order_dot(w + (size_t)r * rb, x + (size_t)i * xs, cols, q4);
 }
 
-/* ---- Q4_K: the portable kernel's exact integer sums, scaled per 32-weight sub-block ------ */
+/* ---- Q4_K and Q6_K: the portable kernels' exact integer sums, scaled per sub-block ------- */
 
 /* per 16-row chunk and super-block: the 8 sub-blocks' B tiles, the 16 scales, and per
    sub-block the 16 rows' activation sums (the two sums of 16 it covers) */
@@ -346,19 +346,115 @@ static AMX_FN void kgroup(const uint8_t *w, size_t rb, int64_t nsb, const uint8_
             y[(size_t)(chunk * 16 + i) * yr + (size_t)r] = t[r][i];
 }
 
-AMX_FN void quant_amx_k_rows(const uint8_t *w, size_t rb, int64_t r0, int64_t r1, int64_t cols, const void *pack,
-                             const uint8_t *x, size_t xs, int n, float *y, size_t yr)
+/* Q6_K: one scale per 16 weights, so 16-byte tiles: tmm2, tmm3 hold 16 weight rows x 16
+   bytes, tmm4, tmm5 the matching 4 rows of a packed activation tile (rows 4h..4h+3 of the
+   32-wide tile cover its elements 16h..16h+15) */
+static AMX_FN void tiles_configure_k16(void)
 {
+    tilecfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 6; t++) {
+        cfg.colsb[t] = t < 2 ? 64 : t < 4 ? 16 : 64;
+        cfg.rows[t] = t < 2 ? 16 : t < 4 ? 16 : 4;
+    }
+    __asm__ volatile("" ::: "memory");
+    _tile_loadconfig(&cfg);
+}
+
+static AMX_FN void kgroup6(const uint8_t *w, size_t rb, int64_t nsb, const uint8_t *pack, int chunk, int nvalid,
+                           float *y, size_t yr)
+{
+    const uint8_t *pc = pack + (size_t)chunk * (size_t)nsb * KPACK_SB;
+    int32_t c[2][256] __attribute__((aligned(64)));
+    int8_t a[16][256] __attribute__((aligned(64)));
+    const __m256i lo4 = _mm256_set1_epi8(0x0F), hi2 = _mm256_set1_epi8(0x30), k32 = _mm256_set1_epi8(32);
+    __m512 acc[16];
+    for (int r = 0; r < 16; r++)
+        acc[r] = _mm512_setzero_ps();
+    for (int64_t sb = 0; sb < nsb; sb++) {
+        const uint8_t *ps = pc + (size_t)sb * KPACK_SB;
+        int32_t sc[16][16];
+        float d[16];
+        for (int r = 0; r < 16; r++) {
+            const uint8_t *blk = w + (size_t)r * rb + (size_t)sb * 210;
+            d[r] = qx_h2f(blk + 208);
+            for (int k = 0; k < 16; k++)
+                sc[k][r] = (int8_t)blk[192 + k];
+            for (int h = 0; h < 2; h++) {
+                const uint8_t *ql = blk + 64 * h, *qh = blk + 128 + 32 * h;
+                const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql),
+                              l1 = _mm256_loadu_si256((const __m256i *)(ql + 32)),
+                              hb = _mm256_loadu_si256((const __m256i *)qh);
+                /* the four runs of 32 weights of this half, in element order, less 32 */
+                __m256i u[4];
+                u[0] = _mm256_or_si256(_mm256_and_si256(l0, lo4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), hi2));
+                u[1] = _mm256_or_si256(_mm256_and_si256(l1, lo4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), hi2));
+                u[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), lo4), _mm256_and_si256(hb, hi2));
+                u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), lo4),
+                                       _mm256_and_si256(_mm256_srli_epi16(hb, 2), hi2));
+                for (int q = 0; q < 4; q++) {
+                    const __m256i v = _mm256_sub_epi8(u[q], k32);
+                    const int s0 = 8 * h + 2 * q;
+                    _mm_storeu_si128((__m128i *)(a[s0] + 16 * r), _mm256_castsi256_si128(v));
+                    _mm_storeu_si128((__m128i *)(a[s0 + 1] + 16 * r), _mm256_extracti128_si256(v, 1));
+                }
+            }
+        }
+        __asm__ volatile("" ::: "memory");
+        __m512i isum[16];
+        for (int r = 0; r < 16; r++)
+            isum[r] = _mm512_setzero_si512();
+        for (int k = 0; k < 16; k += 2) {
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_loadd(2, a[k], 16);
+            _tile_loadd(3, a[k + 1], 16);
+            _tile_loadd(4, ps + (size_t)k * (PACK_TILE / 2), 64);
+            _tile_loadd(5, ps + (size_t)(k + 1) * (PACK_TILE / 2), 64);
+            _tile_dpbssd(0, 2, 4);
+            _tile_dpbssd(1, 3, 5);
+            _tile_stored(0, c[0], 64);
+            _tile_stored(1, c[1], 64);
+            for (int r = 0; r < 16; r++) {
+                isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(_mm512_set1_epi32(sc[k][r]),
+                                                                       _mm512_load_si512(c[0] + 16 * r)));
+                isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(_mm512_set1_epi32(sc[k + 1][r]),
+                                                                       _mm512_load_si512(c[1] + 16 * r)));
+            }
+        }
+        const __m512 dy = _mm512_loadu_ps((const float *)(const void *)(ps + KPACK_TILES));
+        /* dy * d * sumi, as the portable kernel rounds it */
+        for (int r = 0; r < 16; r++)
+            acc[r] = _mm512_add_ps(acc[r], _mm512_mul_ps(_mm512_mul_ps(dy, _mm512_set1_ps(d[r])),
+                                                          _mm512_cvtepi32_ps(isum[r])));
+    }
+    float t[16][16];
+    for (int r = 0; r < 16; r++)
+        _mm512_storeu_ps(t[r], acc[r]);
+    for (int i = 0; i < nvalid; i++)
+        for (int r = 0; r < 16; r++)
+            y[(size_t)(chunk * 16 + i) * yr + (size_t)r] = t[r][i];
+}
+
+AMX_FN void quant_amx_k_rows(uint32_t wtype, const uint8_t *w, size_t rb, int64_t r0, int64_t r1, int64_t cols,
+                             const void *pack, const uint8_t *x, size_t xs, int n, float *y, size_t yr)
+{
+    const int q6 = wtype == GGML_TYPE_Q6_K;
     const int64_t nsb = cols / QK_K;
     int64_t r = r0;
     if (r1 - r0 >= 16) {
-        tiles_configure();
+        if (q6)
+            tiles_configure_k16();
+        else
+            tiles_configure();
         for (; r + 16 <= r1; r += 16)
             for (int chunk = 0; chunk * 16 < n; chunk++)
-                kgroup(w + (size_t)r * rb, rb, nsb, pack, chunk, n - chunk * 16 < 16 ? n - chunk * 16 : 16, y + r, yr);
+                (q6 ? kgroup6 : kgroup)(w + (size_t)r * rb, rb, nsb, pack, chunk,
+                                        n - chunk * 16 < 16 ? n - chunk * 16 : 16, y + r, yr);
         _tile_release();
     }
-    const quant_vec_dot_fn dot = quant_vec_dot_kernel(GGML_TYPE_Q4_K, QUANT_ISA_AVX2);
+    const quant_vec_dot_fn dot = quant_vec_dot_kernel(wtype, QUANT_ISA_AVX2);
     for (; r < r1; r++)
         for (int i = 0; i < n; i++)
             y[(size_t)i * yr + (size_t)r] = dot(w + (size_t)r * rb, x + (size_t)i * xs, cols);
@@ -406,10 +502,10 @@ void quant_amx_k_pack(const uint8_t *x, size_t xs, int n, int64_t cols, void *pa
     (void)x, (void)xs, (void)n, (void)cols, (void)pack;
 }
 
-void quant_amx_k_rows(const uint8_t *w, size_t rb, int64_t r0, int64_t r1, int64_t cols, const void *pack,
-                      const uint8_t *x, size_t xs, int n, float *y, size_t yr)
+void quant_amx_k_rows(uint32_t wtype, const uint8_t *w, size_t rb, int64_t r0, int64_t r1, int64_t cols,
+                      const void *pack, const uint8_t *x, size_t xs, int n, float *y, size_t yr)
 {
-    (void)w, (void)rb, (void)r0, (void)r1, (void)cols, (void)pack, (void)x, (void)xs, (void)n, (void)y, (void)yr;
+    (void)wtype, (void)w, (void)rb, (void)r0, (void)r1, (void)cols, (void)pack, (void)x, (void)xs, (void)n, (void)y, (void)yr;
 }
 
 #endif

@@ -1,4 +1,4 @@
-/* quant_amx.h -- batched Q8_0, Q4_0 and Q4_K weight products on AMX tiles (Intel AMX-INT8). */
+/* quant_amx.h -- batched Q8_0, Q4_0, Q4_K and Q6_K weight products on AMX tiles (Intel AMX-INT8). */
 #ifndef DECOKIT_LLAMA_QUANT_AMX_H
 #define DECOKIT_LLAMA_QUANT_AMX_H
 
@@ -26,13 +26,13 @@ void quant_amx_pack(const uint8_t *x, size_t xs, int n, int64_t cols, void *pack
    past the last whole group of 16). */
 void quant_amx_rows(uint32_t wtype, const uint8_t *w, size_t rb, int64_t r0, int64_t r1, int64_t cols,
                     const void *pack, const uint8_t *x, size_t xs, int n, float *y, size_t yr);
-/* Q4_K weights against Q8_K activations: bit-identical to the Q4_K row kernels (exact
-   integer sums per super-block, the per-block float expression of the portable kernel).
+/* Q4_K and Q6_K weights against Q8_K activations: bit-identical to their row kernels (exact
+   integer sums per super-block, the per-block float expression of the portable kernels).
    The pack holds n Q8_K activation rows xs bytes apart. */
 size_t quant_amx_k_pack_bytes(int n, int64_t cols);
 void quant_amx_k_pack(const uint8_t *x, size_t xs, int n, int64_t cols, void *pack);
-void quant_amx_k_rows(const uint8_t *w, size_t rb, int64_t r0, int64_t r1, int64_t cols, const void *pack,
-                      const uint8_t *x, size_t xs, int n, float *y, size_t yr);
+void quant_amx_k_rows(uint32_t wtype, const uint8_t *w, size_t rb, int64_t r0, int64_t r1, int64_t cols,
+                      const void *pack, const uint8_t *x, size_t xs, int n, float *y, size_t yr);
 /* One product in that order (for views of scattered rows); NULL for other types. Needs
    AVX-512 VNNI. */
 quant_vec_dot_fn quant_amx_order_dot(uint32_t wtype);
