@@ -192,6 +192,18 @@ static int sgemm(llm_matmul_ctx *mc, const llm_weight *w, const float *X, int n,
     return 0;
 }
 
+/* The converted activations of slot j widened back to float (exactly), once per call. */
+static void widen(llm_matmul_ctx *mc, const uint32_t *slot_type, int *widened, int j, int n, int64_t cols,
+                  size_t stride)
+{
+    if (widened[j])
+        return;
+    for (int i = 0; i < n; i++)
+        quant_dequant_row(slot_type[j], mc->act + ((size_t)j * n + (size_t)i) * stride,
+                          mc->actf + ((size_t)j * n + (size_t)i) * (size_t)cols, cols);
+    widened[j] = 1;
+}
+
 int llm_matmul_multi(llm_matmul_ctx *mc, const llm_weight *const *ws, float *const *Ys, int count, const float *X,
                      int n)
 {
@@ -221,12 +233,10 @@ int llm_matmul_multi(llm_matmul_ctx *mc, const llm_weight *const *ws, float *con
         reserve((void **)&mc->actf, &mc->actf_cap, (size_t)n_slots * (size_t)n * (size_t)cols * sizeof(float)))
         return -1;
     for (int j = 0; j < n_slots; j++)
-        for (int i = 0; i < n; i++) {
-            uint8_t *a = mc->act + ((size_t)j * n + (size_t)i) * stride;
-            quant_act_row(slot_type[j], X + (size_t)i * cols, a, cols);
-            if (n > 1)
-                quant_dequant_row(slot_type[j], a, mc->actf + ((size_t)j * n + (size_t)i) * (size_t)cols, cols);
-        }
+        for (int i = 0; i < n; i++)
+            quant_act_row(slot_type[j], X + (size_t)i * cols, mc->act + ((size_t)j * n + (size_t)i) * stride, cols);
+    /* the float copies only for the weights that read them (SGEMM, half tiles) */
+    int widened[LLM_MATMUL_MAX] = { 0 };
     /* Single rows, and batches of the weights whose batched kernel in the reference is the
        row dot product itself (Q8_0; F16 rows that are not a multiple of 8), take the dot
        kernels, and so do batches of Q4_0 and Q6_K where a four-row form of their kernel exists
@@ -284,6 +294,7 @@ int llm_matmul_multi(llm_matmul_ctx *mc, const llm_weight *const *ws, float *con
             if (t == GGML_TYPE_F16 && cols % 8 == 0) {
                 /* the widened copy made for SGEMM: the same values, no conversion per use */
                 fn = quant_tile_dot_f32act_kernel(t);
+                widen(mc, slot_type, widened, slot[k], n, cols, stride);
                 x = (const uint8_t *)(mc->actf + (size_t)slot[k] * (size_t)n * (size_t)cols);
                 xs = (size_t)cols * sizeof(float);
             }
@@ -306,6 +317,8 @@ int llm_matmul_multi(llm_matmul_ctx *mc, const llm_weight *const *ws, float *con
     for (int k = 0; k < count; k++) {
         if (ws_done[k])
             continue;
+        if (slot[k] >= 0)
+            widen(mc, slot_type, widened, slot[k], n, cols, stride);
         const float *xf = slot[k] < 0 ? X : mc->actf + (size_t)slot[k] * (size_t)n * (size_t)cols;
         if (sgemm(mc, ws[k], xf, n, Ys[k]))
             return -1;
