@@ -26,6 +26,20 @@ static int reserve(void **p, size_t *cap, size_t need)
     return 0;
 }
 
+/* A single activation row streams every weight from memory once: for the block-quantised
+   types, ask for the weights this far ahead of their use, enough to cover the latency of a
+   loaded machine (a 110M model's 48-token generation, tools/synth/bench-model: 20% less CPU
+   time for Q8_0, 30% for Q4_K; half-precision rows ran 9% slower with it, so float types
+   are left to the hardware prefetcher). Prefetches never fault, so running past the end of
+   the weights is harmless. */
+#define PREFETCH_AHEAD 8192
+
+static inline void prefetch_ahead(const uint8_t *p, size_t bytes)
+{
+    for (size_t o = 0; o < bytes; o += 64)
+        __builtin_prefetch(p + PREFETCH_AHEAD + o);
+}
+
 /* weight bytes per cache block of a batched product */
 #define BLOCK_BYTES ((size_t)128 * 1024)
 
@@ -78,6 +92,7 @@ static void gemv_part(void *arg, int ith, int nth)
         const quant_vec_dot4x2_fn dot4x2 = dot4 ? quant_dot4x2_kernel(dot) : NULL;
         /* independent chains over four weight rows for the rows left over by dot4 */
         const quant_vec_rows4_fn rows4 = quant_rows4_kernel(dot);
+        const int ahead = w->type != GGML_TYPE_F32 && w->type != GGML_TYPE_F16 && w->type != GGML_TYPE_BF16;
         const size_t xs = j->x_stride[k], yr = (size_t)w->rows;
         /* blocks of weight rows small enough to stay in cache while every activation row
            passes over them */
@@ -112,10 +127,16 @@ static void gemv_part(void *arg, int ith, int nth)
                 float *y = j->y[k] + (size_t)i * yr;
                 int64_t r = b0;
                 if (rows4)
-                    for (; r + 4 <= b1; r += 4, row += 4 * w->row_bytes)
+                    for (; r + 4 <= b1; r += 4, row += 4 * w->row_bytes) {
+                        if (ahead)
+                            prefetch_ahead(row, 4 * w->row_bytes);
                         rows4(row, w->row_bytes, x, w->cols, y + r);
-                for (; r < b1; r++, row += w->row_bytes)
+                    }
+                for (; r < b1; r++, row += w->row_bytes) {
+                    if (ahead)
+                        prefetch_ahead(row, w->row_bytes);
                     y[r] = dot(row, x, w->cols);
+                }
             }
         }
     }
