@@ -190,8 +190,10 @@ END_TEST
 /* A batch through llm_matmul gives each row the value that row gives alone (the batched
    kernels sum as the single-row ones do), whatever path the type takes, at 1 and 2 threads;
    SGEMM paths are held to float rounding. With AMX, Q4_K and Q6_K batches give exactly the
-   row kernels' sums, and batches of Q8_0 and Q4_0 exactly the products of quant_amx_order_dot, for whole groups of 16 rows and the rest, for
-   fewer and more than 16 activation rows, and for views of scattered rows. */
+   row kernels' sums, and batches of Q8_0 and Q4_0 exactly the products of
+   quant_amx_order_dot, for whole groups of 16 rows and the rest, for fewer and more than 16
+   activation rows (and more than the 128 of one pass of the K-quant tiles), and for views
+   of scattered rows. */
 static void matmul_case(uint32_t type, int n, int amx)
 {
     const int64_t rows = 40, cols = 512;
@@ -271,6 +273,9 @@ START_TEST(test_matmul_batch_equals_rows)
         matmul_case(k_types[_i], 11, amx);
         matmul_case(k_types[_i], 21, amx);
     }
+    /* more activation rows than one pass of the K-quant tiles takes */
+    if (amx_max)
+        matmul_case(k_types[_i], 140, 1);
 }
 END_TEST
 

@@ -159,8 +159,8 @@ static void amx_part(void *arg, int ith, int nth)
         const int64_t groups = w->rows / 16;
         const int64_t r0 = groups * ith / nth * 16, r1 = ith == nth - 1 ? w->rows : groups * (ith + 1) / nth * 16;
         if (w->type == GGML_TYPE_Q4_K || w->type == GGML_TYPE_Q6_K)
-            quant_amx_k_rows(w->type, w->data, w->row_bytes, r0, r1, w->cols, j->pack[k], j->x[k], j->xs[k], j->n, j->y[k],
-                             (size_t)w->rows);
+            quant_amx_k_rows(w->type, w->data, w->row_bytes, r0, r1, w->cols, j->pack[k], j->x[k], j->xs[k], j->n,
+                             j->y[k], (size_t)w->rows);
         else
             quant_amx_rows(w->type, w->data, w->row_bytes, r0, r1, w->cols, j->pack[k], j->x[k], j->xs[k], j->n,
                            j->y[k], (size_t)w->rows);
@@ -260,10 +260,12 @@ int llm_matmul_multi(llm_matmul_ctx *mc, const llm_weight *const *ws, float *con
     int widened[LLM_MATMUL_MAX] = { 0 };
     /* Single rows, and batches of the weights whose batched kernel in the reference is the
        row dot product itself (Q8_0; F16 rows that are not a multiple of 8), take the dot
-       kernels, and so do batches of Q4_0 and Q6_K where a four-row form of their kernel exists
-       (Q4_K batches stay on SGEMM, faster than its four-row kernel: tools/synth/bench-matmul); with AVX2, batches of F32 and F16 weights take a dot product in the order of
-       the reference's tiled kernel. Every sum then rounds as the reference's does, which
-       matters because the activations are re-quantised downstream. The rest go to SGEMM. */
+       kernels, and so do batches of Q4_0 and Q6_K where a four-row form of their kernel
+       exists (Q4_K's four-row kernel loses to SGEMM: tools/synth/bench-matmul); with AVX2,
+       batches of F32 and F16 weights take a dot product in the order of the reference's
+       tiled kernel. Every sum then rounds as the reference's does, which matters because
+       the activations are re-quantised downstream. With AMX, batches of Q8_0, Q4_0, Q4_K
+       and Q6_K run on tiles. The rest go to SGEMM. */
     gemv_job job;
     amx_job aj;
     int64_t macs = 0, amx_macs = 0;

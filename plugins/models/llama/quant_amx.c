@@ -240,6 +240,9 @@ AMX_FN void quant_amx_rows(uint32_t wtype, const uint8_t *w, size_t rb, int64_t 
    sub-block the 16 rows' activation sums (the two sums of 16 it covers) */
 #define KPACK_TILES (8 * PACK_TILE)
 #define KPACK_SB (KPACK_TILES + 16 * sizeof(float) + 8 * 16 * sizeof(int32_t))
+/* chunks of 16 activation rows per pass over a group of weight rows: the weights are
+   unpacked once per pass */
+#define KCHUNKS 8
 
 size_t quant_amx_k_pack_bytes(int n, int64_t cols)
 {
@@ -272,18 +275,16 @@ void quant_amx_k_pack(const uint8_t *x, size_t xs, int n, int64_t cols, void *pa
 }
 
 /* 16 Q4_K weight rows at w against activation chunk `chunk`: y[i * yr + r] */
-static AMX_FN void kgroup(const uint8_t *w, size_t rb, int64_t nsb, const uint8_t *pack, int chunk, int nvalid,
+static AMX_FN void kgroup(const uint8_t *w, size_t rb, int64_t nsb, const uint8_t *pack, int c0, int c1, int n,
                           float *y, size_t yr)
 {
-    const uint8_t *pc = pack + (size_t)chunk * (size_t)nsb * KPACK_SB;
     int32_t c[2][256] __attribute__((aligned(64)));
     int8_t a[8][512] __attribute__((aligned(64)));
     const __m512i lo4 = _mm512_set1_epi8(0x0F);
-    __m512 acc[16];
-    for (int r = 0; r < 16; r++)
-        acc[r] = _mm512_setzero_ps();
+    /* per chunk of 16 activation rows, per weight row: 16 activation lanes */
+    float acc[KCHUNKS][16][16] __attribute__((aligned(64)));
+    memset(acc, 0, sizeof acc);
     for (int64_t sb = 0; sb < nsb; sb++) {
-        const uint8_t *ps = pc + (size_t)sb * KPACK_SB;
         int32_t sc[8][16], mn[8][16];
         float d[16], dmin[16];
         for (int r = 0; r < 16; r++) {
@@ -305,45 +306,48 @@ static AMX_FN void kgroup(const uint8_t *w, size_t rb, int64_t nsb, const uint8_
             }
         }
         __asm__ volatile("" ::: "memory");
-        __m512i isum[16];
-        for (int r = 0; r < 16; r++)
-            isum[r] = _mm512_setzero_si512();
-        for (int k = 0; k < 8; k += 2) {
-            _tile_zero(0);
-            _tile_zero(1);
-            _tile_loadd(2, a[k], 32);
-            _tile_loadd(3, a[k + 1], 32);
-            _tile_loadd(4, ps + (size_t)k * PACK_TILE, 64);
-            _tile_loadd(5, ps + (size_t)(k + 1) * PACK_TILE, 64);
-            _tile_dpbssd(0, 2, 4);
-            _tile_dpbssd(1, 3, 5);
-            _tile_stored(0, c[0], 64);
-            _tile_stored(1, c[1], 64);
+        for (int ch = c0; ch < c1; ch++) {
+            const uint8_t *ps = pack + ((size_t)ch * (size_t)nsb + (size_t)sb) * KPACK_SB;
+            float (*ac)[16] = acc[ch - c0];
+            __m512i isum[16];
+            for (int r = 0; r < 16; r++)
+                isum[r] = _mm512_setzero_si512();
+            for (int k = 0; k < 8; k += 2) {
+                _tile_zero(0);
+                _tile_zero(1);
+                _tile_loadd(2, a[k], 32);
+                _tile_loadd(3, a[k + 1], 32);
+                _tile_loadd(4, ps + (size_t)k * PACK_TILE, 64);
+                _tile_loadd(5, ps + (size_t)(k + 1) * PACK_TILE, 64);
+                _tile_dpbssd(0, 2, 4);
+                _tile_dpbssd(1, 3, 5);
+                _tile_stored(0, c[0], 64);
+                _tile_stored(1, c[1], 64);
+                for (int r = 0; r < 16; r++) {
+                    isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(_mm512_set1_epi32(sc[k][r]),
+                                                                           _mm512_load_si512(c[0] + 16 * r)));
+                    isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(_mm512_set1_epi32(sc[k + 1][r]),
+                                                                           _mm512_load_si512(c[1] + 16 * r)));
+                }
+            }
+            const __m512 dy = _mm512_loadu_ps((const float *)(const void *)(ps + KPACK_TILES));
+            const int32_t *bsp = (const int32_t *)(const void *)(ps + KPACK_TILES + 16 * sizeof(float));
             for (int r = 0; r < 16; r++) {
-                isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(_mm512_set1_epi32(sc[k][r]),
-                                                                       _mm512_load_si512(c[0] + 16 * r)));
-                isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(_mm512_set1_epi32(sc[k + 1][r]),
-                                                                       _mm512_load_si512(c[1] + 16 * r)));
+                __m512i summ = _mm512_setzero_si512();
+                for (int k = 0; k < 8; k++)
+                    summ = _mm512_add_epi32(summ, _mm512_mullo_epi32(_mm512_set1_epi32(mn[k][r]),
+                                                                     _mm512_loadu_si512(bsp + 16 * k)));
+                /* dy * d * sumi - dy * dmin * summ, as the portable kernel rounds it */
+                const __m512 t1 = _mm512_mul_ps(_mm512_mul_ps(dy, _mm512_set1_ps(d[r])), _mm512_cvtepi32_ps(isum[r]));
+                const __m512 t2 = _mm512_mul_ps(_mm512_mul_ps(dy, _mm512_set1_ps(dmin[r])), _mm512_cvtepi32_ps(summ));
+                _mm512_store_ps(ac[r], _mm512_add_ps(_mm512_load_ps(ac[r]), _mm512_sub_ps(t1, t2)));
             }
         }
-        const __m512 dy = _mm512_loadu_ps((const float *)(const void *)(ps + KPACK_TILES));
-        const int32_t *bsp = (const int32_t *)(const void *)(ps + KPACK_TILES + 16 * sizeof(float));
-        for (int r = 0; r < 16; r++) {
-            __m512i summ = _mm512_setzero_si512();
-            for (int k = 0; k < 8; k++)
-                summ = _mm512_add_epi32(summ, _mm512_mullo_epi32(_mm512_set1_epi32(mn[k][r]), _mm512_loadu_si512(bsp + 16 * k)));
-            /* dy * d * sumi - dy * dmin * summ, as the portable kernel rounds it */
-            const __m512 t1 = _mm512_mul_ps(_mm512_mul_ps(dy, _mm512_set1_ps(d[r])), _mm512_cvtepi32_ps(isum[r]));
-            const __m512 t2 = _mm512_mul_ps(_mm512_mul_ps(dy, _mm512_set1_ps(dmin[r])), _mm512_cvtepi32_ps(summ));
-            acc[r] = _mm512_add_ps(acc[r], _mm512_sub_ps(t1, t2));
-        }
     }
-    float t[16][16];
-    for (int r = 0; r < 16; r++)
-        _mm512_storeu_ps(t[r], acc[r]);
-    for (int i = 0; i < nvalid; i++)
-        for (int r = 0; r < 16; r++)
-            y[(size_t)(chunk * 16 + i) * yr + (size_t)r] = t[r][i];
+    for (int ch = c0; ch < c1; ch++)
+        for (int i = 0; i < 16 && ch * 16 + i < n; i++)
+            for (int r = 0; r < 16; r++)
+                y[(size_t)(ch * 16 + i) * yr + (size_t)r] = acc[ch - c0][r][i];
 }
 
 /* Q6_K: one scale per 16 weights, so 16-byte tiles: tmm2, tmm3 hold 16 weight rows x 16
@@ -362,18 +366,16 @@ static AMX_FN void tiles_configure_k16(void)
     _tile_loadconfig(&cfg);
 }
 
-static AMX_FN void kgroup6(const uint8_t *w, size_t rb, int64_t nsb, const uint8_t *pack, int chunk, int nvalid,
+static AMX_FN void kgroup6(const uint8_t *w, size_t rb, int64_t nsb, const uint8_t *pack, int c0, int c1, int n,
                            float *y, size_t yr)
 {
-    const uint8_t *pc = pack + (size_t)chunk * (size_t)nsb * KPACK_SB;
     int32_t c[2][256] __attribute__((aligned(64)));
     int8_t a[16][256] __attribute__((aligned(64)));
     const __m256i lo4 = _mm256_set1_epi8(0x0F), hi2 = _mm256_set1_epi8(0x30), k32 = _mm256_set1_epi8(32);
-    __m512 acc[16];
-    for (int r = 0; r < 16; r++)
-        acc[r] = _mm512_setzero_ps();
+    /* per chunk of 16 activation rows, per weight row: 16 activation lanes */
+    float acc[KCHUNKS][16][16] __attribute__((aligned(64)));
+    memset(acc, 0, sizeof acc);
     for (int64_t sb = 0; sb < nsb; sb++) {
-        const uint8_t *ps = pc + (size_t)sb * KPACK_SB;
         int32_t sc[16][16];
         float d[16];
         for (int r = 0; r < 16; r++) {
@@ -402,39 +404,42 @@ static AMX_FN void kgroup6(const uint8_t *w, size_t rb, int64_t nsb, const uint8
             }
         }
         __asm__ volatile("" ::: "memory");
-        __m512i isum[16];
-        for (int r = 0; r < 16; r++)
-            isum[r] = _mm512_setzero_si512();
-        for (int k = 0; k < 16; k += 2) {
-            _tile_zero(0);
-            _tile_zero(1);
-            _tile_loadd(2, a[k], 16);
-            _tile_loadd(3, a[k + 1], 16);
-            _tile_loadd(4, ps + (size_t)k * (PACK_TILE / 2), 64);
-            _tile_loadd(5, ps + (size_t)(k + 1) * (PACK_TILE / 2), 64);
-            _tile_dpbssd(0, 2, 4);
-            _tile_dpbssd(1, 3, 5);
-            _tile_stored(0, c[0], 64);
-            _tile_stored(1, c[1], 64);
-            for (int r = 0; r < 16; r++) {
-                isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(_mm512_set1_epi32(sc[k][r]),
-                                                                       _mm512_load_si512(c[0] + 16 * r)));
-                isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(_mm512_set1_epi32(sc[k + 1][r]),
-                                                                       _mm512_load_si512(c[1] + 16 * r)));
+        for (int ch = c0; ch < c1; ch++) {
+            const uint8_t *ps = pack + ((size_t)ch * (size_t)nsb + (size_t)sb) * KPACK_SB;
+            float (*ac)[16] = acc[ch - c0];
+            __m512i isum[16];
+            for (int r = 0; r < 16; r++)
+                isum[r] = _mm512_setzero_si512();
+            for (int k = 0; k < 16; k += 2) {
+                _tile_zero(0);
+                _tile_zero(1);
+                _tile_loadd(2, a[k], 16);
+                _tile_loadd(3, a[k + 1], 16);
+                _tile_loadd(4, ps + (size_t)k * (PACK_TILE / 2), 64);
+                _tile_loadd(5, ps + (size_t)(k + 1) * (PACK_TILE / 2), 64);
+                _tile_dpbssd(0, 2, 4);
+                _tile_dpbssd(1, 3, 5);
+                _tile_stored(0, c[0], 64);
+                _tile_stored(1, c[1], 64);
+                for (int r = 0; r < 16; r++) {
+                    isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(_mm512_set1_epi32(sc[k][r]),
+                                                                           _mm512_load_si512(c[0] + 16 * r)));
+                    isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(_mm512_set1_epi32(sc[k + 1][r]),
+                                                                           _mm512_load_si512(c[1] + 16 * r)));
+                }
             }
+            const __m512 dy = _mm512_loadu_ps((const float *)(const void *)(ps + KPACK_TILES));
+            /* dy * d * sumi, as the portable kernel rounds it */
+            for (int r = 0; r < 16; r++)
+                _mm512_store_ps(ac[r], _mm512_add_ps(_mm512_load_ps(ac[r]),
+                                                     _mm512_mul_ps(_mm512_mul_ps(dy, _mm512_set1_ps(d[r])),
+                                                                   _mm512_cvtepi32_ps(isum[r]))));
         }
-        const __m512 dy = _mm512_loadu_ps((const float *)(const void *)(ps + KPACK_TILES));
-        /* dy * d * sumi, as the portable kernel rounds it */
-        for (int r = 0; r < 16; r++)
-            acc[r] = _mm512_add_ps(acc[r], _mm512_mul_ps(_mm512_mul_ps(dy, _mm512_set1_ps(d[r])),
-                                                          _mm512_cvtepi32_ps(isum[r])));
     }
-    float t[16][16];
-    for (int r = 0; r < 16; r++)
-        _mm512_storeu_ps(t[r], acc[r]);
-    for (int i = 0; i < nvalid; i++)
-        for (int r = 0; r < 16; r++)
-            y[(size_t)(chunk * 16 + i) * yr + (size_t)r] = t[r][i];
+    for (int ch = c0; ch < c1; ch++)
+        for (int i = 0; i < 16 && ch * 16 + i < n; i++)
+            for (int r = 0; r < 16; r++)
+                y[(size_t)(ch * 16 + i) * yr + (size_t)r] = acc[ch - c0][r][i];
 }
 
 AMX_FN void quant_amx_k_rows(uint32_t wtype, const uint8_t *w, size_t rb, int64_t r0, int64_t r1, int64_t cols,
@@ -448,10 +453,11 @@ AMX_FN void quant_amx_k_rows(uint32_t wtype, const uint8_t *w, size_t rb, int64_
             tiles_configure_k16();
         else
             tiles_configure();
+        const int chunks = (n + 15) / 16;
         for (; r + 16 <= r1; r += 16)
-            for (int chunk = 0; chunk * 16 < n; chunk++)
-                (q6 ? kgroup6 : kgroup)(w + (size_t)r * rb, rb, nsb, pack, chunk,
-                                        n - chunk * 16 < 16 ? n - chunk * 16 : 16, y + r, yr);
+            for (int c0 = 0; c0 < chunks; c0 += KCHUNKS)
+                (q6 ? kgroup6 : kgroup)(w + (size_t)r * rb, rb, nsb, pack, c0,
+                                        c0 + KCHUNKS < chunks ? c0 + KCHUNKS : chunks, n, y + r, yr);
         _tile_release();
     }
     const quant_vec_dot_fn dot = quant_vec_dot_kernel(wtype, QUANT_ISA_AVX2);
@@ -505,7 +511,8 @@ void quant_amx_k_pack(const uint8_t *x, size_t xs, int n, int64_t cols, void *pa
 void quant_amx_k_rows(uint32_t wtype, const uint8_t *w, size_t rb, int64_t r0, int64_t r1, int64_t cols,
                       const void *pack, const uint8_t *x, size_t xs, int n, float *y, size_t yr)
 {
-    (void)wtype, (void)w, (void)rb, (void)r0, (void)r1, (void)cols, (void)pack, (void)x, (void)xs, (void)n, (void)y, (void)yr;
+    (void)wtype, (void)w, (void)rb, (void)r0, (void)r1, (void)cols, (void)pack, (void)x, (void)xs, (void)n, (void)y,
+        (void)yr;
 }
 
 #endif
