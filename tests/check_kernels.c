@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../plugins/models/llama/ggml_types.h"
 #include "../plugins/models/llama/matmul.h"
 #include "../plugins/models/llama/quant.h"
 #include "../plugins/models/llama/quant_amx.h"
@@ -27,8 +28,8 @@ static float frand(unsigned *s)
 
 static int len_ok(uint32_t type, int64_t n)
 {
-    const uint32_t vt = quant_vec_dot_type(type);
-    return quant_row_bytes(type, n) > 0 && quant_row_bytes(vt, n) > 0;
+    const ggml_type_traits *t = ggml_type_get(type), *v = ggml_type_get(quant_vec_dot_type(type));
+    return n % t->block_elems == 0 && n % v->block_elems == 0;
 }
 
 /* NR quantised weight rows and NX converted activation rows of length n */
@@ -192,11 +193,11 @@ END_TEST
    SGEMM paths are held to float rounding. With AMX, Q4_K and Q6_K batches give exactly the
    row kernels' sums, and batches of Q8_0 and Q4_0 exactly the products of
    quant_amx_order_dot, for whole groups of 16 rows and the rest, for fewer and more than 16
-   activation rows (and more than the 128 of one pass of the K-quant tiles), and for views
-   of scattered rows. */
-static void matmul_case(uint32_t type, int n, int amx)
+   activation rows (and more than the 128 of one pass of the tiles), for an odd number of
+   blocks, and for views of scattered rows. */
+static void matmul_case(uint32_t type, int n, int amx, int64_t cols)
 {
-    const int64_t rows = 40, cols = 512;
+    const int64_t rows = 40;
     unsigned seed = 4242u + type * 7u + (unsigned)n;
     const size_t rb = quant_row_bytes(type, cols), xb = quant_row_bytes(GGML_TYPE_Q8_0, cols);
     uint8_t *wd = malloc((size_t)rows * rb), *xq = malloc(xb);
@@ -270,12 +271,15 @@ START_TEST(test_matmul_batch_equals_rows)
 {
     const int amx_max = quant_isa() >= QUANT_ISA_AVX512 && quant_have_amx();
     for (int amx = 0; amx <= amx_max; amx++) {
-        matmul_case(k_types[_i], 11, amx);
-        matmul_case(k_types[_i], 21, amx);
+        matmul_case(k_types[_i], 11, amx, 512);
+        matmul_case(k_types[_i], 21, amx, 512);
+        /* an odd number of 32-weight blocks (the tiles take two at a time) */
+        if (len_ok(k_types[_i], 288))
+            matmul_case(k_types[_i], 21, amx, 288);
     }
-    /* more activation rows than one pass of the K-quant tiles takes */
+    /* more activation rows than one pass of the tiles takes */
     if (amx_max)
-        matmul_case(k_types[_i], 140, 1);
+        matmul_case(k_types[_i], 140, 1, 512);
 }
 END_TEST
 

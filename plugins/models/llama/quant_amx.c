@@ -34,6 +34,9 @@ int quant_have_amx(void)
    row k4 holds elements 4k4..4k4+3 of each activation row) and the 16 scales */
 #define PACK_TILE 512
 #define PACK_BLOCK (PACK_TILE + 16 * sizeof(float))
+/* chunks of 16 activation rows per pass over a group of 16 weight rows: the weights are
+   loaded (and widened) once per pass */
+#define KCHUNKS 8
 
 size_t quant_amx_pack_bytes(int n, int64_t cols)
 {
@@ -143,75 +146,71 @@ static inline AMX_FN __attribute__((always_inline)) void unpack_q4_0(const uint8
     }
 }
 
-/* acc[r] (16 activation lanes) += (dw_r * dx) * C[r], the shared order */
-static inline AMX_FN __attribute__((always_inline)) void scale_into(__m512 *acc, const int32_t *c,
-                                                                     const uint8_t *w, size_t rb, size_t wb,
-                                                                     int64_t b, const float *dx)
+/* acc[r] (16 activation lanes) += (dw[r] * dx) * C[r], the shared order */
+static inline AMX_FN __attribute__((always_inline)) void scale_into(float (*acc)[16], const int32_t *c,
+                                                                     const float *dw, const float *dx)
 {
     const __m512 dxv = _mm512_loadu_ps(dx);
 #pragma GCC unroll 16
     for (int r = 0; r < 16; r++) {
-        const __m512 sc = _mm512_mul_ps(_mm512_set1_ps(qx_h2f(w + (size_t)r * rb + (size_t)b * wb)), dxv);
-        acc[r] = _mm512_fmadd_ps(sc, _mm512_cvtepi32_ps(_mm512_loadu_si512(c + 16 * r)), acc[r]);
+        const __m512 sc = _mm512_mul_ps(_mm512_set1_ps(dw[r]), dxv);
+        _mm512_store_ps(acc[r], _mm512_fmadd_ps(sc, _mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * r)),
+                                                _mm512_load_ps(acc[r])));
     }
 }
 
-/* 16 weight rows at w against activation chunk `chunk` of the pack: y[i * yr + r] */
-static AMX_FN void group(const uint8_t *w, size_t rb, int64_t nb, int q4, const uint8_t *pack, int chunk, int nvalid,
+/* 16 weight rows at w against activation chunks [c0, c1) of the pack: y[i * yr + r]. Each
+   block's weight tile and scales serve every chunk before the next block. */
+static AMX_FN void group(const uint8_t *w, size_t rb, int64_t nb, int q4, const uint8_t *pack, int c0, int c1, int n,
                          float *y, size_t yr)
 {
     const size_t wb = q4 ? 18 : 34;
-    const uint8_t *pb = pack + (size_t)chunk * (size_t)nb * PACK_BLOCK;
     int32_t c[2][256] __attribute__((aligned(64)));
     int8_t a[2][512] __attribute__((aligned(64)));
-    __m512 acc[16];
-    for (int r = 0; r < 16; r++)
-        acc[r] = _mm512_setzero_ps();
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        _tile_zero(0);
-        _tile_zero(1);
+    float acc[KCHUNKS][16][16] __attribute__((aligned(64)));
+    memset(acc, 0, sizeof acc);
+    for (int64_t b = 0; b < nb; b += 2) {
+        const int two = b + 1 < nb; /* a second block in this step */
+        float dw[2][16];
+        for (int r = 0; r < 16; r++) {
+            dw[0][r] = qx_h2f(w + (size_t)r * rb + (size_t)b * wb);
+            dw[1][r] = two ? qx_h2f(w + (size_t)r * rb + (size_t)(b + 1) * wb) : 0.0f;
+        }
         if (q4) {
             unpack_q4_0(w, rb, b, a[0]);
-            unpack_q4_0(w, rb, b + 1, a[1]);
+            if (two)
+                unpack_q4_0(w, rb, b + 1, a[1]);
             __asm__ volatile("" ::: "memory");
             _tile_loadd(2, a[0], 32);
-            _tile_loadd(3, a[1], 32);
+            if (two)
+                _tile_loadd(3, a[1], 32);
         } else {
             _tile_loadd(2, w + (size_t)b * wb + 2, rb);
-            _tile_loadd(3, w + (size_t)(b + 1) * wb + 2, rb);
+            if (two)
+                _tile_loadd(3, w + (size_t)(b + 1) * wb + 2, rb);
         }
-        _tile_loadd(4, pb + (size_t)b * PACK_BLOCK, 64);
-        _tile_loadd(5, pb + (size_t)(b + 1) * PACK_BLOCK, 64);
-        _tile_dpbssd(0, 2, 4);
-        _tile_dpbssd(1, 3, 5);
-        _tile_stored(0, c[0], 64);
-        _tile_stored(1, c[1], 64);
-        scale_into(acc, c[0], w, rb, wb, b, (const float *)(const void *)(pb + (size_t)b * PACK_BLOCK + PACK_TILE));
-        scale_into(acc, c[1], w, rb, wb, b + 1,
-                   (const float *)(const void *)(pb + (size_t)(b + 1) * PACK_BLOCK + PACK_TILE));
-    }
-    if (b < nb) {
-        _tile_zero(0);
-        if (q4) {
-            unpack_q4_0(w, rb, b, a[0]);
-            __asm__ volatile("" ::: "memory");
-            _tile_loadd(2, a[0], 32);
-        } else {
-            _tile_loadd(2, w + (size_t)b * wb + 2, rb);
+        for (int ch = c0; ch < c1; ch++) {
+            const uint8_t *pb = pack + ((size_t)ch * (size_t)nb + (size_t)b) * PACK_BLOCK;
+            _tile_zero(0);
+            _tile_loadd(4, pb, 64);
+            _tile_dpbssd(0, 2, 4);
+            _tile_stored(0, c[0], 64);
+            if (two) {
+                _tile_zero(1);
+                _tile_loadd(5, pb + PACK_BLOCK, 64);
+                _tile_dpbssd(1, 3, 5);
+                _tile_stored(1, c[1], 64);
+            }
+            scale_into(acc[ch - c0], c[0], dw[0], (const float *)(const void *)(pb + PACK_TILE));
+            if (two)
+                scale_into(acc[ch - c0], c[1], dw[1], (const float *)(const void *)(pb + PACK_BLOCK + PACK_TILE));
         }
-        _tile_loadd(4, pb + (size_t)b * PACK_BLOCK, 64);
-        _tile_dpbssd(0, 2, 4);
-        _tile_stored(0, c[0], 64);
-        scale_into(acc, c[0], w, rb, wb, b, (const float *)(const void *)(pb + (size_t)b * PACK_BLOCK + PACK_TILE));
     }
-    /* acc[r] lane i is activation row chunk * 16 + i */
-    float t[16][16];
-    for (int r = 0; r < 16; r++)
-        _mm512_storeu_ps(t[r], acc[r]);
-    for (int i = 0; i < nvalid; i++)
-        for (int r = 0; r < 16; r++)
-            y[(size_t)(chunk * 16 + i) * yr + (size_t)r] = t[r][i];
+    /* acc[ch][r] lane i is activation row ch * 16 + i */
+    for (int ch = c0; ch < c1; ch++)
+        for (int i = 0; i < 16 && ch * 16 + i < n; i++)
+            for (int r = 0; r < 16; r++)
+                y[(size_t)(ch * 16 + i) * yr + (size_t)r] = acc[ch - c0][r][i];
 }
 
 AMX_FN void quant_amx_rows(uint32_t wtype, const uint8_t *w, size_t rb, int64_t r0, int64_t r1, int64_t cols,
@@ -222,10 +221,11 @@ AMX_FN void quant_amx_rows(uint32_t wtype, const uint8_t *w, size_t rb, int64_t 
     int64_t r = r0;
     if (r1 - r0 >= 16) {
         tiles_configure();
+        const int chunks = (n + 15) / 16;
         for (; r + 16 <= r1; r += 16)
-            for (int chunk = 0; chunk * 16 < n; chunk++)
-                group(w + (size_t)r * rb, rb, nb, q4, pack, chunk, n - chunk * 16 < 16 ? n - chunk * 16 : 16, y + r,
-                      yr);
+            for (int c0 = 0; c0 < chunks; c0 += KCHUNKS)
+                group(w + (size_t)r * rb, rb, nb, q4, pack, c0, c0 + KCHUNKS < chunks ? c0 + KCHUNKS : chunks, n,
+                      y + r, yr);
         _tile_release();
     }
     /* the rows left over: the same sums, one product at a time */
@@ -240,9 +240,6 @@ AMX_FN void quant_amx_rows(uint32_t wtype, const uint8_t *w, size_t rb, int64_t 
    sub-block the 16 rows' activation sums (the two sums of 16 it covers) */
 #define KPACK_TILES (8 * PACK_TILE)
 #define KPACK_SB (KPACK_TILES + 16 * sizeof(float) + 8 * 16 * sizeof(int32_t))
-/* chunks of 16 activation rows per pass over a group of weight rows: the weights are
-   unpacked once per pass */
-#define KCHUNKS 8
 
 size_t quant_amx_k_pack_bytes(int n, int64_t cols)
 {
