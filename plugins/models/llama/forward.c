@@ -9,6 +9,7 @@
 #include "decokit/plugin.h"
 #include "forward.h"
 #include "quant.h"
+#include "quant_amx.h"
 
 /* Floats of attention scratch per thread: rounded query and accumulator, then scores,
    running maxima and visible slot ids (int32, same size as float) for up to n_ctx rows. */
@@ -37,8 +38,9 @@ llm_ctx *llm_ctx_create(const llm_model *m, int n_threads, int n_ctx, char *err,
         return NULL;
     }
     c->mc.pool = c->pool;
-    c->mc.use_avx2 = quant_have_avx2();
-    c->attn_avx2 = c->mc.use_avx2 && hp->head_dim % 8 == 0;
+    c->mc.isa = quant_isa();
+    c->mc.amx = c->mc.isa >= QUANT_ISA_AVX512 && quant_have_amx();
+    c->attn_avx2 = c->mc.isa >= QUANT_ISA_AVX2 && hp->head_dim % 8 == 0;
     c->theta_scale = powf(hp->rope_theta, -2.0f / (float)hp->n_rot);
     kv_init(&c->kv, hp->n_layer, hp->n_head_kv * hp->head_dim, c->n_ctx);
     return c;
@@ -53,6 +55,8 @@ void llm_ctx_free(llm_ctx *c)
     free(c->mc.tile);
     free(c->mc.act);
     free(c->mc.actf);
+    free(c->mc.pack);
+    free(c->mc.kpack);
     free(c->scores);
     free(c->bk);
     free(c->bv);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "quant.h"
+#include "quant_amx.h"
 
 /* Below this many multiply-adds a job finishes before a second thread would wake up. */
 #define PAR_MIN_MACS (1 << 16)
@@ -23,6 +24,20 @@ static int reserve(void **p, size_t *cap, size_t need)
     *p = q;
     *cap = need;
     return 0;
+}
+
+/* A single activation row streams every weight from memory once: for the block-quantised
+   types, ask for the weights this far ahead of their use, enough to cover the latency of a
+   loaded machine (a 110M model's 48-token generation, tools/synth/bench-model: 20% less CPU
+   time for Q8_0, 30% for Q4_K; half-precision rows ran 9% slower with it, so float types
+   are left to the hardware prefetcher). Prefetches never fault, so running past the end of
+   the weights is harmless. */
+#define PREFETCH_AHEAD 8192
+
+static inline void prefetch_ahead(const uint8_t *p, size_t bytes)
+{
+    for (size_t o = 0; o < bytes; o += 64)
+        __builtin_prefetch(p + PREFETCH_AHEAD + o);
 }
 
 /* weight bytes per cache block of a batched product */
@@ -75,6 +90,9 @@ static void gemv_part(void *arg, int ith, int nth)
         const quant_vec_dot_fn dot = j->dot[k];
         const quant_vec_dot4_fn dot4 = j->n >= 4 ? quant_dot4_kernel(dot) : NULL;
         const quant_vec_dot4x2_fn dot4x2 = dot4 ? quant_dot4x2_kernel(dot) : NULL;
+        /* independent chains over four weight rows for the rows left over by dot4 */
+        const quant_vec_rows4_fn rows4 = quant_rows4_kernel(dot);
+        const int ahead = w->type != GGML_TYPE_F32 && w->type != GGML_TYPE_F16 && w->type != GGML_TYPE_BF16;
         const size_t xs = j->x_stride[k], yr = (size_t)w->rows;
         /* blocks of weight rows small enough to stay in cache while every activation row
            passes over them */
@@ -107,10 +125,45 @@ static void gemv_part(void *arg, int ith, int nth)
             for (; i < j->n; i++) {
                 const uint8_t *row = w->data + (size_t)b0 * w->row_bytes, *x = j->x[k] + (size_t)i * xs;
                 float *y = j->y[k] + (size_t)i * yr;
-                for (int64_t r = b0; r < b1; r++, row += w->row_bytes)
+                int64_t r = b0;
+                if (rows4)
+                    for (; r + 4 <= b1; r += 4, row += 4 * w->row_bytes) {
+                        if (ahead)
+                            prefetch_ahead(row, 4 * w->row_bytes);
+                        rows4(row, w->row_bytes, x, w->cols, y + r);
+                    }
+                for (; r < b1; r++, row += w->row_bytes) {
+                    if (ahead)
+                        prefetch_ahead(row, w->row_bytes);
                     y[r] = dot(row, x, w->cols);
+                }
             }
         }
+    }
+}
+
+typedef struct amx_job {
+    int count, n;
+    const llm_weight *w[LLM_MATMUL_MAX];
+    float *y[LLM_MATMUL_MAX];
+    const uint8_t *x[LLM_MATMUL_MAX], *pack[LLM_MATMUL_MAX]; /* activation rows, stride xs; their packed form */
+    size_t xs[LLM_MATMUL_MAX];
+} amx_job;
+
+/* whole groups of 16 weight rows per thread (the last also takes the rows left over) */
+static void amx_part(void *arg, int ith, int nth)
+{
+    const amx_job *j = arg;
+    for (int k = 0; k < j->count; k++) {
+        const llm_weight *w = j->w[k];
+        const int64_t groups = w->rows / 16;
+        const int64_t r0 = groups * ith / nth * 16, r1 = ith == nth - 1 ? w->rows : groups * (ith + 1) / nth * 16;
+        if (w->type == GGML_TYPE_Q4_K || w->type == GGML_TYPE_Q6_K)
+            quant_amx_k_rows(w->type, w->data, w->row_bytes, r0, r1, w->cols, j->pack[k], j->x[k], j->xs[k], j->n,
+                             j->y[k], (size_t)w->rows);
+        else
+            quant_amx_rows(w->type, w->data, w->row_bytes, r0, r1, w->cols, j->pack[k], j->x[k], j->xs[k], j->n,
+                           j->y[k], (size_t)w->rows);
     }
 }
 
@@ -152,12 +205,24 @@ static int sgemm(llm_matmul_ctx *mc, const llm_weight *w, const float *X, int n,
         return -1;
     for (int64_t r0 = 0; r0 < rows; r0 += tr) {
         int64_t nr = rows - r0 < tr ? rows - r0 : tr;
-        dequant_job j = { w, r0, nr, mc->tile, mc->use_avx2 };
+        dequant_job j = { w, r0, nr, mc->tile, mc->isa >= QUANT_ISA_AVX2 };
         llm_pool_run(mc->pool, dequant_part, &j, nr * cols >= PAR_MIN_MACS ? nth : 1);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)nr, (int)cols, 1.0f, X, (int)cols, mc->tile,
                     (int)cols, 0.0f, Y + r0, (int)rows);
     }
     return 0;
+}
+
+/* The converted activations of slot j widened back to float (exactly), once per call. */
+static void widen(llm_matmul_ctx *mc, const uint32_t *slot_type, int *widened, int j, int n, int64_t cols,
+                  size_t stride)
+{
+    if (widened[j])
+        return;
+    for (int i = 0; i < n; i++)
+        quant_dequant_row(slot_type[j], mc->act + ((size_t)j * n + (size_t)i) * stride,
+                          mc->actf + ((size_t)j * n + (size_t)i) * (size_t)cols, cols);
+    widened[j] = 1;
 }
 
 int llm_matmul_multi(llm_matmul_ctx *mc, const llm_weight *const *ws, float *const *Ys, int count, const float *X,
@@ -189,30 +254,74 @@ int llm_matmul_multi(llm_matmul_ctx *mc, const llm_weight *const *ws, float *con
         reserve((void **)&mc->actf, &mc->actf_cap, (size_t)n_slots * (size_t)n * (size_t)cols * sizeof(float)))
         return -1;
     for (int j = 0; j < n_slots; j++)
-        for (int i = 0; i < n; i++) {
-            uint8_t *a = mc->act + ((size_t)j * n + (size_t)i) * stride;
-            quant_act_row(slot_type[j], X + (size_t)i * cols, a, cols);
-            if (n > 1)
-                quant_dequant_row(slot_type[j], a, mc->actf + ((size_t)j * n + (size_t)i) * (size_t)cols, cols);
-        }
+        for (int i = 0; i < n; i++)
+            quant_act_row(slot_type[j], X + (size_t)i * cols, mc->act + ((size_t)j * n + (size_t)i) * stride, cols);
+    /* the float copies only for the weights that read them (SGEMM, half tiles) */
+    int widened[LLM_MATMUL_MAX] = { 0 };
     /* Single rows, and batches of the weights whose batched kernel in the reference is the
        row dot product itself (Q8_0; F16 rows that are not a multiple of 8), take the dot
-       kernels; with AVX2, batches of F32 and F16 weights take a dot product in the order of
-       the reference's tiled kernel. Every sum then rounds as the reference's does, which
-       matters because the activations are re-quantised downstream. The rest go to SGEMM. */
+       kernels, and so do batches of Q4_0 and Q6_K where a four-row form of their kernel
+       exists (Q4_K's four-row kernel loses to SGEMM: tools/synth/bench-matmul); with AVX2,
+       batches of F32 and F16 weights take a dot product in the order of the reference's
+       tiled kernel. Every sum then rounds as the reference's does, which matters because
+       the activations are re-quantised downstream. With AMX, batches of Q8_0, Q4_0, Q4_K
+       and Q6_K run on tiles. The rest go to SGEMM. */
     gemv_job job;
-    int64_t macs = 0;
+    amx_job aj;
+    int64_t macs = 0, amx_macs = 0;
     job.count = 0;
     job.n = n;
+    aj.count = 0;
+    aj.n = n;
     for (int k = 0; k < count; k++) {
         const uint32_t t = ws[k]->type;
         quant_vec_dot_fn fn = NULL;
         const uint8_t *x = slot[k] < 0 ? (const uint8_t *)X : mc->act + (size_t)slot[k] * (size_t)n * stride;
-        const size_t xs = slot[k] < 0 ? (size_t)cols * sizeof(float) : stride;
-        if (n == 1 || t == GGML_TYPE_Q8_0 || (t == GGML_TYPE_F16 && cols % 8 != 0))
-            fn = quant_vec_dot_kernel(t, mc->use_avx2);
-        else if (mc->use_avx2 && (t == GGML_TYPE_F32 || t == GGML_TYPE_F16))
-            fn = cols % 8 == 0 ? quant_tile_dot_kernel(t) : quant_vec_dot_kernel(t, 1);
+        size_t xs = slot[k] < 0 ? (size_t)cols * sizeof(float) : stride;
+        const int amx = mc->amx && n >= 2 && (t == GGML_TYPE_Q8_0 || t == GGML_TYPE_Q4_0);
+        const int kamx = mc->amx && n >= 2 && (t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q6_K);
+        if ((amx || kamx) && !ws[k]->ids) {
+            /* one packed copy of the activations per format, shared by the weights using it */
+            uint8_t **pk = kamx ? &mc->kpack : &mc->pack;
+            size_t *cap = kamx ? &mc->kpack_cap : &mc->pack_cap;
+            int have = 0;
+            for (int e = 0; e < aj.count; e++)
+                have |= (quant_vec_dot_type(aj.w[e]->type) == GGML_TYPE_Q8_K) == kamx;
+            if (!have) {
+                if (reserve((void **)pk, cap, kamx ? quant_amx_k_pack_bytes(n, cols) : quant_amx_pack_bytes(n, cols)))
+                    return -1;
+                if (kamx)
+                    quant_amx_k_pack(x, xs, n, cols, *pk);
+                else
+                    quant_amx_pack(x, xs, n, cols, *pk);
+            }
+            aj.w[aj.count] = ws[k];
+            aj.y[aj.count] = Ys[k];
+            aj.x[aj.count] = x;
+            aj.xs[aj.count] = xs;
+            aj.pack[aj.count++] = *pk;
+            amx_macs += ws[k]->rows * cols * n;
+            ws_done[k] = 1;
+            continue;
+        }
+        if (kamx) /* a view of scattered rows: the row kernel, whose sums the tiles reproduce */
+            fn = quant_vec_dot_kernel(t, mc->isa);
+        else if (amx) /* a view of scattered rows: the same order, one product at a time */
+            fn = quant_amx_order_dot(t);
+        else if (n == 1 || t == GGML_TYPE_Q8_0 || (t == GGML_TYPE_F16 && cols % 8 != 0))
+            fn = quant_vec_dot_kernel(t, mc->isa);
+        else if ((t == GGML_TYPE_Q4_0 || t == GGML_TYPE_Q6_K) && quant_dot4_kernel(quant_vec_dot_kernel(t, mc->isa)))
+            fn = quant_vec_dot_kernel(t, mc->isa); /* the batched form beats dequantised SGEMM tiles */
+        else if (mc->isa >= QUANT_ISA_AVX2 && (t == GGML_TYPE_F32 || t == GGML_TYPE_F16)) {
+            fn = cols % 8 == 0 ? quant_tile_dot_kernel(t) : quant_vec_dot_kernel(t, QUANT_ISA_AVX2);
+            if (t == GGML_TYPE_F16 && cols % 8 == 0) {
+                /* the widened copy made for SGEMM: the same values, no conversion per use */
+                fn = quant_tile_dot_f32act_kernel(t);
+                widen(mc, slot_type, widened, slot[k], n, cols, stride);
+                x = (const uint8_t *)(mc->actf + (size_t)slot[k] * (size_t)n * (size_t)cols);
+                xs = (size_t)cols * sizeof(float);
+            }
+        }
         if (!fn)
             continue;
         const int c = job.count++;
@@ -224,11 +333,15 @@ int llm_matmul_multi(llm_matmul_ctx *mc, const llm_weight *const *ws, float *con
         macs += ws[k]->rows * cols * n;
         ws_done[k] = 1;
     }
+    if (aj.count)
+        llm_pool_run(mc->pool, amx_part, &aj, amx_macs >= 4 * PAR_MIN_MACS ? llm_pool_size(mc->pool) : 1);
     if (job.count)
         llm_pool_run(mc->pool, gemv_part, &job, macs >= PAR_MIN_MACS ? llm_pool_size(mc->pool) : 1);
     for (int k = 0; k < count; k++) {
         if (ws_done[k])
             continue;
+        if (slot[k] >= 0)
+            widen(mc, slot_type, widened, slot[k], n, cols, stride);
         const float *xf = slot[k] < 0 ? X : mc->actf + (size_t)slot[k] * (size_t)n * (size_t)cols;
         if (sgemm(mc, ws[k], xf, n, Ys[k]))
             return -1;

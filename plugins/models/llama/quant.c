@@ -1,13 +1,16 @@
-/* quant.c -- ggml block dequantisation, row dot products (portable + AVX2/FMA), quantisers. */
+/* quant.c -- ggml block dequantisation, row dot products (portable + AVX2/FMA) and their dispatch, quantisers. */
 #include "quant.h"
 
 #include <math.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
+#include "quant_x86.h"
 #define QUANT_X86 1
 #endif
+
+#include "quant_avx512.h"
+#include "quant_kquant.h"
 
 /* Inlined everywhere (including the AVX2 kernels, where a call into non-VEX code per block
    cost more than the block's arithmetic). */
@@ -101,17 +104,6 @@ static inline __attribute__((always_inline)) uint16_t rd16(const void *p)
     uint16_t v;
     memcpy(&v, p, 2);
     return v;
-}
-
-static inline __attribute__((always_inline)) void scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uint8_t *m)
-{
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *sc = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-    }
 }
 
 static inline __attribute__((always_inline)) void dequant_q4_K_block(const uint8_t *blk, float *y)
@@ -484,27 +476,11 @@ static float vd_none(const void *w, const void *x, int64_t n)
 
 #define AVX2_FN __attribute__((target("avx2,fma,f16c")))
 
-AVX2_FN static float hsum256(__m256 v)
-{
-    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-    lo = _mm_add_ps(lo, hi);
-    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-    return _mm_cvtss_f32(lo);
-}
-
-/* one half-precision scale through F16C: the generic conversion's branches cost more than a
-   block's arithmetic */
-AVX2_FN static inline float h2f(const uint8_t *p)
-{
-    return _cvtsh_ss(rd16(p));
-}
-
 /* Rows of Q8_0 and F16 weights widened for SGEMM tiles. */
 AVX2_FN static void dequant_q8_0_avx2(const uint8_t *p, float *out, int64_t n)
 {
     for (int64_t b = 0; b < n / QK8_0; b++, p += 34, out += QK8_0) {
-        const __m256 d = _mm256_set1_ps(h2f(p));
+        const __m256 d = _mm256_set1_ps(qx_h2f(p));
         for (int j = 0; j < QK8_0; j += 8)
             _mm256_storeu_ps(out + j, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
                                                        _mm_loadl_epi64((const __m128i *)(p + 2 + j))))));
@@ -560,7 +536,7 @@ AVX2_FN static float vd_f32_tile_avx2(const void *wv, const void *xv, int64_t n)
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n; i += 8)
         acc = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), acc);
-    return hsum256(acc);
+    return qx_hsum256(acc);
 }
 
 AVX2_FN static float vd_f16_tile_avx2(const void *wv, const void *xv, int64_t n)
@@ -570,7 +546,7 @@ AVX2_FN static float vd_f16_tile_avx2(const void *wv, const void *xv, int64_t n)
     for (int64_t i = 0; i < n; i += 8)
         acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 2 * i))),
                               _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + 2 * i))), acc);
-    return hsum256(acc);
+    return qx_hsum256(acc);
 }
 
 /* Four accumulators over 32-element steps, reduced pairwise with horizontal adds, and a tail
@@ -608,7 +584,7 @@ AVX2_FN static float vd_bf16_avx2(const void *wv, const void *xv, int64_t n)
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
         a0 = _mm256_fmadd_ps(bf16x8(w + 2 * i), bf16x8(x + 2 * i), a0);
-    float s = hsum256(a0);
+    float s = qx_hsum256(a0);
     for (; i < n; i++)
         s += bf16_to_f32_inl(rd16(w + 2 * i)) * bf16_to_f32_inl(rd16(x + 2 * i));
     return s;
@@ -633,9 +609,9 @@ AVX2_FN static float vd_q8_0_q8_0_avx2(const void *wv, const void *xv, int64_t n
     for (int64_t b = 0; b < nb; b++, p += 34, q += 34) {
         const __m256i s = dot_i8x32(_mm256_loadu_si256((const __m256i *)(p + 2)),
                                     _mm256_loadu_si256((const __m256i *)(q + 2)));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(p) * h2f(q)), _mm256_cvtepi32_ps(s), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(qx_h2f(p) * qx_h2f(q)), _mm256_cvtepi32_ps(s), acc);
     }
-    return hsum256(acc);
+    return qx_hsum256(acc);
 }
 
 /* Four activation rows against one weight row: each row keeps its own accumulator and
@@ -655,10 +631,10 @@ AVX2_FN static void vd4_f32_tile_avx2(const void *wv, const void *xv, size_t xs,
         a2 = _mm256_fmadd_ps(wv8, _mm256_loadu_ps(x2 + i), a2);
         a3 = _mm256_fmadd_ps(wv8, _mm256_loadu_ps(x3 + i), a3);
     }
-    out[0] = hsum256(a0);
-    out[1] = hsum256(a1);
-    out[2] = hsum256(a2);
-    out[3] = hsum256(a3);
+    out[0] = qx_hsum256(a0);
+    out[1] = qx_hsum256(a1);
+    out[2] = qx_hsum256(a2);
+    out[3] = qx_hsum256(a3);
 }
 
 /* Two weight rows (rs bytes apart) by four activation rows: eight independent accumulators,
@@ -687,14 +663,14 @@ AVX2_FN static void vd8_f32_tile_avx2(const void *wv, size_t rs, const void *xv,
         b2 = _mm256_fmadd_ps(v, y2, b2);
         b3 = _mm256_fmadd_ps(v, y3, b3);
     }
-    out[0] = hsum256(a0);
-    out[1] = hsum256(a1);
-    out[2] = hsum256(a2);
-    out[3] = hsum256(a3);
-    out[4] = hsum256(b0);
-    out[5] = hsum256(b1);
-    out[6] = hsum256(b2);
-    out[7] = hsum256(b3);
+    out[0] = qx_hsum256(a0);
+    out[1] = qx_hsum256(a1);
+    out[2] = qx_hsum256(a2);
+    out[3] = qx_hsum256(a3);
+    out[4] = qx_hsum256(b0);
+    out[5] = qx_hsum256(b1);
+    out[6] = qx_hsum256(b2);
+    out[7] = qx_hsum256(b3);
 }
 
 AVX2_FN static __m256 f16x8(const uint8_t *p)
@@ -713,10 +689,104 @@ AVX2_FN static void vd4_f16_tile_avx2(const void *wv, const void *xv, size_t xs,
         a2 = _mm256_fmadd_ps(wv8, f16x8(x + 2 * xs + 2 * i), a2);
         a3 = _mm256_fmadd_ps(wv8, f16x8(x + 3 * xs + 2 * i), a3);
     }
-    out[0] = hsum256(a0);
-    out[1] = hsum256(a1);
-    out[2] = hsum256(a2);
-    out[3] = hsum256(a3);
+    out[0] = qx_hsum256(a0);
+    out[1] = qx_hsum256(a1);
+    out[2] = qx_hsum256(a2);
+    out[3] = qx_hsum256(a3);
+}
+
+/* vd4_f16_tile_avx2 for two weight rows: each activation vector is widened once for both. */
+AVX2_FN static void vd8_f16_tile_avx2(const void *wv, size_t rs, const void *xv, size_t xs, int64_t n, float *out)
+{
+    const uint8_t *w0 = wv, *w1 = w0 + rs, *x = xv;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps(), b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += 8) {
+        const __m256 u = f16x8(w0 + 2 * i), v = f16x8(w1 + 2 * i);
+        const __m256 y0 = f16x8(x + 2 * i), y1 = f16x8(x + xs + 2 * i), y2 = f16x8(x + 2 * xs + 2 * i),
+                     y3 = f16x8(x + 3 * xs + 2 * i);
+        a0 = _mm256_fmadd_ps(u, y0, a0);
+        a1 = _mm256_fmadd_ps(u, y1, a1);
+        a2 = _mm256_fmadd_ps(u, y2, a2);
+        a3 = _mm256_fmadd_ps(u, y3, a3);
+        b0 = _mm256_fmadd_ps(v, y0, b0);
+        b1 = _mm256_fmadd_ps(v, y1, b1);
+        b2 = _mm256_fmadd_ps(v, y2, b2);
+        b3 = _mm256_fmadd_ps(v, y3, b3);
+    }
+    out[0] = qx_hsum256(a0);
+    out[1] = qx_hsum256(a1);
+    out[2] = qx_hsum256(a2);
+    out[3] = qx_hsum256(a3);
+    out[4] = qx_hsum256(b0);
+    out[5] = qx_hsum256(b1);
+    out[6] = qx_hsum256(b2);
+    out[7] = qx_hsum256(b3);
+}
+
+/* The half-weight tile kernels again, on activations widened to float beforehand (exactly:
+   every half is a float), so the sums are the same bit for bit and the loop converts only
+   the weights. */
+AVX2_FN static float vd_f16_f32x_tile_avx2(const void *wv, const void *xv, int64_t n)
+{
+    const uint8_t *w = wv;
+    const float *x = xv;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += 8)
+        acc = _mm256_fmadd_ps(f16x8(w + 2 * i), _mm256_loadu_ps(x + i), acc);
+    return qx_hsum256(acc);
+}
+
+AVX2_FN static void vd4_f16_f32x_tile_avx2(const void *wv, const void *xv, size_t xs, int64_t n, float *out)
+{
+    const uint8_t *w = wv, *xb = xv;
+    const float *x0 = (const float *)(const void *)xb, *x1 = (const float *)(const void *)(xb + xs),
+                *x2 = (const float *)(const void *)(xb + 2 * xs), *x3 = (const float *)(const void *)(xb + 3 * xs);
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += 8) {
+        const __m256 u = f16x8(w + 2 * i);
+        a0 = _mm256_fmadd_ps(u, _mm256_loadu_ps(x0 + i), a0);
+        a1 = _mm256_fmadd_ps(u, _mm256_loadu_ps(x1 + i), a1);
+        a2 = _mm256_fmadd_ps(u, _mm256_loadu_ps(x2 + i), a2);
+        a3 = _mm256_fmadd_ps(u, _mm256_loadu_ps(x3 + i), a3);
+    }
+    out[0] = qx_hsum256(a0);
+    out[1] = qx_hsum256(a1);
+    out[2] = qx_hsum256(a2);
+    out[3] = qx_hsum256(a3);
+}
+
+AVX2_FN static void vd8_f16_f32x_tile_avx2(const void *wv, size_t rs, const void *xv, size_t xs, int64_t n,
+                                           float *out)
+{
+    const uint8_t *w0 = wv, *w1 = w0 + rs, *xb = xv;
+    const float *x0 = (const float *)(const void *)xb, *x1 = (const float *)(const void *)(xb + xs),
+                *x2 = (const float *)(const void *)(xb + 2 * xs), *x3 = (const float *)(const void *)(xb + 3 * xs);
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps(), b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += 8) {
+        const __m256 u = f16x8(w0 + 2 * i), v = f16x8(w1 + 2 * i);
+        __m256 y0 = _mm256_loadu_ps(x0 + i), y1 = _mm256_loadu_ps(x1 + i), y2 = _mm256_loadu_ps(x2 + i),
+               y3 = _mm256_loadu_ps(x3 + i);
+        /* loaded once for both weight rows (see vd8_f32_tile_avx2) */
+        __asm__("" : "+x"(y0), "+x"(y1), "+x"(y2), "+x"(y3));
+        a0 = _mm256_fmadd_ps(u, y0, a0);
+        a1 = _mm256_fmadd_ps(u, y1, a1);
+        a2 = _mm256_fmadd_ps(u, y2, a2);
+        a3 = _mm256_fmadd_ps(u, y3, a3);
+        b0 = _mm256_fmadd_ps(v, y0, b0);
+        b1 = _mm256_fmadd_ps(v, y1, b1);
+        b2 = _mm256_fmadd_ps(v, y2, b2);
+        b3 = _mm256_fmadd_ps(v, y3, b3);
+    }
+    out[0] = qx_hsum256(a0);
+    out[1] = qx_hsum256(a1);
+    out[2] = qx_hsum256(a2);
+    out[3] = qx_hsum256(a3);
+    out[4] = qx_hsum256(b0);
+    out[5] = qx_hsum256(b1);
+    out[6] = qx_hsum256(b2);
+    out[7] = qx_hsum256(b3);
 }
 
 AVX2_FN static void vd4_q8_0_q8_0_avx2(const void *wv, const void *xv, size_t xs, int64_t n, float *out)
@@ -726,17 +796,17 @@ AVX2_FN static void vd4_q8_0_q8_0_avx2(const void *wv, const void *xv, size_t xs
     __m256 a[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
     for (int64_t b = 0; b < nb; b++, p += 34, q += 34) {
         const __m256i w = _mm256_loadu_si256((const __m256i *)(p + 2));
-        const float dw = h2f(p);
+        const float dw = qx_h2f(p);
         /* unrolled, so the accumulators stay in registers */
 #pragma GCC unroll 4
         for (int e = 0; e < 4; e++) {
             const uint8_t *qe = q + (size_t)e * xs;
             const __m256i s = dot_i8x32(w, _mm256_loadu_si256((const __m256i *)(qe + 2)));
-            a[e] = _mm256_fmadd_ps(_mm256_set1_ps(dw * h2f(qe)), _mm256_cvtepi32_ps(s), a[e]);
+            a[e] = _mm256_fmadd_ps(_mm256_set1_ps(dw * qx_h2f(qe)), _mm256_cvtepi32_ps(s), a[e]);
         }
     }
     for (int e = 0; e < 4; e++)
-        out[e] = hsum256(a[e]);
+        out[e] = qx_hsum256(a[e]);
 }
 
 /* vd_f32_avx2 and vd_f16_avx2 for four activation rows: each row's vector part exactly as
@@ -791,10 +861,10 @@ AVX2_FN static void vd4_f16_avx2(const void *wv, const void *xv, size_t xs, int6
         s[r] = _mm_cvtss_f32(_mm_hadd_ps(t, t));
     }
     for (int64_t i = np; i < n; i++) {
-        const float wi = h2f(w + 2 * i);
+        const float wi = qx_h2f(w + 2 * i);
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++)
-            s[r] += (double)(wi * h2f(x[r] + 2 * i));
+            s[r] += (double)(wi * qx_h2f(x[r] + 2 * i));
     }
     for (int r = 0; r < 4; r++)
         out[r] = (float)s[r];
@@ -811,14 +881,10 @@ AVX2_FN static float vd_q4_0_q8_0_avx2(const void *wv, const void *xv, int64_t n
         __m256i w = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), lo4);
         w = _mm256_sub_epi8(w, eight);
         const __m256i s = dot_i8x32(w, _mm256_loadu_si256((const __m256i *)(q + 2)));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(p) * h2f(q)), _mm256_cvtepi32_ps(s), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(qx_h2f(p) * qx_h2f(q)), _mm256_cvtepi32_ps(s), acc);
     }
-    return hsum256(acc);
+    return qx_hsum256(acc);
 }
-
-/* The K-quant kernels are the portable integer loops, compiled for AVX2 so they vectorise. */
-AVX2_FN static float vd_q4_K_q8_K_avx2(const void *w, const void *x, int64_t n) { return vd_q4_K_q8_K_inl(w, x, n); }
-AVX2_FN static float vd_q6_K_q8_K_avx2(const void *w, const void *x, int64_t n) { return vd_q6_K_q8_K_inl(w, x, n); }
 
 int quant_have_avx2(void)
 {
@@ -844,10 +910,15 @@ int quant_dequant_row_fast(uint32_t type, const void *row, float *out, int64_t n
 quant_vec_dot4_fn quant_dot4_kernel(quant_vec_dot_fn single)
 {
 #ifdef QUANT_X86
+    const quant_vec_dot4_fn v = quant_avx512_dot4(single), k = quant_kquant_avx2_dot4(single);
+    if (v || k)
+        return v ? v : k;
     if (single == vd_f32_tile_avx2)
         return vd4_f32_tile_avx2;
     if (single == vd_f16_tile_avx2)
         return vd4_f16_tile_avx2;
+    if (single == vd_f16_f32x_tile_avx2)
+        return vd4_f16_f32x_tile_avx2;
     if (single == vd_q8_0_q8_0_avx2)
         return vd4_q8_0_q8_0_avx2;
     if (single == vd_f32_avx2)
@@ -863,12 +934,29 @@ quant_vec_dot4_fn quant_dot4_kernel(quant_vec_dot_fn single)
 quant_vec_dot4x2_fn quant_dot4x2_kernel(quant_vec_dot_fn single)
 {
 #ifdef QUANT_X86
+    const quant_vec_dot4x2_fn v = quant_avx512_dot4x2(single);
+    if (v)
+        return v;
     if (single == vd_f32_tile_avx2)
         return vd8_f32_tile_avx2;
+    if (single == vd_f16_tile_avx2)
+        return vd8_f16_tile_avx2;
+    if (single == vd_f16_f32x_tile_avx2)
+        return vd8_f16_f32x_tile_avx2;
 #else
     (void)single;
 #endif
     return NULL;
+}
+
+quant_vec_rows4_fn quant_rows4_kernel(quant_vec_dot_fn single)
+{
+    return quant_avx512_rows4(single);
+}
+
+int quant_isa(void)
+{
+    return quant_have_avx512vnni() ? QUANT_ISA_AVX512 : quant_have_avx2() ? QUANT_ISA_AVX2 : QUANT_ISA_PORTABLE;
 }
 
 quant_vec_dot_fn quant_tile_dot_kernel(uint32_t wtype)
@@ -885,22 +973,39 @@ quant_vec_dot_fn quant_tile_dot_kernel(uint32_t wtype)
 #endif
 }
 
-quant_vec_dot_fn quant_vec_dot_kernel(uint32_t wtype, int avx2)
+quant_vec_dot_fn quant_tile_dot_f32act_kernel(uint32_t wtype)
 {
 #ifdef QUANT_X86
-    if (avx2)
+    switch (wtype) {
+    case GGML_TYPE_F32: return vd_f32_tile_avx2;
+    case GGML_TYPE_F16: return vd_f16_f32x_tile_avx2;
+    default: return NULL;
+    }
+#else
+    (void)wtype;
+    return NULL;
+#endif
+}
+
+quant_vec_dot_fn quant_vec_dot_kernel(uint32_t wtype, int isa)
+{
+    if (isa >= QUANT_ISA_AVX512) {
+        const quant_vec_dot_fn v = quant_avx512_dot(wtype);
+        if (v)
+            return v;
+    }
+#ifdef QUANT_X86
+    if (isa >= QUANT_ISA_AVX2)
         switch (wtype) {
         case GGML_TYPE_F32: return vd_f32_avx2;
         case GGML_TYPE_F16: return vd_f16_avx2;
         case GGML_TYPE_BF16: return vd_bf16_avx2;
         case GGML_TYPE_Q8_0: return vd_q8_0_q8_0_avx2;
         case GGML_TYPE_Q4_0: return vd_q4_0_q8_0_avx2;
-        case GGML_TYPE_Q4_K: return vd_q4_K_q8_K_avx2;
-        case GGML_TYPE_Q6_K: return vd_q6_K_q8_K_avx2;
+        case GGML_TYPE_Q4_K:
+        case GGML_TYPE_Q6_K: return quant_kquant_avx2_dot(wtype);
         default: return vd_none;
         }
-#else
-    (void)avx2;
 #endif
     switch (wtype) {
     case GGML_TYPE_F32: return vd_f32;

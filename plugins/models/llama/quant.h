@@ -44,13 +44,21 @@ uint32_t quant_vec_dot_type(uint32_t wtype);
 void quant_act_row(uint32_t vtype, const float *x, void *out, int64_t n);
 /* row . x for a weight row of the given type and x converted by quant_act_row. */
 typedef float (*quant_vec_dot_fn)(const void *row, const void *x, int64_t n);
-/* The AVX2 kernels (avx2 != 0) may only be asked for when quant_have_avx2() is true. */
-quant_vec_dot_fn quant_vec_dot_kernel(uint32_t wtype, int avx2);
+/* Instruction sets, each level including the ones below it. */
+enum { QUANT_ISA_PORTABLE = 0, QUANT_ISA_AVX2 = 1, QUANT_ISA_AVX512 = 2 /* F, VL, BW, VNNI */ };
+/* The highest level this CPU runs. */
+int quant_isa(void);
+/* The kernel of the highest level <= isa that has one for wtype; isa may only name a level
+   the CPU runs. The AVX2 and AVX-512 kernels of a type give identical sums. */
+quant_vec_dot_fn quant_vec_dot_kernel(uint32_t wtype, int isa);
 int quant_have_avx2(void);
 /* For batches of F32 and F16 weights (n a multiple of 8), with activations converted by
    quant_act_row: the AVX2 dot product in the order of the reference's tiled kernel. NULL for
    other types; only when quant_have_avx2() is true. */
 quant_vec_dot_fn quant_tile_dot_kernel(uint32_t wtype);
+/* The same sums with the activations widened to float (quant_dequant_row of the converted
+   row): bit-identical to quant_tile_dot_kernel's, fewer conversions in the loop. */
+quant_vec_dot_fn quant_tile_dot_f32act_kernel(uint32_t wtype);
 /* The same products for four activation rows xs bytes apart against one weight row, written
    to out[0..3], each summed exactly as `single` sums it; NULL when `single` has no such form. */
 typedef void (*quant_vec_dot4_fn)(const void *row, const void *x, size_t xs, int64_t n, float *out);
@@ -58,6 +66,10 @@ quant_vec_dot4_fn quant_dot4_kernel(quant_vec_dot_fn single);
 /* The same for two weight rows rs bytes apart: out[0..3] for the first, out[4..7] the second. */
 typedef void (*quant_vec_dot4x2_fn)(const void *row, size_t rs, const void *x, size_t xs, int64_t n, float *out);
 quant_vec_dot4x2_fn quant_dot4x2_kernel(quant_vec_dot_fn single);
+/* Four weight rows rs bytes apart against one activation row: out[0..3], each summed exactly
+   as `single` sums it (generation's products); NULL when `single` has no such form. */
+typedef void (*quant_vec_rows4_fn)(const void *row, size_t rs, const void *x, int64_t n, float *out);
+quant_vec_rows4_fn quant_rows4_kernel(quant_vec_dot_fn single);
 
 /* Round-to-nearest quantisation of one row (for writing synthetic models); returns bytes
    written, 0 for unsupported types. Not tuned for quality. */
