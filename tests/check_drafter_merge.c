@@ -36,11 +36,12 @@ static int fx_propose(void *inst, dk_session *s, const dk_token *ctx, size_t n_c
 static int fx_propose_dist(void *inst, dk_session *s, const dk_token *ctx, size_t n_ctx,
                            dk_draft *out, dk_draft_dist *q, dk_error *err) {
   int rc = fx_propose(inst, s, ctx, n_ctx, out, err);
-  for (size_t i = 0; i < out->n; i++) {
-    q->ids[i * q->k] = out->tokens[i];
-    q->probs[i * q->k] = 1;
-    for (size_t j = 1; j < q->k; j++) q->ids[i * q->k + j] = -1, q->probs[i * q->k + j] = 0;
-  }
+  /* all mass on the node's token: first entry of a sparse row, or dense */
+  for (size_t i = 0; i < out->n; i++)
+    for (size_t j = 0; j < q->k; j++) {
+      if (q->ids) q->ids[i * q->k + j] = j ? -1 : out->tokens[i];
+      q->probs[i * q->k + j] = (q->ids ? j == 0 : (dk_token)j == out->tokens[i]) ? 1.0f : 0.0f;
+    }
   return rc;
 }
 static void fx_observe(void *inst, const dk_token *acc, size_t n_acc, size_t n_prop) {
@@ -167,6 +168,44 @@ START_TEST(test_merge_capacity) {
 }
 END_TEST
 
+/* When every member reports its distribution, each node of the merged
+ * tree carries the row of the member that added it, sparse or dense. */
+START_TEST(test_merge_rows) {
+  dk_error err;
+  dk_error_clear(&err);
+  fixed f[2];
+  struct dk_drafter_iface ifs[2] = {fx_iface("d"), fx_iface("d")};
+  fx_set(&f[0], 2, (dk_token[]){5, 6}, (int32_t[]){-1, 0});
+  fx_set(&f[1], 3, (dk_token[]){5, 7, 8}, (int32_t[]){-1, 0, -1});
+  dk_drafter_proxy px[2];
+  for (int i = 0; i < 2; i++) dk_drafter_proxy_init(&px[i], &ifs[i], &f[i], "fixed", NV);
+  dk_drafter_merge m;
+  dk_drafter_merge_init(&m, px, 2);
+  ck_assert_ptr_nonnull(m.ref.iface->propose_dist);
+  dk_token tok[8], ids[8 * 3];
+  int32_t par[8];
+  float probs[8 * NV];
+  for (int cap = 3; cap <= 8; cap++) {
+    int dense = cap > 4;
+    size_t k = dense ? NV : 3;
+    dk_draft d = {tok, par, 0, (size_t)(dense ? cap - 4 + 2 : cap)};
+    dk_draft_dist q = {sizeof q, k, dense ? NULL : ids, probs};
+    ck_assert_int_eq(m.ref.iface->propose_dist(m.ref.inst, NULL, tok, 0, &d, &q, &err), DK_OK);
+    /* capacity 3: the later member's root 8 (depth 1) stays, 7 (depth 2) goes */
+    if (d.cap == 3) tree_is(tok, par, d.n, (dk_token[]){5, 6, 8}, (int32_t[]){-1, 0, -1}, 3, "rows, cap 3");
+    if (d.cap == 4) tree_is(tok, par, d.n, (dk_token[]){5, 6, 7, 8}, (int32_t[]){-1, 0, 0, -1}, 4, "rows, cap 4");
+    for (size_t i = 0; i < d.n; i++) {
+      for (size_t j = 0; j < k; j++) {
+        dk_token t = dense ? (dk_token)j : ids[i * k + j];
+        ck_assert_msg(probs[i * k + j] == (t == tok[i] && (dense || j == 0) ? 1.0f : 0.0f),
+                      "cap %zu, node %zu, entry %zu", d.cap, i, j);
+      }
+    }
+  }
+  dk_drafter_merge_free(&m);
+}
+END_TEST
+
 /* A member's proposal goes through its checking proxy: a malformed one
  * fails the merged proposal, naming the drafter. */
 START_TEST(test_merge_checks_members) {
@@ -214,15 +253,8 @@ START_TEST(test_merge_fans_out) {
   mi->end(m.ref.inst, NULL);
   mi->reset(m.ref.inst);
   ck_assert(f[0].ends == 1 && f[2].ends == 1 && f[0].resets == 1 && f[2].resets == 1);
-  /* One member with a distribution: it alone proposes, with its q. */
-  ck_assert_ptr_nonnull(mi->propose_dist);
-  dk_token tok[4], ids[8];
-  int32_t par[4];
-  float probs[8];
-  dk_draft d = {tok, par, 0, 4};
-  dk_draft_dist q = {sizeof q, 2, ids, probs};
-  ck_assert_int_eq(mi->propose_dist(m.ref.inst, NULL, acc, 2, &d, &q, &err), DK_OK);
-  ck_assert(d.n == 1 && tok[0] == 5 && ids[0] == 5 && probs[0] == 1);
+  /* Not every member reports its distribution: the list does not either. */
+  ck_assert_ptr_null(mi->propose_dist);
   dk_drafter_merge_free(&m);
   /* A failed begin ends the members begun before it, and only them. */
   f[2].fail_begin = 1;
@@ -231,14 +263,9 @@ START_TEST(test_merge_fans_out) {
   ck_assert_int_eq(m.ref.iface->begin(m.ref.inst, NULL, &err), DK_ERR_INVALID);
   ck_assert(f[0].begins == 1 && f[0].ends == 1 && f[2].ends == 1);
   dk_drafter_merge_free(&m);
-  /* Two members with distributions, or none: not offered; no member
-   * with feedback ops: the list has none either. */
-  ifs[0] = fx_iface("d");
+  /* No member with feedback ops: the list has none either. */
   ifs[2] = fx_iface("");
-  for (int i = 0; i < 3; i++) dk_drafter_proxy_init(&px[i], &ifs[i], &f[i], "fixed", NV);
-  dk_drafter_merge_init(&m, px, 3);
-  ck_assert_ptr_null(m.ref.iface->propose_dist);
-  dk_drafter_merge_free(&m);
+  dk_drafter_proxy_init(&px[2], &ifs[2], &f[2], "fixed", NV);
   dk_drafter_merge_init(&m, &px[2], 1);
   ck_assert(!m.ref.iface->propose_dist && !m.ref.iface->observe && !m.ref.iface->observe_verified);
   dk_drafter_merge_free(&m);
@@ -253,9 +280,9 @@ static dk_error err;
 static void setup(void) {
   reg = dkh_registry();
   dk_error_clear(&err);
-  static const char *const libs[][2] = {{"hostile", "hostile"}, {"hashlm", "hashlm"}};
-  static const int kinds[] = {DK_KIND_DECODER, DK_KIND_MODEL};
-  for (size_t i = 0; i < 2; i++) {
+  static const char *const libs[][2] = {{"hostile", "hostile"}, {"hashlm", "hashlm"}, {"probe", "echo"}};
+  static const int kinds[] = {DK_KIND_DECODER, DK_KIND_MODEL, DK_KIND_DRAFTER};
+  for (size_t i = 0; i < 3; i++) {
     char path[4096];
     const dk_component *c;
     snprintf(path, sizeof path, "%s/%s.so", getenv("DECOKIT_FIXTURE_DIR"), libs[i][0]);
@@ -413,15 +440,77 @@ START_TEST(test_list_is_lossless) {
 }
 END_TEST
 
-/* Rejection verification needs one q per node: a list offers it only when
- * one member has it, so prompt lookup + n-gram cache is refused clearly. */
+/* Rejection verification needs a q for every node: a list with a member
+ * that reports none offers none, and the verifier says so. */
 START_TEST(test_list_without_dist_refuses_reject) {
   int rc;
-  dk_result *r = run_rc(HASH "decoder: { plugin: speculative, verify: reject }\n" LIST, "the cat", 1, &rc);
+  dk_result *r = run_rc(HASH "decoder: { plugin: speculative, verify: reject }\n"
+                             "drafter:\n  - { plugin: prompt_lookup }\n  - { plugin: echo }\n",
+                        "the cat", 1, &rc);
   ck_assert_int_lt(rc, 0);
   ck_assert_msg(strstr(err.msg, "verify: reject needs a drafter that reports its distribution"), "%s",
                 err.msg);
   dk_result_free(r);
+}
+END_TEST
+
+/* First tokens of 10,000 completions of the pipeline (draws with seeds
+ * base..base+9), counted by token id. */
+static void first_tokens(const char *pipeline, size_t base, size_t count[128], double *accepted) {
+  memset(count, 0, 128 * sizeof *count);
+  for (size_t k = 0; k < 10; k++) {
+    char y[2048];
+    snprintf(y, sizeof y, "%sgenerate: { max_tokens: 2, n: 1000, seed: %zu }\n", pipeline, base + k);
+    dk_result *r = run_ok(y, "the cat sat on the mat, the cat", 1);
+    for (size_t i = 0; i < 1000; i++) {
+      const dk_completion *c = &r->c[i];
+      count[c->n_tokens ? c->tokens[0] % 128 : 127]++;
+      if (accepted) *accepted += dkh_metric(c, "accepted");
+    }
+    dk_result_free(r);
+  }
+}
+
+/* Rejection sampling over a merged tree of a sampled draft-model tree and
+ * two deterministic drafters: the first token follows the same
+ * distribution as `sample` with the same chain (two-sample chi-square on
+ * the tokens seen at least 20 times in all, the rest pooled). */
+START_TEST(test_list_rejection_is_exact) {
+  static const char *const chain =
+      "samplers:\n  - { plugin: temperature, t: 0.7 }\n  - { plugin: top_k, k: 12 }\n  - { plugin: dist }\n";
+  char y[1024];
+  size_t a[128], b[128];
+  snprintf(y, sizeof y, HASH "%s", chain);
+  first_tokens(y, 100, a, NULL);
+  double accepted = 0;
+  snprintf(y, sizeof y,
+           HASH "%sdraft: { plugin: hashlm, window: 1 }\ndecoder: { plugin: speculative, verify: reject }\n"
+                "drafter:\n  - { plugin: draft_model, k: 2, width: 2, sample: true }\n"
+                "  - { plugin: prompt_lookup, tokens: 3 }\n  - { plugin: ngram_cache, max_n: 2 }\n",
+           chain);
+  first_tokens(y, 500, b, &accepted);
+  double chi2 = 0;
+  size_t cells = 0, ra = 0, rb = 0;
+  for (size_t t = 0; t < 128; t++) {
+    if (a[t] + b[t] < 20) {
+      ra += a[t], rb += b[t];
+      continue;
+    }
+    double d = (double)a[t] - (double)b[t];
+    chi2 += d * d / (double)(a[t] + b[t]);
+    cells++;
+  }
+  if (ra + rb) {
+    double d = (double)ra - (double)rb;
+    chi2 += d * d / (double)(ra + rb);
+    cells++;
+  }
+  /* 99.9% quantiles of chi-square with cells - 1 degrees of freedom */
+  static const double q999[] = {0, 10.83, 13.82, 16.27, 18.47, 20.52, 22.46, 24.32, 26.12, 27.88,
+                                29.59, 31.26, 32.91, 34.53, 36.12, 37.70};
+  ck_assert_msg(cells >= 3 && cells <= 16, "%zu cells", cells);
+  ck_assert_msg(chi2 < q999[cells - 1], "chi-square %g over %zu degrees of freedom", chi2, cells - 1);
+  ck_assert_msg(accepted > 10000 / 20.0, "only %g drafts accepted", accepted);
 }
 END_TEST
 
@@ -450,6 +539,7 @@ int main(void) {
   TCase *tm = tcase_create("merge");
   tcase_add_test(tm, test_merge_dedupes_in_order);
   tcase_add_test(tm, test_merge_capacity);
+  tcase_add_test(tm, test_merge_rows);
   tcase_add_test(tm, test_merge_checks_members);
   tcase_add_test(tm, test_merge_fans_out);
   suite_add_tcase(s, tm);
@@ -460,6 +550,7 @@ int main(void) {
   tcase_add_test(tp, test_list_errors);
   tcase_add_test(tp, test_list_is_lossless);
   tcase_add_test(tp, test_list_without_dist_refuses_reject);
+  tcase_add_test(tp, test_list_rejection_is_exact);
   tcase_add_test(tp, test_list_refuses_hostile_member);
   suite_add_tcase(s, tp);
   return dkh_run(s);
