@@ -78,7 +78,8 @@ void dk_pipeline_free(dk_pipeline *p) {
   block_free(p->model);
   block_free(p->draft);
   block_free(p->decoder);
-  block_free(p->drafter);
+  for (size_t i = 0; i < p->n_drafters; i++) block_clear(&p->drafter[i]);
+  free(p->drafter);
   block_free(p->constraint);
   for (size_t i = 0; i < p->n_samplers; i++) block_clear(&p->samplers[i]);
   for (size_t i = 0; i < p->n_scorers; i++) block_clear(&p->scorers[i]);
@@ -306,6 +307,10 @@ static int read_top(const walk *w, yaml_node_t *root, dk_pipeline *p) {
       rc = read_list(w, vn, key, &p->scorers, &p->n_scorers);
     } else if (strcmp(key, "generate") == 0) {
       rc = read_block(w, vn, key, 0, &p->generate);
+    } else if (strcmp(key, "drafter") == 0 && vn->type == YAML_SEQUENCE_NODE) {
+      rc = read_list(w, vn, key, &p->drafter, &p->n_drafters);
+      if (!rc && !p->n_drafters)
+        rc = at(w, vn, DK_ERR_INVALID, "'drafter' is an empty list: name at least one drafter");
     } else {
       slot = strcmp(key, "model") == 0     ? &p->model
              : strcmp(key, "draft") == 0   ? &p->draft
@@ -314,6 +319,7 @@ static int read_top(const walk *w, yaml_node_t *root, dk_pipeline *p) {
                                            : &p->constraint;
       *slot = calloc(1, sizeof **slot);
       if (!*slot) return dk_error_set(w->err, DK_ERR_NOMEM, "out of memory");
+      if (slot == &p->drafter) p->n_drafters = 1;
       rc = read_block(w, vn, key, 1, *slot);
     }
     if (rc) return rc;
@@ -632,8 +638,8 @@ static int set_flow(dk_block *b, const char *key, const flow_value *fv, const ch
 }
 
 /* `samplers.+=NAME` or `samplers.+={ plugin: NAME, key: value }` appends a block. */
-static int append_block(dk_block **list, size_t *n, const flow_value *fv, const char *what,
-                        dk_error *err) {
+static int append_block(dk_block **list, size_t *n, const char *section, const flow_value *fv,
+                        const char *what, dk_error *err) {
   const yaml_node_t *r = fv->root;
   if (!r || (r->type == YAML_SCALAR_NODE && !*scalar(r)) || r->type == YAML_SEQUENCE_NODE)
     return dk_error_set(err, DK_ERR_INVALID,
@@ -648,7 +654,7 @@ static int append_block(dk_block **list, size_t *n, const flow_value *fv, const 
     rc = (b->plugin = dk_strdup(scalar(r))) ? DK_OK : dk_error_set(err, DK_ERR_NOMEM, "out of memory");
   } else {
     walk w = {(yaml_document_t *)&fv->doc, what, err};
-    rc = read_block(&w, r, "samplers", 1, b);
+    rc = read_block(&w, r, section, 1, b);
     b->line = b->col = 0; /* from the command line: messages name the option */
     for (size_t i = 0; i < b->n_kv; i++) b->kv[i].line = b->kv[i].col = 0;
   }
@@ -681,12 +687,13 @@ int dk_pipeline_override(dk_pipeline *p, const char *assignment, dk_error *err) 
     /* nothing more */
   } else if (strcmp(sect, "generate") == 0) {
     rc = set_flow(&p->generate, path, &fv, label, err);
-  } else if (strcmp(sect, "samplers") == 0 || strcmp(sect, "scorers") == 0) {
-    int is_s = sect[1] == 'a';
-    dk_block **list = is_s ? &p->samplers : &p->scorers;
-    size_t *n = is_s ? &p->n_samplers : &p->n_scorers;
+  } else if (strcmp(sect, "samplers") == 0 || strcmp(sect, "scorers") == 0 ||
+             (strcmp(sect, "drafter") == 0 && (p->n_drafters > 1 || strcmp(path, "+") == 0))) {
+    int is_s = sect[1] == 'a', is_d = sect[0] == 'd';
+    dk_block **list = is_d ? &p->drafter : is_s ? &p->samplers : &p->scorers;
+    size_t *n = is_d ? &p->n_drafters : is_s ? &p->n_samplers : &p->n_scorers;
     if (strcmp(path, "+") == 0) {
-      rc = append_block(list, n, &fv, label, err);
+      rc = append_block(list, n, sect, &fv, label, err);
     } else {
       char *d2 = strchr(path, '.');
       dk_block *b = NULL;
@@ -716,6 +723,8 @@ int dk_pipeline_override(dk_pipeline *p, const char *assignment, dk_error *err) 
     } else {
       if (!*slot && !(*slot = calloc(1, sizeof **slot)))
         rc = dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+      else if (slot == &p->drafter && !p->n_drafters)
+        p->n_drafters = 1;
       if (!rc) rc = set_flow(*slot, path, &fv, label, err);
     }
   }
@@ -839,13 +848,15 @@ static int check_used(const dk_pipeline *p, dk_error *err) {
                         "a decoder that does",
                         p->file, opt[i].section, dn, opt[i].section);
   }
-  const dk_block *dr = p->drafter;
-  if (dr && !p->draft && dr->comp->lib->desc.abi_minor >= 2 &&
-      (dr->comp->hdr->caps & DK_CAP_DRAFTER_NEEDS_DRAFT_MODEL))
-    return dk_error_set(err, DK_ERR_INVALID,
-                        "%s:%d:%d: drafter: '%s' needs a draft model: add a 'draft' section "
-                        "(e.g. draft: { plugin: llama, path: draft.gguf })",
-                        p->file, dr->line, dr->col, dr->comp->hdr->name);
+  for (size_t i = 0; !p->draft && i < p->n_drafters; i++) {
+    const dk_block *dr = &p->drafter[i];
+    if (dr->comp->lib->desc.abi_minor >= 2 &&
+        (dr->comp->hdr->caps & DK_CAP_DRAFTER_NEEDS_DRAFT_MODEL))
+      return dk_error_set(err, DK_ERR_INVALID,
+                          "%s:%d:%d: drafter: '%s' needs a draft model: add a 'draft' section "
+                          "(e.g. draft: { plugin: llama, path: draft.gguf })",
+                          p->file, dr->line, dr->col, dr->comp->hdr->name);
+  }
   return DK_OK;
 }
 
@@ -866,7 +877,8 @@ int dk_pipeline_resolve(dk_pipeline *p, dk_registry *reg, const char *default_mo
   int rc = resolve_block(p, reg, p->model, DK_KIND_MODEL, "model", err);
   if (!rc && p->draft) rc = resolve_block(p, reg, p->draft, DK_KIND_MODEL, "draft", err);
   if (!rc) rc = resolve_block(p, reg, p->decoder, DK_KIND_DECODER, "decoder", err);
-  if (!rc && p->drafter) rc = resolve_block(p, reg, p->drafter, DK_KIND_DRAFTER, "drafter", err);
+  for (size_t i = 0; !rc && i < p->n_drafters; i++)
+    rc = resolve_block(p, reg, &p->drafter[i], DK_KIND_DRAFTER, "drafter", err);
   if (!rc && p->constraint)
     rc = resolve_block(p, reg, p->constraint, DK_KIND_CONSTRAINT, "constraint", err);
   for (size_t i = 0; !rc && i < p->n_samplers; i++)
@@ -912,7 +924,7 @@ int dk_pipeline_fingerprint(const dk_pipeline *p, char out[17]) {
   canon_block(p->model, "model", &buf, &len, &cap);
   canon_block(p->draft, "draft", &buf, &len, &cap);
   canon_block(p->decoder, "decoder", &buf, &len, &cap);
-  canon_block(p->drafter, "drafter", &buf, &len, &cap);
+  for (size_t i = 0; i < p->n_drafters; i++) canon_block(&p->drafter[i], "drafter", &buf, &len, &cap);
   canon_block(p->constraint, "constraint", &buf, &len, &cap);
   for (size_t i = 0; i < p->n_samplers; i++) canon_block(&p->samplers[i], "sampler", &buf, &len, &cap);
   for (size_t i = 0; i < p->n_scorers; i++) canon_block(&p->scorers[i], "scorer", &buf, &len, &cap);

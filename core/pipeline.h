@@ -34,6 +34,9 @@ typedef struct dk_pipeline {
   long version;
   char *plugin_path;
   dk_block *model, *draft, *decoder, *drafter, *constraint;
+  /* drafter points at n_drafters blocks: one for a single `drafter:` block,
+   * more for a sequence, whose proposals are merged into one tree. */
+  size_t n_drafters;
   dk_block *samplers;
   size_t n_samplers;
   dk_block *scorers;

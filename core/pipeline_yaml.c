@@ -101,12 +101,16 @@ char *dk_pipeline_yaml(const dk_pipeline *p) {
     const char *name;
     const dk_block *b;
   } single[] = {{"model", p->model},     {"draft", p->draft},          {"decoder", p->decoder},
-                {"drafter", p->drafter}, {"constraint", p->constraint}};
+                {"drafter", p->n_drafters == 1 ? p->drafter : NULL}, {"constraint", p->constraint}};
   for (size_t i = 0; i < sizeof single / sizeof *single; i++) {
     if (!single[i].b || !single[i].b->comp) continue;
     put(&buf, &len, &cap, single[i].name);
     put_block(p, single[i].b, ": ", &buf, &len, &cap);
   }
+  /* A list of one reads back as the same pipeline as the single block. */
+  if (p->n_drafters > 1) put(&buf, &len, &cap, "drafter:\n");
+  for (size_t i = 0; p->n_drafters > 1 && i < p->n_drafters; i++)
+    put_block(p, &p->drafter[i], "  - ", &buf, &len, &cap);
   if (p->n_samplers) put(&buf, &len, &cap, "samplers:\n");
   for (size_t i = 0; i < p->n_samplers; i++) put_block(p, &p->samplers[i], "  - ", &buf, &len, &cap);
   if (p->n_scorers) put(&buf, &len, &cap, "scorers:\n");

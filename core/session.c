@@ -124,8 +124,8 @@ int dk_run_new(dk_pipeline *p, const dk_run_opts *opts, dk_run **out, dk_error *
     run->threads = n > 0 ? (int)n : 1;
   }
   openblas_set_num_threads(run->threads);
-  /* Stream ids: 0 model, 1 draft, 2 decoder, 3 drafter, 4 constraint,
-   * 100+ scorers, 1000*(completion+1)+i samplers, +600+i branch samplers,
+  /* Stream ids: 0 model, 1 draft, 2 decoder, 3 (first) drafter, 4 constraint,
+   * 100+ scorers, 200+i drafter i > 0, 1000*(completion+1)+i samplers, +600+i branch samplers,
    * +998 the chain's final draw, +999 the decoder's session_rng. */
   int rc = make_instance(run, p->model, 0, NULL, &run->model, err);
   if (!rc && (rc = model_info(run->model, &run->info, err))) dk_block_error(p, p->model, err);
@@ -150,7 +150,14 @@ int dk_run_new(dk_pipeline *p, const dk_run_opts *opts, dk_run **out, dk_error *
   /* One compiled constraint per run; completions fork it. */
   if (!rc && p->constraint)
     rc = make_instance(run, p->constraint, 4, &run->vocab, &run->constraint, err);
-  if (!rc && p->drafter) rc = make_instance(run, p->drafter, 3, &run->vocab, &run->drafter, err);
+  if (!rc && p->n_drafters) {
+    run->drafters = calloc(p->n_drafters, sizeof *run->drafters);
+    if (!run->drafters) rc = dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < p->n_drafters; i++) {
+      rc = make_instance(run, &p->drafter[i], i ? 200 + i : 3, &run->vocab, &run->drafters[i], err);
+      run->n_drafters = i + 1;
+    }
+  }
   if (!rc && p->n_scorers) {
     run->scorers = calloc(p->n_scorers, sizeof *run->scorers);
     if (!run->scorers) rc = dk_error_set(err, DK_ERR_NOMEM, "out of memory");
@@ -183,7 +190,8 @@ void dk_run_free(dk_run *run) {
   if (!run) return;
   for (size_t i = 0; i < run->n_scorers; i++) dk_instance_destroy(run->scorers[i]);
   free(run->scorers);
-  dk_instance_destroy(run->drafter);
+  for (size_t i = 0; i < run->n_drafters; i++) dk_instance_destroy(run->drafters[i]);
+  free(run->drafters);
   dk_instance_destroy(run->constraint);
   dk_instance_destroy(run->decoder);
   dk_instance_destroy(run->draft);
@@ -208,7 +216,8 @@ const dk_model_ref *dk_session_draft_model(dk_session *s) {
   return s->run->draft ? &s->draft_px.ref : NULL;
 }
 const dk_drafter_ref *dk_session_drafter(dk_session *s) {
-  return s->run->drafter ? &s->drafter_px.ref : NULL;
+  size_t n = s->run->n_drafters;
+  return n > 1 ? &s->drafter_merge.ref : n ? &s->drafter_px[0].ref : NULL;
 }
 const dk_constraint_ref *dk_session_constraint(dk_session *s) {
   return s->constraint ? &s->constraint_ref : NULL;
@@ -253,6 +262,8 @@ static void session_free(dk_session *s) {
   dk_chain_free(&s->chain);
   dk_instance_destroy(s->constraint);
   free(s->scorer_px);
+  dk_drafter_merge_free(&s->drafter_merge);
+  free(s->drafter_px);
   free(s->cand_buf);
   free(s->lp_buf);
   free(s->ctx_buf);
@@ -310,12 +321,16 @@ static int session_init(dk_session *s, dk_run *run, size_t index, const dk_token
   if (run->draft)
     dk_model_proxy_init(&s->draft_px, model_iface(run->draft), run->draft->inst,
                         &run->draft_info, &s->draft_meter);
-  if (run->drafter) {
-    const struct dk_drafter_iface *di =
-        (const struct dk_drafter_iface *)(const void *)run->drafter->comp->hdr;
-    dk_drafter_proxy_init(&s->drafter_px, di, run->drafter->inst, run->drafter->comp->hdr->name,
-                          run->info.n_vocab);
-    if (di->reset) di->reset(run->drafter->inst);
+  if (run->n_drafters) {
+    s->drafter_px = calloc(run->n_drafters, sizeof *s->drafter_px);
+    if (!s->drafter_px) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < run->n_drafters; i++) {
+      const dk_instance *in = run->drafters[i];
+      const struct dk_drafter_iface *di = (const struct dk_drafter_iface *)(const void *)in->comp->hdr;
+      dk_drafter_proxy_init(&s->drafter_px[i], di, in->inst, in->comp->hdr->name, run->info.n_vocab);
+      if (di->reset) di->reset(in->inst);
+    }
+    if (run->n_drafters > 1) dk_drafter_merge_init(&s->drafter_merge, s->drafter_px, run->n_drafters);
   }
   if (run->n_scorers) {
     s->scorer_px = calloc(run->n_scorers, sizeof *s->scorer_px);
@@ -407,13 +422,13 @@ static int run_completion(dk_run *run, size_t index, dk_seq seq, const dk_token 
   s.seq = seq;
   const dk_decoder_iface *di = (const dk_decoder_iface *)(const void *)run->decoder->comp->hdr;
   void *dec = run->decoder->inst;
-  const struct dk_drafter_iface *dr = run->drafter ? s.drafter_px.real : NULL;
+  const dk_drafter_ref *dr = rc ? NULL : dk_session_drafter(&s);
   if (!rc && s.max_tokens == 0) {
     dk_session_finish(&s, "length");
   } else if (!rc) {
     /* end runs only for a begin that succeeded (or that there was none). */
     int dr_begun = 0, dec_begun = 0;
-    if (dr && dr->begin) rc = s.drafter_px.iface.begin(&s.drafter_px, &s, err);
+    if (dr && dr->iface->begin) rc = dr->iface->begin(dr->inst, &s, err);
     dr_begun = rc == DK_OK;
     if (rc) {
       dk_error_ensure(err, rc, "begin");
@@ -423,7 +438,7 @@ static int run_completion(dk_run *run, size_t index, dk_seq seq, const dk_token 
     dec_begun = rc == DK_OK;
     if (!rc) rc = step_loop(&s, di, dec, err);
     if (dec_begun && di->end) di->end(dec, &s);
-    if (dr_begun && dr && dr->end) dr->end(run->drafter->inst, &s);
+    if (dr_begun && dr && dr->iface->end) dr->iface->end(dr->inst, &s);
     if (rc == DK_DONE) {
       if (!c->stop_reason) dk_session_finish(&s, "done"); /* the decoder ended it, no stop fired */
       rc = DK_OK;

@@ -3,6 +3,7 @@
 #define DK_CORE_SESSION_IMPL_H
 
 #include "chain.h"
+#include "drafter_merge.h"
 #include "model_proxy.h"
 #include "plugin_proxy.h"
 #include "session.h"
@@ -12,7 +13,9 @@ struct dk_run {
   dk_run_opts opts;
   int threads;
   uint64_t seed;
-  dk_instance *model, *draft, *decoder, *drafter;
+  dk_instance *model, *draft, *decoder;
+  dk_instance **drafters; /* the pipeline's drafter list, in order */
+  size_t n_drafters;
   dk_instance *constraint; /* compiled once; each completion forks it */
   dk_instance **scorers;
   size_t n_scorers;
@@ -49,7 +52,8 @@ struct dk_session {
   dk_rng chain_rng; /* the chain's final draw when no sampler selects */
   dk_model_meter meter, draft_meter;
   dk_model_proxy model_px, draft_px;
-  dk_drafter_proxy drafter_px;
+  dk_drafter_proxy *drafter_px; /* one per drafter */
+  dk_drafter_merge drafter_merge; /* what decoders see for two or more */
   dk_constraint_ref constraint_ref;
   dk_scorer_proxy *scorer_px;
   dk_token_data *cand_buf;  /* the chain's working candidates */

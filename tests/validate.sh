@@ -91,6 +91,9 @@ expect 3 "create() refusal (validate)" -- "$dk" validate --plugin-path "$fx" "$t
 printf 'decokit: 1\ndecoder: { plugin: speculative }\ndrafter: { plugin: draft_model }\n' >"$tmp/spec.yaml"
 expect 3 "drafter without its draft model" -- "$dk" validate "$tmp/spec.yaml"
 has "$tmp/err" "spec.yaml:3:10: drafter: 'draft_model' needs a draft model" "missing draft model is located"
+printf 'decokit: 1\ndecoder: { plugin: speculative }\ndrafter:\n  - { plugin: prompt_lookup }\n  - { plugin: draft_model }\n' >"$tmp/spec-list.yaml"
+expect 3 "a drafter list member without its draft model" -- "$dk" validate "$tmp/spec-list.yaml"
+has "$tmp/err" "spec-list.yaml:5:5: drafter: 'draft_model' needs a draft model" "the list member is located"
 
 # An error while decoding names the block whose plugin reported it.
 

@@ -210,11 +210,20 @@ static json_t *settings_json(const dk_pipeline *p) {
   const struct {
     const char *name;
     const dk_block *b;
-  } single[] = {{"model", p->model},     {"draft", p->draft},          {"decoder", p->decoder},
-                {"drafter", p->drafter}, {"constraint", p->constraint}};
+  } single[] = {{"model", p->model},
+                {"draft", p->draft},
+                {"decoder", p->decoder},
+                {"drafter", p->n_drafters == 1 ? p->drafter : NULL},
+                {"constraint", p->constraint}};
   for (size_t i = 0; i < sizeof single / sizeof *single; i++)
     if (single[i].b) json_object_set_new(o, single[i].name, block_json(single[i].b));
-  json_t *s = json_array();
+  json_t *s;
+  if (p->n_drafters > 1) { /* a list of drafters, as the pipeline wrote it */
+    s = json_array();
+    for (size_t i = 0; i < p->n_drafters; i++) json_array_append_new(s, block_json(&p->drafter[i]));
+    json_object_set_new(o, "drafter", s);
+  }
+  s = json_array();
   for (size_t i = 0; i < p->n_samplers; i++) json_array_append_new(s, block_json(&p->samplers[i]));
   json_object_set_new(o, "samplers", s);
   s = json_array();

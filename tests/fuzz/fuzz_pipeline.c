@@ -35,7 +35,8 @@ static int names_only(const dk_block *b) { return !b || !b->plugin || !strchr(b-
 
 static int safe_to_resolve(const dk_pipeline *p) {
   int ok = names_only(p->model) && names_only(p->draft) && names_only(p->decoder) &&
-           names_only(p->drafter) && names_only(p->constraint);
+           names_only(p->constraint);
+  for (size_t i = 0; ok && i < p->n_drafters; i++) ok = names_only(&p->drafter[i]);
   for (size_t i = 0; ok && i < p->n_samplers; i++) ok = names_only(&p->samplers[i]);
   for (size_t i = 0; ok && i < p->n_scorers; i++) ok = names_only(&p->scorers[i]);
   return ok;
