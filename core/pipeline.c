@@ -848,6 +848,11 @@ static int check_used(const dk_pipeline *p, dk_error *err) {
                         "a decoder that does",
                         p->file, opt[i].section, dn, opt[i].section);
   }
+  if (declares && (caps & DK_CAP_DECODER_NEEDS_SCORERS) && !p->n_scorers)
+    return dk_error_set(err, DK_ERR_INVALID,
+                        "%s:%d:%d: decoder: '%s' needs at least one scorer: add a 'scorers' list "
+                        "(e.g. scorers: [ { plugin: keyword, keywords: [word] } ])",
+                        p->file, p->decoder->line, p->decoder->col, dn);
   for (size_t i = 0; !p->draft && i < p->n_drafters; i++) {
     const dk_block *dr = &p->drafter[i];
     if (dr->comp->lib->desc.abi_minor >= 2 &&

@@ -109,6 +109,19 @@ static int model_info(dk_instance *in, dk_model_info *info, dk_error *err) {
   return check_caps(in, info, err);
 }
 
+/* A plugin that declares it reads hidden states, on a model without them,
+ * is refused before any output, at the plugin's block. */
+static int check_hidden(const dk_run *run, const dk_block *b, const dk_instance *in, dk_error *err) {
+  const dk_component *c = in->comp;
+  if (c->lib->desc.abi_minor < 2 || !(c->hdr->caps & DK_CAP_NEEDS_HIDDEN) ||
+      (run->info.caps & DK_MODEL_CAP_HIDDEN))
+    return DK_OK;
+  dk_error_set(err, DK_ERR_UNSUPPORTED,
+               "%s: '%s' needs the model's hidden states, which model '%s' does not provide",
+               dk_kind_name(c->kind), c->hdr->name, run->model->comp->hdr->name);
+  return dk_block_error(run->p, b, err);
+}
+
 int dk_run_new(dk_pipeline *p, const dk_run_opts *opts, dk_run **out, dk_error *err) {
   *out = NULL;
   if (!p->resolved) return dk_error_set(err, DK_ERR_STATE, "pipeline is not resolved");
@@ -147,6 +160,7 @@ int dk_run_new(dk_pipeline *p, const dk_run_opts *opts, dk_run **out, dk_error *
                         "evaluate it autoregressively: use a diffusion decoder",
                         p->file, run->model->comp->hdr->name, run->decoder->comp->hdr->name);
   }
+  if (!rc) rc = check_hidden(run, p->decoder, run->decoder, err);
   /* One compiled constraint per run; completions fork it. */
   if (!rc && p->constraint)
     rc = make_instance(run, p->constraint, 4, &run->vocab, &run->constraint, err);
@@ -164,6 +178,7 @@ int dk_run_new(dk_pipeline *p, const dk_run_opts *opts, dk_run **out, dk_error *
     for (size_t i = 0; !rc && i < p->n_scorers; i++) {
       rc = make_instance(run, &p->scorers[i], 100 + i, &run->vocab, &run->scorers[i], err);
       run->n_scorers = i + 1;
+      if (!rc) rc = check_hidden(run, &p->scorers[i], run->scorers[i], err);
     }
   }
   /* Samplers are made per completion; make the first completion's chain now

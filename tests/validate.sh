@@ -95,6 +95,15 @@ printf 'decokit: 1\ndecoder: { plugin: speculative }\ndrafter:\n  - { plugin: pr
 expect 3 "a drafter list member without its draft model" -- "$dk" validate "$tmp/spec-list.yaml"
 has "$tmp/err" "spec-list.yaml:5:5: drafter: 'draft_model' needs a draft model" "the list member is located"
 
+# Decoders and scorers that declare what they need are refused without it,
+# at their own block, before any run.
+printf 'decokit: 1\nmodel: { plugin: hashlm }\ndecoder: { plugin: deal }\n' >"$tmp/deal.yaml"
+expect 3 "deal without scorers" -- "$dk" validate --plugin-path "$fx" "$tmp/deal.yaml"
+has "$tmp/err" "deal.yaml:3:10: decoder: 'deal' needs at least one scorer" "missing scorers are located"
+printf 'decokit: 1\nmodel: { plugin: tablelm, hidden: false }\ndecoder: { plugin: contrastive }\n' >"$tmp/hid.yaml"
+expect 3 "contrastive without hidden states" -- "$dk" validate --plugin-path "$fx" "$tmp/hid.yaml"
+has "$tmp/err" "hid.yaml:3:10: decoder: 'contrastive' needs the model's hidden states" "missing hidden states are located"
+
 # An error while decoding names the block whose plugin reported it.
 
 printf 'decokit: 1\nmodel: { plugin: hashlm }\nsamplers:\n  - { plugin: %s/rogue.so, mode: status }\n' "$fx" >"$tmp/apply.yaml"

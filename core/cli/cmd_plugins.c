@@ -26,13 +26,17 @@ static const char *spec_default(const dk_spec *s) {
   return *s->def ? s->def : "\"\"";
 }
 
-/* The header's DK_CAP_* bits by name; the decoder-only bit only for decoders. */
+/* The header's DK_CAP_* bits by name; kind-specific bits only for their kinds. */
 static void print_caps(const dk_component *c) {
   uint32_t caps = c->hdr->caps, named = DK_CAP_NO_ALLOC | DK_CAP_INSTANCE_MT;
   printf("  capabilities:");
   if (!caps) printf(" none");
   if (caps & DK_CAP_NO_ALLOC) printf(" no_alloc");
   if (caps & DK_CAP_INSTANCE_MT) printf(" instance_mt");
+  if (c->kind == DK_KIND_DECODER || c->kind == DK_KIND_SCORER) {
+    named |= DK_CAP_NEEDS_HIDDEN;
+    if (caps & DK_CAP_NEEDS_HIDDEN) printf(" needs_hidden");
+  }
   if (c->kind == DK_KIND_DECODER) {
     named |= DK_CAP_DECODER_NO_PREFILL | DK_CAP_DECODER_USES_DRAFTER |
              DK_CAP_DECODER_USES_DRAFT_MODEL | DK_CAP_DECODER_USES_SCORERS;
@@ -40,6 +44,8 @@ static void print_caps(const dk_component *c) {
     if (caps & DK_CAP_DECODER_USES_DRAFTER) printf(" uses_drafter");
     if (caps & DK_CAP_DECODER_USES_DRAFT_MODEL) printf(" uses_draft_model");
     if (caps & DK_CAP_DECODER_USES_SCORERS) printf(" uses_scorers");
+    named |= DK_CAP_DECODER_NEEDS_SCORERS;
+    if (caps & DK_CAP_DECODER_NEEDS_SCORERS) printf(" needs_scorers");
   }
   if (c->kind == DK_KIND_DRAFTER) {
     named |= DK_CAP_DRAFTER_NEEDS_DRAFT_MODEL;

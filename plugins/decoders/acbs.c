@@ -60,7 +60,8 @@ static const dk_decoder_iface acbs_iface = {
                        "scorers' log p(attribute | prefix)",
             .params = acbs_params,
             .param_stride = sizeof(dk_param_spec),
-            .caps = DK_CAP_INSTANCE_MT | DK_CAP_DECODER_USES_SCORERS},
+            .caps = DK_CAP_INSTANCE_MT | DK_CAP_DECODER_USES_SCORERS |
+                    DK_CAP_DECODER_NEEDS_SCORERS},
     .create = acbs_create,
     .destroy = bs_destroy,
     .begin = bs_begin,

@@ -243,7 +243,7 @@ static const dk_decoder_iface contrastive_iface = {
                        "context's",
             .params = contrastive_params,
             .param_stride = sizeof(dk_param_spec),
-            .caps = DK_CAP_INSTANCE_MT},
+            .caps = DK_CAP_INSTANCE_MT | DK_CAP_NEEDS_HIDDEN},
     .create = contrastive_create,
     .destroy = contrastive_destroy,
     .begin = contrastive_begin,

@@ -470,7 +470,8 @@ static const dk_decoder_iface deal_iface = {
                        "look-ahead",
             .params = deal_params,
             .param_stride = sizeof(dk_param_spec),
-            .caps = DK_CAP_INSTANCE_MT | DK_CAP_DECODER_USES_SCORERS},
+            .caps = DK_CAP_INSTANCE_MT | DK_CAP_DECODER_USES_SCORERS |
+                    DK_CAP_DECODER_NEEDS_SCORERS},
     .create = deal_create,
     .destroy = deal_destroy,
     .begin = deal_begin,

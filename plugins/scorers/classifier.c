@@ -176,7 +176,7 @@ static int classifier_score(void *inst, dk_session *s, const dk_token *toks, siz
 static const struct dk_scorer_iface classifier_iface = {
     .hdr = {sizeof(struct dk_scorer_iface), DK_KIND_SCORER, "classifier", "1.0.0",
             "log p(attribute): a logistic head over the model's last hidden state (ACBS)",
-            classifier_params, sizeof(dk_param_spec), 0},
+            classifier_params, sizeof(dk_param_spec), DK_CAP_NEEDS_HIDDEN},
     .create = classifier_create,
     .destroy = classifier_destroy,
     .score = classifier_score,

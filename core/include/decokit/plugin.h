@@ -15,7 +15,11 @@
  *            (DK_CAP_DECODER_USES_DRAFTER, _USES_DRAFT_MODEL, _USES_SCORERS)
  *            and drafters that they need a draft model
  *            (DK_CAP_DRAFTER_NEEDS_DRAFT_MODEL), so a section nothing
- *            reads is an error instead of being silently ignored.
+ *            reads is an error instead of being silently ignored; scorers
+ *            that they may read the draft model
+ *            (DK_CAP_SCORER_USES_DRAFT_MODEL); what a plugin cannot work
+ *            without is refused before any run (DK_CAP_DECODER_NEEDS_SCORERS,
+ *            DK_CAP_NEEDS_HIDDEN).
  *
  * Rules (see decokit-plugins(7) for the reasoning):
  *  - Every extensible struct starts with `uint32_t struct_size`.  A reader
@@ -470,6 +474,13 @@ typedef struct dk_host {
  *  model (a likelihood under a second model), so a `draft:` section counts
  *  as used when the decoder uses scorers. */
 #define DK_CAP_SCORER_USES_DRAFT_MODEL 8192u
+/** Since 1.2, decoders only: the decoder cannot work without at least one
+ *  scorer; the host refuses a pipeline without a `scorers:` list. */
+#define DK_CAP_DECODER_NEEDS_SCORERS 16384u
+/** Since 1.2, decoders and scorers: the plugin reads the model's hidden
+ *  states; the host refuses a model without DK_MODEL_CAP_HIDDEN before any
+ *  run, naming the plugin's block. */
+#define DK_CAP_NEEDS_HIDDEN 32768u
 
 /** Every kind's vtable starts with this. */
 typedef struct dk_iface_header {
