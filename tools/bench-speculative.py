@@ -135,7 +135,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=5, help="rounds of tasks a and b")
     ap.add_argument("--rounds-c", type=int, default=2, help="rounds of task c (the 110M model is slow)")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--llama", default=os.environ.get("LLAMA_BIN"))
+    ap.add_argument("--llama", default=os.environ.get("LLAMA_CPP_BIN"))
     a = ap.parse_args()
     a.build, a.src = os.path.abspath(a.build), os.path.abspath(a.src)
     dk = os.path.join(a.build, "core", "decokit")
