@@ -26,6 +26,8 @@ expect 2 "unknown command" -- "$dk" frobnicate
 has "$tmp/err" "unknown command 'frobnicate'" "unknown command"
 expect 2 "unknown option" -- "$dk" run --frob
 has "$tmp/err" "run: unknown option '--frob'" "unknown option"
+expect 2 "--plugin-path to a missing folder" -- "$dk" run --plugin-path "$fx:$tmp/no-such-folder" -p x
+has "$tmp/err" "--plugin-path: '$tmp/no-such-folder' is not a folder" "--plugin-path names the missing folder"
 
 # A pipeline on the hash LM fixture, so no weights are needed.
 cat >"$tmp/good.yaml" <<'YAML'

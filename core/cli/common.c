@@ -44,6 +44,8 @@ int dk_cli_nonempty(const char *opt, const char *v) {
   return 0;
 }
 
+static int is_dir(const char *p);
+
 int dk_cli_common_opt(dk_cli_common *c, int argc, char **argv, int *i, void (*usage)(FILE *)) {
   const char *v;
   if (strcmp(argv[*i], "-h") == 0 || strcmp(argv[*i], "--help") == 0) {
@@ -52,6 +54,20 @@ int dk_cli_common_opt(dk_cli_common *c, int argc, char **argv, int *i, void (*us
   }
   if ((v = dk_cli_value("--plugin-path", argc, argv, i))) {
     if (!dk_cli_nonempty("--plugin-path", v)) return DK_EXIT_USAGE;
+    /* A mistyped folder would only show up later as "no plugin named". */
+    for (const char *f = v; *f;) {
+      size_t n = strcspn(f, ":");
+      char dir[PATH_MAX];
+      if (n && n < sizeof dir) {
+        memcpy(dir, f, n);
+        dir[n] = 0;
+        if (!is_dir(dir)) {
+          dk_cli_error("--plugin-path: '%s' is not a folder", dir);
+          return DK_EXIT_USAGE;
+        }
+      }
+      f += n + (f[n] == ':');
+    }
     c->plugin_path = v;
     return DK_CLI_NEXT;
   }
