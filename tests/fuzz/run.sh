@@ -14,7 +14,7 @@ for name in "$@"; do
   case $name in
     gguf) dict=gguf.dict ;;
     pipeline) dict=yaml.dict ;;
-    gbnf | grammar_oracle) dict=gbnf.dict ;;
+    gbnf) dict=gbnf.dict ;; # grammar_oracle maps every byte to a letter: no dictionary
     json_schema) dict=json.dict ;;
     regex) dict=regex.dict ;;
     tokenizer | choice) dict=text.dict ;;

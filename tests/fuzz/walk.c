@@ -42,6 +42,26 @@ size_t fuzz_split(const uint8_t *data, size_t size, const uint8_t **walk, size_t
 
 static int allowed(const uint32_t *bits, int32_t t) { return (bits[t >> 5] >> (t & 31)) & 1u; }
 
+/* Word at a time: a bit-by-bit scan of the mask cost more than the step it checks. */
+static int32_t count_allowed(const uint32_t *bits, size_t n_words) {
+  int32_t n = 0;
+  for (size_t w = 0; w < n_words; w++) n += __builtin_popcount(bits[w]);
+  return n;
+}
+
+/* The token of the pick-th set bit (pick < count_allowed). */
+static int32_t nth_allowed(const uint32_t *bits, int32_t pick) {
+  size_t w = 0;
+  for (;; w++) {
+    int32_t c = __builtin_popcount(bits[w]);
+    if (pick < c) break;
+    pick -= c;
+  }
+  uint32_t x = bits[w];
+  while (pick-- > 0) x &= x - 1; /* clear the lowest set bits before the one picked */
+  return (int32_t)(w * 32) + __builtin_ctz(x);
+}
+
 dkg_matcher *fuzz_walk(const char *gbnf, size_t len, int must_parse, const uint8_t *walk,
                        size_t n_walk) {
   char err[512];
@@ -62,7 +82,8 @@ dkg_matcher *fuzz_walk(const char *gbnf, size_t len, int must_parse, const uint8
   dkg_engine_release(e);
   if (!m) return NULL;
   int32_t nv = dkg_vocab_size(v);
-  uint32_t *bits = calloc(((size_t)nv + 31) / 32, sizeof *bits);
+  size_t n_words = ((size_t)nv + 31) / 32;
+  uint32_t *bits = calloc(n_words, sizeof *bits);
   if (!bits) fuzz_fail("out of memory");
   for (size_t i = 0; i < n_walk && !dkg_matcher_is_finished(m); i++) {
     uint8_t b = walk[i];
@@ -84,8 +105,9 @@ dkg_matcher *fuzz_walk(const char *gbnf, size_t len, int must_parse, const uint8
     int mrc = dkg_matcher_mask(m, bits);
     if (mrc == DKG_TOO_AMBIGUOUS) break; /* the refusal it documents, not a bug */
     if (mrc) fuzz_fail("mask failed (%d)", mrc);
-    int32_t n_allowed = 0;
-    for (int32_t t = 0; t < nv; t++) n_allowed += allowed(bits, t);
+    if (nv % 32 && (bits[n_words - 1] >> (nv % 32)))
+      fuzz_fail("the mask sets bits past the vocabulary's %d tokens", nv);
+    int32_t n_allowed = count_allowed(bits, n_words);
     if (allowed(bits, dkg_vocab_eos(v)) != (dkg_matcher_is_complete(m) != 0))
       fuzz_fail("EOS allowed %d but is_complete %d", allowed(bits, dkg_vocab_eos(v)),
                 dkg_matcher_is_complete(m));
@@ -97,9 +119,7 @@ dkg_matcher *fuzz_walk(const char *gbnf, size_t len, int must_parse, const uint8
       if (dkg_matcher_n_steps(m) != steps) fuzz_fail("a refused advance changed the state");
     }
     if (n_allowed == 0) break;
-    int32_t pick = (int32_t)(b % (uint32_t)n_allowed), t = 0;
-    for (;; t++)
-      if (allowed(bits, t) && pick-- == 0) break;
+    int32_t t = nth_allowed(bits, (int32_t)(b % (uint32_t)n_allowed));
     int arc = dkg_matcher_advance(m, t);
     if (arc == DKG_TOO_AMBIGUOUS) break; /* the step passed the stack cap: a documented refusal */
     if (arc) fuzz_fail("token %d is in the mask but advance refused it", t);
