@@ -6,15 +6,6 @@ src=$DECOKIT_SRCDIR
 add_kv="$DECOKIT_BUILDDIR/tests/gguf_add_kv"
 model="$src/models/decokit-tiny.gguf"
 
-expect() { # expect STATUS DESCRIPTION -- COMMAND...
-  want=$1 what=$2; shift 3
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  got=$?
-  if [ "$got" -eq "$want" ]; then ok; else bad "$what: exit $got, wanted $want"; cat "$tmp/err"; fi
-}
-has() { # has FILE TEXT DESCRIPTION
-  if grep -qF -- "$2" "$1"; then ok; else bad "$3: no '$2' in:"; cat "$1"; fi
-}
 starts() { # starts FILE TEXT DESCRIPTION: the file begins with TEXT (newlines as \n)
   want=$(printf '%b' "$2")
   got=$(head -c "$(printf '%s' "$want" | wc -c)" "$1")

@@ -3,17 +3,6 @@
 . "${DECOKIT_SRCDIR:?run through make check}/tests/testlib.sh"
 fx="$DECOKIT_FIXTURE_DIR"
 
-# expect STATUS DESCRIPTION -- COMMAND...: run, compare the exit status.
-expect() {
-  want=$1 what=$2; shift 3
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  got=$?
-  if [ "$got" -eq "$want" ]; then ok; else bad "$what: exit $got, wanted $want"; cat "$tmp/err"; fi
-}
-has() { # has FILE TEXT DESCRIPTION
-  if grep -qF -- "$2" "$1"; then ok; else bad "$3: no '$2' in:"; cat "$1"; fi
-}
-
 expect 0 "--version" -- "$dk" --version
 has "$tmp/out" "decokit 0.1.0 (plugin ABI 1.2)" "--version"
 for c in run validate plugins model tokenize perplexity bench; do

@@ -5,9 +5,6 @@
 src=$DECOKIT_SRCDIR
 schema="$src/man/decokit-run.schema.json"
 
-has() { # has FILE TEXT DESCRIPTION
-  if grep -qF -- "$2" "$1"; then ok; else bad "$3: no '$2' in:"; cat "$1"; fi
-}
 # valid FILE DESCRIPTION: one compact JSON document against the schema.
 valid() {
   tr -d '\n' <"$1" >"$tmp/doc"

@@ -5,15 +5,6 @@
 src=$DECOKIT_SRCDIR
 fx="$DECOKIT_FIXTURE_DIR"
 
-expect() { # expect STATUS DESCRIPTION -- COMMAND...
-  want=$1 what=$2; shift 3
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  got=$?
-  if [ "$got" -eq "$want" ]; then ok; else bad "$what: exit $got, wanted $want"; cat "$tmp/err"; fi
-}
-has() { # has FILE TEXT DESCRIPTION
-  if grep -qF -- "$2" "$1"; then ok; else bad "$3: no '$2' in:"; cat "$1"; fi
-}
 hasnt() {
   if grep -qF -- "$2" "$1"; then bad "$3: '$2' in:"; cat "$1"; else ok; fi
 }

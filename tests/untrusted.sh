@@ -10,9 +10,6 @@ expect() {
   got=$?
   if [ "$got" -eq "$want" ]; then ok; else bad "$what: exit $got, wanted $want"; cat "$tmp/err"; fi
 }
-has() { # has FILE TEXT DESCRIPTION
-  if grep -qF -- "$2" "$1"; then ok; else bad "$3: no '$2' in:"; cat "$1"; fi
-}
 
 # A list section written twice overran the first list (validate crashed).
 printf 'decokit: 1\nmodel: { plugin: hashlm }\nsamplers: [ { plugin: greedy }, { plugin: greedy } ]\nsamplers: []\n' >"$tmp/twice.yaml"

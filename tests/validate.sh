@@ -4,17 +4,6 @@
 fx="$DECOKIT_FIXTURE_DIR"
 src="$DECOKIT_SRCDIR"
 
-# expect STATUS DESCRIPTION -- COMMAND...: run, compare the exit status.
-expect() {
-  want=$1 what=$2; shift 3
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  got=$?
-  if [ "$got" -eq "$want" ]; then ok; else bad "$what: exit $got, wanted $want"; cat "$tmp/err"; fi
-}
-has() { # has FILE TEXT DESCRIPTION
-  if grep -qF -- "$2" "$1"; then ok; else bad "$3: no '$2' in:"; cat "$1"; fi
-}
-
 # Files a pipeline names are opened by validate, and a missing one is the
 # same failure class (3) whichever plugin opens it.
 printf 'decokit: 1\nmodel: { plugin: llama, path: missing.gguf }\n' >"$tmp/model.yaml"
