@@ -47,6 +47,9 @@ int dk_cli_sampling_opt(dk_cli_common *c, int argc, char **argv, int *i);
 /* The exit status of a failure before generation starts (loading,
  * resolving or creating the pipeline's plugins), from its dk_status. */
 int dk_cli_exit_status(int rc);
+/* The argument left after a command's options: the pipeline file, once.
+ * DK_CLI_NEXT, or DK_EXIT_USAGE with the error printed. */
+int dk_cli_pipeline_arg(dk_cli_common *c, const char *cmd, const char *a);
 /* Load, override and resolve; prints the error and returns an exit status. */
 int dk_cli_load_pipeline(const dk_cli_common *c, dk_registry **reg, dk_pipeline **p);
 /* The bundled default model, or NULL if none can be found. */

@@ -173,13 +173,7 @@ int dk_cmd_chat(int argc, char **argv) {
       c.sets[c.n_sets++] = set_buf[2];
     } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
       quiet = 1;
-    } else if (a[0] == '-' && a[1]) {
-      dk_cli_error("chat: unknown option '%s' (try decokit chat --help)", a);
-      return DK_EXIT_USAGE;
-    } else if (!c.pipeline) {
-      c.pipeline = a;
-    } else {
-      dk_cli_error("chat: more than one pipeline given ('%s' and '%s')", c.pipeline, a);
+    } else if (dk_cli_pipeline_arg(&c, "chat", a) != DK_CLI_NEXT) {
       return DK_EXIT_USAGE;
     }
     if (c.n_sets >= sizeof c.sets / sizeof *c.sets) {

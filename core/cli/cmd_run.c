@@ -160,13 +160,7 @@ int dk_cmd_run(int argc, char **argv) {
       echo = 0;
     } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
       quiet = 1;
-    } else if (a[0] == '-' && a[1]) {
-      dk_cli_error("run: unknown option '%s' (try decokit run --help)", a);
-      return DK_EXIT_USAGE;
-    } else if (!c.pipeline) {
-      c.pipeline = a;
-    } else {
-      dk_cli_error("run: more than one pipeline given ('%s' and '%s')", c.pipeline, a);
+    } else if (dk_cli_pipeline_arg(&c, "run", a) != DK_CLI_NEXT) {
       return DK_EXIT_USAGE;
     }
     if (c.n_sets >= sizeof c.sets / sizeof *c.sets) {

@@ -46,6 +46,19 @@ int dk_cli_nonempty(const char *opt, const char *v) {
 
 static int is_dir(const char *p);
 
+int dk_cli_pipeline_arg(dk_cli_common *c, const char *cmd, const char *a) {
+  if (a[0] == '-' && a[1]) {
+    dk_cli_error("%s: unknown option '%s' (try decokit %s --help)", cmd, a, cmd);
+    return DK_EXIT_USAGE;
+  }
+  if (c->pipeline) {
+    dk_cli_error("%s: more than one pipeline given ('%s' and '%s')", cmd, c->pipeline, a);
+    return DK_EXIT_USAGE;
+  }
+  c->pipeline = a;
+  return DK_CLI_NEXT;
+}
+
 int dk_cli_common_opt(dk_cli_common *c, int argc, char **argv, int *i, void (*usage)(FILE *)) {
   const char *v;
   if (strcmp(argv[*i], "-h") == 0 || strcmp(argv[*i], "--help") == 0) {
