@@ -26,6 +26,7 @@ typedef struct dk_cli_common {
   const char *pipeline;    /* NULL: an all-defaults pipeline */
   const char *plugin_path; /* --plugin-path */
   const char *sets[64];    /* --set assignments (and --sampler blocks) in order */
+  char gen_buf[3][64];     /* the --set texts of -n, --seed and -t */
   unsigned char is_sampler[64]; /* sets[i] is a --sampler block to append */
   size_t n_sets;
   const char *shortcut[DK_N_SHORT]; /* values of --temp etc.; NULL when not given */
@@ -47,6 +48,10 @@ int dk_cli_sampling_opt(dk_cli_common *c, int argc, char **argv, int *i);
 /* The exit status of a failure before generation starts (loading,
  * resolving or creating the pipeline's plugins), from its dk_status. */
 int dk_cli_exit_status(int rc);
+/* The generate options of commands that generate: -n/--max-tokens,
+ * --seed (-1: a random one), -t/--threads.  Same returns as
+ * dk_cli_common_opt. */
+int dk_cli_generate_opt(dk_cli_common *c, int argc, char **argv, int *i);
 /* The argument left after a command's options: the pipeline file, once.
  * DK_CLI_NEXT, or DK_EXIT_USAGE with the error printed. */
 int dk_cli_pipeline_arg(dk_cli_common *c, const char *cmd, const char *a);

@@ -147,11 +147,11 @@ int dk_cmd_chat(int argc, char **argv) {
   dk_cli_common c = {0};
   const char *tmpl = NULL, *system = NULL;
   int quiet = 0;
-  char set_buf[3][64];
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v;
     int r = dk_cli_common_opt(&c, argc, argv, &i, chat_usage);
     if (r == DK_CLI_MINE) r = dk_cli_sampling_opt(&c, argc, argv, &i);
+    if (r == DK_CLI_MINE) r = dk_cli_generate_opt(&c, argc, argv, &i);
     if (r == DK_CLI_NEXT) continue;
     if (r != DK_CLI_MINE) return r;
     if ((v = dk_cli_value("--chat-template", argc, argv, &i))) {
@@ -159,18 +159,6 @@ int dk_cmd_chat(int argc, char **argv) {
       tmpl = v;
     } else if ((v = dk_cli_value("--system", argc, argv, &i))) {
       system = v;
-    } else if ((v = dk_cli_value("--max-tokens", argc, argv, &i)) || (v = dk_cli_value("-n", argc, argv, &i))) {
-      snprintf(set_buf[0], sizeof set_buf[0], "generate.max_tokens=%s", v);
-      c.sets[c.n_sets++] = set_buf[0];
-    } else if ((v = dk_cli_value("--seed", argc, argv, &i))) {
-      if (strcmp(v, "-1") == 0)
-        snprintf(set_buf[1], sizeof set_buf[1], "generate.seed=%lld", dk_cli_random_seed());
-      else
-        snprintf(set_buf[1], sizeof set_buf[1], "generate.seed=%s", v);
-      c.sets[c.n_sets++] = set_buf[1];
-    } else if ((v = dk_cli_value("--threads", argc, argv, &i)) || (v = dk_cli_value("-t", argc, argv, &i))) {
-      snprintf(set_buf[2], sizeof set_buf[2], "generate.threads=%s", v);
-      c.sets[c.n_sets++] = set_buf[2];
     } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
       quiet = 1;
     } else if (dk_cli_pipeline_arg(&c, "chat", a) != DK_CLI_NEXT) {

@@ -116,11 +116,11 @@ int dk_cmd_run(int argc, char **argv) {
   const char *prompt = NULL, *prompt_file = NULL, *chat_tmpl = NULL, *system = NULL;
   int chat = 0;
   int json = 0, jsonl = 0, quiet = 0, echo = 1, print_pipeline = 0;
-  char set_buf[3][64];
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v;
     int r = dk_cli_common_opt(&c, argc, argv, &i, run_usage);
     if (r == DK_CLI_MINE) r = dk_cli_sampling_opt(&c, argc, argv, &i);
+    if (r == DK_CLI_MINE) r = dk_cli_generate_opt(&c, argc, argv, &i);
     if (r == DK_CLI_NEXT) continue;
     if (r != DK_CLI_MINE) return r;
     if ((v = dk_cli_value("--prompt", argc, argv, &i)) || (v = dk_cli_value("-p", argc, argv, &i))) {
@@ -129,18 +129,6 @@ int dk_cmd_run(int argc, char **argv) {
                (v = dk_cli_value("-f", argc, argv, &i))) {
       if (!dk_cli_nonempty("--prompt-file", v)) return DK_EXIT_USAGE;
       prompt_file = v;
-    } else if ((v = dk_cli_value("--max-tokens", argc, argv, &i)) || (v = dk_cli_value("-n", argc, argv, &i))) {
-      snprintf(set_buf[0], sizeof set_buf[0], "generate.max_tokens=%s", v);
-      c.sets[c.n_sets++] = set_buf[0];
-    } else if ((v = dk_cli_value("--seed", argc, argv, &i))) {
-      if (strcmp(v, "-1") == 0)
-        snprintf(set_buf[1], sizeof set_buf[1], "generate.seed=%lld", dk_cli_random_seed());
-      else
-        snprintf(set_buf[1], sizeof set_buf[1], "generate.seed=%s", v);
-      c.sets[c.n_sets++] = set_buf[1];
-    } else if ((v = dk_cli_value("--threads", argc, argv, &i)) || (v = dk_cli_value("-t", argc, argv, &i))) {
-      snprintf(set_buf[2], sizeof set_buf[2], "generate.threads=%s", v);
-      c.sets[c.n_sets++] = set_buf[2];
     } else if ((v = dk_cli_value("--chat-template", argc, argv, &i))) {
       if (!dk_cli_nonempty("--chat-template", v)) return DK_EXIT_USAGE;
       chat_tmpl = v;

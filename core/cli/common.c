@@ -46,6 +46,35 @@ int dk_cli_nonempty(const char *opt, const char *v) {
 
 static int is_dir(const char *p);
 
+int dk_cli_generate_opt(dk_cli_common *c, int argc, char **argv, int *i) {
+  const char *v;
+  int slot;
+  if ((v = dk_cli_value("--max-tokens", argc, argv, i)) || (v = dk_cli_value("-n", argc, argv, i)))
+    slot = 0;
+  else if ((v = dk_cli_value("--seed", argc, argv, i)))
+    slot = 1;
+  else if ((v = dk_cli_value("--threads", argc, argv, i)) || (v = dk_cli_value("-t", argc, argv, i)))
+    slot = 2;
+  else
+    return DK_CLI_MINE;
+  if (c->n_sets == sizeof c->sets / sizeof *c->sets) {
+    dk_cli_error("too many --set options");
+    return DK_EXIT_USAGE;
+  }
+  char *buf = c->gen_buf[slot];
+  size_t cap = sizeof c->gen_buf[slot];
+  if (slot == 0)
+    snprintf(buf, cap, "generate.max_tokens=%s", v);
+  else if (slot == 1 && strcmp(v, "-1") == 0)
+    snprintf(buf, cap, "generate.seed=%lld", dk_cli_random_seed());
+  else if (slot == 1)
+    snprintf(buf, cap, "generate.seed=%s", v);
+  else
+    snprintf(buf, cap, "generate.threads=%s", v);
+  c->sets[c->n_sets++] = buf;
+  return DK_CLI_NEXT;
+}
+
 int dk_cli_pipeline_arg(dk_cli_common *c, const char *cmd, const char *a) {
   if (a[0] == '-' && a[1]) {
     dk_cli_error("%s: unknown option '%s' (try decokit %s --help)", cmd, a, cmd);
