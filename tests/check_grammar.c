@@ -376,6 +376,35 @@ START_TEST(test_history_bounded) {
 }
 END_TEST
 
+/* Pruning drops a stack only when another one's futures cover it: nested counted
+ * repeats still accept exactly the lengths their bounds allow, k items of lo1..hi1
+ * "a" for k in lo2..hi2, at every prefix. */
+START_TEST(test_nested_counts_exact) {
+  dkg_vocab *v = small_vocab();
+  static const unsigned b[][4] = {{2, 5, 0, 3}, {1, 3, 2, 4}, {3, 3, 1, 5}, {0, 4, 2, 3},
+                                  {2, 2, 0, 7}, {4, 6, 3, 3}};
+  for (size_t k = 0; k < 2 * sizeof b / sizeof *b; k++) {
+    const unsigned *r = b[k / 2];
+    char src[96];
+    snprintf(src, sizeof src, "root ::= ((\"a\"){%u,%u}){%u,%u} \"b\"\n", r[0], r[1], r[2], r[3]);
+    dkg_engine *e = engine_for(src, v);
+    /* a limit of 8 stacks also caps the pruning work per step: steps keep stacks unchecked */
+    if (k % 2) dkg_engine_set_max_stacks(e, 8);
+    dkg_matcher *m = dkg_matcher_new(e);
+    for (unsigned n = 0; n <= r[1] * r[3] + 2; n++) {
+      int want = 0;
+      for (unsigned c = r[2]; c <= r[3]; c++) want |= n >= c * r[0] && n <= c * r[1];
+      ck_assert_msg((dkg_matcher_accepts_bytes(m, "b", 1) != 0) == want, "%s: %u a", src, n);
+      if (!dkg_matcher_accepts_bytes(m, "a", 1)) break;
+      ck_assert_int_eq(dkg_matcher_advance_bytes(m, "a", 1), 0);
+    }
+    dkg_matcher_free(m);
+    dkg_engine_release(e);
+  }
+  dkg_vocab_free(v);
+}
+END_TEST
+
 START_TEST(test_nested_repeats) {
   dkg_vocab *v = small_vocab();
   /* used to recurse without bound in the closure and crash */
@@ -476,6 +505,7 @@ static Suite *grammar_suite(void) {
   tcase_add_test(tc, test_utf8_classes);
   tcase_add_test(tc, test_crlf_and_nesting);
   tcase_add_test(tc, test_counted_repeats);
+  tcase_add_test(tc, test_nested_counts_exact);
   tcase_add_test(tc, test_nested_repeats);
   tcase_add_test(tc, test_history_bounded);
   tcase_add_test(tc, test_token_references);

@@ -196,11 +196,37 @@ START_TEST(test_regex_and_choice) {
       {"a^b", "regex at offset 1: '^' is only supported at the start of the pattern"},
       {"*a", "regex at offset 0: nothing to repeat"},
       {"[b-a]", "regex at offset 4: character range is reversed"},
+      /* UTF-16 surrogates have no UTF-8 form: only a high-low pair is a character */
+      {"\\udeff", "regex at offset 0: \\u escape of a low surrogate without a high one before it"},
+      {"a\\ud83d", "regex at offset 1: \\u escape of a high surrogate not followed by a low one"},
+      {"a\\ud83dx", "regex at offset 1: \\u escape of a high surrogate not followed by a low one"},
+      {"\\ud83d\\u0041", "regex at offset 0: \\u escape of a high surrogate not followed by a low one"},
+      {"\\ud83d\\ud83d", "regex at offset 0: \\u escape of a high surrogate not followed by a low one"},
+      {"[a\\ud800-\\udfff]", "regex at offset 2: \\u escape of a high surrogate not followed by a low one"},
+      {"[a-\\udc00]", "regex at offset 3: \\u escape of a low surrogate without a high one before it"},
+      {"\\ud83d\\ude0", "regex at offset 0: \\u escape of a high surrogate not followed by a low one"},
+      {"\\ud83d\\ude0x", "regex at offset 11: bad hexadecimal escape"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     ck_assert_ptr_null(dkg_regex_to_gbnf(bad[i].re, err, sizeof err));
     ck_assert_str_eq(err, bad[i].msg);
   }
+  /* a surrogate pair is the one character past U+FFFF it spells, alone and in a class */
+  e = compile(dkg_regex_to_gbnf("\\ud83d\\ude00[\\uD83D\\uDE00-\\ud83d\\ude4f]", err, sizeof err));
+  ck_assert(matches(e, "\xf0\x9f\x98\x80\xf0\x9f\x98\x90"));
+  ck_assert(matches(e, "\xf0\x9f\x98\x80\xf0\x9f\x99\x8f"));
+  ck_assert(!matches(e, "\xf0\x9f\x98\x80\xf0\x9f\x99\x90"));
+  ck_assert(!matches(e, "\xf0\x9f\x98\x81\xf0\x9f\x98\x90"));
+  dkg_engine_release(e);
+  /* the same through a schema's pattern, whose JSON string carries the regex escapes */
+  e = schema("{\"type\":\"string\",\"pattern\":\"^x\\\\ud83d\\\\ude00$\"}", DKG_WS_NONE);
+  ck_assert(matches(e, "\"x\xf0\x9f\x98\x80\""));
+  ck_assert(!matches(e, "\"x\""));
+  dkg_engine_release(e);
+  const char *lone = "{\"type\":\"string\",\"pattern\":\"\\\\udeff\"}";
+  char *none = dkg_json_schema_to_gbnf(lone, strlen(lone), DKG_WS_NONE, err, sizeof err);
+  ck_assert_ptr_null(none);
+  ck_assert_str_eq(err, "regex at offset 0: \\u escape of a low surrogate without a high one before it");
   const char *opts[] = {"yes", "no", "no way", "\"quoted\""};
   e = compile(dkg_choice_to_gbnf(opts, 4, err, sizeof err));
   for (int i = 0; i < 4; i++) ck_assert(matches(e, opts[i]));

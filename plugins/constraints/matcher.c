@@ -19,6 +19,7 @@ enum { S_DEAD = 0 };
 typedef struct rnode {
   uint32_t pos, parent, depth, count;
   uint32_t counted;   /* some node of this stack is a counter: states may need pruning */
+  uint32_t csum;      /* the counters of the stack added up (saturating): orders pruning */
   uint64_t shape;     /* hash of the positions, counters left out */
 } rnode;
 
@@ -174,6 +175,8 @@ static uint32_t intern_node3(dkg_engine *e, uint32_t pos, uint32_t count, uint32
   nd->count = count;
   nd->depth = (up ? up->depth : 0) + 1;
   nd->counted = (count != 0) | (up ? up->counted : 0);
+  uint32_t below = up ? up->csum : 0;
+  nd->csum = count > UINT32_MAX - below ? UINT32_MAX : below + count;
   nd->shape = ((up ? up->shape : (uint64_t)parent) * 0x100000001B3ULL) ^
               (((uint64_t)pos << 1) | (count != 0));
   e->node_tab[h] = id + 1;
@@ -425,10 +428,12 @@ static void closure(dkg_engine *e, uint32_t pos0, uint32_t parent0) {
 }
 
 /* Stack a makes stack b redundant: same positions, and where their counters differ a
- * has done fewer iterations but enough to stop, so b's futures are a subset of a's. */
-static int dominates(const dkg_engine *e, uint32_t a, uint32_t b) {
+ * has done fewer iterations but enough to stop, so b's futures are a subset of a's.
+ * Each level compared spends one unit of *budget; none left answers no. */
+static int dominates(const dkg_engine *e, uint32_t a, uint32_t b, uint32_t *budget) {
   while (a != b) {
-    if (a <= N_BOTTOM || b <= N_BOTTOM) return 0;
+    if (a <= N_BOTTOM || b <= N_BOTTOM || !*budget) return 0;
+    --*budget;
     const rnode *x = &e->nodes[a], *y = &e->nodes[b];
     if (x->pos != y->pos || (x->count == 0) != (y->count == 0)) return 0;
     if (x->count != y->count) {
@@ -441,34 +446,68 @@ static int dominates(const dkg_engine *e, uint32_t a, uint32_t b) {
   return 1;
 }
 
+typedef struct prune_key {
+  uint64_t shape;
+  uint32_t csum, at;   /* at: index in scratch */
+} prune_key;
+
+static int cmp_prune_key(const void *pa, const void *pb) {
+  const prune_key *a = pa, *b = pb;
+  if (a->shape != b->shape) return a->shape < b->shape ? -1 : 1;
+  if (a->csum != b->csum) return a->csum < b->csum ? -1 : 1;
+  return a->at < b->at ? -1 : a->at > b->at;
+}
+
 /* Removes from scratch the stacks another one dominates. Without this, nested
  * counted repeats keep every combination of their counters: ((x*){0,99}){0,99}
- * would grow a state per combination. */
+ * would grow a state per combination. Only stacks of one shape can dominate each
+ * other, and a dominator has the smaller counter sum, so sorting by (shape, sum)
+ * leaves each stack to be checked against the undominated ones before it: the
+ * minimal stacks dominate everything else (domination is transitive). */
 static void prune_dominated(dkg_engine *e) {
   size_t n = e->n_scratch, m = 0;
   for (size_t i = 0; i < n; i++)
     if (e->scratch[i] > N_BOTTOM && e->nodes[e->scratch[i]].counted) m++;
-  /* pairwise work: beyond a few thousand counted stacks, keep them all */
+  /* beyond a few thousand counted stacks, keep them all */
   if (m < 2 || m > 2048) return;
+  prune_key *k = malloc(m * sizeof *k);
+  uint32_t *kept = malloc(m * sizeof *kept);
   uint8_t *gone = calloc(n, 1);
-  if (!gone) return;   /* pruning only saves work; the state stays correct without it */
-  /* stacks of equal shape are compared pairwise; a shape is usually alone */
+  if (!k || !kept || !gone) {   /* the state stays correct without pruning */
+    free(k);
+    free(kept);
+    free(gone);
+    return;
+  }
+  m = 0;
   for (size_t i = 0; i < n; i++) {
-    uint32_t a = e->scratch[i];
-    if (gone[i] || a <= N_BOTTOM || !e->nodes[a].counted) continue;
-    size_t checked = 0;
-    for (size_t j = 0; j < n && checked < 4096; j++) {
-      uint32_t b = e->scratch[j];
-      if (j == i || gone[j] || b <= N_BOTTOM || e->nodes[b].shape != e->nodes[a].shape)
-        continue;
-      checked++;
-      if (dominates(e, a, b)) gone[j] = 1;
+    uint32_t id = e->scratch[i];
+    if (id > N_BOTTOM && e->nodes[id].counted)
+      k[m++] = (prune_key){e->nodes[id].shape, e->nodes[id].csum, (uint32_t)i};
+  }
+  qsort(k, m, sizeof *k, cmp_prune_key);
+  /* Levels dominates() may compare in one step, as many as the stacks a state may
+   * hold: pruning only saves work, so past this a step keeps the stacks it has not
+   * checked rather than spend more. */
+  uint32_t budget = e->max_stacks;
+  for (size_t g = 0; g < m && budget;) {
+    size_t end = g + 1, n_kept = 0;
+    while (end < m && k[end].shape == k[g].shape) end++;
+    for (size_t i = g; i < end; i++) {
+      uint32_t b = e->scratch[k[i].at];
+      size_t j = 0;
+      while (j < n_kept && !dominates(e, e->scratch[k[kept[j]].at], b, &budget)) j++;
+      if (j < n_kept) gone[k[i].at] = 1;
+      else kept[n_kept++] = (uint32_t)i;
     }
+    g = end;
   }
   size_t w = 0;
   for (size_t i = 0; i < n; i++)
     if (!gone[i]) e->scratch[w++] = e->scratch[i];
   e->n_scratch = w;
+  free(k);
+  free(kept);
   free(gone);
 }
 

@@ -59,6 +59,27 @@ static uint32_t rx_hex(rx *r, int n) {
   return v;
 }
 
+/* After \u: four hex digits, joined with a following \uDC00..\uDFFF when they
+ * are a high surrogate, as JSON and ECMAScript spell characters past U+FFFF.  A lone
+ * surrogate is no character and has no UTF-8 form, so it is refused. */
+static uint32_t rx_u_escape(rx *r) {
+  size_t at = r->i - 2; /* the backslash, for the error's offset */
+  uint32_t v = rx_hex(r, 4);
+  if (r->failed || v < 0xD800 || v > 0xDFFF) return v;
+  if (v <= 0xDBFF && r->i + 6 <= r->n && r->s[r->i] == '\\' && r->s[r->i + 1] == 'u') {
+    size_t save = r->i;
+    r->i += 2;
+    uint32_t lo = rx_hex(r, 4);
+    if (r->failed) return 0;
+    if (lo >= 0xDC00 && lo <= 0xDFFF) return 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
+    r->i = save;
+  }
+  r->i = at;
+  rx_err(r, v <= 0xDBFF ? "\\u escape of a high surrogate not followed by a low one"
+                        : "\\u escape of a low surrogate without a high one before it");
+  return 0;
+}
+
 /* Classes for \d \w \s (and, with negate, \D \W \S). */
 static int shorthand(char c, rrange *out, int *neg) {
   *neg = c == 'D' || c == 'W' || c == 'S';
@@ -91,7 +112,7 @@ static int64_t simple_escape(rx *r, char c) {
     case 'v': return '\v';
     case '0': return 0;
     case 'x': return rx_hex(r, 2);
-    case 'u': return rx_hex(r, 4);
+    case 'u': return rx_u_escape(r);
     default:
       if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
         return -1;
