@@ -6,10 +6,12 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include "quant_x86.h"
+#include "quant_hsum8_x86.h"
 #define QUANT_X86 1
 #endif
 
 #include "quant_avx512.h"
+#include "quant_f32_avx512.h"
 #include "quant_kquant.h"
 
 /* Inlined everywhere (including the AVX2 kernels, where a call into non-VEX code per block
@@ -663,14 +665,7 @@ AVX2_FN static void vd8_f32_tile_avx2(const void *wv, size_t rs, const void *xv,
         b2 = _mm256_fmadd_ps(v, y2, b2);
         b3 = _mm256_fmadd_ps(v, y3, b3);
     }
-    out[0] = qx_hsum256(a0);
-    out[1] = qx_hsum256(a1);
-    out[2] = qx_hsum256(a2);
-    out[3] = qx_hsum256(a3);
-    out[4] = qx_hsum256(b0);
-    out[5] = qx_hsum256(b1);
-    out[6] = qx_hsum256(b2);
-    out[7] = qx_hsum256(b3);
+    qx_hsum256x8(a0, a1, a2, a3, b0, b1, b2, b3, out);
 }
 
 AVX2_FN static __m256 f16x8(const uint8_t *p)
@@ -714,14 +709,7 @@ AVX2_FN static void vd8_f16_tile_avx2(const void *wv, size_t rs, const void *xv,
         b2 = _mm256_fmadd_ps(v, y2, b2);
         b3 = _mm256_fmadd_ps(v, y3, b3);
     }
-    out[0] = qx_hsum256(a0);
-    out[1] = qx_hsum256(a1);
-    out[2] = qx_hsum256(a2);
-    out[3] = qx_hsum256(a3);
-    out[4] = qx_hsum256(b0);
-    out[5] = qx_hsum256(b1);
-    out[6] = qx_hsum256(b2);
-    out[7] = qx_hsum256(b3);
+    qx_hsum256x8(a0, a1, a2, a3, b0, b1, b2, b3, out);
 }
 
 /* The half-weight tile kernels again, on activations widened to float beforehand (exactly:
@@ -779,14 +767,7 @@ AVX2_FN static void vd8_f16_f32x_tile_avx2(const void *wv, size_t rs, const void
         b2 = _mm256_fmadd_ps(v, y2, b2);
         b3 = _mm256_fmadd_ps(v, y3, b3);
     }
-    out[0] = qx_hsum256(a0);
-    out[1] = qx_hsum256(a1);
-    out[2] = qx_hsum256(a2);
-    out[3] = qx_hsum256(a3);
-    out[4] = qx_hsum256(b0);
-    out[5] = qx_hsum256(b1);
-    out[6] = qx_hsum256(b2);
-    out[7] = qx_hsum256(b3);
+    qx_hsum256x8(a0, a1, a2, a3, b0, b1, b2, b3, out);
 }
 
 AVX2_FN static void vd4_q8_0_q8_0_avx2(const void *wv, const void *xv, size_t xs, int64_t n, float *out)
@@ -943,6 +924,17 @@ quant_vec_dot4x2_fn quant_dot4x2_kernel(quant_vec_dot_fn single)
         return vd8_f16_tile_avx2;
     if (single == vd_f16_f32x_tile_avx2)
         return vd8_f16_f32x_tile_avx2;
+#else
+    (void)single;
+#endif
+    return NULL;
+}
+
+quant_vec_dot4x4_fn quant_dot4x4_kernel(quant_vec_dot_fn single)
+{
+#ifdef QUANT_X86
+    if (single == vd_f32_tile_avx2)
+        return quant_f32_tile_4x4_kernel();
 #else
     (void)single;
 #endif
