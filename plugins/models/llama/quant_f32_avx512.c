@@ -5,6 +5,9 @@
 
 #include "quant_hsum8_x86.h"
 
+/* as far ahead as matmul.c asks for the quantised types' weights */
+#define PREFETCH_AHEAD 8192
+
 /* 256-bit vectors still, so every product keeps the AVX2 kernel's lanes; AVX-512VL only lends
    the sixteen more registers (ymm16-31) that sixteen accumulators and eight loads need. */
 #define VL_FN __attribute__((target("avx2,fma,f16c,avx512f,avx512vl")))
@@ -24,6 +27,11 @@ VL_FN static void f32_tile_4x4(const void *wv, size_t rs, const void *xv, size_t
         /* each activation vector loaded once for all four weight rows (see quant.c's
            vd8_f32_tile_avx2) */
         __asm__("" : "+v"(y0), "+v"(y1), "+v"(y2), "+v"(y3));
+        /* the weights 8 KiB on, where a matrix's next rows follow (4 rows x 32 bytes a step),
+           spread over the loop: asked for in a burst before each call they queue up (beam
+           width 4 on a 15M F32 model: about 15% more tokens a second than the burst) */
+        _mm_prefetch((const char *)wb + PREFETCH_AHEAD + 16 * i, _MM_HINT_T0);
+        _mm_prefetch((const char *)wb + PREFETCH_AHEAD + 16 * i + 64, _MM_HINT_T0);
         const __m256 u0 = _mm256_loadu_ps(w0 + i), u1 = _mm256_loadu_ps(w1 + i), u2 = _mm256_loadu_ps(w2 + i),
                      u3 = _mm256_loadu_ps(w3 + i);
         a00 = _mm256_fmadd_ps(u0, y0, a00);
