@@ -82,10 +82,8 @@ static void check_forms(const fixture *f, quant_vec_dot_fn single, const char *w
             want[r][c] = single(f->w + (size_t)r * f->rb, f->x + (size_t)c * f->xb, f->n);
     const quant_vec_dot4_fn d4 = quant_dot4_kernel(single);
     const quant_vec_dot4x2_fn d8 = quant_dot4x2_kernel(single);
-    const quant_vec_dot4x4_fn d16 = quant_dot4x4_kernel(single);
     const quant_vec_rows4_fn r4 = quant_rows4_kernel(single);
     ck_assert_msg(d4 || !d8, "%s: a two-row form without the one-row form", what);
-    ck_assert_msg(d4 || !d16, "%s: a four-row form without the one-row form", what);
     for (int r = 0; r + 2 <= NR; r += 2)
         for (int c = 0; c + 4 <= NX; c += 4) {
             float o[8];
@@ -102,15 +100,6 @@ static void check_forms(const fixture *f, quant_vec_dot_fn single, const char *w
                                   what, r + e / 4, c + e % 4, o[e], want[r + e / 4][c + e % 4]);
             }
         }
-    if (d16)
-        for (int r = 0; r + 4 <= NR; r += 4)
-            for (int c = 0; c + 4 <= NX; c += 4) {
-                float o[16];
-                d16(f->w + (size_t)r * f->rb, f->rb, f->x + (size_t)c * f->xb, f->xb, f->n, o);
-                for (int e = 0; e < 16; e++)
-                    ck_assert_msg(same_bits(o[e], want[r + e / 4][c + e % 4]), "%s dot4x4 [%d][%d]: %.9g != %.9g",
-                                  what, r + e / 4, c + e % 4, o[e], want[r + e / 4][c + e % 4]);
-            }
     if (r4)
         for (int r = 0; r + 4 <= NR; r += 4)
             for (int c = 0; c < NX; c++) {

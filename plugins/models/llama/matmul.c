@@ -90,7 +90,6 @@ static void gemv_part(void *arg, int ith, int nth)
         const quant_vec_dot_fn dot = j->dot[k];
         const quant_vec_dot4_fn dot4 = j->n >= 4 ? quant_dot4_kernel(dot) : NULL;
         const quant_vec_dot4x2_fn dot4x2 = dot4 ? quant_dot4x2_kernel(dot) : NULL;
-        const quant_vec_dot4x4_fn dot4x4 = dot4 ? quant_dot4x4_kernel(dot) : NULL;
         /* independent chains over four weight rows for the rows left over by dot4 */
         const quant_vec_rows4_fn rows4 = quant_rows4_kernel(dot);
         const int ahead = w->type != GGML_TYPE_F32 && w->type != GGML_TYPE_F16 && w->type != GGML_TYPE_BF16;
@@ -107,15 +106,6 @@ static void gemv_part(void *arg, int ith, int nth)
                     const uint8_t *row = w->data + (size_t)b0 * w->row_bytes, *x = j->x[k] + (size_t)i * xs;
                     float *y = j->y[k] + (size_t)i * yr, o[8];
                     int64_t r = b0;
-                    /* no prefetch here: the four-row kernel spreads its own over its loop */
-                    if (dot4x4)
-                        for (; r + 4 <= b1; r += 4, row += 4 * w->row_bytes) {
-                            float o16[16];
-                            dot4x4(row, w->row_bytes, x, xs, w->cols, o16);
-                            for (int e = 0; e < 4; e++)
-                                for (int c = 0; c < 4; c++)
-                                    y[(size_t)c * yr + r + e] = o16[4 * e + c];
-                        }
                     if (dot4x2)
                         for (; r + 2 <= b1; r += 2, row += 2 * w->row_bytes) {
                             dot4x2(row, w->row_bytes, x, xs, w->cols, o);

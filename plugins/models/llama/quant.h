@@ -66,9 +66,6 @@ quant_vec_dot4_fn quant_dot4_kernel(quant_vec_dot_fn single);
 /* The same for two weight rows rs bytes apart: out[0..3] for the first, out[4..7] the second. */
 typedef void (*quant_vec_dot4x2_fn)(const void *row, size_t rs, const void *x, size_t xs, int64_t n, float *out);
 quant_vec_dot4x2_fn quant_dot4x2_kernel(quant_vec_dot_fn single);
-/* The same for four weight rows: out[4 * r + c] for weight row r and activation row c. */
-typedef void (*quant_vec_dot4x4_fn)(const void *row, size_t rs, const void *x, size_t xs, int64_t n, float *out);
-quant_vec_dot4x4_fn quant_dot4x4_kernel(quant_vec_dot_fn single);
 /* Four weight rows rs bytes apart against one activation row: out[0..3], each summed exactly
    as `single` sums it (generation's products); NULL when `single` has no such form. */
 typedef void (*quant_vec_rows4_fn)(const void *row, size_t rs, const void *x, int64_t n, float *out);
