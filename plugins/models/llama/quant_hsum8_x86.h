@@ -5,8 +5,8 @@
 #include "quant_x86.h"
 
 /* out[k] = qx_hsum256(ak), bit for bit: ((v0 + v4) + (v2 + v6)) + ((v1 + v5) + (v3 + v7)).
-   The three levels of additions run on transposed pairs of accumulators, so eight sums cost
-   what about two do one by one; float addition commutes, so only the pairing matters. */
+   The three levels of additions run on transposed pairs of accumulators, in about half the
+   instructions of eight single sums; float addition commutes, so only the pairing matters. */
 static inline QX_AVX2 __attribute__((always_inline)) void qx_hsum256x8(__m256 a0, __m256 a1, __m256 a2, __m256 a3,
                                                                         __m256 a4, __m256 a5, __m256 a6, __m256 a7,
                                                                         float *out)
