@@ -308,6 +308,15 @@ int bs_begin(void *inst, dk_session *s, dk_error *err) {
   return DK_OK;
 }
 
+/* Are the candidates the raw row itself, in id order?  Then their log-sum-exp
+ * is the row's: the same values summed in the same order, bit for bit. */
+static int row_untouched(const dk_candidates *c, const float *row, size_t nv) {
+  if (c->n != nv) return 0;
+  for (size_t i = 0; i < nv; i++)
+    if (c->data[i].id != (dk_token)i || memcmp(&c->data[i].logit, &row[i], sizeof *row)) return 0;
+  return 1;
+}
+
 /* The processed log-probabilities of one beam's next token (dense, -inf for
  * what the constraint or chain removed) and its raw row's log-sum-exp. */
 static int score_row(bs_search *b, dk_session *s, const hyp *hp, double *lp, double *lse,
@@ -321,7 +330,8 @@ static int score_row(bs_search *b, dk_session *s, const hyp *hp, double *lp, dou
     for (size_t i = 0; i < c.n; i++)
       if (c.data[i].id >= 0 && (size_t)c.data[i].id < b->nv && c.data[i].logit > -INFINITY)
         lp[c.data[i].id] = (double)c.data[i].logit - z;
-  *lse = dkd_row_lse(hp->logits, b->nv);
+  /* a second pass of exp over the vocabulary costs as much as the first */
+  *lse = z > -INFINITY && row_untouched(&c, hp->logits, b->nv) ? z : dkd_row_lse(hp->logits, b->nv);
   return DK_OK;
 }
 
