@@ -6,10 +6,12 @@
 #include "error.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 char *dk_strdup(const char *s) { return s ? dk_strndup(s, strlen(s)) : NULL; }
 
@@ -263,12 +265,14 @@ int dk_config_finish(dk_config *c, const char *base_dir, dk_error *err) {
     if (!v->has && (v->spec.flags & DK_PARAM_REQUIRED))
       return dk_error_set(err, DK_ERR_INVALID, "missing required key '%s' for '%s' (%s)",
                           v->spec.name, c->component, dk_param_type_name(v->spec.type));
-    if (v->spec.type == DK_PARAM_PATH && v->s && v->set && v->s[0] != '/' && base_dir &&
-        *base_dir) {
-      size_t n = strlen(base_dir) + strlen(v->s) + 2;
+    if (v->spec.type != DK_PARAM_PATH || !v->s || !v->set || v->s[0] == '/') continue;
+    char cwd[PATH_MAX];
+    const char *base = v->from_cli ? getcwd(cwd, sizeof cwd) : base_dir;
+    if (base && *base) {
+      size_t n = strlen(base) + strlen(v->s) + 2;
       char *p = malloc(n);
       if (!p) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
-      snprintf(p, n, "%s/%s", base_dir, v->s);
+      snprintf(p, n, "%s/%s", base, v->s);
       free(v->s);
       v->s = p;
     }

@@ -18,6 +18,7 @@ typedef struct dk_cfg_value {
   dk_spec spec;
   int set;       /* explicitly set by the pipeline or --set */
   int has;       /* has a value (set or default) */
+  int from_cli;  /* set by --set: a relative PATH is relative to the working folder */
   int64_t i;
   double d;
   int b;
@@ -43,7 +44,8 @@ dk_cfg_value *dk_config_find(const dk_config *c, const char *key);
 int dk_config_set(dk_config *c, const char *key, const char *text, dk_error *err);
 int dk_config_set_list(dk_config *c, const char *key, const char *const *items, size_t n,
                        dk_error *err);
-/* Fill defaults, enforce required keys, resolve PATH values against base_dir. */
+/* Fill defaults, enforce required keys, resolve PATH values against base_dir
+ * (those from the command line against the working folder). */
 int dk_config_finish(dk_config *c, const char *base_dir, dk_error *err);
 /* Append "key=value;" pairs in schema order to a growing buffer (for
  * fingerprints), leaving out the key skip (nullable). */

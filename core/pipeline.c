@@ -745,6 +745,8 @@ static int apply_kvs(const dk_pipeline *p, dk_block *b, const char *section, dk_
       rc = dk_config_set_list(&b->cfg, kv->key, (const char *const *)kv->list, kv->n_list, err);
     else
       rc = dk_config_set(&b->cfg, kv->key, kv->value, err);
+    dk_cfg_value *v = rc ? NULL : dk_config_find(&b->cfg, kv->key);
+    if (v) v->from_cli = kv->line == 0;
     if (rc) {
       if (kv->line)
         return dk_error_prefix(err, "%s:%d:%d: %s: ", p->file, kv->line, kv->col, section);

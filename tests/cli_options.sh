@@ -159,4 +159,15 @@ if tr -d '\n' <"$tmp/err" | grep -q "$(printf '\r')"; then bad "perplexity wrote
 [ "$(grep -c '^decokit: perplexity: [0-9]*/[0-9]* tokens$' "$tmp/err")" -ge 2 ] && ok ||
   { bad "perplexity progress is not one line per window"; cat "$tmp/err"; }
 
+# A relative path given with --set is relative to the working folder, not
+# to the pipeline file's folder.
+mkdir "$tmp/elsewhere"
+printf 'decokit: 1\ngenerate: { max_tokens: 2 }\n' >"$tmp/elsewhere/p.yaml"
+cp "$src/models/decokit-tiny.gguf" "$tmp/here.gguf"
+if (cd "$tmp" && "$dk" run -q -p "It" --set model.path=here.gguf elsewhere/p.yaml) >"$tmp/out" 2>"$tmp/err"; then
+  ok
+else
+  bad "--set model.path=RELATIVE was not read from the working folder:"; cat "$tmp/err"
+fi
+
 finish
