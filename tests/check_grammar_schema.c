@@ -62,6 +62,21 @@ START_TEST(test_integer_ranges) {
 }
 END_TEST
 
+/* Property names that spell the helpers' reserved rule names ("j-...",
+ * "ws") once made rule naming loop forever; they get names of their own. */
+START_TEST(test_reserved_property_names) {
+  dkg_engine *e = schema("{\"type\":\"object\",\"properties\":{\"j-ige\":{\"type\":\"integer\"},"
+                         "\"ws\":{\"type\":\"string\"},\"j\":{\"type\":\"boolean\"}},"
+                         "\"required\":[\"j-ige\",\"ws\"]}",
+                         DKG_WS_NONE);
+  ck_assert(matches(e, "{\"j-ige\":5,\"ws\":\"a\"}"));
+  ck_assert(matches(e, "{\"j-ige\":5,\"ws\":\"a\",\"j\":true}"));
+  ck_assert(!matches(e, "{\"j-ige\":\"5\",\"ws\":\"a\"}"));
+  ck_assert(!matches(e, "{\"j-ige\":5}"));
+  dkg_engine_release(e);
+}
+END_TEST
+
 START_TEST(test_objects_arrays) {
   dkg_engine *e = schema(
       "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"b\":{\"type\":"
@@ -585,6 +600,7 @@ int main(void) {
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_integer_ranges);
   tcase_add_test(tc, test_objects_arrays);
+  tcase_add_test(tc, test_reserved_property_names);
   tcase_add_test(tc, test_strings_formats);
   tcase_add_test(tc, test_schema_errors);
   tcase_add_test(tc, test_regex_and_choice);

@@ -108,6 +108,11 @@ const char *js_name(js *c, const char *hint) {
   while (n && base[n - 1] == '-') n--;
   if (!n) base[n++] = 'r';
   base[n] = 0;
+  /* A base in the helpers' reserved names would never find a free suffix. */
+  if (!strncmp(base, "j-", 2) || !strcmp(base, "ws")) {
+    memmove(base + 2, base, n + 1);
+    memcpy(base, "r-", 2);
+  }
   /* each base remembers the next suffix to try, so n rules of one base cost O(n) */
   char key[112], name[128];
   snprintf(key, sizeof key, "#%s", base);   /* '#' never occurs in a rule name */
