@@ -175,6 +175,13 @@ START_TEST(test_schema_errors) {
        "\"additionalProperties\":true}",
        "schema #: minProperties beyond the declared properties is not supported (extra property "
        "names could repeat)"},
+      /* rounded inwards, (0, 1) holds no number: refused, never an empty grammar */
+      {"{\"type\":\"number\",\"exclusiveMinimum\":0,\"exclusiveMaximum\":1}",
+       "schema #: no number lies between the bounds (bounds on numbers are rounded inwards to "
+       "whole numbers)"},
+      {"{\"type\":\"number\",\"minimum\":0.5,\"maximum\":0.7}",
+       "schema #: no number lies between the bounds (bounds on numbers are rounded inwards to "
+       "whole numbers)"},
       {"{\"type\":\"number\",\"multipleOf\":0.01}",
        "schema #: multipleOf is supported only as a whole number up to 1000, not 0.01"},
       {"{\"type\":\"string\",\"format\":\"date\",\"maxLength\":5}",

@@ -243,7 +243,7 @@ void js_number(js *c, json_t *s, const char *path, gtext *o) {
   int n = 0;
   if (!has_hi || H >= 0) {
     long long a = has_lo && L > 0 ? L : 0;
-    if (!nonint) {
+    if (!nonint && (!has_hi || H >= a)) { /* an empty range would make "( )": no value */
       gt_puts(o, n++ ? " |" : "");
       nonneg_range(o, a, has_hi ? H : -1);
     }
@@ -268,7 +268,10 @@ void js_number(js *c, json_t *s, const char *path, gtext *o) {
     }
   }
   gt_puts(o, " )");
-  if (!n) js_err(c, path, "no number lies between the bounds");
+  if (!n)
+    js_err(c, path,
+           "no number lies between the bounds (bounds on numbers are rounded inwards to whole "
+           "numbers)");
 }
 
 /* ---- strings ---- */
