@@ -2,6 +2,7 @@
 #ifndef DK_CLI_H
 #define DK_CLI_H
 
+#include <signal.h>
 #include <stdio.h>
 
 #include "error.h"
@@ -52,6 +53,13 @@ int dk_cli_exit_status(int rc);
  * --seed (-1: a random one), -t/--threads.  Same returns as
  * dk_cli_common_opt. */
 int dk_cli_generate_opt(dk_cli_common *c, int argc, char **argv, int *i);
+/* Ctrl-C while generating: dk_cli_catch_sigint clears the flag and installs
+ * a one-shot handler (a second Ctrl-C kills as usual), saving the old one
+ * for sigaction to restore; dk_cli_should_abort is the run's should_abort
+ * and dk_cli_interrupted says whether it fired. */
+void dk_cli_catch_sigint(struct sigaction *old);
+int dk_cli_should_abort(void *user);
+int dk_cli_interrupted(void);
 /* The argument left after a command's options: the pipeline file, once.
  * DK_CLI_NEXT, or DK_EXIT_USAGE with the error printed. */
 int dk_cli_pipeline_arg(dk_cli_common *c, const char *cmd, const char *a);

@@ -56,18 +56,6 @@ int dk_cli_chat_stop(dk_pipeline *p, int format) {
   return rc;
 }
 
-static volatile sig_atomic_t interrupted;
-
-static void on_sigint(int sig) {
-  (void)sig;
-  interrupted = 1;
-}
-
-static int should_abort(void *user) {
-  (void)user;
-  return interrupted != 0;
-}
-
 static void on_text(void *user, size_t completion, const char *bytes, size_t len) {
   (void)user;
   (void)completion;
@@ -186,7 +174,7 @@ int dk_cmd_chat(int argc, char **argv) {
   dk_run *run = NULL;
   dk_error err;
   dk_error_clear(&err);
-  dk_run_opts opts = {.on_text = on_text, .logprobs = 0, .should_abort = should_abort,
+  dk_run_opts opts = {.on_text = on_text, .logprobs = 0, .should_abort = dk_cli_should_abort,
                       .parse_special = 1};
   int made = status ? DK_OK : dk_run_new(p, &opts, &run, &err);
   if (made) {
@@ -229,13 +217,8 @@ int dk_cmd_chat(int argc, char **argv) {
       break;
     }
     dk_run_set_prompt(run, prompt);
-    struct sigaction sa, old_sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sa.sa_flags = (int)SA_RESETHAND;
-    sigemptyset(&sa.sa_mask);
-    interrupted = 0;
-    sigaction(SIGINT, &sa, &old_sa);
+    struct sigaction old_sa;
+    dk_cli_catch_sigint(&old_sa);
     dk_result *res = NULL;
     rc = dk_run_generate(run, &res, &err);
     sigaction(SIGINT, &old_sa, NULL);

@@ -11,20 +11,6 @@
 /* A prompt file larger than this is refused, not read whole. */
 #define DK_PROMPT_MAX_BYTES (64u << 20)
 
-/* Ctrl-C asks the run to stop at the next step or model layer; the text so
- * far is still printed.  A second Ctrl-C kills as usual. */
-static volatile sig_atomic_t interrupted;
-
-static void on_sigint(int sig) {
-  (void)sig;
-  interrupted = 1;
-}
-
-static int should_abort(void *user) {
-  (void)user;
-  return interrupted != 0;
-}
-
 static void run_usage(FILE *f) {
   fputs("Usage: decokit run [PIPELINE] [OPTIONS]\n"
         "\n"
@@ -245,15 +231,11 @@ int dk_cmd_run(int argc, char **argv) {
                       .user = &sc,
                       .record_logprobs = json,
                       .logprobs = -1,
-                      .should_abort = should_abort,
+                      .should_abort = dk_cli_should_abort,
                       .parse_special = chat,
                       .on_token = jsonl ? on_token : NULL};
-  struct sigaction sa, old_sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_sigint;
-  sa.sa_flags = (int)SA_RESETHAND;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, &old_sa);
+  struct sigaction old_sa;
+  dk_cli_catch_sigint(&old_sa);
   dk_error err;
   dk_error_clear(&err);
   dk_run *run = NULL;
@@ -287,7 +269,7 @@ int dk_cmd_run(int argc, char **argv) {
   if (rc) {
     dk_cli_error("%s", err.msg);
     status = DK_EXIT_RUNTIME;
-  } else if (interrupted) {
+  } else if (dk_cli_interrupted()) {
     dk_cli_error("interrupted: the output above is what was generated");
     status = DK_EXIT_INTERRUPTED;
   }

@@ -46,6 +46,30 @@ int dk_cli_nonempty(const char *opt, const char *v) {
 
 static int is_dir(const char *p);
 
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig) {
+  (void)sig;
+  interrupted = 1;
+}
+
+void dk_cli_catch_sigint(struct sigaction *old) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigint;
+  sa.sa_flags = (int)SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  interrupted = 0;
+  sigaction(SIGINT, &sa, old);
+}
+
+int dk_cli_should_abort(void *user) {
+  (void)user;
+  return interrupted != 0;
+}
+
+int dk_cli_interrupted(void) { return interrupted != 0; }
+
 int dk_cli_generate_opt(dk_cli_common *c, int argc, char **argv, int *i) {
   const char *v;
   int slot;
