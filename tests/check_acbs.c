@@ -50,15 +50,12 @@ static dk_run *new_run(const char *yaml, const char *prompt, dk_pipeline **p) {
 }
 
 static dk_result *try_yaml(const char *yaml, const char *prompt) {
-  dk_pipeline *p;
-  dk_result *r = NULL;
-  dk_run *run = new_run(yaml, prompt, &p);
-  if (run && dk_run_generate(run, &r, &err) != DK_OK) {
+  int rc;
+  dk_result *r = dkh_run_yaml(reg, yaml, ".", prompt, &(dk_run_opts){.logprobs = -1}, &rc, &err);
+  if (rc != DK_OK) {
     dk_result_free(r);
     r = NULL;
   }
-  dk_run_free(run);
-  dk_pipeline_free(p);
   return r;
 }
 

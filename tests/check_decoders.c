@@ -25,18 +25,12 @@ static void teardown(void) { dk_registry_free(reg); }
 /* Run a pipeline given as YAML.  Returns the result, or NULL with the
  * message in err when parsing, resolving, creating or generating failed. */
 static dk_result *try_yaml(const char *yaml, const char *prompt) {
-  dk_pipeline *p;
-  dk_result *r = NULL;
-  if (dk_pipeline_parse(yaml, strlen(yaml), "t.yaml", ".", &p, &err)) return NULL;
-  dk_run_opts opts = {.prompt = prompt, .record_logprobs = 1, .logprobs = -1};
-  dk_run *run = NULL;
-  if (dk_pipeline_resolve(p, reg, NULL, &err) == DK_OK && dk_run_new(p, &opts, &run, &err) == DK_OK &&
-      dk_run_generate(run, &r, &err) != DK_OK) {
+  int rc;
+  dk_result *r = dkh_run_yaml(reg, yaml, ".", prompt, &(dk_run_opts){.logprobs = -1}, &rc, &err);
+  if (rc != DK_OK) {
     dk_result_free(r);
     r = NULL;
   }
-  dk_run_free(run);
-  dk_pipeline_free(p);
   return r;
 }
 
