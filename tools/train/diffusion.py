@@ -6,7 +6,8 @@ Subcommands (after train.py's make-corpus and tokenizer in the same --out):
             objective and shifted logits for a fixed number of steps
   export    write the checkpoint as a `dream` GGUF (NeoX RoPE order, Q/K/V biases)
   evaluate  masked loss on the held-out text, a torch-vs-GGUF numpy forward check,
-            and a greedy iterative-unmasking sample
+            a greedy iterative-unmasking sample, and (--reference) that sample as the
+            figure decokit's C test must reproduce
 The run is fixed by --seed and --steps; torch runs on one thread.
 
 The mask token is <unk> (id 0): with byte fallback the tokenizer never emits it, so
@@ -18,6 +19,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import time
 
@@ -314,6 +316,16 @@ def cmd_evaluate(a):
     with open(a.report, "w") as f:
         json.dump(rep, f, indent=1, ensure_ascii=False)
         f.write("\n")
+    if a.reference:
+        ref = {"model": os.path.basename(a.gguf), "mask_id": MASK_ID,
+               "heldout_masked_loss": round(rep["heldout_masked_loss"], 4),
+               "decoding": "one block of 32, 32 steps, top-1 confidence order, greedy, shifted logits",
+               "prompt": SAMPLE_PROMPT, "prompt_ids": prompt, "ids": rep["sample_ids"],
+               "text": rep["sample_text"]}
+        text = json.dumps(ref, indent=1, ensure_ascii=False)
+        text = re.sub(r"\[\s*([-0-9,\s]+?)\s*\]", lambda m: "[" + ", ".join(m.group(1).split()).replace(",,", ",") + "]", text)
+        with open(a.reference, "w") as f:
+            f.write(text + "\n")
     return 0 if rep["gguf_numpy_vs_torch_max_abs"] < 1e-3 else 1
 
 
@@ -339,6 +351,7 @@ def main():
     p = sub.add_parser("evaluate")
     p.add_argument("--gguf", required=True)
     p.add_argument("--report", required=True)
+    p.add_argument("--reference", help="also write the C test's reference JSON here")
     a = ap.parse_args()
     rc = {"train": cmd_train, "export": cmd_export, "evaluate": cmd_evaluate}[a.cmd](a)
     sys.exit(rc or 0)

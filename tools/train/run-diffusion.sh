@@ -14,6 +14,7 @@ mkdir -p "$out"
 [ -f "$out/tokenizer.model" ] || $py tokenizer
 nice -n 10 $dpy train --steps 1200 --lr 1.5e-3
 $dpy export --name decokit-tiny-diffusion --gguf "$models/decokit-tiny-diffusion.gguf"
-$dpy evaluate --gguf "$models/decokit-tiny-diffusion.gguf" --report "$out/diffusion-report.json"
+$dpy evaluate --gguf "$models/decokit-tiny-diffusion.gguf" --report "$out/diffusion-report.json" \
+    --reference "$models/decokit-tiny-diffusion.json"
 (cd "$models" && sha256sum decokit-tiny.gguf decokit-tiny-draft.gguf heldout.txt reference.json \
-    decokit-tiny-attr-lord-god.bin decokit-tiny-diffusion.gguf > SHA256SUMS)
+    decokit-tiny-attr-lord-god.bin decokit-tiny-diffusion.gguf decokit-tiny-diffusion.json > SHA256SUMS)
