@@ -277,6 +277,16 @@ START_TEST(test_hparams)
     ck_assert_int_eq(llm_model_n_warnings(l.m), 0);
     unload(&l);
 
+    /* a diffusion architecture that claims causal attention is still run bidirectionally, as
+       llama.cpp does, and the contradiction is reported */
+    o = base_opts("llada");
+    g_x.causal_true = 1;
+    ck_assert_msg(load(&l, &o) != NULL, "%s", l.err);
+    ck_assert_int_eq(llm_model_hparams(l.m)->causal, 0);
+    ck_assert_msg(has_warning(l.m, "key 'llada.attention.causal': true, but llada is a diffusion architecture"),
+                  "no warning about the causal key");
+    unload(&l);
+
     /* no mask token: loads, says which key is missing */
     o = base_opts("dream");
     g_x.set_mask = 0;

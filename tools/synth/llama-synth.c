@@ -28,7 +28,7 @@ int main(int argc, char **argv)
 {
     synth_opts o = { .arch = "llama", .n_embd = 64, .n_layer = 2, .n_head = 4, .n_ff = 172, .n_vocab = 512,
                      .n_ctx = 512, .type = GGML_TYPE_F32, .seed = 1 };
-    synth_extra x = { 0, 0, 0, 0, NULL };
+    synth_extra x = { 0, 0, 0, 0, 0, NULL };
     const char *out = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;

@@ -137,7 +137,7 @@ int synth_write(FILE *out, const synth_opts *o, char *err, size_t errlen)
 int synth_write_ex(FILE *out, const synth_opts *o0, const synth_extra *x0, char *err, size_t errlen)
 {
     synth_opts o = *o0;
-    const synth_extra none = { 0, 0, 0, 0, NULL }, x = x0 ? *x0 : none;
+    const synth_extra none = { 0, 0, 0, 0, 0, NULL }, x = x0 ? *x0 : none;
     const char *arch = o.arch ? o.arch : "llama";
     /* dream is qwen2's graph (Q/K/V biases), llada llama's */
     int qwen = strcmp(arch, "qwen2") == 0 || strcmp(arch, "dream") == 0;
@@ -259,8 +259,8 @@ int synth_write_ex(FILE *out, const synth_opts *o0, const synth_extra *x0, char 
     KF32(K("attention.layer_norm_rms_epsilon"), o.rms_eps > 0 ? o.rms_eps : 1e-5f);
     KF32(K("rope.freq_base"), o.rope_theta > 0 ? o.rope_theta : 10000.0f);
     KU32("general.quantization_version", 2);
-    if (o.non_causal)
-        KBOOL(K("attention.causal"), 0);
+    if (o.non_causal || x.causal_true)
+        KBOOL(K("attention.causal"), x.causal_true);
     if (x.set_shift)
         KBOOL("diffusion.shift_logits", x.shift_logits);
     if (x.set_mask)

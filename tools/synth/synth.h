@@ -24,6 +24,7 @@ typedef struct synth_opts {
 typedef struct synth_extra {
     int set_mask, mask_token;    /* set_mask: write tokenizer.ggml.mask_token_id = mask_token */
     int set_shift, shift_logits; /* set_shift: write diffusion.shift_logits = shift_logits */
+    int causal_true;             /* write <arch>.attention.causal = true (instead of non_causal's false) */
     const char *omit;            /* NULL, or a key or tensor name left out of the file */
 } synth_extra;
 
