@@ -97,12 +97,16 @@ int dllm_begin(dllm *d, dk_session *s, size_t max_rows, dk_error *err) {
   d->s = s;
   d->m = h->session_model(s);
   const dk_model_info *mi = d->m->info;
-  if (mi->mask < 0)
-    return h->set_error(err, DK_ERR_UNSUPPORTED, "model '%s' has no mask token: not a diffusion LM",
-                        mi->arch ? mi->arch : "?");
+  /* The GGUF keys are named because that is where a user can fix the file. */
   if (!DK_HAS(mi, dk_model_info, logit_shift) || mi->attention == DK_ATTN_CAUSAL)
     return h->set_error(err, DK_ERR_UNSUPPORTED,
-                        "model '%s' is causal: masked diffusion needs a bidirectional model",
+                        "model '%s' is causal: masked diffusion needs a bidirectional model (in GGUF: "
+                        "architecture llada or dream, or <arch>.attention.causal = false)",
+                        mi->arch ? mi->arch : "?");
+  if (mi->mask < 0)
+    return h->set_error(err, DK_ERR_UNSUPPORTED,
+                        "model '%s' has no mask token (in GGUF: tokenizer.ggml.mask_token_id): not a "
+                        "diffusion LM",
                         mi->arch ? mi->arch : "?");
   d->mask = mi->mask;
   d->lead = mi->logit_shift ? 1 : 0;

@@ -19,14 +19,16 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: llama-synth OUT.gguf [--preset 260k|15m|110m] [--embd N] [--layers N] [--heads N]\n"
                "         [--kv-heads N] [--ffn N] [--vocab N | --vocab-from FILE.gguf] [--ctx N]\n"
-               "         [--type f32|f16|bf16|q8_0|q4_0|q4_k|q6_k] [--arch llama|qwen2] [--seed N]\n"
-               "         [--tied] [--non-causal]\n");
+               "         [--type f32|f16|bf16|q8_0|q4_0|q4_k|q6_k] [--arch llama|qwen2|llada|dream]\n"
+               "         [--seed N] [--tied] [--non-causal] [--mask ID] [--shift-logits true|false]\n"
+               "         [--omit KEY-OR-TENSOR]\n");
 }
 
 int main(int argc, char **argv)
 {
     synth_opts o = { .arch = "llama", .n_embd = 64, .n_layer = 2, .n_head = 4, .n_ff = 172, .n_vocab = 512,
                      .n_ctx = 512, .type = GGML_TYPE_F32, .seed = 1 };
+    synth_extra x = { 0, 0, 0, 0, 0, NULL };
     const char *out = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -67,6 +69,10 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--vocab-from")) o.vocab_path = v;
         else if (!strcmp(a, "--ctx")) o.n_ctx = atoi(v);
         else if (!strcmp(a, "--arch")) o.arch = v;
+        else if (!strcmp(a, "--mask")) x.set_mask = 1, x.mask_token = atoi(v);
+        else if (!strcmp(a, "--omit")) x.omit = v;
+        else if (!strcmp(a, "--shift-logits") && (!strcmp(v, "true") || !strcmp(v, "false")))
+            x.set_shift = 1, x.shift_logits = !strcmp(v, "true");
         else if (!strcmp(a, "--seed")) o.seed = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--type")) {
             size_t k = 0;
@@ -89,7 +95,7 @@ int main(int argc, char **argv)
         return 2;
     }
     char err[400];
-    if (synth_write_file(out, &o, err, sizeof err)) {
+    if (synth_write_file_ex(out, &o, &x, err, sizeof err)) {
         fprintf(stderr, "llama-synth: %s\n", err);
         return 1;
     }

@@ -129,13 +129,20 @@ static int add_plan(tensor_plan *p, int *n, const char *name, int64_t cols, int6
     return 0;
 }
 
-int synth_write(FILE *out, const synth_opts *o0, char *err, size_t errlen)
+int synth_write(FILE *out, const synth_opts *o, char *err, size_t errlen)
+{
+    return synth_write_ex(out, o, NULL, err, errlen);
+}
+
+int synth_write_ex(FILE *out, const synth_opts *o0, const synth_extra *x0, char *err, size_t errlen)
 {
     synth_opts o = *o0;
+    const synth_extra none = { 0, 0, 0, 0, 0, NULL }, x = x0 ? *x0 : none;
     const char *arch = o.arch ? o.arch : "llama";
-    int qwen = strcmp(arch, "qwen2") == 0;
-    if (!qwen && strcmp(arch, "llama") != 0) {
-        gguf_errf(err, errlen, "arch '%s' is not supported (llama, qwen2)", arch);
+    /* dream is qwen2's graph (Q/K/V biases), llada llama's */
+    int qwen = strcmp(arch, "qwen2") == 0 || strcmp(arch, "dream") == 0;
+    if (!qwen && strcmp(arch, "llama") != 0 && strcmp(arch, "llada") != 0) {
+        gguf_errf(err, errlen, "arch '%s' is not supported (llama, qwen2, llada, dream)", arch);
         return -1;
     }
     if (!quant_supported(o.type)) {
@@ -208,43 +215,81 @@ int synth_write(FILE *out, const synth_opts *o0, char *err, size_t errlen)
         P("ffn_down.weight", o.n_ff, o.n_embd, sf, 0);
 #undef P
     }
+    if (x.omit) { /* drop the named tensor from the plan */
+        int k = 0;
+        for (int i = 0; i < nt; i++)
+            if (strcmp(plan[i].name, x.omit) != 0)
+                plan[k++] = plan[i];
+        nt = k;
+    }
     uint64_t off = 0;
     for (int i = 0; i < nt; i++) {
         plan[i].offset = off;
         off += (plan[i].nbytes + ALIGN - 1) / ALIGN * ALIGN;
     }
 
-    uint64_t n_kv = 12 + (o.non_causal ? 1 : 0);
+    /* The key-value section goes to memory first: the count precedes it and omit may drop a key. */
+    char *kvbuf = NULL;
+    size_t kvlen = 0;
+    FILE *kf = open_memstream(&kvbuf, &kvlen);
+    if (!kf) {
+        gguf_close(vf);
+        free(plan);
+        gguf_errf(err, errlen, "open_memstream failed");
+        return -1;
+    }
+    uint64_t n_kv = 0;
+    char key[96];
+#define KEEP(k) ((!x.omit || strcmp(x.omit, (k)) != 0) && ++n_kv)
+#define K(suffix) (snprintf(key, sizeof key, "%s.%s", arch, suffix), key)
+#define KU32(k, v) do { const char *k_ = (k); if (KEEP(k_)) kv_u32(kf, k_, (v)); } while (0)
+#define KF32(k, v) do { const char *k_ = (k); if (KEEP(k_)) kv_f32(kf, k_, (v)); } while (0)
+#define KBOOL(k, v) do { const char *k_ = (k); if (KEEP(k_)) kv_bool(kf, k_, (v)); } while (0)
+    if (KEEP("general.architecture"))
+        kv_str(kf, "general.architecture", arch);
+    if (KEEP("general.name"))
+        kv_str(kf, "general.name", "decokit synthetic");
+    KU32(K("context_length"), (uint32_t)o.n_ctx);
+    KU32(K("embedding_length"), (uint32_t)o.n_embd);
+    KU32(K("block_count"), (uint32_t)o.n_layer);
+    KU32(K("feed_forward_length"), (uint32_t)o.n_ff);
+    KU32(K("rope.dimension_count"), (uint32_t)hd);
+    KU32(K("attention.head_count"), (uint32_t)o.n_head);
+    KU32(K("attention.head_count_kv"), (uint32_t)o.n_head_kv);
+    KF32(K("attention.layer_norm_rms_epsilon"), o.rms_eps > 0 ? o.rms_eps : 1e-5f);
+    KF32(K("rope.freq_base"), o.rope_theta > 0 ? o.rope_theta : 10000.0f);
+    KU32("general.quantization_version", 2);
+    if (o.non_causal || x.causal_true)
+        KBOOL(K("attention.causal"), x.causal_true);
+    if (x.set_shift)
+        KBOOL("diffusion.shift_logits", x.shift_logits);
+    if (x.set_mask)
+        KU32("tokenizer.ggml.mask_token_id", (uint32_t)x.mask_token);
+#undef K
+#undef KU32
+#undef KF32
+#undef KBOOL
     if (vf)
         for (uint64_t i = 0; i < vf->n_kv; i++)
-            if (vf->kv[i].key.len > 10 && memcmp(vf->kv[i].key.ptr, "tokenizer.", 10) == 0)
+            if (vf->kv[i].key.len > 10 && memcmp(vf->kv[i].key.ptr, "tokenizer.", 10) == 0 &&
+                !(x.set_mask && gguf_str_eq(vf->kv[i].key, "tokenizer.ggml.mask_token_id"))) {
                 n_kv++;
+                kv_copy(kf, &vf->kv[i]);
+            }
+#undef KEEP
+    gguf_close(vf);
+    if (fclose(kf) != 0) {
+        free(kvbuf);
+        free(plan);
+        gguf_errf(err, errlen, "out of memory");
+        return -1;
+    }
     fwrite("GGUF", 1, 4, out);
     w_u32(out, 3);
     w_u64(out, (uint64_t)nt);
     w_u64(out, n_kv);
-    char key[96];
-#define K(suffix) (snprintf(key, sizeof key, "%s.%s", arch, suffix), key)
-    kv_str(out, "general.architecture", arch);
-    kv_str(out, "general.name", "decokit synthetic");
-    kv_u32(out, K("context_length"), (uint32_t)o.n_ctx);
-    kv_u32(out, K("embedding_length"), (uint32_t)o.n_embd);
-    kv_u32(out, K("block_count"), (uint32_t)o.n_layer);
-    kv_u32(out, K("feed_forward_length"), (uint32_t)o.n_ff);
-    kv_u32(out, K("rope.dimension_count"), (uint32_t)hd);
-    kv_u32(out, K("attention.head_count"), (uint32_t)o.n_head);
-    kv_u32(out, K("attention.head_count_kv"), (uint32_t)o.n_head_kv);
-    kv_f32(out, K("attention.layer_norm_rms_epsilon"), o.rms_eps > 0 ? o.rms_eps : 1e-5f);
-    kv_f32(out, K("rope.freq_base"), o.rope_theta > 0 ? o.rope_theta : 10000.0f);
-    kv_u32(out, "general.quantization_version", 2);
-    if (o.non_causal)
-        kv_bool(out, K("attention.causal"), 0);
-#undef K
-    if (vf)
-        for (uint64_t i = 0; i < vf->n_kv; i++)
-            if (vf->kv[i].key.len > 10 && memcmp(vf->kv[i].key.ptr, "tokenizer.", 10) == 0)
-                kv_copy(out, &vf->kv[i]);
-    gguf_close(vf);
+    fwrite(kvbuf, 1, kvlen, out);
+    free(kvbuf);
     for (int i = 0; i < nt; i++) {
         w_str(out, plan[i].name);
         w_u32(out, 1 + (plan[i].rows > 1));
@@ -292,6 +337,11 @@ int synth_write(FILE *out, const synth_opts *o0, char *err, size_t errlen)
 
 int synth_write_file(const char *path, const synth_opts *o, char *err, size_t errlen)
 {
+    return synth_write_file_ex(path, o, NULL, err, errlen);
+}
+
+int synth_write_file_ex(const char *path, const synth_opts *o, const synth_extra *x, char *err, size_t errlen)
+{
     /* Written beside the target and renamed only when complete, so bad
      * options or a failed write leave no empty or partial model behind. */
     size_t n = strlen(path) + sizeof ".part";
@@ -307,7 +357,7 @@ int synth_write_file(const char *path, const synth_opts *o, char *err, size_t er
         free(part);
         return -1;
     }
-    int rc = synth_write(f, o, err, errlen);
+    int rc = synth_write_ex(f, o, x, err, errlen);
     if (fclose(f) != 0 && rc == 0) {
         gguf_errf(err, errlen, "%s: write error", path);
         rc = -1;
@@ -324,6 +374,12 @@ int synth_write_file(const char *path, const synth_opts *o, char *err, size_t er
 
 int synth_write_memory(const synth_opts *o, uint8_t **buf, size_t *size, char *err, size_t errlen)
 {
+    return synth_write_memory_ex(o, NULL, buf, size, err, errlen);
+}
+
+int synth_write_memory_ex(const synth_opts *o, const synth_extra *x, uint8_t **buf, size_t *size, char *err,
+                          size_t errlen)
+{
     char *p = NULL;
     size_t n = 0;
     FILE *f = open_memstream(&p, &n);
@@ -331,7 +387,7 @@ int synth_write_memory(const synth_opts *o, uint8_t **buf, size_t *size, char *e
         gguf_errf(err, errlen, "open_memstream failed");
         return -1;
     }
-    int rc = synth_write(f, o, err, errlen);
+    int rc = synth_write_ex(f, o, x, err, errlen);
     fclose(f);
     if (rc) {
         free(p);

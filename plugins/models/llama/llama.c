@@ -434,7 +434,7 @@ static void llama_set_abort(void *p, dk_abort_fn fn, void *user)
 
 static const dk_model_iface k_llama = {
     .hdr = { sizeof(dk_model_iface), DK_KIND_MODEL, "llama", "1.1.0",
-             "GGUF llama-family models (llama, mistral, qwen2) on CPU with OpenBLAS, causal or masked (diffusion)",
+             "GGUF llama-family models (llama, mistral, qwen2, llada, dream) on CPU with OpenBLAS, causal or masked (diffusion)",
              k_params, sizeof(dk_param_spec), DK_CAP_INSTANCE_MT },
     .create = llama_create,
     .destroy = llama_destroy,

@@ -22,14 +22,25 @@ static void warn(llm_model *m, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Architectures whose graph is the llama block (optionally with Q/K/V biases); the flag says
-   which RoPE pairing the reference implementation uses for them. */
+/* Architectures whose graph is the llama block (optionally with Q/K/V biases), with the RoPE
+   pairing the reference implementation uses for them. The diffusion LMs attend bidirectionally
+   whatever <arch>.attention.causal says; Dream (qwen2's graph, AR-initialised) shifts its logits
+   and needs the biases, LLaDA (llama's graph) predicts in place. */
 static const struct {
     const char *name;
-    int neox;
+    int neox, diffusion, shift, qkv_bias;
 } k_archs[] = {
-    { "llama", 0 }, { "mistral", 0 }, { "qwen2", 1 },
+    { "llama", 0, 0, 0, 0 }, { "mistral", 0, 0, 0, 0 }, { "qwen2", 1, 0, 0, 0 },
+    { "llada", 0, 1, 0, 0 }, { "dream", 1, 1, 1, 1 },
 };
+
+static int arch_index(const char *name)
+{
+    for (size_t i = 0; i < sizeof k_archs / sizeof k_archs[0]; i++)
+        if (!strcmp(k_archs[i].name, name))
+            return (int)i;
+    return 0;
+}
 
 static int get_u32_key(const gguf_file *f, const char *arch, const char *suffix, uint32_t *out,
                        int required, char *err, size_t errlen)
@@ -129,7 +140,7 @@ static int read_hparams(llm_model *m, char *err, size_t errlen)
         if (gguf_str_eq(arch, k_archs[i].name))
             found = (int)i;
     if (found < 0) {
-        gguf_errf(err, errlen, "key 'general.architecture': '%.*s' is not supported (llama, mistral, qwen2)",
+        gguf_errf(err, errlen, "key 'general.architecture': '%.*s' is not supported (llama, mistral, qwen2, llada, dream)",
                 (int)(arch.len > 40 ? 40 : arch.len), arch.ptr);
         return -1;
     }
@@ -216,16 +227,25 @@ static int read_hparams(llm_model *m, char *err, size_t errlen)
                 (int)(st.len > 20 ? 20 : st.len), st.ptr);
         return -1;
     }
-    int causal = 1, shift = 0;
+    int causal = 1, shift = k_archs[found].shift;
     snprintf(key, sizeof key, "%s.attention.causal", a);
-    if (gguf_get_bool(f, key, &causal) == -2) {
+    rc = gguf_get_bool(f, key, &causal);
+    if (rc == -2) {
         gguf_errf(err, errlen, "key '%s': not a bool", key);
         return -1;
     }
-    if (gguf_get_bool(f, "diffusion.shift_logits", &shift) == -2) {
+    if (k_archs[found].diffusion) {
+        if (rc == 0 && causal)
+            warn(m, "key '%s': true, but %s is a diffusion architecture; attending bidirectionally", key, a);
+        causal = 0;
+    }
+    rc = gguf_get_bool(f, "diffusion.shift_logits", &shift);
+    if (rc == -2) {
         gguf_errf(err, errlen, "key 'diffusion.shift_logits': not a bool");
         return -1;
     }
+    if (rc == -1 && k_archs[found].diffusion)
+        warn(m, "key 'diffusion.shift_logits' missing; assuming %s for %s", shift ? "true" : "false", a);
     hp->n_embd = (int32_t)n_embd;
     hp->n_layer = (int32_t)n_layer;
     hp->n_head = (int32_t)n_head;
@@ -316,15 +336,19 @@ static int load_weights(llm_model *m, char *err, size_t errlen)
         W(wdown, "ffn_down", hp->n_ff, d);
         V(attn_norm, "attn_norm.weight", d, 1);
         V(ffn_norm, "ffn_norm.weight", d, 1);
-        V(bq, "attn_q.bias", q_dim, 0);
-        V(bk, "attn_k.bias", kv_dim, 0);
-        V(bv, "attn_v.bias", kv_dim, 0);
+        const int need_bias = k_archs[arch_index(hp->arch)].qkv_bias;
+        V(bq, "attn_q.bias", q_dim, need_bias);
+        V(bk, "attn_k.bias", kv_dim, need_bias);
+        V(bv, "attn_v.bias", kv_dim, need_bias);
         if (L->bq || L->bk || L->bv)
             hp->has_qkv_bias = 1;
     }
 #undef W
 #undef V
     check_special_ids(m);
+    uint32_t mask;
+    if (k_archs[arch_index(hp->arch)].diffusion && gguf_get_u32(f, "tokenizer.ggml.mask_token_id", &mask) != 0)
+        warn(m, "key 'tokenizer.ggml.mask_token_id' missing: no diffusion decoder can run this %s model", hp->arch);
     return 0;
 }
 
