@@ -12,6 +12,7 @@
 #include "loader.h"
 #include "pipeline.h"
 #include "session.h"
+#include "session_impl.h" /* a session holding just the run's models, for the scorers */
 
 static dk_registry *reg;
 static dk_error err;
@@ -295,6 +296,149 @@ START_TEST(test_lm_scores_under_the_draft) {
 }
 END_TEST
 
+/* score_next of the model scorers against score_batch on the same inputs
+ * and against a plain evaluation.  The scorers only ask a session for its
+ * models, so one made from the run's is enough to call them directly. */
+static void scorer_session(dk_run *run, dk_session *s) {
+  memset(s, 0, sizeof *s);
+  s->run = run;
+  s->model_px.ref = *dk_run_model(run);
+  if (dk_run_draft_model(run)) s->draft_px.ref = *dk_run_draft_model(run);
+}
+
+/* Contexts: the prompt plus the first k tokens beam search generates. */
+static size_t next_context(const char *prompt, size_t k, dk_token *out, size_t *n_prompt) {
+  dk_result *r = bundled("decoder: { plugin: beam, width: 2 }\ngenerate: { max_tokens: 8 }\n", prompt);
+  size_t n = full_tokens(r, out, 512, 0);
+  *n_prompt = r->n_prompt;
+  if (n > r->n_prompt + k) n = r->n_prompt + k;
+  dk_result_free(r);
+  return n;
+}
+
+#define N_CANDS 40
+
+/* Candidates: EOS, then every 97th id. */
+static void next_cands(dk_token *c, int n_vocab) {
+  c[0] = 2;
+  for (size_t i = 1; i < N_CANDS; i++) c[i] = (dk_token)((i * 97) % (size_t)n_vocab);
+}
+
+/* Both orders: score_next on a cold cache then score_batch (which finds the
+ * context cached, so the sums agree bit for bit), and score_batch on a cold
+ * cache then score_next (the context evaluated in another batch shape). */
+static void next_against_batch(const dk_scorer_ref *sc, dk_session *s, const dk_token *ctx, size_t n,
+                               size_t n_prompt, const dk_token *cands, double *next) {
+  static dk_token ext[N_CANDS][520];
+  const dk_token *hyps[N_CANDS];
+  size_t lens[N_CANDS];
+  for (size_t i = 0; i < N_CANDS; i++) {
+    memcpy(ext[i], ctx, n * sizeof *ctx);
+    ext[i][n] = cands[i];
+    hyps[i] = ext[i];
+    lens[i] = n + 1;
+  }
+  double batch[N_CANDS], next2[N_CANDS];
+  dk_session other;
+  memcpy(&other, s, sizeof other); /* another session: the cache starts cold */
+  ck_assert_msg(sc->iface->score_next(sc->inst, s, ctx, n, n_prompt, cands, N_CANDS, next, &err) == DK_OK,
+                "%s", err.msg);
+  ck_assert_msg(sc->iface->score_batch(sc->inst, s, hyps, lens, N_CANDS, n_prompt, batch, &err) == DK_OK,
+                "%s", err.msg);
+  for (size_t i = 0; i < N_CANDS; i++)
+    ck_assert_msg(next[i] == batch[i], "candidate %d: next %.12f, batch %.12f", (int)cands[i], next[i], batch[i]);
+  ck_assert_int_eq(sc->iface->score_batch(sc->inst, &other, hyps, lens, N_CANDS, n_prompt, batch, &err), DK_OK);
+  ck_assert_int_eq(sc->iface->score_next(sc->inst, &other, ctx, n, n_prompt, cands, N_CANDS, next2, &err), DK_OK);
+  for (size_t i = 0; i < N_CANDS; i++) {
+    ck_assert_msg(fabs(next2[i] - batch[i]) < 1e-6, "candidate %d: next %.9f, batch %.9f", (int)cands[i],
+                  next2[i], batch[i]);
+    ck_assert(fabs(next2[i] - next[i]) < 1e-6);
+  }
+}
+
+START_TEST(test_lm_score_next) {
+  for (int norm = 0; norm < 2; norm++)
+    for (int target = 0; target < 2; target++) {
+      char y[4096];
+      snprintf(y, sizeof y, "%s%sdecoder: { plugin: acbs }\nscorers: [ { plugin: lm, model: %s, normalize: %s } ]\n",
+               model_block, draft_block, target ? "target" : "draft", norm ? "true" : "false");
+      dk_pipeline *p;
+      dk_run *run = new_run(y, "x", &p);
+      ck_assert_msg(run != NULL, "%s", err.msg);
+      const dk_model_ref *judge = target ? dk_run_model(run) : dk_run_draft_model(run);
+      dk_session s;
+      scorer_session(run, &s);
+      dk_scorer_ref ref = {0};
+      ref.iface = (const struct dk_scorer_iface *)(const void *)run->scorers[0]->comp->hdr;
+      ref.inst = run->scorers[0]->inst;
+      dk_token cands[N_CANDS];
+      next_cands(cands, judge->info->n_vocab);
+      for (size_t k = 0; k < N_PROMPTS; k++)
+        for (size_t gen = 0; gen <= 4; gen += 4) {
+          dk_token ctx[520];
+          size_t n_prompt, n = next_context(prompts[k], gen, ctx, &n_prompt);
+          double next[N_CANDS];
+          next_against_batch(&ref, &s, ctx, n, n_prompt, cands, next);
+          for (size_t i = 0; i < N_CANDS; i += 13) { /* a few by a plain evaluation */
+            ctx[n] = cands[i];
+            double want = draft_loglik(judge, ctx, n + 1, n_prompt);
+            if (norm) want /= (double)(n + 1 - n_prompt);
+            ck_assert_msg(fabs(next[i] - want) < 1e-3, "%s + %zu, candidate %d: %.6f, want %.6f",
+                          prompts[k], gen, (int)cands[i], next[i], want);
+          }
+        }
+      dk_token bad = 1 << 30, ctx[1] = {1};
+      double out;
+      ck_assert_int_ne(ref.iface->score_next(ref.inst, &s, ctx, 1, 1, &bad, 1, &out, &err), DK_OK);
+      ck_assert(strstr(err.msg, "vocabulary") != NULL);
+      dk_run_free(run);
+      dk_pipeline_free(p);
+    }
+}
+END_TEST
+
+START_TEST(test_classifier_score_next) {
+  static head hd;
+  read_head(&hd);
+  char y[4096];
+  snprintf(y, sizeof y, "%sdecoder: { plugin: acbs }\nscorers: [ { plugin: classifier, file: '%s' } ]\n",
+           model_block, head_path);
+  dk_pipeline *p;
+  dk_run *run = new_run(y, "x", &p);
+  ck_assert_msg(run != NULL, "%s", err.msg);
+  dk_session s;
+  scorer_session(run, &s);
+  dk_scorer_ref ref = {0};
+  ref.iface = (const struct dk_scorer_iface *)(const void *)run->scorers[0]->comp->hdr;
+  ref.inst = run->scorers[0]->inst;
+  dk_token cands[N_CANDS];
+  next_cands(cands, dk_run_model(run)->info->n_vocab);
+  for (size_t k = 0; k < N_PROMPTS; k++)
+    for (size_t gen = 0; gen <= 4; gen += 4) {
+      dk_token ctx[520];
+      size_t n_prompt, n = next_context(prompts[k], gen, ctx, &n_prompt);
+      double next[N_CANDS];
+      next_against_batch(&ref, &s, ctx, n, n_prompt, cands, next);
+      float h[128];
+      hidden_after(dk_run_model(run), ctx, n, h); /* EOS (candidate 0) is judged on the text before it */
+      ck_assert_msg(fabs(next[0] - log_sigmoid(head_logit(&hd, h))) < 1e-3, "%s + %zu: EOS", prompts[k], gen);
+      for (size_t i = 1; i < N_CANDS; i += 13) {
+        ctx[n] = cands[i];
+        hidden_after(dk_run_model(run), ctx, n + 1, h);
+        double want = log_sigmoid(head_logit(&hd, h));
+        ck_assert_msg(fabs(next[i] - want) < 1e-3, "%s + %zu, candidate %d: %.6f, want %.6f", prompts[k],
+                      gen, (int)cands[i], next[i], want);
+      }
+    }
+  dk_token bad = -1, ctx[1] = {1};
+  double out;
+  ck_assert_int_ne(ref.iface->score_next(ref.inst, &s, ctx, 1, 1, &bad, 1, &out, &err), DK_OK);
+  ck_assert(strstr(err.msg, "vocabulary") != NULL);
+  dk_run_free(run);
+  dk_pipeline_free(p);
+}
+END_TEST
+
 /* The shipped classifier steers: ACBS's texts mention Lord or God on more
  * of these prompts than beam's. */
 static int mentions(const char *t) { return strstr(t, " Lord") || strstr(t, " God"); }
@@ -440,6 +584,8 @@ int main(void) {
   tcase_add_test(tc, test_features_match_training);
   tcase_add_test(tc, test_classifier_scores_the_text);
   tcase_add_test(tc, test_lm_scores_under_the_draft);
+  tcase_add_test(tc, test_lm_score_next);
+  tcase_add_test(tc, test_classifier_score_next);
   tcase_add_test(tc, test_attribute_steers);
   tcase_add_test(tc, test_exact_length_classifier);
   tcase_add_test(tc, test_bad_input);
