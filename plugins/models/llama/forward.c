@@ -13,9 +13,10 @@
 
 /* Floats of attention scratch per thread: rounded query and accumulator, then scores,
    running maxima and visible slot ids (int32, same size as float) for up to n_ctx rows. */
+/* a query and an accumulator, then slots, weights and maxima for up to four rows at once */
 static size_t scratch_per_thread(const llm_hparams *hp, int n_ctx)
 {
-    return 2 * (size_t)hp->head_dim + 3 * (size_t)n_ctx;
+    return 2 * (size_t)hp->head_dim + 12 * (size_t)n_ctx;
 }
 
 llm_ctx *llm_ctx_create(const llm_model *m, int n_threads, int n_ctx, char *err, size_t errlen)
@@ -406,22 +407,19 @@ ATTN_AVX2 static __m256 kq_dot8_t(const float *q, const float *k, size_t L, int 
     return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo)), _mm256_cvtpd_ps(hi), 1);
 }
 
-/* The same online softmax as attend_one in two passes: scores, running maxima and weights
-   first, then the sequential half-precision accumulation. */
-ATTN_AVX2 static void attend_one_avx2(llm_ctx *c, const fw_row *r, int layer, const float *q, float *out, float *buf,
-                                      int h)
+/* attend_one_avx2's first pass for row r and head h: the visible slots, and for each its weight
+   sc[j] = exp(score - running maximum) and the running maximum mr[j]; qh gets the query rounded
+   to half. Returns the number of slots. */
+ATTN_AVX2 static int attn_weights_avx2(llm_ctx *c, const fw_row *r, int layer, const float *q, int h, float *qh,
+                                       float *sc, float *mr, int32_t *slots)
 {
     const llm_hparams *hp = &c->m->hp;
     const int hd = hp->head_dim, kvh = h / (hp->n_head / hp->n_head_kv);
     const kv_seq *s = &c->kv.seqs[r->seq];
     const float scale = 1.0f / sqrtf((float)hd);
-    float *qh = buf, *acc = buf + hd, *sc = buf + 2 * hd, *mr = sc + c->n_ctx;
-    int32_t *slots = (int32_t *)(mr + c->n_ctx);
     const int nv = visible_slots(r, slots);
-    for (int t = 0; t < hd; t += 8) {
+    for (int t = 0; t < hd; t += 8)
         _mm256_storeu_ps(qh + t, round_half8(_mm256_loadu_ps(q + t)));
-        _mm256_storeu_ps(acc + t, _mm256_setzero_ps());
-    }
     const size_t off = (size_t)kvh * hd;
     float M = -INFINITY;
     int j0 = 0;
@@ -439,10 +437,27 @@ ATTN_AVX2 static void attend_one_avx2(llm_ctx *c, const fw_row *r, int layer, co
         M = sc[j] > M ? sc[j] : M;
         mr[j] = M;
     }
-    int j = 0;
-    for (; j < nv; j++)
+    for (int j = 0; j < nv; j++)
         sc[j] -= mr[j];
     expf_array(sc, nv);
+    return nv;
+}
+
+/* The same online softmax as attend_one in two passes: scores, running maxima and weights
+   first, then the sequential half-precision accumulation. */
+ATTN_AVX2 static void attend_one_avx2(llm_ctx *c, const fw_row *r, int layer, const float *q, float *out, float *buf,
+                                      int h)
+{
+    const llm_hparams *hp = &c->m->hp;
+    const int hd = hp->head_dim, kvh = h / (hp->n_head / hp->n_head_kv);
+    const kv_seq *s = &c->kv.seqs[r->seq];
+    float *qh = buf, *acc = buf + hd, *sc = buf + 2 * hd, *mr = sc + c->n_ctx;
+    int32_t *slots = (int32_t *)(mr + c->n_ctx);
+    const int nv = attn_weights_avx2(c, r, layer, q, h, qh, sc, mr, slots);
+    for (int t = 0; t < hd; t += 8)
+        _mm256_storeu_ps(acc + t, _mm256_setzero_ps());
+    const size_t off = (size_t)kvh * hd;
+    int j;
     float S = 0.0f;
     if (hd == 8) {
         /* one register of accumulator, as in battn_part */
@@ -478,6 +493,57 @@ ATTN_AVX2 static void attend_one_avx2(llm_ctx *c, const fw_row *r, int layer, co
     const __m256 inv = _mm256_set1_ps(1.0f / S);
     for (int t = 0; t < hd; t += 8)
         _mm256_storeu_ps(out + t, _mm256_mul_ps(_mm256_loadu_ps(acc + t), inv));
+}
+
+/* attend_one_avx2 for up to four rows (the beams or drafts of a ragged batch) and one head of 8:
+   the same weights per row, then the rows' half-precision accumulations interleaved, so the
+   latency of one row's chain of roundings hides behind the others'. Each row goes through
+   exactly the single-row sequence of operations. */
+ATTN_AVX2 static void attend_four_hd8_avx2(llm_ctx *c, const fw_row *const *r, int cnt, int layer, const float *const *q,
+                                           float *const *out, float *buf, int h)
+{
+    const llm_hparams *hp = &c->m->hp;
+    const size_t off = (size_t)(h / (hp->n_head / hp->n_head_kv)) * 8, per = 3 * (size_t)c->n_ctx;
+    float *sc[4], *mr[4];
+    int32_t *slots[4];
+    const kv_seq *s[4];
+    int nv[4], lo = INT32_MAX;
+    for (int g = 0; g < cnt; g++) {
+        sc[g] = buf + 8 + (size_t)g * per;
+        mr[g] = sc[g] + c->n_ctx;
+        slots[g] = (int32_t *)(mr[g] + c->n_ctx);
+        s[g] = &c->kv.seqs[r[g]->seq];
+        nv[g] = attn_weights_avx2(c, r[g], layer, q[g], h, buf, sc[g], mr[g], slots[g]);
+        lo = nv[g] < lo ? nv[g] : lo;
+    }
+    __m256 a[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    float S[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
+    for (int j = 0; j < lo; j++)
+        for (int g = 0; g < cnt; g++) {
+            float ms = 1.0f;
+            if (j > 0 && mr[g][j] != mr[g][j - 1]) {
+                ms = expf(mr[g][j - 1] - mr[g][j]);
+                a[g] = round_half8(_mm256_mul_ps(a[g], _mm256_set1_ps(ms)));
+            }
+            const uint16_t *v = kv_v(&c->kv, s[g], layer, slots[g][j]) + off;
+            a[g] = round_half8(
+                _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)v)), _mm256_set1_ps(sc[g][j]), a[g]));
+            S[g] = fmaf(S[g], ms, sc[g][j]);
+        }
+    for (int g = 0; g < cnt; g++) {
+        for (int j = lo; j < nv[g]; j++) {
+            float ms = 1.0f;
+            if (j > 0 && mr[g][j] != mr[g][j - 1]) {
+                ms = expf(mr[g][j - 1] - mr[g][j]);
+                a[g] = round_half8(_mm256_mul_ps(a[g], _mm256_set1_ps(ms)));
+            }
+            const uint16_t *v = kv_v(&c->kv, s[g], layer, slots[g][j]) + off;
+            a[g] = round_half8(
+                _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)v)), _mm256_set1_ps(sc[g][j]), a[g]));
+            S[g] = fmaf(S[g], ms, sc[g][j]);
+        }
+        _mm256_storeu_ps(out[g], _mm256_mul_ps(a[g], _mm256_set1_ps(1.0f / S[g])));
+    }
 }
 
 /* ---- batched attention: the rows of one sequence at once ----------------------------------
@@ -711,6 +777,29 @@ static void attn_part(void *arg, int ith, int nth)
     const int nh = hp->n_head, hd = hp->head_dim;
     const long total = (long)j->n * nh, a = total * ith / nth, b = total * (ith + 1) / nth;
     float *sc = c->scores + (size_t)ith * scratch_per_thread(hp, c->n_ctx);
+#if defined(__x86_64__)
+    if (c->attn_avx2 && hd == 8 && j->n > 1) {
+        /* head by head, up to four rows of the head at a time */
+        for (long idx = a; idx < b;) {
+            const int h = (int)(idx / j->n), i0 = (int)(idx % j->n);
+            int cnt = j->n - i0;
+            cnt = cnt > 4 ? 4 : cnt;
+            cnt = b - idx < cnt ? (int)(b - idx) : cnt;
+            const fw_row *r[4];
+            const float *q[4];
+            float *out[4];
+            for (int g = 0; g < cnt; g++) {
+                const size_t off = (size_t)(i0 + g) * nh * hd + (size_t)h * hd;
+                r[g] = &j->rows[i0 + g];
+                q[g] = c->q + off;
+                out[g] = c->att + off;
+            }
+            attend_four_hd8_avx2(c, r, cnt, j->layer, q, out, sc, h);
+            idx += cnt;
+        }
+        return;
+    }
+#endif
     for (long idx = a; idx < b; idx++) {
         const int i = (int)(idx / nh), h = (int)(idx % nh);
         const size_t off = (size_t)i * nh * hd + (size_t)h * hd;
