@@ -423,22 +423,42 @@ ATTN_AVX2 static int attn_weights_avx2(llm_ctx *c, const fw_row *r, int layer, c
     const size_t off = (size_t)kvh * hd;
     float M = -INFINITY;
     int j0 = 0;
+    /* a row without a tree sees slots 0..nv-1: eight of them share one cache block */
+    const int in_order = !r->parents;
     if (hd == 8)
         for (; j0 + 8 <= nv; j0 += 8) {
             const uint16_t *k8[8];
             for (int e = 0; e < 8; e++)
-                k8[e] = kv_k(&c->kv, s, layer, slots[j0 + e]) + off;
+                k8[e] = in_order ? kv_k(&c->kv, s, layer, j0) + off + (size_t)e * c->kv.kv_dim
+                                 : kv_k(&c->kv, s, layer, slots[j0 + e]) + off;
             _mm256_storeu_ps(sc + j0, kq_dot_hd8x8(qh, k8));
         }
     for (int j = j0; j < nv; j++)
         sc[j] = kq_dot_half(qh, kv_k(&c->kv, s, layer, slots[j]) + off, hd);
-    for (int j = 0; j < nv; j++) {
-        sc[j] *= scale;
-        M = sc[j] > M ? sc[j] : M;
-        mr[j] = M;
+    /* The running maximum eight slots at a time by a prefix scan: max_ps(x, m) keeps m on
+       ties, as the scalar x > M ? x : M does, so every maximum (and its zero's sign) is the
+       scalar one. */
+    const __m256 ninf = _mm256_set1_ps(-INFINITY), scale8 = _mm256_set1_ps(scale);
+    const __m256i sh1 = _mm256_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6), sh2 = _mm256_setr_epi32(0, 0, 0, 1, 2, 3, 4, 5),
+                  sh4 = _mm256_setr_epi32(0, 0, 0, 0, 0, 1, 2, 3);
+    int j = 0;
+    for (; j + 8 <= nv; j += 8) {
+        const __m256 x = _mm256_mul_ps(_mm256_loadu_ps(sc + j), scale8);
+        __m256 m = x;
+        m = _mm256_max_ps(m, _mm256_blend_ps(_mm256_permutevar8x32_ps(m, sh1), ninf, 0x01));
+        m = _mm256_max_ps(m, _mm256_blend_ps(_mm256_permutevar8x32_ps(m, sh2), ninf, 0x03));
+        m = _mm256_max_ps(m, _mm256_blend_ps(_mm256_permutevar8x32_ps(m, sh4), ninf, 0x0f));
+        m = _mm256_max_ps(m, _mm256_set1_ps(M));
+        _mm256_storeu_ps(mr + j, m);
+        _mm256_storeu_ps(sc + j, _mm256_sub_ps(x, m));
+        M = mr[j + 7];
     }
-    for (int j = 0; j < nv; j++)
-        sc[j] -= mr[j];
+    for (; j < nv; j++) {
+        const float x = sc[j] * scale;
+        M = x > M ? x : M;
+        mr[j] = M;
+        sc[j] = x - M;
+    }
     expf_array(sc, nv);
     return nv;
 }
