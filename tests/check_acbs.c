@@ -519,6 +519,62 @@ START_TEST(test_exact_length_classifier) {
 }
 END_TEST
 
+/* METHODS 3, test 3: the exact branch-and-bound search (exact_length)
+ * finds the best text of length L that enumerating every text finds, on
+ * three tables (the third with a designed cycle), with the EOS after the L
+ * tokens and with EOS ignored (then any of a, b, E at every place). */
+static double brute_best(const dk_model_ref *m, size_t L, int with_eos) {
+  size_t base = with_eos ? 2 : 3, count = 1;
+  for (size_t i = 0; i < L; i++) count *= base;
+  double best = -INFINITY;
+  for (size_t k = 0; k < count; k++) {
+    dk_token g[16];
+    size_t x = k;
+    for (size_t i = 0; i < L; i++, x /= base) g[i] = (dk_token)(1 + x % base);
+    if (with_eos) g[L] = 3;
+    double lp = table_logp(m, g, L + (with_eos ? 1 : 0));
+    best = lp > best ? lp : best;
+  }
+  return best;
+}
+
+START_TEST(test_exact_search_is_brute_force) {
+  for (int table = 1; table <= 3; table++) {
+    char model[128];
+    snprintf(model, sizeof model, "decokit: 1\nmodel: { plugin: tablelm, table: %d }\n", table);
+    dk_pipeline *p;
+    dk_run *run = new_run(model, "x", &p);
+    ck_assert_msg(run != NULL, "%s", err.msg);
+    const dk_model_ref *m = dk_run_model(run);
+    for (int with_eos = 0; with_eos < 2; with_eos++)
+      for (size_t L = 1; L <= 6; L++) {
+        char y[512];
+        snprintf(y, sizeof y, "%sdecoder: { plugin: exact_length, length: %zu }\n"
+                              "generate: { max_tokens: 8, ignore_eos: %s }\n",
+                 model, L, with_eos ? "false" : "true");
+        dk_result *r = run_yaml(y, "x");
+        const dk_hypothesis *h = &r->c[0].results[0];
+        size_t n = L + (with_eos ? 1 : 0);
+        ck_assert_uint_eq(r->c[0].n_results, 1);
+        ck_assert_uint_eq(h->n_tokens, n);
+        for (size_t i = 0; i < L && with_eos; i++) ck_assert_int_ne(h->tokens[i], 3);
+        if (with_eos) ck_assert_int_eq(h->tokens[L], 3);
+        double lp = table_logp(m, h->tokens, n), best = brute_best(m, L, with_eos);
+        ck_assert_msg(fabs(lp - best) < 1e-6, "table %d L %zu eos %d: log p %.9f, the best is %.9f", table, L,
+                      with_eos, lp, best);
+        ck_assert_msg(fabs(h->score - lp) < 1e-5, "score %.9f, log p %.9f", h->score, lp);
+        /* the committed text is the result (the EOS ends it and is not kept),
+         * with its log-probabilities */
+        ck_assert_uint_eq(r->c[0].n_tokens, L);
+        if (!with_eos) ck_assert(fabs(sum_proc(&r->c[0]) - h->score) < 1e-5);
+        dk_result_free(r);
+      }
+    dk_run_free(run);
+    dk_pipeline_free(p);
+  }
+}
+END_TEST
+
 static void expect_error(const char *yaml, const char *needle) {
   dk_error_clear(&err);
   dk_result *r = try_yaml(yaml, "x");
@@ -571,6 +627,10 @@ START_TEST(test_bad_input) {
   expect_error(TABLE1 "decoder: { plugin: acbs }\nscorers: [ { plugin: length_oracle, broken: true } ]\n",
                "is NaN");
   expect_error(HASH "decoder: { plugin: deal }\nscorers: [ { plugin: lm } ]\n", "draft");
+  expect_error(HASH "decoder: { plugin: exact_length, length: 0 }\n", "length");
+  expect_error(HASH "decoder: { plugin: exact_length, length: 8 }\ngenerate: { max_tokens: 8 }\n", "length");
+  expect_error(HASH "decoder: { plugin: exact_length, length: 6, max_nodes: 5 }\ngenerate: { max_tokens: 8 }\n",
+               "max_nodes");
   expect_error(HASH "decoder: { plugin: deal }\nscorers: [ { plugin: lm, model: other } ]\n", "model");
 }
 END_TEST
@@ -588,6 +648,7 @@ int main(void) {
   tcase_add_test(tc, test_classifier_score_next);
   tcase_add_test(tc, test_attribute_steers);
   tcase_add_test(tc, test_exact_length_classifier);
+  tcase_add_test(tc, test_exact_search_is_brute_force);
   tcase_add_test(tc, test_bad_input);
   suite_add_tcase(s, tc);
   return dkh_run(s);
