@@ -515,6 +515,20 @@ ATTN_AVX2 static void attend_one_avx2(llm_ctx *c, const fw_row *r, int layer, co
         _mm256_storeu_ps(out + t, _mm256_mul_ps(_mm256_loadu_ps(acc + t), inv));
 }
 
+/* One slot of a row's half-precision accumulation (attend_one_avx2's hd == 8 loop body): rescale
+   when the running maximum moved, then add the slot's V at weight sc[j]. */
+ATTN_AVX2 static inline void acc_slot_hd8(__m256 *a, float *S, const float *mr, const float *sc, int j,
+                                          const uint16_t *v)
+{
+    float ms = 1.0f;
+    if (j > 0 && mr[j] != mr[j - 1]) {
+        ms = expf(mr[j - 1] - mr[j]);
+        *a = round_half8(_mm256_mul_ps(*a, _mm256_set1_ps(ms)));
+    }
+    *a = round_half8(_mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)v)), _mm256_set1_ps(sc[j]), *a));
+    *S = fmaf(*S, ms, sc[j]);
+}
+
 /* attend_one_avx2 for up to four rows (the beams or drafts of a ragged batch) and one head of 8:
    the same weights per row, then the rows' half-precision accumulations interleaved, so the
    latency of one row's chain of roundings hides behind the others'. Each row goes through
@@ -538,30 +552,22 @@ ATTN_AVX2 static void attend_four_hd8_avx2(llm_ctx *c, const fw_row *const *r, i
     }
     __m256 a[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
     float S[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
-    for (int j = 0; j < lo; j++)
-        for (int g = 0; g < cnt; g++) {
-            float ms = 1.0f;
-            if (j > 0 && mr[g][j] != mr[g][j - 1]) {
-                ms = expf(mr[g][j - 1] - mr[g][j]);
-                a[g] = round_half8(_mm256_mul_ps(a[g], _mm256_set1_ps(ms)));
-            }
-            const uint16_t *v = kv_v(&c->kv, s[g], layer, slots[g][j]) + off;
-            a[g] = round_half8(
-                _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)v)), _mm256_set1_ps(sc[g][j]), a[g]));
-            S[g] = fmaf(S[g], ms, sc[g][j]);
+    int j0 = 0;
+    if (cnt == 4) { /* four named chains the compiler keeps in registers */
+        __m256 a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+        float S0 = 0.0f, S1 = 0.0f, S2 = 0.0f, S3 = 0.0f;
+        for (; j0 < lo; j0++) {
+            acc_slot_hd8(&a0, &S0, mr[0], sc[0], j0, kv_v(&c->kv, s[0], layer, slots[0][j0]) + off);
+            acc_slot_hd8(&a1, &S1, mr[1], sc[1], j0, kv_v(&c->kv, s[1], layer, slots[1][j0]) + off);
+            acc_slot_hd8(&a2, &S2, mr[2], sc[2], j0, kv_v(&c->kv, s[2], layer, slots[2][j0]) + off);
+            acc_slot_hd8(&a3, &S3, mr[3], sc[3], j0, kv_v(&c->kv, s[3], layer, slots[3][j0]) + off);
         }
+        a[0] = a0, a[1] = a1, a[2] = a2, a[3] = a3;
+        S[0] = S0, S[1] = S1, S[2] = S2, S[3] = S3;
+    }
     for (int g = 0; g < cnt; g++) {
-        for (int j = lo; j < nv[g]; j++) {
-            float ms = 1.0f;
-            if (j > 0 && mr[g][j] != mr[g][j - 1]) {
-                ms = expf(mr[g][j - 1] - mr[g][j]);
-                a[g] = round_half8(_mm256_mul_ps(a[g], _mm256_set1_ps(ms)));
-            }
-            const uint16_t *v = kv_v(&c->kv, s[g], layer, slots[g][j]) + off;
-            a[g] = round_half8(
-                _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)v)), _mm256_set1_ps(sc[g][j]), a[g]));
-            S[g] = fmaf(S[g], ms, sc[g][j]);
-        }
+        for (int j = j0; j < nv[g]; j++)
+            acc_slot_hd8(&a[g], &S[g], mr[g], sc[g], j, kv_v(&c->kv, s[g], layer, slots[g][j]) + off);
         _mm256_storeu_ps(out[g], _mm256_mul_ps(a[g], _mm256_set1_ps(1.0f / S[g])));
     }
 }
