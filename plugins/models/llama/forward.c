@@ -363,6 +363,8 @@ ATTN_AVX2 static __m256 kq_dot_hd8x8(const float *q, const uint16_t *const *k)
                           _mm256_permute2f128_ps(u0, u4, 0x31), _mm256_permute2f128_ps(u1, u5, 0x31),
                           _mm256_permute2f128_ps(u2, u6, 0x31), _mm256_permute2f128_ps(u3, u7, 0x31) };
     __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+    /* unrolled, so c stays in registers instead of a round trip through the stack */
+#pragma GCC unroll 8
     for (int t = 0; t < 8; t++) {
         lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(c[t])));
         hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(c[t], 1)));
