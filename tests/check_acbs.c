@@ -1,4 +1,4 @@
-/* check_acbs.c -- attribute-conditional beam search and the model scorers (classifier, lm) on the bundled model. */
+/* check_acbs.c -- attribute-conditional beam search, the exact length search (METHODS 3) and the model scorers (classifier, lm: score_batch and score_next). */
 #define _POSIX_C_SOURCE 200809L /* truncate */
 #include <check.h>
 #include <math.h>
