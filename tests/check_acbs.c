@@ -1,4 +1,4 @@
-/* check_acbs.c -- attribute-conditional beam search and the model scorers (classifier, lm) on the bundled model. */
+/* check_acbs.c -- attribute-conditional beam search, the exact length search (METHODS 3) and the model scorers (classifier, lm: score_batch and score_next). */
 #define _POSIX_C_SOURCE 200809L /* truncate */
 #include <check.h>
 #include <math.h>
@@ -12,6 +12,7 @@
 #include "loader.h"
 #include "pipeline.h"
 #include "session.h"
+#include "session_impl.h" /* a session holding just the run's models, for the scorers */
 
 static dk_registry *reg;
 static dk_error err;
@@ -292,6 +293,149 @@ START_TEST(test_lm_scores_under_the_draft) {
 }
 END_TEST
 
+/* score_next of the model scorers against score_batch on the same inputs
+ * and against a plain evaluation.  The scorers only ask a session for its
+ * models, so one made from the run's is enough to call them directly. */
+static void scorer_session(dk_run *run, dk_session *s) {
+  memset(s, 0, sizeof *s);
+  s->run = run;
+  s->model_px.ref = *dk_run_model(run);
+  if (dk_run_draft_model(run)) s->draft_px.ref = *dk_run_draft_model(run);
+}
+
+/* Contexts: the prompt plus the first k tokens beam search generates. */
+static size_t next_context(const char *prompt, size_t k, dk_token *out, size_t *n_prompt) {
+  dk_result *r = bundled("decoder: { plugin: beam, width: 2 }\ngenerate: { max_tokens: 8 }\n", prompt);
+  size_t n = full_tokens(r, out, 512, 0);
+  *n_prompt = r->n_prompt;
+  if (n > r->n_prompt + k) n = r->n_prompt + k;
+  dk_result_free(r);
+  return n;
+}
+
+#define N_CANDS 40
+
+/* Candidates: EOS, then every 97th id. */
+static void next_cands(dk_token *c, int n_vocab) {
+  c[0] = 2;
+  for (size_t i = 1; i < N_CANDS; i++) c[i] = (dk_token)((i * 97) % (size_t)n_vocab);
+}
+
+/* Both orders: score_next on a cold cache then score_batch (which finds the
+ * context cached, so the sums agree bit for bit), and score_batch on a cold
+ * cache then score_next (the context evaluated in another batch shape). */
+static void next_against_batch(const dk_scorer_ref *sc, dk_session *s, const dk_token *ctx, size_t n,
+                               size_t n_prompt, const dk_token *cands, double *next) {
+  static dk_token ext[N_CANDS][520];
+  const dk_token *hyps[N_CANDS];
+  size_t lens[N_CANDS];
+  for (size_t i = 0; i < N_CANDS; i++) {
+    memcpy(ext[i], ctx, n * sizeof *ctx);
+    ext[i][n] = cands[i];
+    hyps[i] = ext[i];
+    lens[i] = n + 1;
+  }
+  double batch[N_CANDS], next2[N_CANDS];
+  dk_session other;
+  memcpy(&other, s, sizeof other); /* another session: the cache starts cold */
+  ck_assert_msg(sc->iface->score_next(sc->inst, s, ctx, n, n_prompt, cands, N_CANDS, next, &err) == DK_OK,
+                "%s", err.msg);
+  ck_assert_msg(sc->iface->score_batch(sc->inst, s, hyps, lens, N_CANDS, n_prompt, batch, &err) == DK_OK,
+                "%s", err.msg);
+  for (size_t i = 0; i < N_CANDS; i++)
+    ck_assert_msg(next[i] == batch[i], "candidate %d: next %.12f, batch %.12f", (int)cands[i], next[i], batch[i]);
+  ck_assert_int_eq(sc->iface->score_batch(sc->inst, &other, hyps, lens, N_CANDS, n_prompt, batch, &err), DK_OK);
+  ck_assert_int_eq(sc->iface->score_next(sc->inst, &other, ctx, n, n_prompt, cands, N_CANDS, next2, &err), DK_OK);
+  for (size_t i = 0; i < N_CANDS; i++) {
+    ck_assert_msg(fabs(next2[i] - batch[i]) < 1e-6, "candidate %d: next %.9f, batch %.9f", (int)cands[i],
+                  next2[i], batch[i]);
+    ck_assert(fabs(next2[i] - next[i]) < 1e-6);
+  }
+}
+
+START_TEST(test_lm_score_next) {
+  for (int norm = 0; norm < 2; norm++)
+    for (int target = 0; target < 2; target++) {
+      char y[4096];
+      snprintf(y, sizeof y, "%s%sdecoder: { plugin: acbs }\nscorers: [ { plugin: lm, model: %s, normalize: %s } ]\n",
+               model_block, draft_block, target ? "target" : "draft", norm ? "true" : "false");
+      dk_pipeline *p;
+      dk_run *run = new_run(y, "x", &p);
+      ck_assert_msg(run != NULL, "%s", err.msg);
+      const dk_model_ref *judge = target ? dk_run_model(run) : dk_run_draft_model(run);
+      dk_session s;
+      scorer_session(run, &s);
+      dk_scorer_ref ref = {0};
+      ref.iface = (const struct dk_scorer_iface *)(const void *)run->scorers[0]->comp->hdr;
+      ref.inst = run->scorers[0]->inst;
+      dk_token cands[N_CANDS];
+      next_cands(cands, judge->info->n_vocab);
+      for (size_t k = 0; k < N_PROMPTS; k++)
+        for (size_t gen = 0; gen <= 4; gen += 4) {
+          dk_token ctx[520];
+          size_t n_prompt, n = next_context(prompts[k], gen, ctx, &n_prompt);
+          double next[N_CANDS];
+          next_against_batch(&ref, &s, ctx, n, n_prompt, cands, next);
+          for (size_t i = 0; i < N_CANDS; i += 13) { /* a few by a plain evaluation */
+            ctx[n] = cands[i];
+            double want = draft_loglik(judge, ctx, n + 1, n_prompt);
+            if (norm) want /= (double)(n + 1 - n_prompt);
+            ck_assert_msg(fabs(next[i] - want) < 1e-3, "%s + %zu, candidate %d: %.6f, want %.6f",
+                          prompts[k], gen, (int)cands[i], next[i], want);
+          }
+        }
+      dk_token bad = 1 << 30, ctx[1] = {1};
+      double out;
+      ck_assert_int_ne(ref.iface->score_next(ref.inst, &s, ctx, 1, 1, &bad, 1, &out, &err), DK_OK);
+      ck_assert(strstr(err.msg, "vocabulary") != NULL);
+      dk_run_free(run);
+      dk_pipeline_free(p);
+    }
+}
+END_TEST
+
+START_TEST(test_classifier_score_next) {
+  static head hd;
+  read_head(&hd);
+  char y[4096];
+  snprintf(y, sizeof y, "%sdecoder: { plugin: acbs }\nscorers: [ { plugin: classifier, file: '%s' } ]\n",
+           model_block, head_path);
+  dk_pipeline *p;
+  dk_run *run = new_run(y, "x", &p);
+  ck_assert_msg(run != NULL, "%s", err.msg);
+  dk_session s;
+  scorer_session(run, &s);
+  dk_scorer_ref ref = {0};
+  ref.iface = (const struct dk_scorer_iface *)(const void *)run->scorers[0]->comp->hdr;
+  ref.inst = run->scorers[0]->inst;
+  dk_token cands[N_CANDS];
+  next_cands(cands, dk_run_model(run)->info->n_vocab);
+  for (size_t k = 0; k < N_PROMPTS; k++)
+    for (size_t gen = 0; gen <= 4; gen += 4) {
+      dk_token ctx[520];
+      size_t n_prompt, n = next_context(prompts[k], gen, ctx, &n_prompt);
+      double next[N_CANDS];
+      next_against_batch(&ref, &s, ctx, n, n_prompt, cands, next);
+      float h[128];
+      hidden_after(dk_run_model(run), ctx, n, h); /* EOS (candidate 0) is judged on the text before it */
+      ck_assert_msg(fabs(next[0] - log_sigmoid(head_logit(&hd, h))) < 1e-3, "%s + %zu: EOS", prompts[k], gen);
+      for (size_t i = 1; i < N_CANDS; i += 13) {
+        ctx[n] = cands[i];
+        hidden_after(dk_run_model(run), ctx, n + 1, h);
+        double want = log_sigmoid(head_logit(&hd, h));
+        ck_assert_msg(fabs(next[i] - want) < 1e-3, "%s + %zu, candidate %d: %.6f, want %.6f", prompts[k],
+                      gen, (int)cands[i], next[i], want);
+      }
+    }
+  dk_token bad = -1, ctx[1] = {1};
+  double out;
+  ck_assert_int_ne(ref.iface->score_next(ref.inst, &s, ctx, 1, 1, &bad, 1, &out, &err), DK_OK);
+  ck_assert(strstr(err.msg, "vocabulary") != NULL);
+  dk_run_free(run);
+  dk_pipeline_free(p);
+}
+END_TEST
+
 /* The shipped classifier steers: ACBS's texts mention Lord or God on more
  * of these prompts than beam's. */
 static int mentions(const char *t) { return strstr(t, " Lord") || strstr(t, " God"); }
@@ -372,6 +516,62 @@ START_TEST(test_exact_length_classifier) {
 }
 END_TEST
 
+/* METHODS 3, test 3: the exact branch-and-bound search (exact_length)
+ * finds the best text of length L that enumerating every text finds, on
+ * three tables (the third with a designed cycle), with the EOS after the L
+ * tokens and with EOS ignored (then any of a, b, E at every place). */
+static double brute_best(const dk_model_ref *m, size_t L, int with_eos) {
+  size_t base = with_eos ? 2 : 3, count = 1;
+  for (size_t i = 0; i < L; i++) count *= base;
+  double best = -INFINITY;
+  for (size_t k = 0; k < count; k++) {
+    dk_token g[16];
+    size_t x = k;
+    for (size_t i = 0; i < L; i++, x /= base) g[i] = (dk_token)(1 + x % base);
+    if (with_eos) g[L] = 3;
+    double lp = table_logp(m, g, L + (with_eos ? 1 : 0));
+    best = lp > best ? lp : best;
+  }
+  return best;
+}
+
+START_TEST(test_exact_search_is_brute_force) {
+  for (int table = 1; table <= 3; table++) {
+    char model[128];
+    snprintf(model, sizeof model, "decokit: 1\nmodel: { plugin: tablelm, table: %d }\n", table);
+    dk_pipeline *p;
+    dk_run *run = new_run(model, "x", &p);
+    ck_assert_msg(run != NULL, "%s", err.msg);
+    const dk_model_ref *m = dk_run_model(run);
+    for (int with_eos = 0; with_eos < 2; with_eos++)
+      for (size_t L = 1; L <= 6; L++) {
+        char y[512];
+        snprintf(y, sizeof y, "%sdecoder: { plugin: exact_length, length: %zu }\n"
+                              "generate: { max_tokens: 8, ignore_eos: %s }\n",
+                 model, L, with_eos ? "false" : "true");
+        dk_result *r = run_yaml(y, "x");
+        const dk_hypothesis *h = &r->c[0].results[0];
+        size_t n = L + (with_eos ? 1 : 0);
+        ck_assert_uint_eq(r->c[0].n_results, 1);
+        ck_assert_uint_eq(h->n_tokens, n);
+        for (size_t i = 0; i < L && with_eos; i++) ck_assert_int_ne(h->tokens[i], 3);
+        if (with_eos) ck_assert_int_eq(h->tokens[L], 3);
+        double lp = table_logp(m, h->tokens, n), best = brute_best(m, L, with_eos);
+        ck_assert_msg(fabs(lp - best) < 1e-6, "table %d L %zu eos %d: log p %.9f, the best is %.9f", table, L,
+                      with_eos, lp, best);
+        ck_assert_msg(fabs(h->score - lp) < 1e-5, "score %.9f, log p %.9f", h->score, lp);
+        /* the committed text is the result (the EOS ends it and is not kept),
+         * with its log-probabilities */
+        ck_assert_uint_eq(r->c[0].n_tokens, L);
+        if (!with_eos) ck_assert(fabs(sum_proc(&r->c[0]) - h->score) < 1e-5);
+        dk_result_free(r);
+      }
+    dk_run_free(run);
+    dk_pipeline_free(p);
+  }
+}
+END_TEST
+
 static void expect_error(const char *yaml, const char *needle) {
   dk_error_clear(&err);
   dk_result *r = try_yaml(yaml, "x");
@@ -424,6 +624,10 @@ START_TEST(test_bad_input) {
   expect_error(TABLE1 "decoder: { plugin: acbs }\nscorers: [ { plugin: length_oracle, broken: true } ]\n",
                "is NaN");
   expect_error(HASH "decoder: { plugin: deal }\nscorers: [ { plugin: lm } ]\n", "draft");
+  expect_error(HASH "decoder: { plugin: exact_length, length: 0 }\n", "length");
+  expect_error(HASH "decoder: { plugin: exact_length, length: 8 }\ngenerate: { max_tokens: 8 }\n", "length");
+  expect_error(HASH "decoder: { plugin: exact_length, length: 6, max_nodes: 5 }\ngenerate: { max_tokens: 8 }\n",
+               "max_nodes");
   expect_error(HASH "decoder: { plugin: deal }\nscorers: [ { plugin: lm, model: other } ]\n", "model");
 }
 END_TEST
@@ -437,8 +641,11 @@ int main(void) {
   tcase_add_test(tc, test_features_match_training);
   tcase_add_test(tc, test_classifier_scores_the_text);
   tcase_add_test(tc, test_lm_scores_under_the_draft);
+  tcase_add_test(tc, test_lm_score_next);
+  tcase_add_test(tc, test_classifier_score_next);
   tcase_add_test(tc, test_attribute_steers);
   tcase_add_test(tc, test_exact_length_classifier);
+  tcase_add_test(tc, test_exact_search_is_brute_force);
   tcase_add_test(tc, test_bad_input);
   suite_add_tcase(s, tc);
   return dkh_run(s);

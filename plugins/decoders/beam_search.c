@@ -308,15 +308,6 @@ int bs_begin(void *inst, dk_session *s, dk_error *err) {
   return DK_OK;
 }
 
-/* Are the candidates the raw row itself, in id order?  Then their log-sum-exp
- * is the row's: the same values summed in the same order, bit for bit. */
-static int row_untouched(const dk_candidates *c, const float *row, size_t nv) {
-  if (c->n != nv) return 0;
-  for (size_t i = 0; i < nv; i++)
-    if (c->data[i].id != (dk_token)i || memcmp(&c->data[i].logit, &row[i], sizeof *row)) return 0;
-  return 1;
-}
-
 /* The processed log-probabilities of one beam's next token (dense, -inf for
  * what the constraint or chain removed) and its raw row's log-sum-exp. */
 static int score_row(bs_search *b, dk_session *s, const hyp *hp, double *lp, double *lse,
@@ -324,14 +315,28 @@ static int score_row(bs_search *b, dk_session *s, const hyp *hp, double *lp, dou
   dk_candidates c = {b->cand_buf, b->nv, -1, 0};
   int rc = b->h->session_distribution_ex(s, hp->br, hp->logits, NULL, 0, &c, err);
   if (rc) return rc;
-  for (size_t v = 0; v < b->nv; v++) lp[v] = -INFINITY;
+  size_t nv = b->nv;
   double z = dkd_cand_lse(&c);
+  /* Usually nothing reshaped the row: the candidates are the raw row in id
+   * order, so one pass writes every log-probability, and the raw row's
+   * log-sum-exp is z itself (the same values summed in the same order). */
+  int untouched = z > -INFINITY && c.n == nv;
+  for (size_t v = 0; untouched && v < nv; v++) {
+    const dk_token_data *d = &c.data[v];
+    untouched = d->id == (dk_token)v && memcmp(&d->logit, &hp->logits[v], sizeof d->logit) == 0;
+    lp[v] = d->logit > -INFINITY ? (double)d->logit - z : -INFINITY;
+  }
+  if (untouched) {
+    *lse = z;
+    return DK_OK;
+  }
+  for (size_t v = 0; v < nv; v++) lp[v] = -INFINITY;
   if (z > -INFINITY)
     for (size_t i = 0; i < c.n; i++)
-      if (c.data[i].id >= 0 && (size_t)c.data[i].id < b->nv && c.data[i].logit > -INFINITY)
+      if (c.data[i].id >= 0 && (size_t)c.data[i].id < nv && c.data[i].logit > -INFINITY)
         lp[c.data[i].id] = (double)c.data[i].logit - z;
   /* a second pass of exp over the vocabulary costs as much as the first */
-  *lse = z > -INFINITY && row_untouched(&c, hp->logits, b->nv) ? z : dkd_row_lse(hp->logits, b->nv);
+  *lse = dkd_row_lse(hp->logits, nv);
   return DK_OK;
 }
 
@@ -347,7 +352,15 @@ static size_t top_candidates(bs_search *b, size_t g) {
     /* ACBS scans the beam's top_k tokens in id order, so with a constant
      * attribute and top_k >= K it ranks (and breaks ties) as beam search. */
     size_t n_scan = b->p.top_k ? b->ak_n[slot] : b->nv;
+    /* Once the list is full, a plain token (no attribute; the penalty, lambda
+     * >= 0, only lowers it) with base + row[v] below the last score cannot
+     * enter: fl(base + r) is monotone in r, so a row value under `floor`
+     * (the difference, less a margin far above its rounding) is passed over
+     * without the exact test. */
+    double floor = -INFINITY;
+    if (nk == K) floor = (b->top[K - 1].s - base) - 1e-9 * (fabs(b->top[K - 1].s) + fabs(base) + 1.0);
     for (size_t j0 = 0; j0 < n_scan; j0++) {
+      if (!b->p.top_k && row[j0] < floor) continue;
       size_t v = b->p.top_k ? (size_t)b->ak_tok[slot * b->p.top_k + j0] : j0;
       double attr = b->p.top_k ? b->ak_attr[slot * b->p.top_k + j0] : 0.0;
       if (row[v] == -INFINITY) continue;
@@ -359,6 +372,7 @@ static size_t top_candidates(bs_search *b, size_t g) {
         j--;
       }
       b->top[j] = (cand){x, lm, attr, i, (dk_token)v};
+      if (nk == K) floor = (b->top[K - 1].s - base) - 1e-9 * (fabs(b->top[K - 1].s) + fabs(base) + 1.0);
     }
   }
   return nk;

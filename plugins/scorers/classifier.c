@@ -11,6 +11,7 @@
 #include "hyp_cache.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,10 @@ typedef struct classifier {
   int negate;
   size_t *n_text; /* hypothesis lengths without trailing control tokens */
   size_t cap;
+  /* score_next's hypotheses: the context plus one candidate each */
+  dk_token *next_toks;
+  const dk_token **next_ptr;
+  size_t *next_len, cap_toks, cap_next;
 } classifier;
 
 static void classifier_destroy(void *inst) {
@@ -47,6 +52,9 @@ static void classifier_destroy(void *inst) {
   free(c->w);
   free(c->probe);
   free(c->n_text);
+  free(c->next_toks);
+  free(c->next_ptr);
+  free(c->next_len);
   free(c);
 }
 
@@ -173,6 +181,47 @@ static int classifier_score(void *inst, dk_session *s, const dk_token *toks, siz
   return classifier_score_batch(inst, s, one, &n, 1, n_prompt, out, err);
 }
 
+/* The head reads the hidden row after the candidate, so each candidate is a
+ * hypothesis of its own: all of them in one score_batch, which forks the
+ * context once from the cache and evaluates one token per candidate. */
+static int classifier_score_next(void *inst, dk_session *s, const dk_token *ctx, size_t n_ctx,
+                                 size_t n_prompt, const dk_token *cands, size_t n_cands,
+                                 double *out, dk_error *err) {
+  classifier *c = inst;
+  const dk_host *h = c->h;
+  if (n_prompt > n_ctx)
+    return h->set_error(err, DK_ERR_INVALID, "score_next: a context of %zu tokens with a prompt of %zu",
+                        n_ctx, n_prompt);
+  if (n_cands == 0) return DK_OK;
+  size_t stride = n_ctx + 1;
+  if (n_cands > SIZE_MAX / stride) return h->set_error(err, DK_ERR_NOMEM, "out of memory");
+  if (n_cands * stride > c->cap_toks) {
+    dk_token *t = realloc(c->next_toks, n_cands * stride * sizeof *t);
+    if (!t) return h->set_error(err, DK_ERR_NOMEM, "out of memory");
+    c->next_toks = t;
+    c->cap_toks = n_cands * stride;
+  }
+  if (n_cands > c->cap_next) {
+    const dk_token **p = realloc(c->next_ptr, n_cands * sizeof *p);
+    if (p) c->next_ptr = p;
+    size_t *l = realloc(c->next_len, n_cands * sizeof *l);
+    if (l) c->next_len = l;
+    if (!p || !l) return h->set_error(err, DK_ERR_NOMEM, "out of memory");
+    c->cap_next = n_cands;
+  }
+  for (size_t i = 0; i < n_cands; i++) {
+    if (cands[i] < 0 || cands[i] >= c->vocab->n_vocab)
+      return h->set_error(err, DK_ERR_INVALID, "token %d is outside the model's vocabulary",
+                          (int)cands[i]);
+    dk_token *t = c->next_toks + i * stride;
+    memcpy(t, ctx, n_ctx * sizeof *t);
+    t[n_ctx] = cands[i];
+    c->next_ptr[i] = t;
+    c->next_len[i] = stride;
+  }
+  return classifier_score_batch(inst, s, c->next_ptr, c->next_len, n_cands, n_prompt, out, err);
+}
+
 static const struct dk_scorer_iface classifier_iface = {
     .hdr = {sizeof(struct dk_scorer_iface), DK_KIND_SCORER, "classifier", "1.0.0",
             "log p(attribute): a logistic head over the model's last hidden state (ACBS)",
@@ -181,6 +230,7 @@ static const struct dk_scorer_iface classifier_iface = {
     .destroy = classifier_destroy,
     .score = classifier_score,
     .score_batch = classifier_score_batch,
+    .score_next = classifier_score_next,
 };
 
 static const dk_iface_header *const components[] = {&classifier_iface.hdr};

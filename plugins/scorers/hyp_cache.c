@@ -67,6 +67,11 @@ static size_t longest_prefix(const hc_cache *c, const dk_token *toks, size_t n) 
   return best;
 }
 
+const hc_entry *hc_find(const hc_cache *c, const dk_token *toks, size_t n) {
+  size_t p = longest_prefix(c, toks, n);
+  return p != NONE && c->e[p].n == n ? &c->e[p] : NULL;
+}
+
 /* A new entry holding seq (owned from now on) and toks[0..n). */
 static int add_entry(hc_cache *c, dk_seq seq, const dk_token *toks, size_t n, double value,
                      const float *row, dk_error *err) {

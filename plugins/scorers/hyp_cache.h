@@ -57,4 +57,8 @@ int hc_score(hc_cache *c, dk_session *s, const dk_model_ref *m, const dk_token *
              const size_t *n, size_t n_hyps, size_t n_prompt, hc_value_fn fn, void *user,
              double *out, dk_error *err);
 
+/* The entry holding exactly toks[0..n), or NULL: after hc_score, each of its
+ * hypotheses (the row a one-step lookahead reads). */
+const hc_entry *hc_find(const hc_cache *c, const dk_token *toks, size_t n);
+
 #endif

@@ -66,19 +66,53 @@ static int lm_value(void *user, const hc_entry *parent, const dk_token *toks, si
   return DK_OK;
 }
 
-static int lm_score_batch(void *inst, dk_session *s, const dk_token *const *toks, const size_t *n,
-                          size_t n_hyps, size_t n_prompt, double *out, dk_error *err) {
-  lm *l = inst;
+/* The plain sums (no normalising) of the hypotheses on the judging model. */
+static int lm_sums(lm *l, dk_session *s, const dk_token *const *toks, const size_t *n, size_t n_hyps,
+                   size_t n_prompt, double *out, dk_error *err) {
   const dk_host *h = l->h;
   if (!s) return h->set_error(err, DK_ERR_STATE, "needs a session: it evaluates a model");
   const dk_model_ref *m = l->draft ? h->session_draft_model(s) : h->session_model(s);
   if (!m)
     return h->set_error(err, DK_ERR_INVALID,
                         "key 'model': draft, but the pipeline has no draft: block");
-  int rc = hc_score(&l->cache, s, m, toks, n, n_hyps, n_prompt, lm_value, l, out, err);
+  return hc_score(&l->cache, s, m, toks, n, n_hyps, n_prompt, lm_value, l, out, err);
+}
+
+static int lm_score_batch(void *inst, dk_session *s, const dk_token *const *toks, const size_t *n,
+                          size_t n_hyps, size_t n_prompt, double *out, dk_error *err) {
+  lm *l = inst;
+  int rc = lm_sums(l, s, toks, n, n_hyps, n_prompt, out, err);
   if (rc || !l->normalize) return rc;
   for (size_t i = 0; i < n_hyps; i++)
     if (n[i] > n_prompt) out[i] /= (double)(n[i] - n_prompt);
+  return DK_OK;
+}
+
+/* One step of lookahead costs one evaluation: the context's (usually cached)
+ * and every candidate read off its last row, the sum score_batch forms for
+ * the context plus the candidate, term for term. */
+static int lm_score_next(void *inst, dk_session *s, const dk_token *ctx, size_t n_ctx,
+                         size_t n_prompt, const dk_token *cands, size_t n_cands, double *out,
+                         dk_error *err) {
+  lm *l = inst;
+  const dk_host *h = l->h;
+  if (n_ctx == 0 || n_prompt > n_ctx)
+    return h->set_error(err, DK_ERR_INVALID, "score_next: a context of %zu tokens with a prompt of %zu",
+                        n_ctx, n_prompt);
+  double base;
+  int rc = lm_sums(l, s, &ctx, &n_ctx, 1, n_prompt, &base, err);
+  if (rc) return rc;
+  const hc_entry *e = hc_find(&l->cache, ctx, n_ctx);
+  if (!e) return h->set_error(err, DK_ERR_STATE, "score_next: the context's row was not kept");
+  size_t nv = l->cache.row_len;
+  double lse = dkd_row_lse(e->row, nv);
+  for (size_t i = 0; i < n_cands; i++) {
+    if (cands[i] < 0 || (size_t)cands[i] >= nv)
+      return h->set_error(err, DK_ERR_INVALID, "token %d is outside the judging model's vocabulary",
+                          (int)cands[i]);
+    out[i] = base + ((double)e->row[cands[i]] - lse);
+    if (l->normalize) out[i] /= (double)(n_ctx + 1 - n_prompt);
+  }
   return DK_OK;
 }
 
@@ -96,6 +130,7 @@ static const struct dk_scorer_iface lm_iface = {
     .destroy = lm_destroy,
     .score = lm_score,
     .score_batch = lm_score_batch,
+    .score_next = lm_score_next,
 };
 
 static const dk_iface_header *const components[] = {&lm_iface.hdr};

@@ -13,9 +13,10 @@
 
 /* Floats of attention scratch per thread: rounded query and accumulator, then scores,
    running maxima and visible slot ids (int32, same size as float) for up to n_ctx rows. */
+/* a query and an accumulator, then slots, weights and maxima for up to four rows at once */
 static size_t scratch_per_thread(const llm_hparams *hp, int n_ctx)
 {
-    return 2 * (size_t)hp->head_dim + 3 * (size_t)n_ctx;
+    return 2 * (size_t)hp->head_dim + 12 * (size_t)n_ctx;
 }
 
 llm_ctx *llm_ctx_create(const llm_model *m, int n_threads, int n_ctx, char *err, size_t errlen)
@@ -362,6 +363,8 @@ ATTN_AVX2 static __m256 kq_dot_hd8x8(const float *q, const uint16_t *const *k)
                           _mm256_permute2f128_ps(u0, u4, 0x31), _mm256_permute2f128_ps(u1, u5, 0x31),
                           _mm256_permute2f128_ps(u2, u6, 0x31), _mm256_permute2f128_ps(u3, u7, 0x31) };
     __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+    /* unrolled, so c stays in registers instead of a round trip through the stack */
+#pragma GCC unroll 8
     for (int t = 0; t < 8; t++) {
         lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(c[t])));
         hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(c[t], 1)));
@@ -406,6 +409,62 @@ ATTN_AVX2 static __m256 kq_dot8_t(const float *q, const float *k, size_t L, int 
     return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo)), _mm256_cvtpd_ps(hi), 1);
 }
 
+/* attend_one_avx2's first pass for row r and head h: the visible slots, and for each its weight
+   sc[j] = exp(score - running maximum) and the running maximum mr[j]; qh gets the query rounded
+   to half. Returns the number of slots. */
+ATTN_AVX2 static int attn_weights_avx2(llm_ctx *c, const fw_row *r, int layer, const float *q, int h, float *qh,
+                                       float *sc, float *mr, int32_t *slots)
+{
+    const llm_hparams *hp = &c->m->hp;
+    const int hd = hp->head_dim, kvh = h / (hp->n_head / hp->n_head_kv);
+    const kv_seq *s = &c->kv.seqs[r->seq];
+    const float scale = 1.0f / sqrtf((float)hd);
+    const int nv = visible_slots(r, slots);
+    for (int t = 0; t < hd; t += 8)
+        _mm256_storeu_ps(qh + t, round_half8(_mm256_loadu_ps(q + t)));
+    const size_t off = (size_t)kvh * hd;
+    float M = -INFINITY;
+    int j0 = 0;
+    /* a row without a tree sees slots 0..nv-1: eight of them share one cache block */
+    const int in_order = !r->parents;
+    if (hd == 8)
+        for (; j0 + 8 <= nv; j0 += 8) {
+            const uint16_t *k8[8];
+            for (int e = 0; e < 8; e++)
+                k8[e] = in_order ? kv_k(&c->kv, s, layer, j0) + off + (size_t)e * c->kv.kv_dim
+                                 : kv_k(&c->kv, s, layer, slots[j0 + e]) + off;
+            _mm256_storeu_ps(sc + j0, kq_dot_hd8x8(qh, k8));
+        }
+    for (int j = j0; j < nv; j++)
+        sc[j] = kq_dot_half(qh, kv_k(&c->kv, s, layer, slots[j]) + off, hd);
+    /* The running maximum eight slots at a time by a prefix scan: max_ps(x, m) keeps m on
+       ties, as the scalar x > M ? x : M does, so every maximum (and its zero's sign) is the
+       scalar one. */
+    const __m256 ninf = _mm256_set1_ps(-INFINITY), scale8 = _mm256_set1_ps(scale);
+    const __m256i sh1 = _mm256_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6), sh2 = _mm256_setr_epi32(0, 0, 0, 1, 2, 3, 4, 5),
+                  sh4 = _mm256_setr_epi32(0, 0, 0, 0, 0, 1, 2, 3);
+    int j = 0;
+    for (; j + 8 <= nv; j += 8) {
+        const __m256 x = _mm256_mul_ps(_mm256_loadu_ps(sc + j), scale8);
+        __m256 m = x;
+        m = _mm256_max_ps(m, _mm256_blend_ps(_mm256_permutevar8x32_ps(m, sh1), ninf, 0x01));
+        m = _mm256_max_ps(m, _mm256_blend_ps(_mm256_permutevar8x32_ps(m, sh2), ninf, 0x03));
+        m = _mm256_max_ps(m, _mm256_blend_ps(_mm256_permutevar8x32_ps(m, sh4), ninf, 0x0f));
+        m = _mm256_max_ps(m, _mm256_set1_ps(M));
+        _mm256_storeu_ps(mr + j, m);
+        _mm256_storeu_ps(sc + j, _mm256_sub_ps(x, m));
+        M = mr[j + 7];
+    }
+    for (; j < nv; j++) {
+        const float x = sc[j] * scale;
+        M = x > M ? x : M;
+        mr[j] = M;
+        sc[j] = x - M;
+    }
+    expf_array(sc, nv);
+    return nv;
+}
+
 /* The same online softmax as attend_one in two passes: scores, running maxima and weights
    first, then the sequential half-precision accumulation. */
 ATTN_AVX2 static void attend_one_avx2(llm_ctx *c, const fw_row *r, int layer, const float *q, float *out, float *buf,
@@ -414,35 +473,13 @@ ATTN_AVX2 static void attend_one_avx2(llm_ctx *c, const fw_row *r, int layer, co
     const llm_hparams *hp = &c->m->hp;
     const int hd = hp->head_dim, kvh = h / (hp->n_head / hp->n_head_kv);
     const kv_seq *s = &c->kv.seqs[r->seq];
-    const float scale = 1.0f / sqrtf((float)hd);
     float *qh = buf, *acc = buf + hd, *sc = buf + 2 * hd, *mr = sc + c->n_ctx;
     int32_t *slots = (int32_t *)(mr + c->n_ctx);
-    const int nv = visible_slots(r, slots);
-    for (int t = 0; t < hd; t += 8) {
-        _mm256_storeu_ps(qh + t, round_half8(_mm256_loadu_ps(q + t)));
+    const int nv = attn_weights_avx2(c, r, layer, q, h, qh, sc, mr, slots);
+    for (int t = 0; t < hd; t += 8)
         _mm256_storeu_ps(acc + t, _mm256_setzero_ps());
-    }
     const size_t off = (size_t)kvh * hd;
-    float M = -INFINITY;
-    int j0 = 0;
-    if (hd == 8)
-        for (; j0 + 8 <= nv; j0 += 8) {
-            const uint16_t *k8[8];
-            for (int e = 0; e < 8; e++)
-                k8[e] = kv_k(&c->kv, s, layer, slots[j0 + e]) + off;
-            _mm256_storeu_ps(sc + j0, kq_dot_hd8x8(qh, k8));
-        }
-    for (int j = j0; j < nv; j++)
-        sc[j] = kq_dot_half(qh, kv_k(&c->kv, s, layer, slots[j]) + off, hd);
-    for (int j = 0; j < nv; j++) {
-        sc[j] *= scale;
-        M = sc[j] > M ? sc[j] : M;
-        mr[j] = M;
-    }
-    int j = 0;
-    for (; j < nv; j++)
-        sc[j] -= mr[j];
-    expf_array(sc, nv);
+    int j;
     float S = 0.0f;
     if (hd == 8) {
         /* one register of accumulator, as in battn_part */
@@ -478,6 +515,63 @@ ATTN_AVX2 static void attend_one_avx2(llm_ctx *c, const fw_row *r, int layer, co
     const __m256 inv = _mm256_set1_ps(1.0f / S);
     for (int t = 0; t < hd; t += 8)
         _mm256_storeu_ps(out + t, _mm256_mul_ps(_mm256_loadu_ps(acc + t), inv));
+}
+
+/* One slot of a row's half-precision accumulation (attend_one_avx2's hd == 8 loop body): rescale
+   when the running maximum moved, then add the slot's V at weight sc[j]. */
+ATTN_AVX2 static inline void acc_slot_hd8(__m256 *a, float *S, const float *mr, const float *sc, int j,
+                                          const uint16_t *v)
+{
+    float ms = 1.0f;
+    if (j > 0 && mr[j] != mr[j - 1]) {
+        ms = expf(mr[j - 1] - mr[j]);
+        *a = round_half8(_mm256_mul_ps(*a, _mm256_set1_ps(ms)));
+    }
+    *a = round_half8(_mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)v)), _mm256_set1_ps(sc[j]), *a));
+    *S = fmaf(*S, ms, sc[j]);
+}
+
+/* attend_one_avx2 for up to four rows (the beams or drafts of a ragged batch) and one head of 8:
+   the same weights per row, then the rows' half-precision accumulations interleaved, so the
+   latency of one row's chain of roundings hides behind the others'. Each row goes through
+   exactly the single-row sequence of operations. */
+ATTN_AVX2 static void attend_four_hd8_avx2(llm_ctx *c, const fw_row *const *r, int cnt, int layer, const float *const *q,
+                                           float *const *out, float *buf, int h)
+{
+    const llm_hparams *hp = &c->m->hp;
+    const size_t off = (size_t)(h / (hp->n_head / hp->n_head_kv)) * 8, per = 3 * (size_t)c->n_ctx;
+    float *sc[4], *mr[4];
+    int32_t *slots[4];
+    const kv_seq *s[4];
+    int nv[4], lo = INT32_MAX;
+    for (int g = 0; g < cnt; g++) {
+        sc[g] = buf + 8 + (size_t)g * per;
+        mr[g] = sc[g] + c->n_ctx;
+        slots[g] = (int32_t *)(mr[g] + c->n_ctx);
+        s[g] = &c->kv.seqs[r[g]->seq];
+        nv[g] = attn_weights_avx2(c, r[g], layer, q[g], h, buf, sc[g], mr[g], slots[g]);
+        lo = nv[g] < lo ? nv[g] : lo;
+    }
+    __m256 a[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    float S[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
+    int j0 = 0;
+    if (cnt == 4) { /* four named chains the compiler keeps in registers */
+        __m256 a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+        float S0 = 0.0f, S1 = 0.0f, S2 = 0.0f, S3 = 0.0f;
+        for (; j0 < lo; j0++) {
+            acc_slot_hd8(&a0, &S0, mr[0], sc[0], j0, kv_v(&c->kv, s[0], layer, slots[0][j0]) + off);
+            acc_slot_hd8(&a1, &S1, mr[1], sc[1], j0, kv_v(&c->kv, s[1], layer, slots[1][j0]) + off);
+            acc_slot_hd8(&a2, &S2, mr[2], sc[2], j0, kv_v(&c->kv, s[2], layer, slots[2][j0]) + off);
+            acc_slot_hd8(&a3, &S3, mr[3], sc[3], j0, kv_v(&c->kv, s[3], layer, slots[3][j0]) + off);
+        }
+        a[0] = a0, a[1] = a1, a[2] = a2, a[3] = a3;
+        S[0] = S0, S[1] = S1, S[2] = S2, S[3] = S3;
+    }
+    for (int g = 0; g < cnt; g++) {
+        for (int j = j0; j < nv[g]; j++)
+            acc_slot_hd8(&a[g], &S[g], mr[g], sc[g], j, kv_v(&c->kv, s[g], layer, slots[g][j]) + off);
+        _mm256_storeu_ps(out[g], _mm256_mul_ps(a[g], _mm256_set1_ps(1.0f / S[g])));
+    }
 }
 
 /* ---- batched attention: the rows of one sequence at once ----------------------------------
@@ -711,6 +805,29 @@ static void attn_part(void *arg, int ith, int nth)
     const int nh = hp->n_head, hd = hp->head_dim;
     const long total = (long)j->n * nh, a = total * ith / nth, b = total * (ith + 1) / nth;
     float *sc = c->scores + (size_t)ith * scratch_per_thread(hp, c->n_ctx);
+#if defined(__x86_64__)
+    if (c->attn_avx2 && hd == 8 && j->n > 1) {
+        /* head by head, up to four rows of the head at a time */
+        for (long idx = a; idx < b;) {
+            const int h = (int)(idx / j->n), i0 = (int)(idx % j->n);
+            int cnt = j->n - i0;
+            cnt = cnt > 4 ? 4 : cnt;
+            cnt = b - idx < cnt ? (int)(b - idx) : cnt;
+            const fw_row *r[4];
+            const float *q[4];
+            float *out[4];
+            for (int g = 0; g < cnt; g++) {
+                const size_t off = (size_t)(i0 + g) * nh * hd + (size_t)h * hd;
+                r[g] = &j->rows[i0 + g];
+                q[g] = c->q + off;
+                out[g] = c->att + off;
+            }
+            attend_four_hd8_avx2(c, r, cnt, j->layer, q, out, sc, h);
+            idx += cnt;
+        }
+        return;
+    }
+#endif
     for (long idx = a; idx < b; idx++) {
         const int i = (int)(idx / nh), h = (int)(idx % nh);
         const size_t off = (size_t)i * nh * hd + (size_t)h * hd;
