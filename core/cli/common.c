@@ -328,8 +328,8 @@ static int edit_failed(const char *opt, const decokit_error *err) {
 }
 
 int dk_cli_open_pipeline(const dk_cli_common *c, decokit_pipeline **out) {
-  decokit_error err = {sizeof err, 0, ""};
-  decokit_load_opts o = {sizeof o, .plugin_path = c->plugin_path,
+  decokit_error err = {.struct_size = sizeof err};
+  decokit_load_opts o = {.struct_size = sizeof o, .plugin_path = c->plugin_path,
                          .bundled_plugin_dir = build_plugin_dir(),
                          .default_model = dk_cli_default_model(), .defer_resolve = 1};
   decokit_pipeline *p = NULL;
