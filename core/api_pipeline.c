@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "api_impl.h"
+#include "log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -50,6 +51,11 @@ int dk_api_opts(void *dst, size_t known, size_t min, const void *src, const char
   memcpy(dst, src, given < known ? given : known);
   ((size_t *)dst)[0] = known;
   return DECOKIT_OK;
+}
+
+void decokit_set_log(void (*sink)(int level, const char *msg, void *user), void *user,
+                     int max_level) {
+  dk_log_set_sink(sink, user, max_level);
 }
 
 const char *decokit_version(void) { return PACKAGE_VERSION; }

@@ -35,7 +35,7 @@ int main(void) {
       (void (*)(void))decokit_result_nbest_count, (void (*)(void))decokit_result_nbest,
       (void (*)(void))decokit_result_stats,     (void (*)(void))decokit_result_metric_count,
       (void (*)(void))decokit_result_metric,    (void (*)(void))decokit_result_prompt_tokens,
-      (void (*)(void))decokit_result_free};
+      (void (*)(void))decokit_result_free,      (void (*)(void))decokit_set_log};
   for (size_t i = 0; i < sizeof fns / sizeof *fns; i++)
     if (!fns[i]) bad++;
   if (DECOKIT_OK != 0 || DECOKIT_ERR_CANCELLED != -10) bad++;

@@ -384,6 +384,84 @@ START_TEST(test_struct_sizes) {
 }
 END_TEST
 
+typedef struct sink_seen {
+  int lines, level;
+} sink_seen;
+
+static void sink(int level, const char *msg, void *user) {
+  sink_seen *s = user;
+  ck_assert_ptr_nonnull(msg);
+  s->lines++;
+  s->level = level;
+}
+
+START_TEST(test_log_sink) {
+  sink_seen seen = {0, -1};
+  decokit_set_log(sink, &seen, DECOKIT_LOG_TRACE);
+  setenv("DECOKIT_PLUGIN_VERBOSE", "1", 1); /* plugin searches are traced */
+  decokit_load_opts o = fixture_opts();
+  decokit_pipeline *p = parse_ok(HEAD, &o);
+  decokit_pipeline_free(p);
+  ck_assert_int_gt(seen.lines, 0);
+  ck_assert_int_eq(seen.level, DECOKIT_LOG_TRACE);
+  decokit_set_log(NULL, NULL, DECOKIT_LOG_WARN); /* discard again */
+  seen.lines = 0;
+  p = parse_ok(HEAD, &o);
+  decokit_pipeline_free(p);
+  unsetenv("DECOKIT_PLUGIN_VERBOSE");
+  ck_assert_int_eq(seen.lines, 0);
+}
+END_TEST
+
+/* Runs of their own on threads of their own make what one thread makes. */
+typedef struct job {
+  const char *prompt;
+  char text[4096];
+  size_t len;
+  int rc;
+} job;
+
+static void *generate_job(void *arg) {
+  job *j = arg;
+  decokit_load_opts o = fixture_opts();
+  decokit_error err = {.struct_size = sizeof err};
+  decokit_pipeline *p = NULL;
+  decokit_run *run = NULL;
+  decokit_result *r = NULL;
+  const char *y = HEAD "generate: { max_tokens: 64, ignore_eos: true }\n";
+  j->rc = decokit_pipeline_parse(y, strlen(y), &o, &p, &err);
+  if (!j->rc) j->rc = decokit_run_new(p, NULL, &run, &err);
+  if (!j->rc) j->rc = decokit_run_generate(run, j->prompt, &r, &err);
+  if (!j->rc) {
+    const char *t = decokit_result_text(r, 0, &j->len);
+    if (j->len < sizeof j->text) memcpy(j->text, t, j->len);
+  }
+  decokit_result_free(r);
+  decokit_run_free(run);
+  decokit_pipeline_free(p);
+  return NULL;
+}
+
+START_TEST(test_runs_on_threads) {
+  static const char *prompts[] = {"abc", "the cat", "x", "abc"};
+  job alone[4], together[4];
+  pthread_t th[4];
+  for (int i = 0; i < 4; i++) {
+    alone[i] = (job){.prompt = prompts[i]};
+    generate_job(&alone[i]);
+    ck_assert_int_eq(alone[i].rc, DECOKIT_OK);
+    together[i] = (job){.prompt = prompts[i]};
+  }
+  for (int i = 0; i < 4; i++) ck_assert_int_eq(pthread_create(&th[i], NULL, generate_job, &together[i]), 0);
+  for (int i = 0; i < 4; i++) {
+    pthread_join(th[i], NULL);
+    ck_assert_int_eq(together[i].rc, DECOKIT_OK);
+    ck_assert_uint_eq(together[i].len, alone[i].len);
+    ck_assert(memcmp(together[i].text, alone[i].text, alone[i].len) == 0);
+  }
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("api");
   TCase *tc = tcase_create("api");
@@ -395,6 +473,8 @@ int main(void) {
   tcase_add_test(tc, test_cancel_from_thread);
   tcase_add_test(tc, test_null_args);
   tcase_add_test(tc, test_struct_sizes);
+  tcase_add_test(tc, test_log_sink);
+  tcase_add_test(tc, test_runs_on_threads);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -76,6 +76,21 @@ typedef struct decokit_load_opts {
   int defer_resolve;
 } decokit_load_opts;
 
+/* Log levels, the plugin ABI's DK_LOG_*. */
+enum {
+  DECOKIT_LOG_ERROR = 0,
+  DECOKIT_LOG_WARN = 1,
+  DECOKIT_LOG_INFO = 2,
+  DECOKIT_LOG_DEBUG = 3,
+  DECOKIT_LOG_TRACE = 4 /* plugin loading, when $DECOKIT_PLUGIN_VERBOSE is set */
+};
+
+/* Where the host's and plugins' log lines go (warnings such as a plugin
+ * refused while searching): sink gets each line up to max_level, from any
+ * thread.  Process-wide; set it before loading.  NULL (the default)
+ * discards them. */
+void decokit_set_log(void (*sink)(int level, const char *msg, void *user), void *user,
+                     int max_level);
 /* The library's version ("0.1.0"). */
 const char *decokit_version(void);
 /* A status's name for messages: "ok", "invalid", "out of memory", ... */
