@@ -48,7 +48,13 @@ awk -v dir="$tmp/prog" '
 export LD_LIBRARY_PATH="$libdir" DECOKIT_PLUGIN_PATH="$plugindir"
 export DECOKIT_MODEL="$dest$prefix/share/decokit/models/decokit-tiny.gguf"
 [ -f "$DECOKIT_MODEL" ] || DECOKIT_MODEL="$src/models/decokit-tiny.gguf"
-if (cd "$tmp/prog" && CFLAGS="-Wall -Wextra -Werror" sh -e build.sh) >"$tmp/out" 2>&1; then ok
+# The page says cc: this cc is the system's, warning-clean, and with the
+# sanitizers of this build (whose library needs their runtime first).
+san=$(sed -n 's/^SAN_LDFLAGS = //p' "$DECOKIT_BUILDDIR/Makefile")
+mkdir "$tmp/cc"
+printf '#!/bin/sh\nexec %s -Wall -Wextra -Werror %s "$@"\n' "$(command -v cc)" "$san" >"$tmp/cc/cc"
+chmod +x "$tmp/cc/cc"
+if (cd "$tmp/prog" && PATH="$tmp/cc:$PATH" sh -e build.sh) >"$tmp/out" 2>&1; then ok
 else bad "the example of decokit(3) does not build and run:"; cat "$tmp/out"; fi
 # A real generation: the same text as the installed CLI's, greedy.
 dk_inst="$dest$prefix/bin/decokit"
