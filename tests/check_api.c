@@ -384,6 +384,73 @@ START_TEST(test_struct_sizes) {
 }
 END_TEST
 
+START_TEST(test_nbest) {
+  decokit_load_opts o = fixture_opts();
+  decokit_pipeline *p = parse_ok(HEAD "decoder: { plugin: beam, width: 3, num_return: 3 }\n"
+                                      "generate: { max_tokens: 6, ignore_eos: true }\n", &o);
+  decokit_error err = {.struct_size = sizeof err};
+  decokit_run *run = NULL;
+  ck_assert_int_eq(decokit_run_new(p, NULL, &run, &err), DECOKIT_OK);
+  decokit_result *r = NULL;
+  ck_assert_int_eq(decokit_run_generate(run, "abc", &r, &err), DECOKIT_OK);
+  ck_assert_uint_eq(decokit_result_nbest_count(r, 0), 3);
+  size_t len, n;
+  const char *text = decokit_result_text(r, 0, &len);
+  const int32_t *toks = decokit_result_tokens(r, 0, &n);
+  double prev = 0;
+  for (size_t k = 0; k < 3; k++) {
+    decokit_hypothesis h = {.struct_size = sizeof h};
+    ck_assert_int_eq(decokit_result_nbest(r, 0, k, &h), DECOKIT_OK);
+    ck_assert_uint_gt(h.n_tokens, 0);
+    ck_assert_ptr_nonnull(h.text);
+    if (k) ck_assert(h.score <= prev); /* best first */
+    prev = h.score;
+    if (k == 0) { /* the best is the completion */
+      ck_assert_uint_eq(h.n_tokens, n);
+      ck_assert(memcmp(h.tokens, toks, n * sizeof *toks) == 0);
+      ck_assert_uint_eq(h.text_len, len);
+      ck_assert(memcmp(h.text, text, len) == 0);
+    }
+  }
+  decokit_hypothesis h = {.struct_size = sizeof h};
+  ck_assert_int_eq(decokit_result_nbest(r, 0, 3, &h), DECOKIT_ERR_RANGE);
+  decokit_result_free(r);
+  decokit_run_free(run);
+  decokit_pipeline_free(p);
+}
+END_TEST
+
+START_TEST(test_metrics) {
+  decokit_load_opts o = fixture_opts();
+  decokit_pipeline *p = parse_ok(HEAD "decoder: { plugin: speculative }\n"
+                                      "drafter: { plugin: prompt_lookup }\n"
+                                      "generate: { max_tokens: 20, ignore_eos: true }\n", &o);
+  decokit_error err = {.struct_size = sizeof err};
+  decokit_run *run = NULL;
+  ck_assert_int_eq(decokit_run_new(p, NULL, &run, &err), DECOKIT_OK);
+  decokit_result *r = NULL;
+  ck_assert_int_eq(decokit_run_generate(run, "abcabcabc", &r, &err), DECOKIT_OK);
+  double steps = -1, calls = -1;
+  size_t nm = decokit_result_metric_count(r, 0);
+  for (size_t k = 0; k < nm; k++) {
+    double v = -1;
+    const char *name = decokit_result_metric(r, 0, k, &v);
+    ck_assert_ptr_nonnull(name);
+    if (strcmp(name, "verify_steps") == 0) steps = v;
+    if (strcmp(name, "target_calls") == 0) calls = v;
+  }
+  ck_assert_ptr_null(decokit_result_metric(r, 0, nm, NULL));
+  /* The speculative decoder's counters, consistent with the stats. */
+  decokit_stats st = {.struct_size = sizeof st};
+  ck_assert_int_eq(decokit_result_stats(r, 0, &st), DECOKIT_OK);
+  ck_assert(steps > 0 && steps <= 20);
+  ck_assert(calls > 0 && (uint64_t)calls == st.forward_passes);
+  decokit_result_free(r);
+  decokit_run_free(run);
+  decokit_pipeline_free(p);
+}
+END_TEST
+
 typedef struct sink_seen {
   int lines, level;
 } sink_seen;
@@ -474,6 +541,8 @@ int main(void) {
   tcase_add_test(tc, test_null_args);
   tcase_add_test(tc, test_struct_sizes);
   tcase_add_test(tc, test_log_sink);
+  tcase_add_test(tc, test_nbest);
+  tcase_add_test(tc, test_metrics);
   tcase_add_test(tc, test_runs_on_threads);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
