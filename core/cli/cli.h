@@ -5,6 +5,9 @@
 #include <signal.h>
 #include <stdio.h>
 
+#include <decokit/decokit.h>
+
+#include "api_impl.h"
 #include "error.h"
 #include "loader.h"
 #include "pipeline.h"
@@ -63,7 +66,11 @@ int dk_cli_interrupted(void);
 /* The argument left after a command's options: the pipeline file, once.
  * DK_CLI_NEXT, or DK_EXIT_USAGE with the error printed. */
 int dk_cli_pipeline_arg(dk_cli_common *c, const char *cmd, const char *a);
-/* Load, override and resolve; prints the error and returns an exit status. */
+/* Load, override and resolve through decokit.h; prints the error and
+ * returns an exit status. */
+int dk_cli_open_pipeline(const dk_cli_common *c, decokit_pipeline **out);
+/* The same, handing over the objects behind the handle (for commands that
+ * use the host's own API). */
 int dk_cli_load_pipeline(const dk_cli_common *c, dk_registry **reg, dk_pipeline **p);
 /* The bundled default model, or NULL if none can be found. */
 const char *dk_cli_default_model(void);

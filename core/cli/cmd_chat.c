@@ -157,10 +157,11 @@ int dk_cmd_chat(int argc, char **argv) {
       return DK_EXIT_USAGE;
     }
   }
-  dk_registry *reg;
-  dk_pipeline *p;
-  int status = dk_cli_load_pipeline(&c, &reg, &p);
+  decokit_pipeline *dp;
+  int status = dk_cli_open_pipeline(&c, &dp);
   if (status) return status;
+  /* The chat format is read from the resolved pipeline and its model. */
+  dk_pipeline *p = dk_api_pipeline(dp);
   int format = 0;
   status = dk_cli_chat_format(p, tmpl, &format);
   if (!status && dk_gen_int(p, "n") != 1) {
@@ -171,14 +172,14 @@ int dk_cmd_chat(int argc, char **argv) {
     dk_cli_error("out of memory");
     status = DK_EXIT_RUNTIME;
   }
-  dk_run *run = NULL;
-  dk_error err;
-  dk_error_clear(&err);
-  dk_run_opts opts = {.on_text = on_text, .logprobs = 0, .should_abort = dk_cli_should_abort,
-                      .parse_special = 1};
-  int made = status ? DK_OK : dk_run_new(p, &opts, &run, &err);
+  decokit_run *run = NULL;
+  decokit_error err = {.struct_size = sizeof err};
+  /* logprobs < 0: no alternatives are kept, whatever the pipeline says. */
+  decokit_run_opts opts = {.struct_size = sizeof opts, .on_text = on_text, .logprobs = -1,
+                           .should_abort = dk_cli_should_abort, .parse_special = 1};
+  int made = status ? DK_OK : decokit_run_new(dp, &opts, &run, &err);
   if (made) {
-    dk_cli_error("%s", err.msg);
+    dk_cli_error("%s", err.message);
     status = dk_cli_exit_status(made);
   }
   convo cv = {NULL, 0, 0, };
@@ -209,45 +210,45 @@ int dk_cmd_chat(int argc, char **argv) {
     int rc = convo_add(&cv, "user", line, strlen(line));
     free(line);
     char *prompt = NULL;
-    if (!rc) rc = dk_chat_render((dk_chat_format)format, cv.m, cv.n, 1, &prompt, &err);
+    dk_error cerr;
+    dk_error_clear(&cerr);
+    if (!rc) rc = dk_chat_render((dk_chat_format)format, cv.m, cv.n, 1, &prompt, &cerr);
     if (rc) {
-      dk_cli_error("%s", rc == DK_ERR_NOMEM ? "out of memory" : err.msg);
+      dk_cli_error("%s", rc == DK_ERR_NOMEM ? "out of memory" : cerr.msg);
       convo_drop(&cv, before);
       status = DK_EXIT_RUNTIME;
       break;
     }
-    dk_run_set_prompt(run, prompt);
     struct sigaction old_sa;
     dk_cli_catch_sigint(&old_sa);
-    dk_result *res = NULL;
-    rc = dk_run_generate(run, &res, &err);
+    decokit_result *res = NULL;
+    rc = decokit_run_generate(run, prompt, &res, &err);
     sigaction(SIGINT, &old_sa, NULL);
     putchar('\n');
     fflush(stdout);
     if (rc) {
       /* The turn is forgotten, the conversation goes on (e.g. after a
        * context-length error, /reset makes room). */
-      dk_cli_error("%s", err.msg);
+      dk_cli_error("%s", err.message);
       convo_drop(&cv, before);
-    } else if (res && res->n) {
-      if (convo_add(&cv, "assistant", res->c[0].text ? res->c[0].text : "", res->c[0].text_len)) {
+    } else if (decokit_result_count(res)) {
+      size_t len;
+      const char *text = decokit_result_text(res, 0, &len);
+      if (convo_add(&cv, "assistant", text, len)) {
         dk_cli_error("out of memory");
         status = DK_EXIT_RUNTIME;
       }
-      if (!quiet)
+      decokit_stats st = {.struct_size = sizeof st};
+      if (!quiet && decokit_result_stats(res, 0, &st) == DECOKIT_OK)
         fprintf(stderr, "decokit: %zu prompt tokens, %zu generated, stop: %s, seed %lld\n",
-                res->n_prompt, res->c[0].n_tokens,
-                res->c[0].stop_reason ? res->c[0].stop_reason : "error",
-                (long long)dk_gen_int(p, "seed"));
+                st.prompt_tokens, st.generated_tokens, decokit_result_stop_reason(res, 0), st.seed);
     }
-    dk_result_free(res);
-    dk_run_set_prompt(run, NULL);
+    decokit_result_free(res);
     free(prompt);
   }
   convo_drop(&cv, 0);
   free(cv.m);
-  dk_run_free(run);
-  dk_pipeline_free(p);
-  dk_registry_free(reg);
+  decokit_run_free(run);
+  decokit_pipeline_free(dp);
   return status;
 }

@@ -56,7 +56,7 @@ typedef struct stream_ctx {
   /* --json-stream: the token whose event waits for the text it makes safe
    * to show (which on_text delivers after on_token). */
   int jsonl, pending;
-  dk_run *run;
+  decokit_run *run;
   size_t completion;
   dk_token_record tok;
   char *text;
@@ -65,19 +65,23 @@ typedef struct stream_ctx {
 
 static void flush_token(stream_ctx *sc) {
   if (!sc->pending) return;
-  dk_cli_json_token_event(stdout, dk_run_vocab(sc->run), sc->completion, &sc->tok,
+  dk_cli_json_token_event(stdout, dk_run_vocab(dk_api_run(sc->run)), sc->completion, &sc->tok,
                           sc->text ? sc->text : "", sc->text ? sc->text_len : 0);
   sc->pending = 0;
   sc->text_len = 0;
 }
 
-static void on_token(void *user, size_t completion, const dk_token_record *r) {
+static void on_token(void *user, size_t completion, const decokit_token_info *t) {
   stream_ctx *sc = user;
   flush_token(sc);
   sc->pending = 1;
   sc->completion = completion;
-  sc->tok = *r;
-  sc->tok.raw_top = sc->tok.proc_top = NULL; /* not kept: the done event has them */
+  /* The alternatives are not kept: the done event has them. */
+  sc->tok = (dk_token_record){.id = t->id,
+                              .has_raw = t->has_logprob,
+                              .has_proc = t->has_processed_logprob,
+                              .raw_lp = t->logprob,
+                              .proc_lp = t->processed_logprob};
 }
 
 static void on_text(void *user, size_t completion, const char *bytes, size_t len) {
@@ -95,6 +99,27 @@ static void on_text(void *user, size_t completion, const char *bytes, size_t len
   }
   dk_cli_write_text(stdout, bytes, len); /* the replacement policy of --json's text */
   fflush(stdout);
+}
+
+/* The statistics line: prompt and generation speed over every completion. */
+static void print_stats(const decokit_result *res) {
+  decokit_stats st = {.struct_size = sizeof st}, c = {.struct_size = sizeof c};
+  uint64_t gen = 0, passes = 0;
+  double t = 0;
+  for (size_t i = 0; i < decokit_result_count(res); i++) {
+    decokit_result_stats(res, i, &st);
+    gen += st.generated_tokens;
+    passes += st.forward_passes;
+    t += st.time_total_s;
+  }
+  const char *stop = decokit_result_stop_reason(res, 0);
+  decokit_result_stats(res, 0, &c);
+  fprintf(stderr,
+          "decokit: %zu prompt tokens (%.1f tok/s), %llu generated (%.1f tok/s), %llu forward "
+          "passes, stop: %s, seed %lld, pipeline %s\n",
+          c.prompt_tokens, c.time_prompt_s > 0 ? (double)c.prompt_tokens / c.time_prompt_s : 0.0,
+          (unsigned long long)gen, t > 0 ? (double)gen / t : 0.0, (unsigned long long)passes,
+          stop ? stop : "error", c.seed, c.fingerprint);
 }
 
 int dk_cmd_run(int argc, char **argv) {
@@ -174,13 +199,14 @@ int dk_cmd_run(int argc, char **argv) {
     }
     prompt = owned_prompt;
   }
-  dk_registry *reg;
-  dk_pipeline *p;
-  int status = dk_cli_load_pipeline(&c, &reg, &p);
+  decokit_pipeline *dp;
+  int status = dk_cli_open_pipeline(&c, &dp);
   if (status) {
     free(owned_prompt);
     return status;
   }
+  /* The chat format and the JSON read the resolved pipeline itself. */
+  dk_pipeline *p = dk_api_pipeline(dp);
   char *chat_prompt = NULL;
   if (chat) {
     int format = 0;
@@ -197,13 +223,13 @@ int dk_cmd_run(int argc, char **argv) {
       status = DK_EXIT_RUNTIME;
     }
     if (status) {
-      dk_pipeline_free(p);
-      dk_registry_free(reg);
+      decokit_pipeline_free(dp);
       free(owned_prompt);
       return status;
     }
     prompt = chat_prompt;
   }
+  decokit_error err = {.struct_size = sizeof err};
   if (print_pipeline) {
     /* The prompt given on the command line is part of what would run. */
     dk_error perr;
@@ -213,36 +239,32 @@ int dk_cmd_run(int argc, char **argv) {
       dk_cli_error("%s", perr.msg);
       status = DK_EXIT_RUNTIME;
     }
-    if (!status && !(yaml = dk_pipeline_yaml(p))) {
-      dk_cli_error("out of memory");
+    if (!status && !(yaml = decokit_pipeline_yaml(dp, &err))) {
+      dk_cli_error("%s", err.message);
       status = DK_EXIT_RUNTIME;
     }
     if (yaml) fputs(yaml, stdout);
-    free(yaml);
-    dk_pipeline_free(p);
-    dk_registry_free(reg);
+    decokit_free(yaml);
+    decokit_pipeline_free(dp);
     free(owned_prompt);
     free(chat_prompt);
     return status;
   }
   stream_ctx sc = {.n = (size_t)dk_gen_int(p, "n"), .jsonl = jsonl};
-  dk_run_opts opts = {.prompt = prompt,
-                      .on_text = json && !jsonl ? NULL : on_text,
-                      .user = &sc,
-                      .record_logprobs = json,
-                      .logprobs = -1,
-                      .should_abort = dk_cli_should_abort,
-                      .parse_special = chat,
-                      .on_token = jsonl ? on_token : NULL};
+  decokit_run_opts opts = {.struct_size = sizeof opts,
+                           .on_text = json && !jsonl ? NULL : on_text,
+                           .user = &sc,
+                           .record_logprobs = json,
+                           .should_abort = dk_cli_should_abort,
+                           .parse_special = chat,
+                           .on_token = jsonl ? on_token : NULL};
   struct sigaction old_sa;
   dk_cli_catch_sigint(&old_sa);
-  dk_error err;
-  dk_error_clear(&err);
-  dk_run *run = NULL;
-  dk_result *res = NULL;
-  int rc = dk_run_new(p, &opts, &run, &err);
+  decokit_run *run = NULL;
+  decokit_result *res = NULL;
+  int rc = decokit_run_new(dp, &opts, &run, &err);
   if (rc) {
-    dk_cli_error("%s", err.msg);
+    dk_cli_error("%s", err.message);
     status = dk_cli_exit_status(rc);
     goto out;
   }
@@ -251,7 +273,7 @@ int dk_cmd_run(int argc, char **argv) {
     on_text(&(stream_ctx){.n = 1}, 0, ptext, strlen(ptext));
   }
   sc.run = run;
-  rc = dk_run_generate(run, &res, &err);
+  rc = decokit_run_generate(run, prompt, &res, &err);
   flush_token(&sc);
   free(sc.text);
   if (json && res) {
@@ -261,40 +283,25 @@ int dk_cmd_run(int argc, char **argv) {
       dk_error perr;
       dk_config_set(&p->generate.cfg, "prompt", prompt, &perr);
     }
-    dk_cli_print_json(stdout, res, run, p, (int)dk_gen_int(p, "logprobs"), jsonl);
+    dk_cli_print_json(stdout, dk_api_result(res), dk_api_run(run), p,
+                      (int)dk_gen_int(p, "logprobs"), jsonl);
   } else if (res) {
     putchar('\n');
   }
   fflush(stdout);
   if (rc) {
-    dk_cli_error("%s", err.msg);
+    dk_cli_error("%s", err.message);
     status = DK_EXIT_RUNTIME;
   } else if (dk_cli_interrupted()) {
     dk_cli_error("interrupted: the output above is what was generated");
     status = DK_EXIT_INTERRUPTED;
   }
-  if (!quiet && res && !json) {
-    uint64_t gen = 0, passes = 0;
-    double t = 0;
-    for (size_t i = 0; i < res->n; i++) {
-      gen += res->c[i].n_tokens;
-      passes += res->c[i].forward_passes;
-      t += res->c[i].t_total;
-    }
-    fprintf(stderr,
-            "decokit: %zu prompt tokens (%.1f tok/s), %llu generated (%.1f tok/s), %llu forward "
-            "passes, stop: %s, seed %lld, pipeline %s\n",
-            res->n_prompt, res->t_prompt > 0 ? (double)res->n_prompt / res->t_prompt : 0.0,
-            (unsigned long long)gen, t > 0 ? (double)gen / t : 0.0, (unsigned long long)passes,
-            res->n && res->c[0].stop_reason ? res->c[0].stop_reason : "error",
-            (long long)dk_gen_int(p, "seed"), res->fingerprint);
-  }
+  if (!quiet && res && !json) print_stats(res);
 out:
   sigaction(SIGINT, &old_sa, NULL);
-  dk_result_free(res);
-  dk_run_free(run);
-  dk_pipeline_free(p);
-  dk_registry_free(reg);
+  decokit_result_free(res);
+  decokit_run_free(run);
+  decokit_pipeline_free(dp);
   free(owned_prompt);
   free(chat_prompt);
   return status;

@@ -45,6 +45,7 @@ int dk_cli_nonempty(const char *opt, const char *v) {
 }
 
 static int is_dir(const char *p);
+static const char *build_plugin_dir(void);
 
 static volatile sig_atomic_t interrupted;
 
@@ -208,69 +209,6 @@ int dk_cli_sampling_opt(dk_cli_common *c, int argc, char **argv, int *i) {
   return DK_CLI_MINE;
 }
 
-/* Samplers that pick the token: a shortcut's sampler goes before the first
- * of them, where it still has an effect. */
-static int is_selector(const char *plugin) {
-  static const char *const sel[] = {"dist", "greedy", "mirostat", "mirostat_v2"};
-  for (size_t i = 0; i < sizeof sel / sizeof *sel; i++)
-    if (strcmp(plugin, sel[i]) == 0) return 1;
-  return 0;
-}
-
-/* --sampler SPEC is --set samplers.+=SPEC. */
-static int add_sampler(dk_pipeline *p, const char *spec, dk_error *err) {
-  char *a = NULL;
-  size_t len = 0, cap = 0;
-  dk_buf_append(&a, &len, &cap, "samplers.+=", 11);
-  dk_buf_append(&a, &len, &cap, spec, strlen(spec));
-  if (cap == DK_BUF_FAILED) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
-  int rc = dk_pipeline_override(p, a, err);
-  free(a);
-  /* The message names "--set samplers.+": say which option it came from. */
-  return rc && rc != DK_ERR_NOMEM ? dk_error_prefix(err, "--sampler: ") : rc;
-}
-
-/* --temp and friends: set the pipeline's sampler of that plugin, or add one
- * before the chain's selector. */
-static int apply_shortcuts(const dk_cli_common *c, dk_pipeline *p, dk_error *err) {
-  char a[256];
-  for (int k = 0; k < DK_N_SHORT; k++) {
-    if (!c->shortcut[k]) continue;
-    size_t at = p->n_samplers;
-    for (size_t i = 0; i < p->n_samplers && at == p->n_samplers; i++)
-      if (strcmp(p->samplers[i].plugin, shortcuts[k].plugin) == 0) at = i;
-    if (at == p->n_samplers) {
-      snprintf(a, sizeof a, "samplers.+=%s", shortcuts[k].plugin);
-      int rc = dk_pipeline_override(p, a, err);
-      if (rc) return rc;
-      at = 0;
-      while (at + 1 < p->n_samplers && !is_selector(p->samplers[at].plugin)) at++;
-      dk_block added = p->samplers[p->n_samplers - 1];
-      memmove(&p->samplers[at + 1], &p->samplers[at], (p->n_samplers - 1 - at) * sizeof added);
-      p->samplers[at] = added;
-    }
-    snprintf(a, sizeof a, "samplers.%zu.%s=%s", at, shortcuts[k].key, c->shortcut[k]);
-    int rc = dk_pipeline_override(p, a, err);
-    if (rc) return rc;
-  }
-  if (c->n_stops) {
-    char *a2 = NULL;
-    size_t len = 0, cap = 0;
-    dk_buf_append(&a2, &len, &cap, "generate.stop=[", 15);
-    for (size_t i = 0; i < c->n_stops; i++) {
-      if (i) dk_buf_append(&a2, &len, &cap, ", ", 2);
-      dk_yaml_quote(&a2, &len, &cap, c->stops[i], strlen(c->stops[i]));
-    }
-    dk_buf_append(&a2, &len, &cap, "]", 1);
-    if (cap == DK_BUF_FAILED) return dk_error_set(err, DK_ERR_NOMEM, "out of memory");
-    int rc = dk_pipeline_override(p, a2, err);
-    free(a2);
-    if (rc && rc != DK_ERR_NOMEM) return dk_error_prefix(err, "--stop: ");
-    if (rc) return rc;
-  }
-  return DK_OK;
-}
-
 long long dk_cli_random_seed(void) {
   unsigned int v = 0;
   FILE *f = fopen("/dev/urandom", "rb");
@@ -351,11 +289,7 @@ const char *dk_cli_default_model(void) {
 dk_registry *dk_cli_registry(const char *cli_path, const char *pipeline_path) {
   dk_registry *reg = dk_registry_new();
   if (!reg) return NULL;
-  const char *top = build_top();
-  char p[PATH_MAX];
-  const char *build_dir =
-      top && (size_t)snprintf(p, sizeof p, "%s/plugins/.libs", top) < sizeof p && is_dir(p) ? p : NULL;
-  if (dk_registry_standard_paths(reg, cli_path, pipeline_path, build_dir)) {
+  if (dk_registry_standard_paths(reg, cli_path, pipeline_path, build_plugin_dir())) {
     dk_registry_free(reg);
     return NULL;
   }
@@ -376,55 +310,73 @@ char *dk_cli_slurp(FILE *f) {
   return buf ? buf : dk_strdup("");
 }
 
-/* True when the pipeline relies on the bundled model: no model block, or a
- * llama block without a path. */
-static int needs_default_model(const dk_pipeline *p) {
-  if (!p->model) return 1;
-  if (p->model->plugin && strcmp(p->model->plugin, "llama") != 0) return 0;
-  for (size_t i = 0; i < p->model->n_kv; i++)
-    if (strcmp(p->model->kv[i].key, "path") == 0) return 0;
-  return 1;
+/* The folder of this build tree's plugins, or NULL for an installed binary. */
+static const char *build_plugin_dir(void) {
+  static char p[PATH_MAX];
+  const char *top = build_top();
+  return top && (size_t)snprintf(p, sizeof p, "%s/plugins/.libs", top) < sizeof p && is_dir(p) ? p
+                                                                                            : NULL;
+}
+
+/* A failed edit of the pipeline, named by the option it came from. */
+static int edit_failed(const char *opt, const decokit_error *err) {
+  if (err->code == DECOKIT_ERR_NOMEM || !opt)
+    dk_cli_error("%s", err->message);
+  else
+    dk_cli_error("%s: %s", opt, err->message);
+  return dk_cli_exit_status(err->code);
+}
+
+int dk_cli_open_pipeline(const dk_cli_common *c, decokit_pipeline **out) {
+  decokit_error err = {.struct_size = sizeof err};
+  decokit_load_opts o = {.struct_size = sizeof o, .plugin_path = c->plugin_path,
+                         .bundled_plugin_dir = build_plugin_dir(),
+                         .default_model = dk_cli_default_model(), .defer_resolve = 1};
+  decokit_pipeline *p = NULL;
+  *out = NULL;
+  if (decokit_pipeline_load(c->pipeline, &o, &p, &err)) return edit_failed(NULL, &err);
+  for (size_t i = 0; i < c->n_sets; i++) {
+    if (!c->is_sampler[i]) {
+      if (decokit_pipeline_set(p, c->sets[i], &err)) goto fail;
+      continue;
+    }
+    /* --sampler SPEC is --set samplers.+=SPEC. */
+    char *a = NULL;
+    size_t len = 0, cap = 0;
+    dk_buf_append(&a, &len, &cap, "samplers.+=", 11);
+    dk_buf_append(&a, &len, &cap, c->sets[i], strlen(c->sets[i]));
+    int rc = cap == DK_BUF_FAILED ? dk_api_fail(&err, DECOKIT_ERR_NOMEM, "out of memory")
+                                  : decokit_pipeline_set(p, a, &err);
+    free(a);
+    if (rc) {
+      decokit_pipeline_free(p);
+      return edit_failed("--sampler", &err);
+    }
+  }
+  for (int k = 0; k < DK_N_SHORT; k++)
+    if (c->shortcut[k] &&
+        decokit_pipeline_set_sampler(p, shortcuts[k].plugin, shortcuts[k].key, c->shortcut[k], &err))
+      goto fail;
+  if (c->n_stops && decokit_pipeline_set_stops(p, c->stops, c->n_stops, &err)) {
+    decokit_pipeline_free(p);
+    return edit_failed("--stop", &err);
+  }
+  dk_api_pipeline_reads_draft(p, c->reads_draft);
+  if (decokit_pipeline_resolve(p, &err)) goto fail;
+  *out = p;
+  return DK_EXIT_OK;
+fail:
+  decokit_pipeline_free(p);
+  return edit_failed(NULL, &err);
 }
 
 int dk_cli_load_pipeline(const dk_cli_common *c, dk_registry **reg, dk_pipeline **p) {
-  dk_error err;
-  dk_error_clear(&err);
+  decokit_pipeline *dp;
   *reg = NULL;
   *p = NULL;
-  int rc;
-  if (c->pipeline) {
-    rc = dk_pipeline_load(c->pipeline, p, &err);
-  } else {
-    *p = dk_pipeline_new_default(".");
-    rc = *p ? DK_OK : dk_error_set(&err, DK_ERR_NOMEM, "out of memory");
-  }
-  for (size_t i = 0; !rc && i < c->n_sets; i++)
-    rc = c->is_sampler[i] ? add_sampler(*p, c->sets[i], &err)
-                          : dk_pipeline_override(*p, c->sets[i], &err);
-  if (!rc) rc = apply_shortcuts(c, *p, &err);
-  if (!rc) {
-    *reg = dk_cli_registry(c->plugin_path, (*p)->plugin_path);
-    if (!*reg) rc = dk_error_set(&err, DK_ERR_NOMEM, "out of memory");
-  }
-  const char *def = dk_cli_default_model();
-  if (!rc && !def && needs_default_model(*p))
-    rc = dk_error_set(&err, DK_ERR_INVALID,
-                      "%s: no model given and the bundled default model was not found "
-                      "(set model.path, or DECOKIT_MODEL)",
-                      (*p)->file);
-  if (!rc) {
-    (*p)->host_reads_draft = c->reads_draft;
-    rc = dk_pipeline_resolve(*p, *reg, def, &err);
-  }
-  if (rc) {
-    dk_cli_error("%s", err.msg);
-    dk_pipeline_free(*p);
-    dk_registry_free(*reg);
-    *p = NULL;
-    *reg = NULL;
-    return dk_cli_exit_status(rc);
-  }
-  return DK_EXIT_OK;
+  int st = dk_cli_open_pipeline(c, &dp);
+  if (!st) dk_api_pipeline_take(dp, reg, p);
+  return st;
 }
 
 /* Everything found before generation starts is the pipeline's class (3),
