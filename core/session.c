@@ -154,7 +154,7 @@ int dk_run_new(dk_pipeline *p, const dk_run_opts *opts, dk_run **out, dk_error *
   if (!rc) rc = make_instance(run, p->decoder, 2, &run->vocab, &run->decoder, err);
   if (!rc) {
     run->no_prefill = (run->decoder->comp->hdr->caps & DK_CAP_DECODER_NO_PREFILL) != 0;
-    if (run->info.attention != DK_ATTN_CAUSAL && !run->no_prefill)
+    if (run->info.attention != DK_ATTN_CAUSAL && !run->no_prefill && !run->opts.model_only)
       rc = dk_error_set(err, DK_ERR_INVALID,
                         "%s: model '%s' is not causal (a diffusion LM); decoder '%s' would "
                         "evaluate it autoregressively: use a diffusion decoder",

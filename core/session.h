@@ -25,6 +25,9 @@ typedef struct dk_run_opts {
   /* Called as each token becomes output, before on_text shows what it made
    * safe to show (end-of-sequence tokens are not output). */
   void (*on_token)(void *user, size_t completion, const struct dk_token_record *r);
+  /* The run only serves its model (tokenize, describe): skip the check that
+   * the decoder can evaluate this kind of model. */
+  int model_only;
 } dk_run_opts;
 
 typedef struct dk_logprob_alt {

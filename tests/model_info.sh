@@ -81,6 +81,17 @@ if [ -f "$m/llama-2-tiny-random.gguf" ] && info llama-2-tiny-random.gguf; then
   grep -q '^general.name: "' "$r" && ok || bad "tiny-random: general.name"
 fi
 
+# A diffusion LM (the bundled one) is described without naming a diffusion decoder.
+r="$tmp/diffusion.txt"
+if "$dk" model info "$DECOKIT_SRCDIR/models/decokit-tiny-diffusion.gguf" >"$r" 2>"$tmp/err"; then
+  ok
+  has "$r" "architecture: dream"
+  has "$r" "attention: bidirectional"
+  has "$r" "logit_shift: 1"
+else
+  bad "diffusion model: model info failed: $(cat "$tmp/err")"
+fi
+
 # Errors: a missing file and a file that is not GGUF fail cleanly.
 "$dk" model info "$tmp/missing.gguf" >/dev/null 2>"$tmp/err" && bad "missing file accepted" || ok
 printf 'not a gguf file at all' >"$tmp/junk.gguf"

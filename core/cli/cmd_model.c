@@ -41,7 +41,7 @@ static int open_model(dk_cli_common *c, dk_registry **reg, dk_pipeline **p, dk_r
   if (st) return st;
   dk_error err;
   dk_error_clear(&err);
-  dk_run_opts opts = {.logprobs = -1};
+  dk_run_opts opts = {.logprobs = -1, .model_only = 1};
   if (dk_run_new(*p, &opts, run, &err)) {
     dk_cli_error("%s", err.msg);
     dk_pipeline_free(*p);
