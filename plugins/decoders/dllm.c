@@ -202,6 +202,7 @@ int dllm_begin(dllm *d, dk_session *s, size_t max_rows, dk_error *err) {
   d->cached = 0;
   d->stored = 0;
   d->b0 = d->b1 = d->committed = d->n_prompt;
+  d->end = 0;
   d->global_step = 0;
   d->n_stat = 0;
   return DK_OK;
@@ -325,11 +326,12 @@ int dllm_forward(dllm *d, size_t lo, size_t hi, dk_error *err) {
     }
   d->n_stat = n;
   int rc;
+  size_t end = d->end ? d->end : d->n_total;
   if (!d->use_seq) {
-    rc = mi->eval_masked(d->m->inst, d->x, d->n_total, d->logits, err);
+    rc = mi->eval_masked(d->m->inst, d->x, end, d->logits, err);
     if (!rc && d->xu) {
-      rc = mi->eval_masked(d->m->inst, d->xu, d->n_total, d->ulogits, err);
-      if (!rc) guide(d, d->n_total);
+      rc = mi->eval_masked(d->m->inst, d->xu, end, d->ulogits, err);
+      if (!rc) guide(d, end);
     }
     return rc ? rc : all_stats(d, 1, err);
   }
@@ -337,7 +339,7 @@ int dllm_forward(dllm *d, size_t lo, size_t hi, dk_error *err) {
    * with a logit shift that row is the position before the block. */
   size_t base = d->cached, target = d->b0 - d->lead;
   dk_masked_eval me = {.struct_size = sizeof me, .seq = d->seq, .tokens = d->x + base,
-                       .n = d->n_total - base, .attention = DK_ATTN_BIDIRECTIONAL,
+                       .n = end - base, .attention = DK_ATTN_BIDIRECTIONAL,
                        .rows = d->rows, .n_rows = n, .logits = d->logits};
   if (d->o.cache != DLLM_CACHE_NONE && target > base) me.n_commit = target - base;
   for (size_t i = 0; i < n; i++) d->rows[i] = (int32_t)(d->stat[i].pos - d->lead - base);
@@ -347,7 +349,7 @@ int dllm_forward(dllm *d, size_t lo, size_t hi, dk_error *err) {
     if (d->stored) {
       me.flags = DK_MASKED_REUSE;
       me.active_begin = lo - d->lead - base;
-      me.active_end = hi - base;
+      me.active_end = (hi < end ? hi : end) - base;
     } else {
       me.flags = DK_MASKED_STORE;
     }
@@ -471,6 +473,11 @@ size_t dllm_unmask(dllm *d, size_t k) {
     dllm_fill(d, best);
   }
   return done;
+}
+
+void dllm_set_end(dllm *d, size_t end) {
+  if (end != d->end) d->stored = 0;
+  d->end = end;
 }
 
 int dllm_commit(dllm *d, size_t upto, dk_error *err) {

@@ -61,6 +61,7 @@ typedef struct dllm {
   size_t block_masks; /* masks in the block when it opened */
   size_t longest_block; /* block_length, unless a decoder makes longer ones */
   size_t committed; /* absolute end of what the host has */
+  size_t end;       /* forwards see positions [0, end); 0 = the whole canvas */
   /* the last forward */
   float *logits;    /* max_rows rows, or n_total with eval_masked */
   int32_t *rows;
@@ -146,6 +147,9 @@ size_t dllm_unmask(dllm *d, size_t k);
 void dllm_fill(dllm *d, const dllm_row *r);
 /* Sort the last forward's rows into the unmasking order. */
 void dllm_rank(dllm *d);
+/* Forwards from now on see only positions [0, end) (0: all); a stored
+ * canvas of another length is dropped. */
+void dllm_set_end(dllm *d, size_t end);
 /* Hand the host canvas positions [committed, upto), all unmasked. */
 int dllm_commit(dllm *d, size_t upto, dk_error *err);
 /* How many positions this step unmasks.  Steps whose schedule unmasks
