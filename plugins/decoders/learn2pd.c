@@ -18,9 +18,10 @@
  * call advances.  Without a filter only that one is: one position per
  * step.  End-of-text prediction: once the end-of-text token is decided,
  * every position after it takes it too and later forwards stop there.
- * With `record` each forward's block (confidences and tokens) and the
- * final canvas are written to a file, the training data of
- * tools/train/learn2pd.py. */
+ * With `record` each forward's block and the final canvas are written to
+ * a file, the training data of tools/train/learn2pd.py: per forward a line
+ * "S <block offset> <confidence or -1 for decided positions>... <token>..."
+ * and per completion "F <canvas tokens>...". */
 typedef struct learn2pd {
   dllm d; /* first: the engine's functions take the instance */
   size_t dim;      /* the filter's block length; 0 = no filter */
@@ -207,7 +208,10 @@ static int learn2pd_step(void *inst, dk_session *s, dk_error *err) {
     for (size_t i = 0; i < d->n_stat; i++) f->c[d->stat[i].pos - d->b0] = d->stat[i].conf;
     if (f->rec) {
       fprintf(f->rec, "S %zu", d->b0 - d->n_prompt);
-      for (size_t i = 0; i < b; i++) fprintf(f->rec, " %.6g", (double)f->c[i]);
+      /* Decided positions read 1 in the filter and -1 here, so the
+       * training tool can tell them from masked ones at confidence 1. */
+      for (size_t i = 0; i < b; i++)
+        fprintf(f->rec, " %.6g", d->x[d->b0 + i] == d->mask ? (double)f->c[i] : -1.0);
       size_t k = 0;
       for (size_t p = d->b0; p < d->b1; p++) {
         dk_token t = d->x[p];
