@@ -47,7 +47,8 @@ def methods(gen, block, filt):
         ("learn2pd, no filter", f"plugin: learn2pd, gen_length: {gen}, block_length: {block}"),
     ]
     if filt:
-        m.append(("learn2pd, filter", f"plugin: learn2pd, gen_length: {gen}, block_length: {block}, filter: {filt}"))
+        m.append(("learn2pd, filter", f"plugin: learn2pd, gen_length: {gen}, block_length: {block}, "
+                  f"filter: {os.path.abspath(filt)}"))
     return m
 
 
