@@ -73,7 +73,7 @@ static int px_eval_masked_batch(void *inst, const dk_masked_batch *mb, dk_error 
   if (!mb || mb->struct_size < sizeof *mb || !mb->tokens || !mb->logits || !mb->n || !mb->n_canvas)
     return dk_error_set(e, DK_ERR_INVALID, "eval_masked_batch: no canvases, tokens or logits");
   int reuse = (mb->flags & DK_MASKED_REUSE) != 0;
-  size_t per = mb->rows ? mb->n_rows : reuse ? mb->active_end - mb->active_begin : mb->n;
+  size_t per = mb->rows ? mb->n_rows : mb->n;
   if (reuse && (mb->active_begin >= mb->active_end || mb->active_end > mb->n))
     return dk_error_set(e, DK_ERR_INVALID, "eval_masked_batch: active rows [%zu, %zu) of a canvas of %zu",
                         mb->active_begin, mb->active_end, mb->n);

@@ -162,9 +162,6 @@ START_TEST(test_chain_cases) {
 }
 END_TEST
 
-/* Tokens and calls of a run. */
-static dk_result *run_tokens(const char *yaml) { return run_ok(yaml); }
-
 static void same_tokens(const dk_result *a, const dk_result *b, const char *what) {
   ck_assert_msg(a->c[0].n_tokens == b->c[0].n_tokens, "%s: %zu tokens, reference %zu", what, b->c[0].n_tokens,
                 a->c[0].n_tokens);
@@ -204,7 +201,7 @@ START_TEST(test_equals_static) {
     ck_assert_ptr_nonnull(at);
     memmove(at + 21, at, strlen(at) + 1);
     memcpy(at, ", masked_batch: false", 21);
-    dk_result *a = run_tokens(ref), *b = run_tokens(y), *c = run_tokens(fb);
+    dk_result *a = run_ok(ref), *b = run_ok(y), *c = run_ok(fb);
     same_tokens(a, b, y);
     same_tokens(a, c, fb);
     uint64_t ra = a->c[0].forward_passes, rb = b->c[0].forward_passes, blocks = gen / block;

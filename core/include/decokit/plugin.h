@@ -614,7 +614,7 @@ typedef struct dk_masked_batch {
                                   K/V for the others (needs DK_MODEL_CAP_DUAL_CACHE) */
   size_t active_begin, active_end;
   const int32_t *rows;       /**< (transfer none, nullable) rows to return of every canvas,
-                                  ascending; NULL = all n (inside the active rows with REUSE) */
+                                  ascending; NULL = all n (so a REUSE call lists its rows) */
   size_t n_rows;
   float *logits;             /**< n_canvas * n_rows rows of n_vocab, canvas after canvas */
 } dk_masked_batch;
