@@ -12,8 +12,8 @@ Models
                     predictions never change (every draft verifies), `hash`
                     predictions hash all they see (no draft verifies after a
                     change); prompts are seeded random letters.
-  FILE.gguf         a dLLM; prompts are the first 48 characters of the
-                    held-out paragraphs of models/heldout.txt.
+  FILE.gguf         a dLLM; prompts are 48-character pieces of
+                    models/heldout.txt, 200 characters apart.
 
 Wall time is decokit's per-completion time_total_s, summed; every method runs
 every prompt once, methods interleaved per prompt so load falls on all alike.
@@ -57,10 +57,16 @@ def prompts(model, n, srcdir):
         rng = random.Random(1234)
         return ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz ") for _ in range(rng.randint(4, 24))) for _ in range(n)]
     with open(os.path.join(srcdir, "models", "heldout.txt"), encoding="utf-8") as f:
-        paras = [p.strip() for p in f if len(p.strip()) > 60]
-    if len(paras) < n:
-        sys.exit(f"dllm-bench: only {len(paras)} held-out paragraphs for {n} prompts")
-    return [p[:48] for p in paras[:n]]
+        text = " ".join(p.strip() for p in f if p.strip())
+    # 48-character pieces of the held-out text, each started at a word.
+    out, at = [], 0
+    while len(out) < n and at < len(text):
+        start = text.find(" ", at) + 1 if at else 0
+        out.append(text[start:start + 48])
+        at = start + 200
+    if len(out) < n:
+        sys.exit(f"dllm-bench: the held-out text gives only {len(out)} prompts")
+    return out
 
 
 def model_line(model):

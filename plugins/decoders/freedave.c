@@ -223,6 +223,15 @@ static int freedave_step(void *inst, dk_session *s, dk_error *err) {
   memcpy(f->rank, d->stat, d->n_stat * sizeof *d->stat);
   qsort(f->rank, f->n_rank, sizeof *f->rank, rank_cmp);
   size_t masks = f->n_rank, k = f->k < masks ? f->k : masks;
+  /* A model may lay the canvases side by side after the prefix: no more
+   * drafts than the context holds (fewer drafts verify fewer steps, never
+   * different ones). */
+  int32_t n_ctx = d->m->info->n_ctx;
+  if (n_ctx > 0 && d->use_seq) {
+    size_t len = d->n_total - d->cached, room = (size_t)n_ctx - d->cached;
+    size_t fit = room / (len ? len : 1);
+    if (k > fit) k = fit ? fit : 1;
+  }
   for (size_t j = 0; j < k; j++) {
     dk_token *x = f->canv + j * d->n_total;
     if (j == 0) memcpy(x, d->x, d->n_total * sizeof *x);

@@ -708,7 +708,9 @@ struct dk_model_iface {
    *  canvases of *mb after the sequence's cached positions in one call.
    *  Every canvas row's logits equal what eval_masked_seq returns for that
    *  canvas alone with the same attention, flags and active rows.  The
-   *  sequence (its stored canvas included) is unchanged, also on error. */
+   *  sequence (its stored canvas included) is unchanged, also on error.
+   *  A model may need context for the cached positions plus n_canvas * n
+   *  (the canvases side by side) and refuse more with DK_ERR_RANGE. */
   int (*eval_masked_batch)(void *inst, const dk_masked_batch *mb, dk_error *err);
   /* ABI 1.4 and later: append here. */
 };
