@@ -19,7 +19,7 @@ Wall time is decokit's per-completion time_total_s, summed; every method runs
 every prompt once, methods interleaved per prompt so load falls on all alike.
 
 Usage: dllm-bench.py BUILDDIR SRCDIR [--model M]... [--prompts N] [--gen G]
-       [--block B] [--filter FILE] [--markdown]
+       [--block B] [--filter FILE] [--model-plugin NAME|FILE.so]
 """
 import argparse
 import json
@@ -31,7 +31,7 @@ import sys
 import tempfile
 
 
-def methods(gen, block, filt):
+def methods(gen, block, filt, taus):
     """(name, decoder flow mapping) pairs; the first is the reference."""
     m = [
         ("reference (top-1 per step)", f"plugin: diffusion, gen_length: {gen}, block_length: {block}, steps: {gen}"),
@@ -46,9 +46,9 @@ def methods(gen, block, filt):
         ("freedave K=8", f"plugin: freedave, gen_length: {gen}, block_length: {block}, draft_steps: 8"),
         ("learn2pd, no filter", f"plugin: learn2pd, gen_length: {gen}, block_length: {block}"),
     ]
-    if filt:
-        m.append(("learn2pd, filter", f"plugin: learn2pd, gen_length: {gen}, block_length: {block}, "
-                  f"filter: {os.path.abspath(filt)}"))
+    for tau in taus if filt else []:
+        m.append((f"learn2pd, filter, tau {tau:g}", f"plugin: learn2pd, gen_length: {gen}, block_length: {block}, "
+                  f"filter: {os.path.abspath(filt)}, tau: {tau:g}"))
     return m
 
 
@@ -69,10 +69,10 @@ def prompts(model, n, srcdir):
     return out
 
 
-def model_line(model):
+def model_line(model, plugin):
     if model.startswith("toymask:"):
         return f"model: {{ plugin: toymask, variant: {model.split(':', 1)[1]}, n_ctx: 1024 }}"
-    return f"model: {{ plugin: llama, path: {os.path.abspath(model)} }}"
+    return f"model: {{ plugin: {plugin}, path: {os.path.abspath(model)} }}"
 
 
 def run(decokit, plugin_path, yaml_path, prompt):
@@ -102,13 +102,13 @@ def perplexity(decokit, texts, tmp):
 def bench(args, model, tmp):
     decokit = os.path.join(args.builddir, "core", "decokit")
     plugin_path = os.path.join(args.builddir, "tests", "fixtures", ".libs")
-    ms = methods(args.gen, args.block, args.filter)
+    ms = methods(args.gen, args.block, args.filter, args.tau)
     ps = prompts(model, args.prompts, args.srcdir)
     files = []
     for i, (_, dec) in enumerate(ms):
         path = os.path.join(tmp, f"m{i}.yaml")
         with open(path, "w", encoding="utf-8") as f:
-            f.write(f"decokit: 1\n{model_line(model)}\ndecoder: {{ {dec} }}\n"
+            f.write(f"decokit: 1\n{model_line(model, args.model_plugin)}\ndecoder: {{ {dec} }}\n"
                     f"generate: {{ max_tokens: {args.gen}, ignore_eos: true }}\n")
         files.append(path)
     res = [[] for _ in ms]
@@ -145,8 +145,11 @@ def main():
     ap.add_argument("--gen", type=int, default=64)
     ap.add_argument("--block", type=int, default=32)
     ap.add_argument("--filter", help="a learn2pd filter file for the learn2pd row")
+    ap.add_argument("--tau", type=float, action="append", help="learn2pd thresholds with the filter (default 0.5)")
+    ap.add_argument("--model-plugin", default="llama", help="the model plugin for a GGUF: a name or a .so path")
     args = ap.parse_args()
     models = args.model or ["toymask:stable", "toymask:hash"]
+    args.tau = args.tau or [0.5]
     with tempfile.TemporaryDirectory() as tmp:
         for model in models:
             rows = bench(args, model, tmp)

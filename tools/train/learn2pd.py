@@ -16,7 +16,8 @@ train    labels every masked position of every recorded forward the way
 
 Usage:
   learn2pd.py collect --decokit BUILDDIR/core/decokit --model FILE.gguf
-                      [--plugin-path DIR] [--prompts FILE] [--n 200]
+                      [--plugin-path DIR] [--model-plugin NAME|FILE.so]
+                      [--prompts FILE] [--n 200]
                       [--gen 64] [--block 32] --record OUT.rec
   learn2pd.py train --record OUT.rec --block 32 --out FILTER.txt
                     [--steps 3000] [--lr 3e-3] [--seed 1234] [--tau 0.5]
@@ -43,7 +44,7 @@ def collect(a):
     if a.model.startswith("toymask:"):
         model = f"{{ plugin: toymask, variant: {a.model.split(':', 1)[1]}, n_ctx: 1024 }}"
     else:
-        model = f"{{ plugin: llama, path: {os.path.abspath(a.model)} }}"
+        model = f"{{ plugin: {a.model_plugin}, path: {os.path.abspath(a.model)} }}"
     rec = os.path.abspath(a.record)
     if os.path.exists(rec):
         os.remove(rec)
@@ -136,6 +137,7 @@ def main():
     c.add_argument("--decokit", required=True)
     c.add_argument("--model", required=True)
     c.add_argument("--plugin-path")
+    c.add_argument("--model-plugin", default="llama", help="the model plugin: a name or a .so path")
     c.add_argument("--prompts")
     c.add_argument("--prompt-chars", type=int, default=48)
     c.add_argument("--n", type=int, default=200)
