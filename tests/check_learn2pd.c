@@ -153,6 +153,15 @@ START_TEST(test_filter_files) {
                                              "filter: l2pd-32.txt }\n" GEN);
   ck_assert(dkh_metric(&r->c[0], "learn2pd_params") == 2112);
   dk_result_free(r);
+  /* The filter shipped for the bundled dLLM: blocks of 32, 2,112 numbers. */
+  char y[4096];
+  snprintf(y, sizeof y,
+           TOY("variant: hash") "decoder: { plugin: learn2pd, gen_length: 32, block_length: 32, "
+                                "filter: %s/models/decokit-tiny-diffusion-learn2pd.txt }\n" GEN,
+           getenv("DECOKIT_SRCDIR"));
+  r = run_ok(y);
+  ck_assert(dkh_metric(&r->c[0], "learn2pd_params") == 2112);
+  dk_result_free(r);
   write_filter("l2pd-short.txt", 8, 0, 0, 100);
   run_fails(TOY("") "decoder: { plugin: learn2pd, gen_length: 16, block_length: 8, filter: l2pd-short.txt }\n",
             "has 100 numbers, 144 expected for block 8");
