@@ -1,9 +1,11 @@
 /* model_proxy.c -- count forward passes and time spent in the model without the decoder knowing. */
 #include "model_proxy.h"
 
+#include "error.h"
 #include "plugin_proxy.h"
 #include "session.h"
 
+#include <math.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -60,6 +62,42 @@ static int px_eval_masked_seq(void *inst, const dk_masked_eval *me, dk_error *e)
   double t0 = dk_now();
   int rc = PX(inst)->real->eval_masked_seq(PX(inst)->real_inst, me, e);
   return metered(PX(inst), t0, n, rc, e, "eval_masked_seq");
+}
+
+/* The batched masked call hands back rows the decoder cannot size-check
+ * and promises to leave the sequence alone: every row's first and last
+ * float start as NaN and must be overwritten, and the sequence's length
+ * must not move. */
+static int px_eval_masked_batch(void *inst, const dk_masked_batch *mb, dk_error *e) {
+  dk_model_proxy *px = PX(inst);
+  if (!mb || mb->struct_size < sizeof *mb || !mb->tokens || !mb->logits || !mb->n || !mb->n_canvas)
+    return dk_error_set(e, DK_ERR_INVALID, "eval_masked_batch: no canvases, tokens or logits");
+  int reuse = (mb->flags & DK_MASKED_REUSE) != 0;
+  size_t per = mb->rows ? mb->n_rows : mb->n;
+  if (reuse && (mb->active_begin >= mb->active_end || mb->active_end > mb->n))
+    return dk_error_set(e, DK_ERR_INVALID, "eval_masked_batch: active rows [%zu, %zu) of a canvas of %zu",
+                        mb->active_begin, mb->active_end, mb->n);
+  size_t nv = px->info.n_vocab > 0 ? (size_t)px->info.n_vocab : 0, out = per * mb->n_canvas;
+  if (!nv || !per || out / mb->n_canvas != per)
+    return dk_error_set(e, DK_ERR_INVALID, "eval_masked_batch: no output rows");
+  for (size_t r = 0; r < out; r++) mb->logits[r * nv] = mb->logits[r * nv + nv - 1] = NAN;
+  size_t len = px->real->seq_len(px->real_inst, mb->seq);
+  double t0 = dk_now();
+  int rc = px->real->eval_masked_batch(px->real_inst, mb, e);
+  rc = metered(px, t0, mb->n_canvas * (reuse ? mb->active_end - mb->active_begin : mb->n), rc, e,
+               "eval_masked_batch");
+  if (rc) return rc;
+  size_t now = px->real->seq_len(px->real_inst, mb->seq);
+  if (now != len)
+    return dk_error_set(e, DK_ERR_INTERNAL,
+                        "eval_masked_batch: the model changed the sequence from %zu to %zu positions",
+                        len, now);
+  for (size_t r = 0; r < out; r++)
+    if (isnan(mb->logits[r * nv]) || isnan(mb->logits[r * nv + nv - 1]))
+      return dk_error_set(e, DK_ERR_INTERNAL,
+                          "eval_masked_batch: the model left output row %zu of canvas %zu unwritten",
+                          r % per, r / per);
+  return DK_OK;
 }
 
 /* What the real info says, less the bits of ops the proxy does not pass on. */
@@ -137,6 +175,7 @@ void dk_model_proxy_init(dk_model_proxy *px, const struct dk_model_iface *real, 
   CAP(DK_MODEL_CAP_HIDDEN, hidden, px_hidden);
   CAP(DK_MODEL_CAP_RAGGED, eval_ragged, px_eval_ragged);
   CAP(DK_MODEL_CAP_MASKED_SEQ, eval_masked_seq, px_eval_masked_seq);
+  CAP(DK_MODEL_CAP_MASKED_BATCH, eval_masked_batch, px_eval_masked_batch);
 #undef CAP
 #undef OPT
   px->iface.set_abort = NULL;
@@ -144,6 +183,9 @@ void dk_model_proxy_init(dk_model_proxy *px, const struct dk_model_iface *real, 
   if (info) px->info = *info;
   else memset(&px->info, 0, sizeof px->info);
   px->info.caps &= ~(uint32_t)(DK_MODEL_CAP_ABORT | DK_MODEL_CAP_SHARE);
+  /* A model built before 1.3 cannot have the batch op; one that claims the
+   * bit without the op is not believed. */
+  if (!px->iface.eval_masked_batch) px->info.caps &= ~(uint32_t)DK_MODEL_CAP_MASKED_BATCH;
   px->ref.iface = &px->iface;
   px->ref.inst = px;
   px->ref.info = &px->info;

@@ -17,7 +17,7 @@
   X(dk_model_ref, 24) \
   X(dk_iface_header, 48) \
   X(dk_model_info, 64) \
-  X(dk_model_iface, 232) \
+  X(dk_model_iface, 240) \
   X(dk_decoder_iface, 88) \
   X(dk_drafter_iface, 120) \
   X(dk_constraint_iface, 112) \
@@ -30,7 +30,8 @@
   X(dk_limits, 56) \
   X(dk_token_logprob, 32) \
   X(dk_batch, 80) \
-  X(dk_masked_eval, 96)
+  X(dk_masked_eval, 96) \
+  X(dk_masked_batch, 96)
 
 /* Flag values are part of the ABI too: a plugin compiled against one minor
  * sets the same bits another host reads.  Bits are only ever added. */
@@ -45,7 +46,9 @@
   X(DK_CAP_DRAFTER_NEEDS_DRAFT_MODEL, 4096) \
   X(DK_CAP_SCORER_USES_DRAFT_MODEL, 8192) \
   X(DK_CAP_DECODER_NEEDS_SCORERS, 16384) \
-  X(DK_CAP_NEEDS_HIDDEN, 32768)
+  X(DK_CAP_NEEDS_HIDDEN, 32768) \
+  /* since 1.3 */ \
+  X(DK_MODEL_CAP_MASKED_BATCH, 8192)
 
 #define DK_ABI_OFFSETS(X) \
   X(dk_token_data, logit, 4) \
@@ -158,6 +161,20 @@
   X(dk_masked_eval, active_begin, 48) \
   X(dk_masked_eval, rows, 64) \
   X(dk_masked_eval, logits, 80) \
-  X(dk_masked_eval, n_commit, 88)
+  X(dk_masked_eval, n_commit, 88) \
+  /* since 1.3 */ \
+  X(dk_model_iface, eval_masked_batch, 232) \
+  X(dk_masked_batch, seq, 4) \
+  X(dk_masked_batch, tokens, 8) \
+  X(dk_masked_batch, n, 16) \
+  X(dk_masked_batch, n_canvas, 24) \
+  X(dk_masked_batch, attention, 32) \
+  X(dk_masked_batch, block_len, 40) \
+  X(dk_masked_batch, flags, 48) \
+  X(dk_masked_batch, active_begin, 56) \
+  X(dk_masked_batch, active_end, 64) \
+  X(dk_masked_batch, rows, 72) \
+  X(dk_masked_batch, n_rows, 80) \
+  X(dk_masked_batch, logits, 88)
 
 #endif

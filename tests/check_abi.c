@@ -43,7 +43,7 @@ END_TEST
 
 START_TEST(test_versions) {
   ck_assert_int_eq(DK_ABI_MAJOR, 1);
-  ck_assert_int_ge(DK_ABI_MINOR, 2); /* 1.2: decoders declare the sections they read */
+  ck_assert_int_ge(DK_ABI_MINOR, 3); /* 1.3: batched masked evaluation */
   ck_assert_int_lt(DK_ERR_INVALID, 0);
   ck_assert_int_gt(DK_DONE, 0);
   /* The first three descriptor fields never move. */

@@ -559,8 +559,8 @@ END_TEST
 /* The example pipelines for diffusion LMs run, on the toy model standing
  * in for the GGUF file a user names. */
 START_TEST(test_example_pipelines) {
-  static const char *const files[] = {"llada", "fast-dllm", "dream", "prophet", "adablock", "ccd"};
-  for (size_t i = 0; i < 6; i++) {
+  static const char *const files[] = {"llada", "fast-dllm", "dream", "prophet", "adablock", "ccd", "freedave", "learn2pd"};
+  for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
     char path[4096], y[4096];
     snprintf(path, sizeof path, "%s/config/dllm/%s.yaml", getenv("DECOKIT_SRCDIR"), files[i]);
     FILE *f = fopen(path, "r");

@@ -758,6 +758,74 @@ START_TEST(test_masked_seq_rows)
 }
 END_TEST
 
+/* Three alternative canvases in one batch: each canvas's selected rows are the single call's
+   on it alone (bidirectional, block-causal, and reusing a stored canvas), and the sequence,
+   its stored canvas included, is as before. */
+START_TEST(test_masked_batch_is_single_calls)
+{
+    tmodel t = open_synth(&k_models[_i]);
+    llm_ctx *c = new_ctx(&t, 2, 64);
+    enum { K = 3 };
+    int32_t toks[K * CN], st[CN], s = new_seq(c), pre[3] = { 1, 2, 3 };
+    rand_tokens(toks, K * CN, t.nv, 90u + (unsigned)_i);
+    rand_tokens(st, CN, t.nv, 99u);
+    masked_prefix(c, s, pre, 3);
+    const int32_t rows[4] = { 4, 5, 6, 11 };
+    float *batch = floats((size_t)K * 4 * t.nv), *one = floats((size_t)4 * t.nv);
+    dk_masked_eval me = masked_of(s, st, CN, DK_ATTN_BIDIRECTIONAL, NULL);
+    me.flags = DK_MASKED_STORE;
+    masked_ok(c, &me);
+    char err[512];
+    for (int mode = 0; mode < 3; mode++) {
+        dk_masked_batch mb;
+        memset(&mb, 0, sizeof mb);
+        mb.struct_size = sizeof mb;
+        mb.seq = s;
+        mb.tokens = toks;
+        mb.n = CN;
+        mb.n_canvas = K;
+        mb.attention = mode == 1 ? DK_ATTN_BLOCK_CAUSAL : DK_ATTN_BIDIRECTIONAL;
+        mb.block_len = 4;
+        mb.flags = mode == 2 ? DK_MASKED_REUSE : 0;
+        mb.active_begin = 4;
+        mb.active_end = CN;
+        mb.rows = rows;
+        mb.n_rows = 4;
+        mb.logits = batch;
+        ck_assert_msg(llm_eval_masked_batch(c, &mb, err, sizeof err) == 0, "%s", err);
+        ck_assert_uint_eq(llm_seq_len(c, s), 3);
+        for (int k = 0; k < K; k++) {
+            me = masked_of(s, toks + k * CN, CN, mb.attention, one);
+            me.block_len = 4;
+            me.flags = mb.flags;
+            me.active_begin = 4;
+            me.active_end = CN;
+            me.rows = rows;
+            me.n_rows = 4;
+            masked_ok(c, &me);
+            char what[64];
+            snprintf(what, sizeof what, "mode %d canvas %d", mode, k);
+            assert_rows(one, batch + (size_t)k * 4 * t.nv, (size_t)4 * t.nv, _i, what);
+        }
+    }
+    /* a store is refused: the batch changes nothing */
+    dk_masked_batch bad;
+    memset(&bad, 0, sizeof bad);
+    bad.struct_size = sizeof bad;
+    bad.seq = s;
+    bad.tokens = toks;
+    bad.n = CN;
+    bad.n_canvas = K;
+    bad.flags = DK_MASKED_STORE;
+    bad.logits = batch;
+    ck_assert_int_eq(llm_eval_masked_batch(c, &bad, err, sizeof err), DK_ERR_INVALID);
+    free(batch);
+    free(one);
+    llm_ctx_free(c);
+    close_model(&t);
+}
+END_TEST
+
 /* The dual cache: a stored canvas, then only the active rows recomputed. */
 START_TEST(test_masked_seq_dual_cache)
 {
@@ -1169,6 +1237,7 @@ int main(void)
     tcase_add_loop_test(tc, test_masked_seq_blocks, 0, N_MODELS);
     tcase_add_loop_test(tc, test_masked_seq_rows, 0, N_MODELS);
     tcase_add_loop_test(tc, test_masked_seq_dual_cache, 0, N_MODELS);
+    tcase_add_loop_test(tc, test_masked_batch_is_single_calls, 0, N_MODELS);
     tcase_add_test(tc, test_masked_seq_bad_calls);
     suite_add_tcase(s, tc);
     TCase *tp = tcase_create("plugin");

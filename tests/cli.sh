@@ -4,7 +4,7 @@
 fx="$DECOKIT_FIXTURE_DIR"
 
 expect 0 "--version" -- "$dk" --version
-has "$tmp/out" "decokit 0.1.0 (plugin ABI 1.2)" "--version"
+has "$tmp/out" "decokit 0.1.0 (plugin ABI 1.3)" "--version"
 for c in run validate plugins model tokenize perplexity bench; do
   expect 0 "$c --help" -- "$dk" "$c" --help
   has "$tmp/out" "Usage: decokit $c" "$c --help"
@@ -102,7 +102,7 @@ has "$tmp/err" "absent.yaml: cannot open pipeline: No such file or directory" "m
 # Loading can be traced.
 expect 0 "verbose loading" -- env DECOKIT_PLUGIN_VERBOSE=1 "$dk" validate --plugin-path "$fx" "$tmp/good.yaml"
 has "$tmp/err" "trace: plugin: dlopen $fx/hashlm.so" "verbose loading"
-has "$tmp/err" "accepted 'hashlm' 1.0.0 (ABI 1.2, 1 component)" "verbose loading"
+has "$tmp/err" "accepted 'hashlm' 1.0.0 (ABI 1.3, 1 component)" "verbose loading"
 
 # Plugins: the built-ins are listed; each exports exactly one symbol.
 expect 0 "plugins" -- "$dk" plugins

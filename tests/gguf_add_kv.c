@@ -1,4 +1,4 @@
-/* gguf_add_kv.c -- test helper: copy a GGUF file with one more string key (a chat template). */
+/* gguf_add_kv.c -- test helper: copy a GGUF file with one more key (a string, or a u32 written u32:N). */
 #include "gguf.h"
 
 #include <stdio.h>
@@ -39,9 +39,12 @@ int main(int argc, char **argv) {
   uint32_t version = g->version, type = GGUF_T_STR;
   uint64_t n_tensors = g->n_tensors, n_kv = g->n_kv + 1;
   uint64_t klen = strlen(argv[3]), vlen = strlen(argv[4]);
+  int u32 = strncmp(argv[4], "u32:", 4) == 0;
+  uint32_t num = u32 ? (uint32_t)strtoul(argv[4] + 4, NULL, 10) : 0;
+  if (u32) type = GGUF_T_U32;
   int rc = put(f, "GGUF", 4) || put(f, &version, 4) || put(f, &n_tensors, 8) || put(f, &n_kv, 8) ||
-           put(f, map + 24, kv_end - 24) || put(f, &klen, 8) || put(f, argv[3], klen) ||
-           put(f, &type, 4) || put(f, &vlen, 8) || put(f, argv[4], vlen) ||
+           put(f, map + 24, kv_end - 24) || put(f, &klen, 8) || put(f, argv[3], klen) || put(f, &type, 4) ||
+           (u32 ? put(f, &num, 4) : put(f, &vlen, 8) || put(f, argv[4], vlen)) ||
            put(f, map + kv_end, ti_len);
   long pos = ftell(f);
   static const uint8_t zeros[256];

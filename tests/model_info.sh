@@ -50,7 +50,7 @@ if info stories260K.gguf; then
   # K and V, 5 layers, 4 heads of 8, half precision: 5*2*32*2 = 640 bytes per position
   has "$r" "kv_cache.per_1k_positions: 655360 bytes (640.00 KiB, F16 K and V)"
   # What the model reports to the host, after the plugin's own report.
-  has "$r" "capabilities: batch tree fork truncate hidden ragged head masked_seq dual_cache block_causal abort share"
+  has "$r" "capabilities: batch tree fork truncate hidden ragged head masked_seq dual_cache block_causal abort share masked_batch"
   has "$r" "attention: causal"
   has "$r" "logit_shift: 0"
   res=$((size + 640 * 512))

@@ -333,7 +333,7 @@ static void print_capabilities(const dk_model_info *info) {
   static const char *const names[] = {"batch",      "tree",       "fork",  "truncate",
                                       "masked",     "hidden",     "ragged", "head",
                                       "masked_seq", "dual_cache", "block_causal", "abort",
-                                      "share"};
+                                      "share",      "masked_batch"};
   size_t n = sizeof names / sizeof names[0];
   uint32_t caps = info->caps;
   fputs("capabilities:", stdout);

@@ -40,6 +40,15 @@ int dllm_init(dllm *d, const dk_host *h, const dk_create_info *ci, int steps, dk
   v = h->cfg_string(c, "cache");
   if ((o->cache = pick(v, caches, 3)) < 0)
     return h->set_error(err, DK_ERR_INVALID, "cache: '%s' is not none, prefix or dual", v);
+  if (steps < 0) {
+    /* One position per step (the static decoding draft-and-verify
+     * methods reproduce): whole blocks, a step each position. */
+    o->steps = o->gen_length;
+    if (o->gen_length % o->block_length)
+      return h->set_error(err, DK_ERR_INVALID, "block_length: %zu does not divide gen_length %zu",
+                          o->block_length, o->gen_length);
+    return DK_OK;
+  }
   if (!steps) {
     /* Blocks of varying length, each unmasked by the threshold. */
     o->use_threshold = 1;
@@ -197,6 +206,7 @@ int dllm_begin(dllm *d, dk_session *s, size_t max_rows, dk_error *err) {
   d->cached = 0;
   d->stored = 0;
   d->b0 = d->b1 = d->committed = d->n_prompt;
+  d->end = 0;
   d->global_step = 0;
   d->n_stat = 0;
   return DK_OK;
@@ -284,17 +294,22 @@ static int row_stats(dllm *d, float *z, dllm_row *r, size_t n_extra, dk_error *e
   return DK_OK;
 }
 
-/* Statistics of every row of the last forward (rows in position order). */
-static int all_stats(dllm *d, size_t stride_rows, dk_error *err) {
+int dllm_stats(dllm *d, const dk_token *x, float *logits, dllm_row *stat, size_t n, int stride_rows,
+               dk_error *err) {
   size_t n_extra = 0, at = d->committed;
-  for (size_t i = 0; i < d->n_stat; i++) {
-    for (; at < d->stat[i].pos; at++)
-      if (d->x[at] != d->mask) d->extra[n_extra++] = d->x[at];
-    size_t row = stride_rows ? d->stat[i].pos - d->lead : i;
-    int rc = row_stats(d, d->logits + row * (size_t)d->nv, &d->stat[i], n_extra, err);
+  for (size_t i = 0; i < n; i++) {
+    for (; at < stat[i].pos; at++)
+      if (x[at] != d->mask) d->extra[n_extra++] = x[at];
+    size_t row = stride_rows ? stat[i].pos - d->lead : i;
+    int rc = row_stats(d, logits + row * (size_t)d->nv, &stat[i], n_extra, err);
     if (rc) return rc;
   }
   return DK_OK;
+}
+
+/* Statistics of every row of the last forward (rows in position order). */
+static int all_stats(dllm *d, int stride_rows, dk_error *err) {
+  return dllm_stats(d, d->x, d->logits, d->stat, d->n_stat, stride_rows, err);
 }
 
 /* With guidance, mix the unconditional rows into the conditional ones. */
@@ -315,11 +330,12 @@ int dllm_forward(dllm *d, size_t lo, size_t hi, dk_error *err) {
     }
   d->n_stat = n;
   int rc;
+  size_t end = d->end ? d->end : d->n_total;
   if (!d->use_seq) {
-    rc = mi->eval_masked(d->m->inst, d->x, d->n_total, d->logits, err);
+    rc = mi->eval_masked(d->m->inst, d->x, end, d->logits, err);
     if (!rc && d->xu) {
-      rc = mi->eval_masked(d->m->inst, d->xu, d->n_total, d->ulogits, err);
-      if (!rc) guide(d, d->n_total);
+      rc = mi->eval_masked(d->m->inst, d->xu, end, d->ulogits, err);
+      if (!rc) guide(d, end);
     }
     return rc ? rc : all_stats(d, 1, err);
   }
@@ -327,7 +343,7 @@ int dllm_forward(dllm *d, size_t lo, size_t hi, dk_error *err) {
    * with a logit shift that row is the position before the block. */
   size_t base = d->cached, target = d->b0 - d->lead;
   dk_masked_eval me = {.struct_size = sizeof me, .seq = d->seq, .tokens = d->x + base,
-                       .n = d->n_total - base, .attention = DK_ATTN_BIDIRECTIONAL,
+                       .n = end - base, .attention = DK_ATTN_BIDIRECTIONAL,
                        .rows = d->rows, .n_rows = n, .logits = d->logits};
   if (d->o.cache != DLLM_CACHE_NONE && target > base) me.n_commit = target - base;
   for (size_t i = 0; i < n; i++) d->rows[i] = (int32_t)(d->stat[i].pos - d->lead - base);
@@ -337,7 +353,7 @@ int dllm_forward(dllm *d, size_t lo, size_t hi, dk_error *err) {
     if (d->stored) {
       me.flags = DK_MASKED_REUSE;
       me.active_begin = lo - d->lead - base;
-      me.active_end = hi - base;
+      me.active_end = (hi < end ? hi : end) - base;
     } else {
       me.flags = DK_MASKED_STORE;
     }
@@ -359,6 +375,56 @@ int dllm_forward(dllm *d, size_t lo, size_t hi, dk_error *err) {
   if (me.n_commit) d->stored = 0;
   d->cached += me.n_commit;
   return all_stats(d, 0, err);
+}
+
+int dllm_can_batch(const dllm *d) {
+  return d->use_seq && (d->m->info->caps & DK_MODEL_CAP_MASKED_BATCH) && d->m->iface->eval_masked_batch;
+}
+
+int dllm_eval_canvases(dllm *d, const dk_token *canv, size_t k, size_t lo, size_t hi, float *out,
+                       size_t *n_rows, dk_error *err) {
+  const dk_host *h = d->h;
+  const struct dk_model_iface *mi = d->m->iface;
+  size_t n = 0, nv = (size_t)d->nv;
+  for (size_t p = lo; p < hi; p++)
+    if (d->x[p] == d->mask) {
+      if (n == d->max_rows) return h->set_error(err, DK_ERR_INTERNAL, "more masked rows than room");
+      d->rows[n++] = (int32_t)p;
+    }
+  *n_rows = n;
+  if (!d->use_seq) {
+    /* The stateless call returns every position: one canvas at a time. */
+    for (size_t c = 0; c < k; c++) {
+      int rc = mi->eval_masked(d->m->inst, canv + c * d->n_total, d->n_total, d->logits, err);
+      if (rc) return rc;
+      for (size_t i = 0; i < n; i++)
+        memcpy(out + (c * n + i) * nv, d->logits + ((size_t)d->rows[i] - d->lead) * nv, nv * sizeof *out);
+    }
+    return DK_OK;
+  }
+  size_t base = d->cached, len = d->n_total - base;
+  for (size_t i = 0; i < n; i++) d->rows[i] = (int32_t)((size_t)d->rows[i] - d->lead - base);
+  int reuse = d->o.cache == DLLM_CACHE_DUAL && d->stored;
+  size_t ab = reuse ? lo - d->lead - base : 0, ae = reuse ? hi - base : 0;
+  if (k == 1 && !dllm_can_batch(d)) {
+    dk_masked_eval me = {.struct_size = sizeof me, .seq = d->seq, .tokens = canv + base, .n = len,
+                         .attention = DK_ATTN_BIDIRECTIONAL, .flags = reuse ? DK_MASKED_REUSE : 0,
+                         .active_begin = ab, .active_end = ae, .rows = d->rows, .n_rows = n,
+                         .logits = out};
+    return mi->eval_masked_seq(d->m->inst, &me, err);
+  }
+  if (!dllm_can_batch(d))
+    return h->set_error(err, DK_ERR_UNSUPPORTED, "model '%s' has no batched masked evaluation",
+                        d->m->info->arch ? d->m->info->arch : "?");
+  dk_token *packed = malloc(k * len * sizeof *packed);
+  if (!packed) return h->set_error(err, DK_ERR_NOMEM, "out of memory");
+  for (size_t c = 0; c < k; c++) memcpy(packed + c * len, canv + c * d->n_total + base, len * sizeof *packed);
+  dk_masked_batch mb = {.struct_size = sizeof mb, .seq = d->seq, .tokens = packed, .n = len, .n_canvas = k,
+                        .attention = DK_ATTN_BIDIRECTIONAL, .flags = reuse ? DK_MASKED_REUSE : 0,
+                        .active_begin = ab, .active_end = ae, .rows = d->rows, .n_rows = n, .logits = out};
+  int rc = mi->eval_masked_batch(d->m->inst, &mb, err);
+  free(packed);
+  return rc;
 }
 
 void dllm_fill(dllm *d, const dllm_row *r) {
@@ -411,6 +477,11 @@ size_t dllm_unmask(dllm *d, size_t k) {
     dllm_fill(d, best);
   }
   return done;
+}
+
+void dllm_set_end(dllm *d, size_t end) {
+  if (end != d->end) d->stored = 0;
+  d->end = end;
 }
 
 int dllm_commit(dllm *d, size_t upto, dk_error *err) {

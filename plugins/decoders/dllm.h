@@ -61,6 +61,7 @@ typedef struct dllm {
   size_t block_masks; /* masks in the block when it opened */
   size_t longest_block; /* block_length, unless a decoder makes longer ones */
   size_t committed; /* absolute end of what the host has */
+  size_t end;       /* forwards see positions [0, end); 0 = the whole canvas */
   /* the last forward */
   float *logits;    /* max_rows rows, or n_total with eval_masked */
   int32_t *rows;
@@ -112,7 +113,8 @@ typedef struct dllm {
   }
 
 /* Read and check DLLM_PARAMS, or with steps 0 DLLM_PARAMS_CORE and a
- * "threshold" with a default (create).  Errors name the key. */
+ * "threshold" with a default, or with steps < 0 DLLM_PARAMS_CORE for one
+ * position per step (create).  Errors name the key. */
 int dllm_init(dllm *d, const dk_host *h, const dk_create_info *ci, int steps, dk_error *err);
 /* Start a completion: check the model, lay out prompt and canvas, size the
  * buffers for max_rows rows per forward (0: a block). */
@@ -124,6 +126,19 @@ int dllm_next_block(dllm *d);
 size_t dllm_masks(const dllm *d, size_t lo, size_t hi);
 /* Positions the schedule unmasks at this step of the block (may be 0). */
 size_t dllm_schedule(const dllm *d);
+/* Statistics of rows stat[0..n) (positions set, ascending) of canvas x
+ * from logits: row i, or with stride_rows the row of each position. */
+int dllm_stats(dllm *d, const dk_token *x, float *logits, dllm_row *stat, size_t n, int stride_rows,
+               dk_error *err);
+/* 1 when the model evaluates several canvases in one call. */
+int dllm_can_batch(const dllm *d);
+/* Rows of k alternative canvases (each n_total tokens, prompt first) at
+ * the positions d->x has masked in [lo, hi), leaving the model's sequence
+ * as it is: one batched call, or for k = 1 without it a single call (the
+ * dual cache's stored canvas is reused once there is one).  Rows go canvas
+ * after canvas into out; *n_rows per canvas. */
+int dllm_eval_canvases(dllm *d, const dk_token *canv, size_t k, size_t lo, size_t hi, float *out,
+                       size_t *n_rows, dk_error *err);
 /* One model call: statistics of every masked position in [lo, hi). */
 int dllm_forward(dllm *d, size_t lo, size_t hi, dk_error *err);
 /* Unmask the k best rows of the last forward inside the block (threshold:
@@ -132,6 +147,9 @@ size_t dllm_unmask(dllm *d, size_t k);
 void dllm_fill(dllm *d, const dllm_row *r);
 /* Sort the last forward's rows into the unmasking order. */
 void dllm_rank(dllm *d);
+/* Forwards from now on see only positions [0, end) (0: all); a stored
+ * canvas of another length is dropped. */
+void dllm_set_end(dllm *d, size_t end);
 /* Hand the host canvas positions [committed, upto), all unmasked. */
 int dllm_commit(dllm *d, size_t upto, dk_error *err);
 /* How many positions this step unmasks.  Steps whose schedule unmasks

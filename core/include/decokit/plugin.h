@@ -20,6 +20,10 @@
  *            (DK_CAP_SCORER_USES_DRAFT_MODEL); what a plugin cannot work
  *            without is refused before any run (DK_CAP_DECODER_NEEDS_SCORERS,
  *            DK_CAP_NEEDS_HIDDEN).
+ *   ABI 1.3: batched masked evaluation (dk_masked_batch, eval_masked_batch,
+ *            DK_MODEL_CAP_MASKED_BATCH): several alternative canvases
+ *            after one sequence's cached prefix in one call, for
+ *            draft-and-verify diffusion decoders.
  *
  * Rules (see decokit-plugins(7) for the reasoning):
  *  - Every extensible struct starts with `uint32_t struct_size`.  A reader
@@ -58,7 +62,7 @@ extern "C" {
 #define DK_ABI_MAJOR 1
 /** Appending fields bumps the minor; sizes, not the minor, decide what a
  *  reader may use. */
-#define DK_ABI_MINOR 2
+#define DK_ABI_MINOR 3
 
 /* ---- attributes ----------------------------------------------------- */
 
@@ -514,6 +518,7 @@ typedef void (*dk_destroy_fn)(void *inst);
 #define DK_MODEL_CAP_BLOCK_CAUSAL 1024u /**< since 1.1: eval_masked_seq honours DK_ATTN_BLOCK_CAUSAL */
 #define DK_MODEL_CAP_ABORT 2048u       /**< since 1.1: set_abort */
 #define DK_MODEL_CAP_SHARE 4096u       /**< since 1.1: clone_shared */
+#define DK_MODEL_CAP_MASKED_BATCH 8192u /**< since 1.3: eval_masked_batch */
 
 /* Since 1.1: attention among a call's new positions. */
 #define DK_ATTN_CAUSAL 0u         /**< each position sees the ones before it */
@@ -591,6 +596,28 @@ typedef struct dk_masked_eval {
    *  as committed positions (with the K/V computed or reused here). */
   size_t n_commit;
 } dk_masked_eval;
+
+/** Since 1.3: several alternative canvases of one length after the same
+ *  sequence's cached prefix, evaluated in one call (eval_masked_batch).
+ *  Canvas c sees the prefix and itself only, never another canvas.  The
+ *  call changes nothing: no canvas joins the cache and none is stored. */
+typedef struct dk_masked_batch {
+  uint32_t struct_size;
+  dk_seq seq;
+  const dk_token *tokens;    /**< (transfer none) n_canvas * n tokens, canvas after canvas */
+  size_t n;                  /**< length of every canvas */
+  size_t n_canvas;           /**< >= 1 */
+  uint32_t attention;        /**< as dk_masked_eval.attention */
+  size_t block_len;          /**< as dk_masked_eval.block_len */
+  uint32_t flags;            /**< 0 or DK_MASKED_REUSE: each canvas recomputes only rows
+                                  [active_begin, active_end) and reuses the stored canvas
+                                  K/V for the others (needs DK_MODEL_CAP_DUAL_CACHE) */
+  size_t active_begin, active_end;
+  const int32_t *rows;       /**< (transfer none, nullable) rows to return of every canvas,
+                                  ascending; NULL = all n (so a REUSE call lists its rows) */
+  size_t n_rows;
+  float *logits;             /**< n_canvas * n_rows rows of n_vocab, canvas after canvas */
+} dk_masked_batch;
 
 /** Since 1.1: polled by a model between layers and batches; nonzero means
  *  stop now (the call then returns DK_ERR_CANCELLED, state as before). */
@@ -677,7 +704,15 @@ struct dk_model_iface {
    *  callback.  (transfer full) free with destroy; the weights go with the
    *  last instance.  Instantiation class. */
   int (*clone_shared)(const void *inst, void **out, dk_error *err);
-  /* ABI 1.2 and later: append here. */
+  /** Since 1.3 (DK_MODEL_CAP_MASKED_BATCH): evaluate the alternative
+   *  canvases of *mb after the sequence's cached positions in one call.
+   *  Every canvas row's logits equal what eval_masked_seq returns for that
+   *  canvas alone with the same attention, flags and active rows.  The
+   *  sequence (its stored canvas included) is unchanged, also on error.
+   *  A model may need context for the cached positions plus n_canvas * n
+   *  (the canvases side by side) and refuse more with DK_ERR_RANGE. */
+  int (*eval_masked_batch)(void *inst, const dk_masked_batch *mb, dk_error *err);
+  /* ABI 1.4 and later: append here. */
 };
 
 /* ---- decoder --------------------------------------------------------- */

@@ -233,7 +233,7 @@ static int llama_info(void *p, dk_model_info *out)
                                 DK_MODEL_CAP_HEAD;
     info.caps = DK_MODEL_CAP_FORK | DK_MODEL_CAP_TRUNCATE | DK_MODEL_CAP_ABORT | DK_MODEL_CAP_SHARE |
                 DK_MODEL_CAP_MASKED_SEQ | DK_MODEL_CAP_DUAL_CACHE | DK_MODEL_CAP_BLOCK_CAUSAL |
-                (hp->causal ? causal_ops : DK_MODEL_CAP_MASKED);
+                DK_MODEL_CAP_MASKED_BATCH | (hp->causal ? causal_ops : DK_MODEL_CAP_MASKED);
     info.add_bos = sh->vocab ? llm_vocab_add_bos(sh->vocab) : 0;
     info.arch = hp->arch;
     info.attention = hp->causal ? DK_ATTN_CAUSAL : DK_ATTN_BIDIRECTIONAL;
@@ -425,6 +425,17 @@ static int llama_eval_masked_seq(void *p, const dk_masked_eval *masked, dk_error
     return rc ? fail(li, err, rc) : DK_OK;
 }
 
+static int llama_eval_masked_batch(void *p, const dk_masked_batch *batch, dk_error *err)
+{
+    llama_inst *li = p;
+    if (!li->ctx)
+        return no_ctx(li, err);
+    dk_masked_batch mb;
+    take_struct(&mb, sizeof mb, batch);
+    int rc = llm_eval_masked_batch(li->ctx, &mb, li->err, sizeof li->err);
+    return rc ? fail(li, err, rc) : DK_OK;
+}
+
 static void llama_set_abort(void *p, dk_abort_fn fn, void *user)
 {
     llama_inst *li = p;
@@ -456,6 +467,7 @@ static const dk_model_iface k_llama = {
     .describe = llama_describe,
     .eval_ragged = llama_eval_ragged,
     .eval_masked_seq = llama_eval_masked_seq,
+    .eval_masked_batch = llama_eval_masked_batch,
     .set_abort = llama_set_abort,
     .clone_shared = llama_clone_shared,
 };

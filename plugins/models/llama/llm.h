@@ -76,6 +76,9 @@ int llm_eval_masked(llm_ctx *c, const int32_t *toks, size_t n, float *logits, ch
    reused rows and the recomputed active ones are stored). Committing rows (n_commit > 0),
    truncating below the canvas or forking discards or does not carry the stored canvas. */
 int llm_eval_masked_seq(llm_ctx *c, const dk_masked_eval *me, char *err, size_t errlen);
+/* Alternative canvases after the sequence's cached positions in one forward (see
+   dk_masked_batch; struct_size is not read); the sequence and its stored canvas are unchanged. */
+int llm_eval_masked_batch(llm_ctx *c, const dk_masked_batch *mb, char *err, size_t errlen);
 /* Final-norm hidden states of the last n rows of the sequence's latest eval/eval_tree. */
 int llm_hidden(llm_ctx *c, int32_t seq, size_t n, float *out, char *err, size_t errlen);
 

@@ -1,6 +1,6 @@
 /* masked.c -- masked (diffusion) evaluation of a canvas after a sequence's cached positions: the
-   prefix cache, bidirectional or block-causal canvases, output-row selection and the stored
-   canvas K/V that Fast-dLLM's dual cache reuses. */
+   prefix cache, bidirectional or block-causal canvases, output-row selection, the stored
+   canvas K/V that Fast-dLLM's dual cache reuses, and alternative canvases in one batch. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -139,5 +139,93 @@ int llm_eval_masked_seq(llm_ctx *c, const dk_masked_eval *me, char *err, size_t 
         s->canvas_n = 0; /* computed after another prefix */
     }
     kv_release_after(&c->kv, me->seq, s->len);
+    return 0;
+}
+
+/* The canvases sit side by side after the prefix, canvas c at slots P + c*n, all at positions
+   P..P+n-1. A row sees the prefix plus its own canvas's slots, listed as the tree rows' ancestor
+   chain 0 <- 1 <- ... <- n-1 walked from the last slot it sees: the same slots in the same order
+   as a single canvas's row, so the arithmetic is the single call's. */
+int llm_eval_masked_batch(llm_ctx *c, const dk_masked_batch *mb, char *err, size_t errlen)
+{
+    kv_seq *s = fw_get_seq(c, mb->seq, err, errlen);
+    if (!s)
+        return DK_ERR_INVALID;
+    if (mb->n_canvas == 0 || !mb->logits || (mb->flags & DK_MASKED_STORE)) {
+        gguf_errf(err, errlen, "eval_masked_batch: needs canvases and logits, and stores nothing");
+        return DK_ERR_INVALID;
+    }
+    const dk_masked_eval me = { sizeof me, mb->seq, mb->tokens, mb->n, mb->attention, mb->block_len, mb->flags,
+                                mb->active_begin, mb->active_end, mb->rows, mb->n_rows, mb->logits, 0 };
+    int rc = check(c, &me, s, err, errlen);
+    if (rc)
+        return rc;
+    const size_t K = mb->n_canvas, n = mb->n;
+    if (K > (size_t)c->n_ctx || (size_t)s->len + K * n > (size_t)c->n_ctx) {
+        gguf_errf(err, errlen, "context full: %d cached positions and %zu canvases of %zu exceed %d", s->len, K, n,
+                  c->n_ctx);
+        return DK_ERR_RANGE;
+    }
+    rc = fw_check_tokens(c, mb->tokens, K * n, err, errlen);
+    if (rc)
+        return rc;
+    const int32_t P = s->len;
+    const int reuse = (mb->flags & DK_MASKED_REUSE) != 0;
+    const int32_t lo = reuse ? (int32_t)mb->active_begin : 0, hi = reuse ? (int32_t)mb->active_end : (int32_t)n;
+    const size_t na = (size_t)(hi - lo), per_out = mb->rows ? mb->n_rows : na, total = K * na;
+    fw_row *rows = malloc(total * sizeof *rows);
+    int32_t *toks = malloc(total * sizeof *toks), *chain = malloc(n * sizeof *chain);
+    fw_keep keep = { 0, 0, NULL };
+    const int32_t end = P + (int32_t)(K * n);
+    if (!rows || !toks || !chain || kv_prepare(&c->kv, mb->seq, P, end) ||
+        fw_keep_pending(c, mb->seq, P, end, &keep)) {
+        free(rows);
+        free(toks);
+        free(chain);
+        fw_rollback(c, mb->seq, &keep);
+        gguf_errf(err, errlen, "out of memory for the KV cache");
+        return DK_ERR_NOMEM;
+    }
+    s = &c->kv.seqs[mb->seq];
+    for (size_t j = 0; j < n; j++)
+        chain[j] = (int32_t)j - 1;
+    if (reuse)
+        for (size_t k = 0; k < K; k++) {
+            const int32_t base = P + (int32_t)(k * n);
+            kv_copy_rows(&c->kv, s, base, lo, s->canvas, (int32_t)n, 0, 1);
+            kv_copy_rows(&c->kv, s, base + hi, (int32_t)n - hi, s->canvas, (int32_t)n, hi, 1);
+        }
+    /* rows without output first, then every canvas's output rows, canvas after canvas */
+    size_t k_plain = 0, k_out = total - K * per_out;
+    for (size_t k = 0; k < K; k++) {
+        const int32_t base = P + (int32_t)(k * n);
+        size_t next = 0;
+        for (int32_t r = lo; r < hi; r++) {
+            const int out = mb->rows ? next < mb->n_rows && mb->rows[next] == r : 1;
+            const size_t at = out ? k_out++ : k_plain++;
+            next += out && mb->rows;
+            int32_t seen = (int32_t)n;
+            if (mb->attention == DK_ATTN_BLOCK_CAUSAL) {
+                const size_t e = ((size_t)r / mb->block_len + 1) * mb->block_len;
+                seen = e < n ? (int32_t)e : (int32_t)n;
+            }
+            rows[at] = (fw_row){ mb->seq, P + r, base + r, P, base, seen - 1, chain };
+            toks[at] = mb->tokens[k * n + (size_t)r];
+        }
+    }
+    const fw_out o = { (int)(total - K * per_out), mb->logits, NULL, 1 };
+    rc = fw_forward(c, rows, toks, (int)total, &o);
+    free(rows);
+    free(toks);
+    free(chain);
+    if (rc) {
+        fw_rollback(c, mb->seq, &keep);
+        gguf_errf(err, errlen, "%s", fw_failure(rc));
+        return rc;
+    }
+    free(keep.rows);
+    s = &c->kv.seqs[mb->seq];
+    s->n_pending = 0;
+    kv_release_after(&c->kv, mb->seq, s->len);
     return 0;
 }
