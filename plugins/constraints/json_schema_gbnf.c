@@ -422,11 +422,17 @@ static void gen_alternatives(js *c, json_t *s, const char *path, gtext *o) {
     m[i] = nb ? js_merge(c, rest, nb, sub) : NULL;
     json_decref(nb);
   }
-  if (!strcmp(kw, "oneOf"))
+  json_t **m0 = NULL;
+  if (!strcmp(kw, "oneOf") && !c->failed) {
+    m0 = calloc(n, sizeof *m0);
+    if (!m0) js_oom(c);
+    for (size_t i = 0; m0 && i < n; i++) m0[i] = json_deep_copy(m[i]);
+  }
+  if (m0)
     for (size_t i = 0; i < n && !c->failed; i++)
       for (size_t j = i + 1; j < n && !c->failed; j++)
         if (m[i] && m[j] && !json_is_false(m[i]) && !json_is_false(m[j]) &&
-            !js_make_apart(c, &m[i], &m[j]))
+            !js_make_apart(c, &m[i], &m[j], m0[i], m0[j]))
           js_err(c, path, "oneOf branches %zu and %zu may both match one value; only branches "
                           "told apart by type, const/enum values, a required property's "
                           "const/enum, or number ranges are supported", i, j);
@@ -440,8 +446,12 @@ static void gen_alternatives(js *c, json_t *s, const char *path, gtext *o) {
   }
   gt_puts(o, " )");
   if (!k && !c->failed) js_err(c, path, "no branch of %s can match", kw);
-  for (size_t i = 0; i < n; i++) json_decref(m[i]);
+  for (size_t i = 0; i < n; i++) {
+    json_decref(m[i]);
+    if (m0) json_decref(m0[i]);
+  }
   free(m);
+  free(m0);
   json_decref(rest);
 }
 
