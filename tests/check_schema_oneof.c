@@ -1,4 +1,4 @@
-/* check_schema_oneof.c -- oneOf branches made exclusive by narrowing: every value the grammar takes matches exactly one branch */
+/* check_schema_oneof.c -- anyOf/oneOf branches: oneOf made exclusive by narrowing, branches that match nothing dropped */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +106,27 @@ START_TEST(test_still_refused) {
 }
 END_TEST
 
+/* A branch that requires a property it cannot hold matches nothing and is dropped:
+ * the other branches still compile. */
+START_TEST(test_impossible_branch_dropped) {
+  static const char *const kw[] = {"anyOf", "oneOf"};
+  for (int k = 0; k < 2; k++) {
+    char js[512];
+    snprintf(js, sizeof js,
+             "{\"%s\":[{\"type\":\"object\",\"properties\":{\"a\":false},\"required\":[\"a\"]},"
+             "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"b\"]},"
+             "{\"type\":\"object\",\"properties\":{\"c\":{\"type\":\"integer\"}},"
+             "\"required\":[\"c\"]}]}",
+             kw[k]);
+    dkg_engine *e = schema(js);
+    ck_assert(matches(e, "{\"c\":1}"));
+    ck_assert(!matches(e, "{}"));
+    ck_assert(!matches(e, "{\"b\":1}"));
+    dkg_engine_release(e);
+  }
+}
+END_TEST
+
 int main(void) {
   const char *piece[] = {"a", "</s>"};
   uint32_t len[] = {1, 4};
@@ -118,6 +139,7 @@ int main(void) {
   tcase_add_test(tc, test_required_apart);
   tcase_add_test(tc, test_references_followed);
   tcase_add_test(tc, test_still_refused);
+  tcase_add_test(tc, test_impossible_branch_dropped);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_ENV);
