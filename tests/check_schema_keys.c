@@ -111,6 +111,29 @@ START_TEST(test_additional_never) {
 }
 END_TEST
 
+/* An optional property whose constants all have a type its schema excludes matches
+ * nothing: it is left out, a required one is refused. */
+START_TEST(test_impossible_property) {
+  dkg_engine *e = schema("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},"
+                         "\"b\":{\"type\":\"object\",\"enum\":[\"X\",\"Y\"]}}}");
+  ck_assert(matches(e, "{\"a\":1}"));
+  ck_assert(matches(e, "{}"));
+  ck_assert(!matches(e, "{\"a\":1,\"b\":\"X\"}"));
+  ck_assert(!matches(e, "{\"b\":{}}"));
+  dkg_engine_release(e);
+  e = schema("{\"type\":\"object\",\"properties\":{\"b\":{\"type\":[\"array\",\"integer\"],"
+             "\"enum\":[\"X\",2.0]}}}");
+  ck_assert(matches(e, "{\"b\":2}"));   /* 2.0 is an integer */
+  dkg_engine_release(e);
+  const char *js = "{\"type\":\"object\",\"properties\":{\"b\":{\"type\":\"array\",\"enum\":"
+                   "[\"X\"]}},\"required\":[\"b\"]}";
+  char err[512];
+  char *g = dkg_json_schema_to_gbnf(js, strlen(js), DKG_WS_NONE, err, sizeof err);
+  ck_assert_ptr_null(g);
+  ck_assert_msg(strstr(err, "can have no value") != NULL, "%s", err);
+}
+END_TEST
+
 int main(void) {
   const char *piece[] = {"a", "</s>"};
   uint32_t len[] = {1, 4};
@@ -124,6 +147,7 @@ int main(void) {
   tcase_add_test(tc, test_class_pattern);
   tcase_add_test(tc, test_other_pattern_refused);
   tcase_add_test(tc, test_additional_never);
+  tcase_add_test(tc, test_impossible_property);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_ENV);
