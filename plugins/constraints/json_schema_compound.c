@@ -88,6 +88,85 @@ static void key_rules(js *c, const trie *t, const char *base) {
   }
 }
 
+/* A pattern ^[...]*$ or ^[...]+$ over printable ASCII (ranges, single characters, \\d,
+ * \\w): its characters in set (quote and backslash left out: keys are written raw)
+ * and *plus for +. 1 when pattern has that form, else 0. */
+static int class_star_pattern(const char *p, unsigned char set[128], int *plus) {
+  memset(set, 0, 128);
+  if (p[0] != '^' || p[1] != '[' || p[2] == '^' || p[2] == ']') return 0;
+  size_t i = 2;
+  while (p[i] && p[i] != ']') {
+    unsigned char ch = (unsigned char)p[i];
+    if (ch == '\\') {
+      const char *add = p[i + 1] == 'd' ? "09" : p[i + 1] == 'w' ? "09azAZ__" : NULL;
+      if (!add) return 0;
+      for (const char *r = add; *r; r += 2)
+        for (int k = r[0]; k <= r[1]; k++) set[k] = 1;
+      i += 2;
+      continue;
+    }
+    if (ch < 0x20 || ch >= 0x7F || ch == '[') return 0;
+    unsigned char hi = ch;
+    if (p[i + 1] == '-' && p[i + 2] && p[i + 2] != ']') {
+      hi = (unsigned char)p[i + 2];
+      if (hi < ch || hi >= 0x7F || hi == '\\') return 0;
+      i += 3;
+    } else {
+      i++;
+    }
+    for (int k = ch; k <= hi; k++) set[k] = 1;
+  }
+  if (p[i] != ']' || (p[i + 1] != '*' && p[i + 1] != '+') || strcmp(p + i + 2, "$")) return 0;
+  *plus = p[i + 1] == '+';
+  set['"'] = set['\\'] = 0;
+  return 1;
+}
+
+static void class_of(gtext *o, const unsigned char set[128], const trie *t, const tnode *skip) {
+  gt_puts(o, "[");
+  for (uint32_t k = 0x20; k < 0x7F; k++) {
+    int child = 0;
+    for (size_t j = skip ? skip->first_child : 0; j; j = t->v[j - 1].next_sibling)
+      child |= t->v[j - 1].cp == k;
+    if (set[k] && !child) gt_class_char(o, k);
+  }
+  gt_puts(o, "]");
+}
+
+/* Rules base-pP-N: keys of the class pattern (set, plus) that are no declared name,
+ * after trie node N. Class characters missing from a node's children end the
+ * comparison with the names; a node whose children cover the whole class has no
+ * such branch. */
+static void class_key_rules(js *c, const trie *t, const char *base, int pat,
+                            const unsigned char set[128], int plus) {
+  for (size_t i = 0; i < t->n; i++) {
+    const tnode *nd = &t->v[i];
+    gt_printf(&c->rules, "%s-p%d-%zu ::=", base, pat, i);
+    int alts = 0;
+    if (!nd->terminal && !(plus && i == 0)) {
+      gt_puts(&c->rules, " \"\"");
+      alts++;
+    }
+    for (size_t k = nd->first_child; k; k = t->v[k - 1].next_sibling) {
+      uint32_t cp = t->v[k - 1].cp;
+      if (cp >= 0x7F || !set[cp]) continue;
+      gt_puts(&c->rules, alts++ ? " | [" : " [");
+      gt_class_char(&c->rules, cp);
+      gt_printf(&c->rules, "] %s-p%d-%zu", base, pat, k - 1);
+    }
+    gtext cls = {0};
+    class_of(&cls, set, t, nd);
+    if (cls.n > 2) {
+      gt_printf(&c->rules, "%s%s ", alts++ ? " | " : " ", cls.s);
+      class_of(&c->rules, set, t, NULL);
+      gt_puts(&c->rules, "*");
+    }
+    gt_free(&cls);
+    if (!alts) gt_puts(&c->rules, " [^\\x00-\\U0010FFFF]");   /* nothing: a rule needs a body */
+    gt_puts(&c->rules, "\n");
+  }
+}
+
 /* ---- whether a key matches a patternProperties regex (a search, as in JSON Schema) ---- */
 
 static int key_matches(js *c, const char *pattern, const char *key, const char *path) {
@@ -112,6 +191,16 @@ static int key_matches(js *c, const char *pattern, const char *key, const char *
   dkg_checker_free(k);
   if (r < 0) js_err(c, path, "pattern '%s' cannot be checked", pattern);
   return r;
+}
+
+/* Whether pattern matches every key: 1, 0, or -1 on an error. A pattern that matches
+ * the empty key matches at the start of any key, unless it looks past that point
+ * (an end anchor, a word boundary, a lookaround); those are not decided here. */
+static int universal_pattern(js *c, const char *pattern, const char *path) {
+  if (strchr(pattern, '$') || strstr(pattern, "\\b") || strstr(pattern, "\\B") ||
+      strstr(pattern, "(?"))
+    return 0;
+  return key_matches(c, pattern, "", path);
 }
 
 /* How many patterns of pats match key (-1 on an error); their schemas are appended
@@ -282,6 +371,13 @@ void js_object(js *c, json_t *s, const char *path, gtext *o) {
     js_err(c, path, "malformed properties/required/additionalProperties/patternProperties");
     return;
   }
+  if (json_is_object(add)) {
+    /* an intersection (allOf, or a branch with its siblings) can leave a schema that
+     * matches nothing: no additional property, as false says */
+    int never = js_never(c, add, path);
+    if (never < 0) return;
+    if (never) add = json_false();
+  }
   long long minp = 0, maxp = -1;
   json_t *jmin = json_object_get(s, "minProperties"), *jmax = json_object_get(s, "maxProperties");
   if ((jmin && (!json_is_number(jmin) || json_number_value(jmin) < 0)) ||
@@ -443,20 +539,45 @@ void js_object(js *c, json_t *s, const char *path, gtext *o) {
       js_oom(c);
       goto out;
     }
-    int first = 1;
+    int first = 1, keys_made = 0, n_cls = 0;
     const char *pk;
     json_t *pv;
     json_object_foreach(pats, pk, pv) {
-      /* a pattern key must not repeat a declared name */
-      for (size_t i = 0; i < n; i++) {
+      /* a pattern key must not repeat a declared name: a pattern that matches every
+       * key writes the keys that are not declared names, any other one must miss
+       * them all */
+      int univ = 0, cls = 0, plus = 0;
+      unsigned char set[128];
+      for (size_t i = 0; i < n && !univ && !cls; i++) {
         int r = key_matches(c, pk, m[i].key, sub);
-        if (r < 0) goto out_extra;
-        if (r) {
-          js_err(c, path, "patternProperties '%s' matches the declared property '%s'; not "
-                          "supported",
+        if (r > 0) {
+          int u = universal_pattern(c, pk, sub);
+          r = u < 0 ? -1 : u ? 1 : class_star_pattern(pk, set, &plus) ? 2 : -2;
+          univ = r == 1;
+          cls = r == 2;
+        }
+        if (r == -1 || c->failed) goto out_extra;
+        if (r == -2) {
+          js_err(c, path, "patternProperties '%s' matches the declared property '%s'; "
+                          "supported only for patterns that match every name",
                  pk, m[i].key);
           goto out_extra;
         }
+      }
+      if (univ) {
+        if (!keys_made) key_rules(c, &t, base);
+        keys_made = 1;
+        gt_printf(&extra, "%s\"\\\"\" %s-k0 \"\\\"\"%s \":\"%s %s", first ? "" : " | ", base,
+                  js_W(c), js_W(c), vr);
+        first = 0;
+        continue;
+      }
+      if (cls) {
+        class_key_rules(c, &t, base, n_cls, set, plus);
+        gt_printf(&extra, "%s\"\\\"\" %s-p%d-0 \"\\\"\"%s \":\"%s %s", first ? "" : " | ", base,
+                  n_cls++, js_W(c), js_W(c), vr);
+        first = 0;
+        continue;
       }
       gt_puts(&extra, first ? "\"\\\"\"" : " | \"\\\"\"");
       first = 0;

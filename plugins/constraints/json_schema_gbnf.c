@@ -399,6 +399,32 @@ static void gen_enum(js *c, json_t *s, const char *path, gtext *o) {
   if (!n && !c->failed) js_err(c, path, "no value of enum/const satisfies the other keywords");
 }
 
+/* Whether an object-only schema requires a property it cannot hold (declared with a
+ * schema that matches nothing, or undeclared where no other property may appear):
+ * 1, 0, or -1 on an error. Such a branch of anyOf or oneOf is dropped, not refused. */
+static int requires_impossible(js *c, json_t *s, const char *path) {
+  json_t *t = json_object_get(s, "type"), *req = json_object_get(s, "required");
+  if (!json_is_string(t) || strcmp(json_string_value(t), "object") || !json_is_array(req))
+    return 0;
+  json_t *props = json_object_get(s, "properties"), *add = json_object_get(s, "additionalProperties");
+  int closed = !json_object_get(s, "patternProperties") && add &&
+               (json_is_false(add) || (json_is_object(add) && js_never(c, add, path) == 1));
+  size_t i;
+  json_t *x;
+  json_array_foreach(req, i, x) {
+    const char *p = json_string_value(x);
+    json_t *ps = p && json_is_object(props) ? json_object_get(props, p) : NULL;
+    if (!p) continue;
+    if (ps) {
+      int nv = js_never(c, ps, path);
+      if (nv) return nv;
+    } else if (closed) {
+      return 1;
+    }
+  }
+  return c->failed ? -1 : 0;
+}
+
 static void gen_alternatives(js *c, json_t *s, const char *path, gtext *o) {
   const char *kw = json_object_get(s, "anyOf") ? "anyOf" : "oneOf";
   json_t *br = json_object_get(s, kw);
@@ -421,12 +447,23 @@ static void gen_alternatives(js *c, json_t *s, const char *path, gtext *o) {
     json_t *nb = js_normalize(c, json_array_get(br, i), sub);
     m[i] = nb ? js_merge(c, rest, nb, sub) : NULL;
     json_decref(nb);
+    int imp = m[i] ? requires_impossible(c, m[i], sub) : 0;
+    if (imp > 0) {
+      json_decref(m[i]);
+      m[i] = json_false();
+    }
   }
-  if (!strcmp(kw, "oneOf"))
+  json_t **m0 = NULL;
+  if (!strcmp(kw, "oneOf") && !c->failed) {
+    m0 = calloc(n, sizeof *m0);
+    if (!m0) js_oom(c);
+    for (size_t i = 0; m0 && i < n; i++) m0[i] = json_deep_copy(m[i]);
+  }
+  if (m0)
     for (size_t i = 0; i < n && !c->failed; i++)
       for (size_t j = i + 1; j < n && !c->failed; j++)
         if (m[i] && m[j] && !json_is_false(m[i]) && !json_is_false(m[j]) &&
-            !js_make_apart(c, &m[i], &m[j]))
+            !js_make_apart(c, &m[i], &m[j], m0[i], m0[j]))
           js_err(c, path, "oneOf branches %zu and %zu may both match one value; only branches "
                           "told apart by type, const/enum values, a required property's "
                           "const/enum, or number ranges are supported", i, j);
@@ -440,8 +477,12 @@ static void gen_alternatives(js *c, json_t *s, const char *path, gtext *o) {
   }
   gt_puts(o, " )");
   if (!k && !c->failed) js_err(c, path, "no branch of %s can match", kw);
-  for (size_t i = 0; i < n; i++) json_decref(m[i]);
+  for (size_t i = 0; i < n; i++) {
+    json_decref(m[i]);
+    if (m0) json_decref(m0[i]);
+  }
   free(m);
+  free(m0);
   json_decref(rest);
 }
 

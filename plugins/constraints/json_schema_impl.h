@@ -71,12 +71,12 @@ int js_has_type(json_t *l, const char *t);
 
 /* json_schema_oneof.c: kinds of JSON values, a schema's constants (enum or const;
  * borrowed, or a new array left in *tmp), and making two oneOf branches exclusive
- * (0 when they cannot be told apart). */
+ * (0 when they cannot be told apart; a0 and b0 are the branches before narrowing). */
 enum { K_NULL = 1, K_BOOL = 2, K_INT = 4, K_FRAC = 8, K_STR = 16, K_OBJ = 32, K_ARR = 64,
        K_ALL = 127 };
 unsigned js_kind_of_value(json_t *v);
 json_t *js_literals(json_t *s, json_t **tmp);
-int js_make_apart(js *c, json_t **a, json_t **b);
+int js_make_apart(js *c, json_t **a, json_t **b, json_t *a0, json_t *b0);
 
 /* json_schema_scalar.c */
 void js_integer(js *c, json_t *s, const char *path, gtext *o);

@@ -439,9 +439,36 @@ fail:
   return NULL;
 }
 
+/* Whether type list l admits the JSON value v. */
+static int type_admits(json_t *l, json_t *v) {
+  switch (js_kind_of_value(v)) {
+  case K_NULL: return js_has_type(l, "null");
+  case K_BOOL: return js_has_type(l, "boolean");
+  case K_INT: return js_has_type(l, "integer") || js_has_type(l, "number");
+  case K_FRAC: return js_has_type(l, "number");
+  case K_STR: return js_has_type(l, "string");
+  case K_OBJ: return js_has_type(l, "object");
+  default: return js_has_type(l, "array");
+  }
+}
+
 int js_never(js *c, json_t *s, const char *path) {
   json_t *n = js_normalize(c, s, path);
   int r = n ? json_is_false(n) : -1;
+  /* constants of which none has an allowed type (an enum of strings beside type
+   * object): nothing matches, so an optional property with this schema is left out */
+  json_t *t = r == 0 && json_is_object(n) ? json_object_get(n, "type") : NULL, *tmp = NULL;
+  json_t *lit = t ? js_literals(n, &tmp) : NULL;
+  if (lit) {
+    json_t *l = js_type_list(t);
+    size_t i;
+    json_t *x;
+    int any = 0;
+    json_array_foreach(lit, i, x) any |= type_admits(l, x);
+    json_decref(l);
+    r = !any;
+  }
+  json_decref(tmp);
   json_decref(n);
   return r;
 }

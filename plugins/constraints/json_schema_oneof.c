@@ -140,6 +140,7 @@ static int objects_apart(js *c, json_t *a, json_t *b) {
     if (json_is_false(json_object_get(b, "additionalProperties")) &&
         !json_object_get(b, "patternProperties") && !(pb && json_object_get(pb, p)))
       return 1;
+    if (pb && json_is_false(json_object_get(pb, p))) return 1;
     int both = 0;
     size_t j;
     json_t *y;
@@ -164,6 +165,107 @@ static int objects_apart(js *c, json_t *a, json_t *b) {
     if (apart) return 1;
   }
   return 0;
+}
+
+static int requires_prop(json_t *s, const char *p) {
+  size_t i;
+  json_t *x;
+  json_array_foreach(json_object_get(s, "required"), i, x) if (json_is_string(x) &&
+                                                               !strcmp(json_string_value(x), p))
+    return 1;
+  return 0;
+}
+
+/* A property a requires and b does not, or NULL. */
+static const char *required_only_by(json_t *a, json_t *b) {
+  size_t i;
+  json_t *x;
+  json_array_foreach(json_object_get(a, "required"), i, x) {
+    const char *p = json_string_value(x);
+    if (p && !requires_prop(b, p)) return p;
+  }
+  return NULL;
+}
+
+/* Narrows object schema *s to objects without property p (p is not required by
+ * it). Schemas and their properties may be shared with other branches and the
+ * document, so both are copied before the change. An undeclared-properties schema
+ * keeps writing extra properties: declaring one would otherwise end that (see
+ * js_object). */
+static int forbid_prop(json_t **s, const char *p) {
+  json_t *n = json_copy(*s), *props = n ? json_object_get(n, "properties") : NULL;
+  if (!n || (props && !json_is_object(props))) {
+    json_decref(n);
+    return -1;
+  }
+  if (!props && !json_object_get(n, "additionalProperties") &&
+      !json_object_get(n, "patternProperties") && !json_object_get(n, "required") &&
+      json_object_set_new(n, "additionalProperties", json_true())) {
+    json_decref(n);
+    return -1;
+  }
+  props = props ? json_copy(props) : json_object();
+  if (!props || json_object_set_new(props, p, json_false()) ||
+      json_object_set_new(n, "properties", props)) {
+    json_decref(n);
+    return -1;
+  }
+  json_decref(*s);
+  *s = n;
+  return 0;
+}
+
+/* The schema s stands for, with lone references followed (a new reference; NULL on
+ * an error). */
+static json_t *deref(js *c, json_t *s) {
+  json_incref(s);
+  for (int d = 0; d < 16 && s && js_is_lone_ref(s); d++) {
+    json_t *t = js_resolve(c, json_string_value(json_object_get(s, "$ref")), "#");
+    json_decref(s);
+    s = t ? js_normalize(c, t, "#") : NULL;
+  }
+  return s;
+}
+
+/* Objects of a and b told apart by narrowing: each side stops writing a property the
+ * other's original schema (a0, b0) requires, so no value written by one branch has
+ * all the properties the other requires. 1 when done, 0 when there is no such pair,
+ * -1 on an error. */
+static int objects_narrowed(json_t **a, json_t **b, json_t *a0, json_t *b0) {
+  if (!json_is_object(*a) || !json_is_object(*b)) return 0;
+  const char *p = required_only_by(a0, *b), *q = required_only_by(b0, *a);
+  if (!p || !q) return 0;
+  return forbid_prop(b, p) || forbid_prop(a, q) ? -1 : 1;
+}
+
+/* Objects of a and b (current and original branches) told apart, by a property or
+ * by narrowing; references are followed first. 1 when apart, 0 when not, -1 on an
+ * error (reported). */
+static int objects_told_apart(js *c, json_t **a, json_t **b, json_t *a0, json_t *b0) {
+  json_t *ra0 = deref(c, a0), *rb0 = deref(c, b0);
+  int r = 0;
+  if (!ra0 || !rb0) {
+    r = -1;
+  } else if (objects_apart(c, ra0, rb0) || objects_apart(c, rb0, ra0)) {
+    r = 1;
+  } else {
+    json_t *ra = deref(c, *a), *rb = deref(c, *b);
+    r = ra && rb ? objects_narrowed(&ra, &rb, ra0, rb0) : -1;
+    if (r > 0) {
+      json_decref(*a);
+      json_decref(*b);
+      *a = ra;
+      *b = rb;
+      js_accepts_forget(c);
+    } else {
+      json_decref(ra);
+      json_decref(rb);
+    }
+    if (r < 0 && !c->failed) js_oom(c);
+  }
+  json_decref(ra0);
+  json_decref(rb0);
+  return c->failed ? -1 : r;
 }
 
 /* Removes the integers from o's types: all of them are also in an unbounded number
@@ -198,8 +300,9 @@ static int drop_integers(json_t **o) {
 }
 
 /* Makes branches a and b exclusive: a value both take is valid for neither, so it
- * must leave both languages. 0 when that cannot be done. */
-int js_make_apart(js *c, json_t **a, json_t **b) {
+ * must leave both languages. a0 and b0 are the branches before any narrowing.
+ * 0 when that cannot be done. */
+int js_make_apart(js *c, json_t **a, json_t **b, json_t *a0, json_t *b0) {
   unsigned ka = kinds(c, *a, 0), kb = kinds(c, *b, 0), both = ka & kb;
   for (unsigned bit = 1; bit < K_ALL && !c->failed; bit <<= 1) {
     if (!(both & bit)) continue;
@@ -221,7 +324,12 @@ int js_make_apart(js *c, json_t **a, json_t **b) {
         continue;
       }
     }
-    if (bit == K_OBJ && (objects_apart(c, *a, *b) || objects_apart(c, *b, *a))) continue;
+    /* the originals: a value one branch writes must fail the other's schema as
+     * written, not as narrowed so far */
+    if (bit == K_OBJ) {
+      int r = objects_told_apart(c, a, b, a0, b0);
+      if (r > 0) continue;
+    }
     return 0;
   }
   return !c->failed;
