@@ -255,6 +255,7 @@ int dk_req_parse(const char *body, size_t len, dk_req_kind kind, dk_req *r, dk_r
     } else if (strcmp(k, "n") == 0) {
       if (get_int(v, k, 1, 16, &iv, e)) return -1;
       r->n = (int)iv;
+      r->has_n = 1;
     } else if (!chat && strcmp(k, "logprobs") == 0) {
       if (get_int(v, k, 0, 20, &iv, e)) return -1;
       r->logprobs = 1;
@@ -415,7 +416,7 @@ int dk_req_pipeline(const dk_req *r, const char *file, dk_registry *reg, const c
     }
   if (!rc && r->has_max_tokens) rc = set(p, "max_tokens", e, "generate.max_tokens=%lld", r->max_tokens);
   if (!rc && r->has_seed) rc = set(p, "seed", e, "generate.seed=%lld", r->seed);
-  if (!rc) rc = set(p, "n", e, "generate.n=%d", r->n);
+  if (!rc && r->has_n) rc = set(p, "n", e, "generate.n=%d", r->n);
   if (!rc && r->logprobs) rc = set(p, "logprobs", e, "generate.logprobs=%d", r->top_logprobs);
   if (!rc && r->has_stop) {
     char *a = NULL;

@@ -32,7 +32,7 @@ typedef struct dk_req {
   const char *stop[DK_REQ_MAX_STOP];
   size_t n_stop;
   int has_stop;
-  int n;
+  int n, has_n;
   int logprobs;     /* report per-token logprobs */
   int top_logprobs; /* alternatives per token */
   char *schema;     /* JSON text of a response_format schema, or NULL */
