@@ -17,12 +17,17 @@ start() {
   [ -s "$tmp/$name.port" ] || { cat "$tmp/$name.log"; echo "FAIL: server $name did not start"; exit 1; }
   port=$(cat "$tmp/$name.port")
 }
+# stop NAME: SIGTERM, then a clean exit (0, and no sanitizer report) is a pass.
 stop() {
   eval "p=\${pid_$1:-}"
-  [ -n "$p" ] && kill "$p" 2>/dev/null && wait "$p"
+  [ -n "$p" ] || return 0
   eval "pid_$1="
+  kill "$p" 2>/dev/null
+  wait "$p"
+  st=$?
+  if [ $st -eq 0 ] && ! grep -q Sanitizer "$tmp/$1.log"; then ok; else bad "server $1 exited with $st"; cat "$tmp/$1.log"; fi
 }
-trap 'stop main; stop lim; rm -rf "$tmp"' EXIT
+trap 'for p in ${pid_main:-} ${pid_lim:-}; do kill $p; done 2>/dev/null; rm -rf "$tmp"' EXIT
 
 # post PATH BODY: status in $tmp/code, body in $tmp/body, headers in $tmp/hdr.
 post() {
