@@ -91,7 +91,7 @@ def main():
     ap.add_argument("--llama")
     ap.add_argument("--clients", default="1,4,16,64")
     ap.add_argument("--tokens", type=int, default=64)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--requests", type=int, default=64, help="requests per level (at least 2 per client)")
     a = ap.parse_args()
     levels = [int(x) for x in a.clients.split(",")]
