@@ -36,8 +36,7 @@ struct dk_batch_model {
   eval_job *head, *tail;
   size_t n_pending, n_clients, live_seqs;
   unsigned window_us;
-  int stop, started;
-  pthread_t thread;
+  int leader; /* a run is collecting and running the pending evals */
   dk_batch_stats stats;
   dk_batch_model *next_open;
 };
@@ -100,7 +99,7 @@ static void c_destroy(void *p) {
   pthread_mutex_unlock(&m->model_mu);
   pthread_mutex_lock(&m->q_mu);
   m->n_clients--;
-  pthread_cond_signal(&m->q_work); /* the batcher may be waiting for this client */
+  pthread_cond_signal(&m->q_work); /* a leader may be waiting for this client */
   pthread_mutex_unlock(&m->q_mu);
   free(c->seqs);
   free(c);
@@ -170,7 +169,7 @@ static size_t c_seq_len(void *p, dk_seq seq) {
   return n;
 }
 
-/* ---- the batcher ---- */
+/* ---- batching: the run that finds no leader leads ---- */
 
 static int eval_alone(dk_batch_model *m, eval_job *j) {
   pthread_mutex_lock(&m->model_mu);
@@ -248,42 +247,38 @@ static size_t run_jobs(dk_batch_model *m, eval_job *list, size_t n, size_t total
   return n;
 }
 
-static void *batcher(void *arg) {
-  dk_batch_model *m = arg;
-  pthread_mutex_lock(&m->q_mu);
-  for (;;) {
-    while (!m->head && !m->stop) pthread_cond_wait(&m->q_work, &m->q_mu);
-    if (!m->head) break;
-    /* Wait a little for the other live runs' next evals, so they share
-     * this call instead of queueing behind it. */
-    if (m->window_us && m->n_pending < m->n_clients) {
-      struct timespec dl;
-      clock_gettime(CLOCK_REALTIME, &dl);
-      dl.tv_nsec += (long)m->window_us * 1000L;
-      dl.tv_sec += dl.tv_nsec / 1000000000L;
-      dl.tv_nsec %= 1000000000L;
-      while (m->n_pending < m->n_clients && !m->stop)
-        if (pthread_cond_timedwait(&m->q_work, &m->q_mu, &dl) == ETIMEDOUT) break;
-    }
-    eval_job *list = m->head;
-    size_t n = m->n_pending, total = 0;
-    for (eval_job *j = list; j; j = j->next) total += j->n;
-    m->head = m->tail = NULL;
-    m->n_pending = 0;
-    pthread_mutex_unlock(&m->q_mu);
-    size_t calls = run_jobs(m, list, n, total);
-    pthread_mutex_lock(&m->q_mu);
-    m->stats.calls += calls;
-    m->stats.evals += n;
-    m->stats.tokens += total;
-    for (eval_job *j = list, *nx; j; j = nx) {
-      nx = j->next;
-      j->done = 1; /* j may be gone once the lock is released */
-    }
-    pthread_cond_broadcast(&m->q_done);
+/* Take every pending eval, after waiting up to the window for the other
+ * live runs' next ones, run them, and wake their runs.  Called by the run
+ * that found no leader, with q_mu held: a run evaluated alone never waits
+ * on another thread. */
+static void lead(dk_batch_model *m) {
+  m->leader = 1;
+  if (m->window_us && m->n_pending < m->n_clients) {
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_nsec += (long)m->window_us * 1000L;
+    dl.tv_sec += dl.tv_nsec / 1000000000L;
+    dl.tv_nsec %= 1000000000L;
+    while (m->n_pending < m->n_clients)
+      if (pthread_cond_timedwait(&m->q_work, &m->q_mu, &dl) == ETIMEDOUT) break;
   }
+  eval_job *list = m->head;
+  size_t n = m->n_pending, total = 0;
+  for (eval_job *j = list; j; j = j->next) total += j->n;
+  m->head = m->tail = NULL;
+  m->n_pending = 0;
   pthread_mutex_unlock(&m->q_mu);
-  return NULL;
+  size_t calls = run_jobs(m, list, n, total);
+  pthread_mutex_lock(&m->q_mu);
+  m->stats.calls += calls;
+  m->stats.evals += n;
+  m->stats.tokens += total;
+  for (eval_job *j = list, *nx; j; j = nx) {
+    nx = j->next;
+    j->done = 1; /* j may be gone once the lock is released */
+  }
+  m->leader = 0;
+  pthread_cond_broadcast(&m->q_done);
 }
 
 static int c_eval(void *p, dk_seq seq, const dk_token *toks, size_t n, float *logits,
@@ -301,8 +296,13 @@ static int c_eval(void *p, dk_seq seq, const dk_token *toks, size_t n, float *lo
     m->head = &j;
   m->tail = &j;
   m->n_pending++;
-  pthread_cond_signal(&m->q_work);
-  while (!j.done) pthread_cond_wait(&m->q_done, &m->q_mu);
+  pthread_cond_signal(&m->q_work); /* a leader waiting for this one */
+  while (!j.done) {
+    if (!m->leader)
+      lead(m);
+    else
+      pthread_cond_wait(&m->q_done, &m->q_mu);
+  }
   pthread_mutex_unlock(&m->q_mu);
   return j.rc;
 }
@@ -482,11 +482,6 @@ int dk_batch_model_open(const dk_pipeline *p, int threads, unsigned window_us,
   if (caps & DK_MODEL_CAP_TRUNCATE) mi->truncate = c_truncate;
   if (caps & DK_MODEL_CAP_HIDDEN) mi->hidden = c_hidden;
   if (caps & (DK_MODEL_CAP_RAGGED | DK_MODEL_CAP_HEAD)) mi->eval_ragged = c_eval_ragged;
-  if (pthread_create(&m->thread, NULL, batcher, m)) {
-    rc = dk_error_set(err, DK_ERR_NOMEM, "cannot start the batcher thread");
-    goto fail;
-  }
-  m->started = 1;
   pthread_mutex_lock(&open_mu);
   m->next_open = open_list;
   open_list = m;
@@ -507,13 +502,6 @@ void dk_batch_model_close(dk_batch_model *m) {
       break;
     }
   pthread_mutex_unlock(&open_mu);
-  if (m->started) {
-    pthread_mutex_lock(&m->q_mu);
-    m->stop = 1;
-    pthread_cond_broadcast(&m->q_work);
-    pthread_mutex_unlock(&m->q_mu);
-    pthread_join(m->thread, NULL);
-  }
   dk_instance_destroy(m->inst);
   if (m->lib.host) dk_host_table_free(m->lib.host);
   pthread_cond_destroy(&m->q_work);

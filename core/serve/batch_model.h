@@ -11,15 +11,16 @@
 typedef struct dk_batch_model dk_batch_model;
 
 typedef struct dk_batch_stats {
-  uint64_t calls;  /* model calls the batcher issued */
+  uint64_t calls;  /* model calls issued for the evals */
   uint64_t evals;  /* eval requests the runs made */
-  uint64_t tokens; /* positions evaluated through the batcher */
+  uint64_t tokens; /* positions they evaluated */
 } dk_batch_stats;
 
 /* Load the model of resolved pipeline p once.  Runs whose pipeline is
- * attached to it evaluate through a batcher thread that waits up to
- * window_us for every live run's pending eval and issues them as one
- * eval_ragged (a lone eval runs as a plain eval, as it would alone). */
+ * attached to it evaluate through it: the first waiting run collects every
+ * pending eval, after waiting up to window_us for each live run's next one,
+ * and issues them as one eval_ragged (a lone eval runs as a plain eval, as
+ * it would alone).  No thread of its own: a run alone never hands over. */
 int dk_batch_model_open(const dk_pipeline *p, int threads, unsigned window_us,
                         dk_batch_model **out, dk_error *err);
 void dk_batch_model_close(dk_batch_model *m);
