@@ -130,6 +130,14 @@ post /v1/completions '{"prompt": "x", "decokit": {"decoder": {"plugin": "/tmp/x.
 code_is 400 "a plugin given as a path"
 post /v1/completions '{"prompt": "x", "decokit": {"set": ["model.path=/etc/passwd"]}}'
 code_is 400 "a model override"
+# A request names no server files: only those of the server's pipelines.
+post /v1/completions '{"prompt": "x", "decokit": {"constraint": {"plugin": "json_schema", "file": "/etc/passwd"}}}'
+code_is 400 "a constraint reading a server file"
+jq_is '.error.message | contains("names a file")' true "the error says why"
+post /v1/completions '{"model": "json", "prompt": "x", "decokit": {"set": ["constraint.file=/etc/hostname"]}}'
+code_is 400 "an override naming a server file"
+post /v1/completions '{"model": "json", "prompt": "A person:", "max_tokens": 4, "decokit": {"set": ["constraint.whitespace=flexible"]}}'
+code_is 200 "the pipeline's own schema file"
 
 # Errors: OpenAI error objects.
 post /v1/completions '{"prompt": "x",'

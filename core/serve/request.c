@@ -401,8 +401,50 @@ static int replace_blocks(const dk_req *r, dk_pipeline *p, dk_req_error *e) {
   return 0;
 }
 
-int dk_req_pipeline(const dk_req *r, const char *file, dk_registry *reg, const char *default_model,
-                    dk_pipeline **out, dk_req_error *e) {
+/* Every block of p, in out (up to cap); returns how many there are. */
+static size_t blocks(const dk_pipeline *p, const dk_block **out, size_t cap) {
+  size_t n = 0;
+#define ADD(b) do { if (n < cap) out[n] = (b); n++; } while (0)
+  if (p->model) ADD(p->model);
+  if (p->draft) ADD(p->draft);
+  if (p->decoder) ADD(p->decoder);
+  if (p->constraint) ADD(p->constraint);
+  for (size_t i = 0; i < p->n_drafters; i++) ADD(&p->drafter[i]);
+  for (size_t i = 0; i < p->n_samplers; i++) ADD(&p->samplers[i]);
+  for (size_t i = 0; i < p->n_scorers; i++) ADD(&p->scorers[i]);
+#undef ADD
+  return n;
+}
+
+/* A request may not make the server read a file: every path parameter
+ * with a value must hold one the server's own pipeline gives that plugin. */
+static int check_paths(const dk_pipeline *p, const dk_pipeline *base, dk_req_error *e) {
+  const dk_block *pb[256], *bb[256];
+  size_t np = blocks(p, pb, 256), nb = blocks(base, bb, 256);
+  if (np > 256 || nb > 256) return fail(e, "decokit", "too many pipeline blocks");
+  for (size_t i = 0; i < np; i++) {
+    const dk_config *c = &pb[i]->cfg;
+    for (size_t k = 0; k < c->n; k++) {
+      const dk_cfg_value *v = &c->v[k];
+      if (v->spec.type != DK_PARAM_PATH || !v->has || !v->s) continue;
+      int known = 0;
+      for (size_t j = 0; j < nb && !known; j++) {
+        const char *s = bb[j]->plugin && pb[i]->plugin && strcmp(bb[j]->plugin, pb[i]->plugin) == 0
+                            ? dk_cfg_string(&bb[j]->cfg, v->spec.name)
+                            : NULL;
+        known = s && strcmp(s, v->s) == 0;
+      }
+      if (!known)
+        return fail(e, "decokit", "%s '%s': parameter '%s' names a file; a request may only use "
+                    "the files of the server's pipelines", dk_kind_name(pb[i]->kind),
+                    pb[i]->plugin ? pb[i]->plugin : "?", v->spec.name);
+    }
+  }
+  return 0;
+}
+
+int dk_req_pipeline(const dk_req *r, const char *file, const dk_pipeline *base, dk_registry *reg,
+                    const char *default_model, dk_pipeline **out, dk_req_error *e) {
   *out = NULL;
   dk_error err;
   dk_error_clear(&err);
@@ -437,6 +479,7 @@ int dk_req_pipeline(const dk_req *r, const char *file, dk_registry *reg, const c
   if (!rc && r->has_top_p) rc = set_sampler(p, "top_p", "p", r->top_p, "top_p", e);
   if (!rc && r->has_temperature) rc = set_sampler(p, "temperature", "t", r->temperature, "temperature", e);
   if (!rc && dk_pipeline_resolve(p, reg, default_model, &err)) rc = from_err(e, "decokit", &err);
+  if (!rc) rc = check_paths(p, base, e);
   if (rc) {
     dk_pipeline_free(p);
     return -1;

@@ -47,9 +47,11 @@ typedef struct dk_req {
 int dk_req_parse(const char *body, size_t len, dk_req_kind kind, dk_req *out, dk_req_error *e);
 void dk_req_free(dk_req *r);
 /* The named pipeline (file) with the request applied, resolved against reg
- * (not thread-safe: the caller serializes).  0, or -1 with e filled. */
-int dk_req_pipeline(const dk_req *r, const char *file, dk_registry *reg, const char *default_model,
-                    dk_pipeline **out, dk_req_error *e);
+ * (not thread-safe: the caller serializes).  Path parameters must hold what
+ * base (file as resolved at start) gives them: a request names no files.
+ * 0, or -1 with e filled. */
+int dk_req_pipeline(const dk_req *r, const char *file, const dk_pipeline *base, dk_registry *reg,
+                    const char *default_model, dk_pipeline **out, dk_req_error *e);
 /* The prompt text: the completion's, or the chat rendered in format f
  * (whose end-of-turn then joins p's stop strings).  Caller frees. */
 int dk_req_prompt(const dk_req *r, dk_pipeline *p, dk_chat_format f, char **out, dk_req_error *e);

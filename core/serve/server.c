@@ -313,7 +313,7 @@ static enum MHD_Result generate(struct MHD_Connection *c, dk_server *s, conn *cs
   j->t0 = dk_now();
   j->deadline = j->t0 + s->o.timeout;
   pthread_mutex_lock(&s->reg_mu);
-  int rc = dk_req_pipeline(&j->req, j->pipe->file, j->pipe->reg, j->pipe->default_model, &j->p, &e);
+  int rc = dk_req_pipeline(&j->req, j->pipe->file, j->pipe->p, j->pipe->reg, j->pipe->default_model, &j->p, &e);
   if (!rc && dk_gen_int(j->p, "max_tokens") > s->o.max_tokens) {
     dk_error err;
     char v[32];
