@@ -42,6 +42,14 @@ jq_is() { # FILTER WANT WHAT
   if [ "$got" = "$2" ]; then ok; else bad "$3: $1 is '$got', wanted '$2'"; fi
 }
 
+expect 0 "serve --help" -- "$dk" serve --help
+has "$tmp/out" "/v1/chat/completions" "the help names the endpoints"
+expect 2 "serve without a pipeline" -- "$dk" serve
+expect 2 "a port out of range" -- "$dk" serve --port 70000 "$src/config/greedy.yaml"
+expect 2 "an unknown option" -- "$dk" serve --bogus "$src/config/greedy.yaml"
+expect 3 "a missing pipeline" -- "$dk" serve "$tmp/none.yaml"
+expect 2 "two pipelines of one name" -- "$dk" serve "$src/config/greedy.yaml" greedy="$src/config/beam.yaml"
+
 printf 'decokit: 1\ngenerate: { chat_template: chatml, max_tokens: 16 }\n' >"$tmp/chat.yaml"
 start main --max-tokens 256 greedy="$src/config/greedy.yaml" json="$src/config/json-schema.yaml" \
   "$tmp/chat.yaml"
@@ -88,6 +96,9 @@ jq_is '.choices | length' 3 "three choices"
 cp "$tmp/body" "$tmp/first"
 post /v1/completions '{"prompt": "Once", "max_tokens": 8, "n": 3, "temperature": 1.0, "seed": 7, "decokit": {"samplers": [{"plugin": "dist"}]}}'
 if [ "$(jq -c '[.choices[].text]' "$tmp/first")" = "$(jq -c '[.choices[].text]' "$tmp/body")" ]; then ok; else bad "same seed, other text"; fi
+
+post /v1/completions '{"prompt": "Once", "max_tokens": 4, "stream": true, "decokit": {"set": ["generate.n=2"]}}'
+code_is 400 "streaming more than one completion"
 
 # stop strings end the text before them.
 post /v1/completions '{"prompt": "Once upon a time", "max_tokens": 24, "stop": [" city"]}'

@@ -322,6 +322,12 @@ static enum MHD_Result generate(struct MHD_Connection *c, dk_server *s, conn *cs
   }
   if (!rc) dk_batch_model_attach(j->pipe->bm, j->p);
   pthread_mutex_unlock(&s->reg_mu);
+  if (!rc && j->req.stream && dk_gen_int(j->p, "n") > 1) {
+    snprintf(e.message, sizeof e.message, "streaming makes one completion; the pipeline asks for %lld",
+             (long long)dk_gen_int(j->p, "n"));
+    snprintf(e.param, sizeof e.param, "n");
+    rc = -1;
+  }
   if (rc || dk_req_prompt(&j->req, j->p, j->pipe->chat, &j->prompt, &e)) {
     ok = send_error(c, s, 400, e.message, e.param, NULL);
     goto done;
