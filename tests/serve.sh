@@ -134,6 +134,23 @@ if [ "$(jq .choices[0].finish_reason -r "$tmp/body")" != stop ] || jq -e 'type =
 # The decokit extension: another decoder for one request.
 post /v1/completions '{"prompt": "Once upon a time", "max_tokens": 8, "decokit": {"decoder": {"plugin": "beam", "width": 3}}}'
 code_is 200 "decokit.decoder"
+# Speculative decoding with prompt lookup, chosen by the request, beside
+# plain requests (its multi-token evals share their batches): lossless, so
+# exactly the greedy text.
+lp='And God said, Let there be light: and there was light. And God saw the light, that it was good: and God said,'
+post /v1/completions "{\"prompt\": \"$lp\", \"max_tokens\": 48}"
+jq -r .choices[0].text "$tmp/body" >"$tmp/greedy48"
+jobs=""
+for k in 1 2 3; do
+  curl -s -o "$tmp/spec$k" --data-binary "{\"prompt\": \"$lp\", \"max_tokens\": 48, \"decokit\": {\"decoder\": {\"plugin\": \"speculative\"}, \"drafter\": {\"plugin\": \"prompt_lookup\", \"max_n\": 3}}}" "$base/v1/completions" &
+  jobs="$jobs $!"
+  curl -s -o /dev/null --data-binary "{\"prompt\": \"It was $k\", \"max_tokens\": 48}" "$base/v1/completions" &
+  jobs="$jobs $!"
+done
+wait $jobs
+for k in 1 2 3; do
+  if [ "$(jq -r .choices[0].text "$tmp/spec$k")" = "$(cat "$tmp/greedy48")" ]; then ok; else bad "speculative request $k is not greedy's text: $(head -c 300 "$tmp/spec$k")"; fi
+done
 post /v1/completions '{"prompt": "x", "decokit": {"pipeline": "json", "decoder": {"plugin": "no_such_decoder"}}}'
 code_is 400 "an unknown decoder"
 jq_is .error.param decokit "the error names the extension"
