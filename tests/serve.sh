@@ -154,7 +154,7 @@ done
 post /v1/completions '{"prompt": "x", "decokit": {"pipeline": "json", "decoder": {"plugin": "no_such_decoder"}}}'
 code_is 400 "an unknown decoder"
 jq_is .error.param decokit "the error names the extension"
-post /v1/completions '{"prompt": "x", "decokit": {"decoder": {"plugin": "/tmp/x.so"}}}'
+post /v1/completions '{"prompt": "x", "decokit": {"decoder": {"plugin": "../plugins/x.so"}}}'
 code_is 400 "a plugin given as a path"
 post /v1/completions '{"prompt": "x", "decokit": {"set": ["model.path=/etc/passwd"]}}'
 code_is 400 "a model override"
