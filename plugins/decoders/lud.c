@@ -15,7 +15,8 @@
  * and only when the whole draft survives do that call's placeholder rows
  * (which then follow real text) propose the next draft.  Every committed
  * token is the chain's choice on the real context: with a greedy chain the
- * output is exactly greedy's.
+ * output is greedy's (up to the rounding of multi-token calls at a
+ * near-tie, as for every verifier).
  *
  * The placeholder id comes from the model's `decokit.lud.placeholder_token_id`
  * metadata, which the llama plugin reports as a line of describe(), unless
@@ -35,11 +36,12 @@ static const dk_param_spec lud_params[] = {
     {"m", DK_PARAM_INT, DK_PARAM_MIN | DK_PARAM_MAX, "4", 1, LUD_MAX_M,
      "Placeholder slots appended per forward: a step commits at most m + 1 tokens."},
     {"beta", DK_PARAM_DOUBLE, DK_PARAM_MIN | DK_PARAM_MAX, "0.7", 0, 1,
-     "Confidence threshold in (0, 1]: a slot's token is taken while the model gives it at least "
-     "this probability."},
+     "Confidence threshold in (0, 1] (0 is refused): a slot's token is taken while the model "
+     "gives it at least this probability."},
     {"verify", DK_PARAM_BOOL, 0, "false", 0, 0,
-     "Treat the span as a draft verified by the next forward: the output is then exactly what "
-     "the sampler chain picks token by token (greedy's, with a greedy chain)."},
+     "Treat the span as a draft verified by the next forward: the output is then what the "
+     "sampler chain picks token by token (greedy's with a greedy chain, as for speculative "
+     "decoding: rows of a multi-token call may round differently at a near-tie)."},
     {"placeholder", DK_PARAM_INT, DK_PARAM_MIN, "-1", -1, 0,
      "Placeholder token id; -1 reads the model's `" LUD_META_KEY "` metadata."},
     {NULL, 0, 0, NULL, 0, 0, NULL}};
