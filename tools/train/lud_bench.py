@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""lud_bench.py -- fidelity and speed of the lud decoder on held-out prompts: the table in decokit-plugins(7).
+"""lud_bench.py -- fidelity and speed of the lud decoder on held-out prompts: the table in the README.
 
 For every prompt (the first words of held-out paragraphs) it runs greedy and
 lud at several beta values (plus verify: true) on the fine-tuned model with
