@@ -148,6 +148,10 @@ static void expect_error(const char *model_extra, const char *decoder, const cha
 START_TEST(test_bad_input) {
   expect_error(", meta: false", "", "decokit.lud.placeholder_token_id");
   expect_error(", meta_id: 99", "", "decokit.lud.placeholder_token_id");
+  /* A model's metadata line is untrusted text. */
+  expect_error(", meta_text: '12x'", "", "decokit.lud.placeholder_token_id");
+  expect_error(", meta_text: '-1'", "", "decokit.lud.placeholder_token_id");
+  expect_error(", meta_text: '99999999999999999999999'", "", "decokit.lud.placeholder_token_id");
   expect_error("", ", placeholder: 42", "placeholder");
   expect_error("", ", m: 0", "key 'm'");
   expect_error("", ", m: -3", "key 'm'");

@@ -154,7 +154,7 @@ static int lud_begin(void *inst, dk_session *s, dk_error *err) {
     int rc = lud_meta_placeholder(l, m, &ph, err);
     if (rc) return rc;
   }
-  if (ph >= m->info->n_vocab)
+  if (ph < 0 || ph >= m->info->n_vocab)
     return h->set_error(err, DK_ERR_INVALID, "%s: token %lld is outside the vocabulary (%d tokens)",
                         l->placeholder_param < 0 ? LUD_META_KEY : "placeholder", (long long)ph,
                         (int)m->info->n_vocab);
