@@ -148,6 +148,15 @@ size_t llm_describe(const llm_model *m, const llm_vocab *v, int n_ctx, const cha
     line(&r, "attention: %s", hp->causal ? "causal" : "bidirectional");
     line(&r, "qkv_bias: %s", hp->has_qkv_bias ? "yes" : "no");
     line(&r, "output: %s", hp->tied_output ? "tied to token_embd" : "output.weight");
+    /* Lexical Unit Decoding metadata, read back by the lud decoder from these lines. */
+    uint32_t lud_u;
+    float lud_f;
+    if (gguf_get_u32(f, "decokit.lud.placeholder_token_id", &lud_u) == 0)
+        line(&r, "decokit.lud.placeholder_token_id: %u", lud_u);
+    if (gguf_get_u32(f, "decokit.lud.slots", &lud_u) == 0)
+        line(&r, "decokit.lud.slots: %u", lud_u);
+    if (gguf_get_f32(f, "decokit.lud.alpha", &lud_f) == 0)
+        line(&r, "decokit.lud.alpha: %g", (double)lud_f);
 
     line(&r, "vocab.size: %d", hp->n_vocab);
     str_key(&r, f, "tokenizer.ggml.model", "tokenizer.model");
