@@ -143,12 +143,6 @@ START_TEST(test_duplicate_section) {
 }
 END_TEST
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Hostile YAML fails fast with a located message: aliases of aliases that
  * would expand to a billion values, 100 000 nested flow lists, a huge file. */
 START_TEST(test_amplification_limits) {
@@ -160,7 +154,6 @@ START_TEST(test_amplification_limits) {
     for (int k = 0; k < 10; k++) n += (size_t)sprintf(y + n, "%s*a%d", k ? ", " : "", level - 1);
     n += (size_t)sprintf(y + n, "]\n");
   }
-  double t0 = now();
   dk_pipeline *p = NULL;
   ck_assert_int_eq(dk_pipeline_parse(y, n, "t.yaml", ".", &p, &err), DK_ERR_INVALID);
   ck_assert_str_eq(err.msg, "t.yaml:6:45: the pipeline expands to more than 100000 values "
@@ -174,8 +167,8 @@ START_TEST(test_amplification_limits) {
   memcpy(y, "decokit: 1\n", 11);
   ck_assert_int_eq(dk_pipeline_parse(y, cap, "t.yaml", ".", &p, &err), DK_ERR_INVALID);
   ck_assert_str_eq(err.msg, "t.yaml: 2097152 bytes is larger than a pipeline may be (1048576)");
-  /* Each of these took from seconds to minutes before the limits. */
-  ck_assert_msg(now() - t0 < 5.0, "hostile pipelines took %.1f s", now() - t0);
+  /* Each of these took from seconds to minutes before the limits: without them the test
+   * runs past its timeout. */
   free(y);
   /* Aliases within the limits still work. */
   ck_assert_msg(load("decokit: 1\n" MODEL "samplers: [ &g { plugin: good, bias: 2 }, *g ]\n", &p) == DK_OK,
