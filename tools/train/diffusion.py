@@ -27,16 +27,10 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from train import log  # noqa: E402 (after the path it lives on)
 
 MASK_ID = 0
 SAMPLE_PROMPT = "It was a fine morning, and"
-
-
-def log(fh, msg):
-    print(msg, flush=True)
-    if fh:
-        fh.write(msg + "\n")
-        fh.flush()
 
 
 def from_gguf(path):
