@@ -116,15 +116,23 @@ static int finish_load(dk_pipeline *dp, const decokit_load_opts *o, decokit_pipe
   return dk_api_error(err, DECOKIT_OK, NULL);
 }
 
+/* What load and parse check first: the out pointer and the options. */
+static int begin_load(const char *fn, const decokit_load_opts *opts, decokit_load_opts *o,
+                      decokit_pipeline **out, decokit_error *err) {
+  if (!out) return dk_api_fail(err, DECOKIT_ERR_INVALID, "%s: out is NULL", fn);
+  *out = NULL;
+  int rc = dk_api_opts(o, sizeof *o, LOAD_OPTS_MIN, opts, "decokit_load_opts", err);
+  if (rc) return rc;
+  if (o->n_sets && !o->sets)
+    return dk_api_fail(err, DECOKIT_ERR_INVALID, "decokit_load_opts: n_sets without sets");
+  return DECOKIT_OK;
+}
+
 int decokit_pipeline_load(const char *path, const decokit_load_opts *opts,
                                         decokit_pipeline **out, decokit_error *err) {
-  if (!out) return dk_api_fail(err, DECOKIT_ERR_INVALID, "decokit_pipeline_load: out is NULL");
-  *out = NULL;
   decokit_load_opts o;
-  int rc = dk_api_opts(&o, sizeof o, LOAD_OPTS_MIN, opts, "decokit_load_opts", err);
+  int rc = begin_load("decokit_pipeline_load", opts, &o, out, err);
   if (rc) return rc;
-  if (o.n_sets && !o.sets)
-    return dk_api_fail(err, DECOKIT_ERR_INVALID, "decokit_load_opts: n_sets without sets");
   dk_error e;
   dk_error_clear(&e);
   dk_pipeline *dp = NULL;
@@ -139,14 +147,10 @@ int decokit_pipeline_load(const char *path, const decokit_load_opts *opts,
 
 int decokit_pipeline_parse(const char *yaml, size_t len, const decokit_load_opts *opts,
                                          decokit_pipeline **out, decokit_error *err) {
-  if (!out) return dk_api_fail(err, DECOKIT_ERR_INVALID, "decokit_pipeline_parse: out is NULL");
-  *out = NULL;
-  if (!yaml) return dk_api_fail(err, DECOKIT_ERR_INVALID, "decokit_pipeline_parse: yaml is NULL");
   decokit_load_opts o;
-  int rc = dk_api_opts(&o, sizeof o, LOAD_OPTS_MIN, opts, "decokit_load_opts", err);
+  int rc = begin_load("decokit_pipeline_parse", opts, &o, out, err);
   if (rc) return rc;
-  if (o.n_sets && !o.sets)
-    return dk_api_fail(err, DECOKIT_ERR_INVALID, "decokit_load_opts: n_sets without sets");
+  if (!yaml) return dk_api_fail(err, DECOKIT_ERR_INVALID, "decokit_pipeline_parse: yaml is NULL");
   dk_error e;
   dk_error_clear(&e);
   dk_pipeline *dp = NULL;
