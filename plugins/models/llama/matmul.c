@@ -304,24 +304,31 @@ int llm_matmul_multi(llm_matmul_ctx *mc, const llm_weight *const *ws, float *con
             ws_done[k] = 1;
             continue;
         }
+        /* F32 and F16 rows take the tile order alone as in a batch: a row's logits must not
+           depend on how many rows share its call (greedy decoding against lossless decoders
+           that verify several rows at once) */
+        const int tile = mc->isa >= QUANT_ISA_AVX2 && (t == GGML_TYPE_F32 || t == GGML_TYPE_F16) && cols % 8 == 0;
         if (kamx) /* a view of scattered rows: the row kernel, whose sums the tiles reproduce */
             fn = quant_vec_dot_kernel(t, mc->isa);
         else if (amx) /* a view of scattered rows: the same order, one product at a time */
             fn = quant_amx_order_dot(t);
-        else if (n == 1 || t == GGML_TYPE_Q8_0 || (t == GGML_TYPE_F16 && cols % 8 != 0))
-            fn = quant_vec_dot_kernel(t, mc->isa);
-        else if ((t == GGML_TYPE_Q4_0 || t == GGML_TYPE_Q6_K) && quant_dot4_kernel(quant_vec_dot_kernel(t, mc->isa)))
-            fn = quant_vec_dot_kernel(t, mc->isa); /* the batched form beats dequantised SGEMM tiles */
-        else if (mc->isa >= QUANT_ISA_AVX2 && (t == GGML_TYPE_F32 || t == GGML_TYPE_F16)) {
-            fn = cols % 8 == 0 ? quant_tile_dot_kernel(t) : quant_vec_dot_kernel(t, QUANT_ISA_AVX2);
-            if (t == GGML_TYPE_F16 && cols % 8 == 0) {
+        else if (tile && n == 1)
+            fn = quant_tile_dot_kernel(t);
+        else if (tile) {
+            fn = quant_tile_dot_kernel(t);
+            if (t == GGML_TYPE_F16) {
                 /* the widened copy made for SGEMM: the same values, no conversion per use */
                 fn = quant_tile_dot_f32act_kernel(t);
                 widen(mc, slot_type, widened, slot[k], n, cols, stride);
                 x = (const uint8_t *)(mc->actf + (size_t)slot[k] * (size_t)n * (size_t)cols);
                 xs = (size_t)cols * sizeof(float);
             }
-        }
+        } else if (n == 1 || t == GGML_TYPE_Q8_0 || (t == GGML_TYPE_F16 && cols % 8 != 0))
+            fn = quant_vec_dot_kernel(t, mc->isa);
+        else if ((t == GGML_TYPE_Q4_0 || t == GGML_TYPE_Q6_K) && quant_dot4_kernel(quant_vec_dot_kernel(t, mc->isa)))
+            fn = quant_vec_dot_kernel(t, mc->isa); /* the batched form beats dequantised SGEMM tiles */
+        else if (mc->isa >= QUANT_ISA_AVX2 && (t == GGML_TYPE_F32 || t == GGML_TYPE_F16))
+            fn = quant_vec_dot_kernel(t, QUANT_ISA_AVX2); /* rows not a multiple of 8: the row kernel */
         if (!fn)
             continue;
         const int c = job.count++;

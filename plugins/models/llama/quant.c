@@ -638,6 +638,28 @@ AVX2_FN static void vd4_f32_tile_avx2(const void *wv, const void *xv, size_t xs,
     out[3] = qx_hsum256(a3);
 }
 
+/* One activation row against four weight rows (rs bytes apart): the single-row kernel's one
+   accumulator per weight row, so a row alone sums exactly as it does in a batch, with four
+   independent chains to hide the FMA latency. */
+AVX2_FN static void rows4_f32_tile_avx2(const void *wv, size_t rs, const void *xv, int64_t n, float *out)
+{
+    const uint8_t *w = wv;
+    const float *x = xv, *w0 = (const float *)w, *w1 = (const float *)(w + rs), *w2 = (const float *)(w + 2 * rs),
+                *w3 = (const float *)(w + 3 * rs);
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += 8) {
+        const __m256 xv8 = _mm256_loadu_ps(x + i);
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + i), xv8, a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + i), xv8, a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + i), xv8, a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w3 + i), xv8, a3);
+    }
+    out[0] = qx_hsum256(a0);
+    out[1] = qx_hsum256(a1);
+    out[2] = qx_hsum256(a2);
+    out[3] = qx_hsum256(a3);
+}
+
 /* Two weight rows (rs bytes apart) by four activation rows: eight independent accumulators,
    out[0..3] for the first weight row, out[4..7] for the second. */
 AVX2_FN static void vd8_f32_tile_avx2(const void *wv, size_t rs, const void *xv, size_t xs, int64_t n, float *out)
@@ -674,6 +696,24 @@ AVX2_FN static void vd8_f32_tile_avx2(const void *wv, size_t rs, const void *xv,
 AVX2_FN static __m256 f16x8(const uint8_t *p)
 {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+
+/* rows4_f32_tile_avx2 for half weights and activations */
+AVX2_FN static void rows4_f16_tile_avx2(const void *wv, size_t rs, const void *xv, int64_t n, float *out)
+{
+    const uint8_t *w = wv, *x = xv;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += 8) {
+        const __m256 xv8 = f16x8(x + 2 * i);
+        a0 = _mm256_fmadd_ps(f16x8(w + 2 * i), xv8, a0);
+        a1 = _mm256_fmadd_ps(f16x8(w + rs + 2 * i), xv8, a1);
+        a2 = _mm256_fmadd_ps(f16x8(w + 2 * rs + 2 * i), xv8, a2);
+        a3 = _mm256_fmadd_ps(f16x8(w + 3 * rs + 2 * i), xv8, a3);
+    }
+    out[0] = qx_hsum256(a0);
+    out[1] = qx_hsum256(a1);
+    out[2] = qx_hsum256(a2);
+    out[3] = qx_hsum256(a3);
 }
 
 AVX2_FN static void vd4_f16_tile_avx2(const void *wv, const void *xv, size_t xs, int64_t n, float *out)
@@ -935,6 +975,12 @@ quant_vec_dot4x2_fn quant_dot4x2_kernel(quant_vec_dot_fn single)
 
 quant_vec_rows4_fn quant_rows4_kernel(quant_vec_dot_fn single)
 {
+#ifdef QUANT_X86
+    if (single == vd_f32_tile_avx2)
+        return rows4_f32_tile_avx2;
+    if (single == vd_f16_tile_avx2)
+        return rows4_f16_tile_avx2;
+#endif
     return quant_avx512_rows4(single);
 }
 
