@@ -262,10 +262,10 @@ int llm_matmul_multi(llm_matmul_ctx *mc, const llm_weight *const *ws, float *con
        row dot product itself (Q8_0; F16 rows that are not a multiple of 8), take the dot
        kernels, and so do batches of Q4_0 and Q6_K where a four-row form of their kernel
        exists (Q4_K's four-row kernel loses to SGEMM: tools/synth/bench-matmul); with AVX2,
-       batches of F32 and F16 weights take a dot product in the order of the reference's
-       tiled kernel. Every sum then rounds as the reference's does, which matters because
-       the activations are re-quantised downstream. With AMX, batches of Q8_0, Q4_0, Q4_K
-       and Q6_K run on tiles. The rest go to SGEMM. */
+       F32 and F16 weights take a dot product in the order of the reference's tiled kernel,
+       batches and single rows alike. Every sum then rounds as one of the reference's kernels
+       does, which matters because the activations are re-quantised downstream. With AMX,
+       batches of Q8_0, Q4_0, Q4_K and Q6_K run on tiles. The rest go to SGEMM. */
     gemv_job job;
     amx_job aj;
     int64_t macs = 0, amx_macs = 0;

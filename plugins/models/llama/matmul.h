@@ -26,11 +26,12 @@ typedef struct llm_matmul_ctx {
 /* X: n rows of w->cols floats; Y: n rows of w->rows floats. The activations are first rounded
    to the weight type's dot-product format (see quant_vec_dot_type); single rows, Q8_0 weights,
    (with AVX2) F32, F16 and Q6_K weights and (with AVX-512 VNNI) Q4_0 weights then take row
-   dot products summed in the reference's order, other batches go through cblas_sgemm. With
-   mc->amx, batches (n >= 2) of Q8_0 and Q4_0 weights run on AMX tiles in the order of
-   quant_amx.h instead, and Q4_K and Q6_K batches on AMX tiles with the sums of their row
-   kernels. A view of scattered rows (w->ids) gives the values those rows give in the whole
-   matrix. Returns 0, or -1 when out of memory. */
+   dot products summed in the reference's order (with AVX2, F32 and F16 rows alone in the order
+   of its batches, so that a row gets the same values in a call of any size), other batches go
+   through cblas_sgemm. With mc->amx, batches (n >= 2) of Q8_0 and Q4_0 weights run on AMX
+   tiles in the order of quant_amx.h instead, and Q4_K and Q6_K batches on AMX tiles with the
+   sums of their row kernels. A view of scattered rows (w->ids) gives the values those rows
+   give in the whole matrix. Returns 0, or -1 when out of memory. */
 int llm_matmul(llm_matmul_ctx *mc, const llm_weight *w, const float *X, int n, float *Y);
 /* The same for up to LLM_MATMUL_MAX weights sharing the input X (same cols): each format of X
    is made once, and the single-row products run as one threaded job. */
