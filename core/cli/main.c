@@ -76,7 +76,8 @@ int main(int argc, char **argv) {
               {"model", dk_cmd_model},
               {"perplexity", dk_cmd_perplexity},
               {"bench", dk_cmd_bench},
-              {"grammar", dk_cmd_grammar}};
+              {"grammar", dk_cmd_grammar},
+              {"serve", dk_cmd_serve}};
   for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
     if (strcmp(cmd, cmds[i].name) == 0) return cmds[i].fn(argc - 1, argv + 1);
   dk_cli_error("unknown command '%s' (try decokit --help)", cmd);
