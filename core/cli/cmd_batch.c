@@ -22,8 +22,9 @@ static void batch_usage(FILE *f) {
         "OUT.jsonl, in input order.  A line is the body of an OpenAI request plus an\n"
         "\"id\": with \"messages\" a chat completion, otherwise a completion of\n"
         "\"prompt\".  A line without an id is named line-N, N its line number (from 1).\n"
-        "A result is the response object with the request's id, or {\"id\", \"line\",\n"
-        "\"error\"} for a line that cannot run; a bad line never stops the batch.\n"
+        "A result is {\"line\": N, \"id\": ...} then the response's fields, or an\n"
+        "\"error\" object for a line that cannot run; a bad line never stops the batch.\n"
+        "Shards merge in input order with: LC_ALL=C sort -s -t: -k2,2n OUT...\n"
         "Each pipeline is a model id, named NAME or after its file (less .yaml); the\n"
         "first serves lines that name no \"model\".\n"
         "\n"
@@ -81,7 +82,7 @@ typedef struct batch {
 static json_t *error_result(const dk_batch_line *l, const char *msg, const char *type,
                             const char *param, const char *code) {
   json_t *e = dk_resp_error(msg, type, param, code);
-  json_t *r = json_pack("{s:s,s:I,s:O}", "id", l->id, "line", (json_int_t)l->lineno, "error",
+  json_t *r = json_pack("{s:I,s:s,s:O}", "line", (json_int_t)l->lineno, "id", l->id, "error",
                         json_object_get(e, "error"));
   json_decref(e);
   return r;
@@ -166,13 +167,17 @@ static json_t *run_line(batch *b, const dk_batch_line *l, size_t *tokens) {
     goto done;
   }
   dk_resp_meta meta = {.model = sp->name};
-  out = dk_resp_result(&req, res, dk_run_vocab(run), &meta, 0);
-  /* The request's id names the response; no creation time, so that a
-   * rerun or a sharded run writes the same bytes. */
-  if (out && (json_object_set_new(out, "id", json_string(l->id)) || json_object_del(out, "created"))) {
+  json_t *resp = dk_resp_result(&req, res, dk_run_vocab(run), &meta, 0);
+  /* The input line first, so that shards merge with a numeric sort; the
+   * request's id names the response; no creation time, so that a rerun or
+   * a sharded run writes the same bytes. */
+  out = json_pack("{s:I,s:s}", "line", (json_int_t)l->lineno, "id", l->id);
+  if (!resp || !out || json_object_del(resp, "id") || json_object_del(resp, "created") ||
+      json_object_update(out, resp)) {
     json_decref(out);
     out = NULL;
   }
+  json_decref(resp);
 done:
   dk_result_free(res);
   dk_run_free(run);
