@@ -99,6 +99,7 @@ static void on_token(void *user, size_t completion, const dk_token_record *r) {
 static json_t *run_line(batch *b, const dk_batch_line *l, size_t *tokens) {
   *tokens = 0;
   if (!l->body) return error_result(l, l->error, "invalid_request_error", l->param, NULL);
+  /* Which endpoint the line is for: a body with messages is a chat. */
   dk_req_kind kind = json_object_get(l->body, "messages") ? DK_REQ_CHAT : DK_REQ_COMPLETION;
   char *text = json_dumps(l->body, JSON_COMPACT);
   if (!text) return NULL;
@@ -154,8 +155,10 @@ static json_t *run_line(batch *b, const dk_batch_line *l, size_t *tokens) {
                       .user = &b->prog};
   dk_error err;
   dk_error_clear(&err);
+  char msg[sizeof err.msg + 32];
   if ((rc = dk_run_new(p, &opts, &run, &err))) {
-    out = error_result(l, err.msg, rc == DK_ERR_NOMEM ? "server_error" : "invalid_request_error",
+    snprintf(msg, sizeof msg, "line %zu: %s", l->lineno, err.msg);
+    out = error_result(l, msg, rc == DK_ERR_NOMEM ? "server_error" : "invalid_request_error",
                        "decokit", NULL);
     goto done;
   }
@@ -163,7 +166,8 @@ static json_t *run_line(batch *b, const dk_batch_line *l, size_t *tokens) {
   if (stop_signal) goto done;
   for (size_t i = 0; res && i < res->n; i++) *tokens += res->c[i].n_tokens;
   if (rc) {
-    out = error_result(l, err.msg, "server_error", NULL, NULL);
+    snprintf(msg, sizeof msg, "line %zu: %s", l->lineno, err.msg);
+    out = error_result(l, msg, "server_error", NULL, NULL);
     goto done;
   }
   dk_resp_meta meta = {.model = sp->name};
