@@ -13,7 +13,8 @@ jqt() {
 }
 
 # Twelve completions (greedy and seeded sampling, with logprobs), a chat,
-# and lines that cannot run, with a blank line among them.
+# and lines that cannot run, with a blank line among them; the repeated id
+# (line 10) falls in another shard than its first use (line 1).
 cat >"$tmp/in.jsonl" <<'EOF'
 {"id": "p1", "prompt": "Once upon a time", "max_tokens": 12}
 {"prompt": "The cat sat", "max_tokens": 8}
@@ -23,8 +24,8 @@ not json at all
 {"id": "v", "prompt": "Hello", "max_tokens": 0}
 {"id": "p2", "prompt": "It was a bright cold day", "max_tokens": 16, "stop": ["."]}
 {"id": "s1", "prompt": "One day", "max_tokens": 10, "temperature": 0.8, "seed": 7, "logprobs": 2}
-{"id": "p1", "prompt": "a repeated id", "max_tokens": 4}
 {"id": "c1", "model": "chat", "messages": [{"role": "user", "content": "Hi there"}], "max_tokens": 6}
+{"id": "p1", "prompt": "a repeated id", "max_tokens": 4}
 {"id": 5, "prompt": "an id that is a number"}
 {"id": "m", "model": "nosuch", "prompt": "x"}
 [1, 2]
@@ -39,7 +40,7 @@ expect 1 "one run (some lines are bad)" -- "$dk" batch $pipes -i "$tmp/in.jsonl"
 
 # One result per non-blank line, in input order, each carrying its line and id.
 got=$(jq -r '"\(.line) \(.id)"' "$tmp/all.jsonl" | tr '\n' ' ')
-want="1 p1 2 line-2 3 line-3 4 u 6 v 7 p2 8 s1 9 p1 10 c1 11 line-11 12 m 13 line-13 14 p3 15 p4 "
+want="1 p1 2 line-2 3 line-3 4 u 6 v 7 p2 8 s1 9 c1 10 p1 11 line-11 12 m 13 line-13 14 p3 15 p4 "
 [ "$got" = "$want" ] && ok || bad "lines and ids: '$got', wanted '$want'"
 
 # The good lines make what decokit run makes.
@@ -67,7 +68,7 @@ err_is p1 id "already used by line 1"
 err_is line-11 id "'id' must be a non-empty string"
 err_is m model "no model or pipeline named 'nosuch'"
 err_is line-13 "" "must be a JSON object"
-[ "$(jq -c 'select(.error) | .line' "$tmp/all.jsonl" | tr '\n' ' ')" = "3 4 6 9 11 12 13 " ] && ok || bad "error lines"
+[ "$(jq -c 'select(.error) | .line' "$tmp/all.jsonl" | tr '\n' ' ')" = "3 4 6 10 11 12 13 " ] && ok || bad "error lines"
 
 # Shards 0..3 of 4: line N goes to shard (N - 1) mod 4; merged and sorted by
 # line they are the unsharded run, byte for byte.

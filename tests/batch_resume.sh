@@ -58,6 +58,16 @@ if [ "$n" -lt 40 ]; then
   grep -qE "^decokit: batch: 40/40 done \\($n skipped, [01] errors\\)" "$tmp/term.err" && ok || { bad "resume progress counts the skipped"; cat "$tmp/term.err"; }
 fi
 
+# SIGINT (Ctrl-C): 130, and the file resumes like the others.
+in_bg -o "$tmp/int.jsonl"
+wait_lines "$tmp/int.jsonl" 2
+kill -INT $pid 2>/dev/null
+wait $pid
+st=$?
+[ "$(wc -l <"$tmp/int.jsonl")" -eq 40 ] || { [ $st -eq 130 ] && ok || bad "SIGINT: exit $st, wanted 130"; }
+run -o "$tmp/int.jsonl" --resume -q
+cmp "$tmp/int.jsonl" "$tmp/ref.jsonl" && ok || bad "resume after SIGINT differs from one run"
+
 # A run killed while writing leaves half a line: cut in the middle of the
 # fifth line, and in the middle of the last.
 for cut in 5 40; do
