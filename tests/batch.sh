@@ -83,6 +83,17 @@ cmp "$tmp/merged.jsonl" "$tmp/all.jsonl" && ok || bad "merged shards differ from
 expect 0 "an empty shard" -- "$dk" batch $pipes -i "$tmp/in.jsonl" -o "$tmp/empty.jsonl" --shard 20/21 -q
 [ -f "$tmp/empty.jsonl" ] && [ ! -s "$tmp/empty.jsonl" ] && ok || bad "shard 20/21 is not an empty file"
 
+# Requests side by side (-j 3): the same results in the same order; the
+# model calls they share round differently, so only the greedy lines' texts
+# are compared (the sampled ones may differ).
+expect 1 "-j 3" -- "$dk" batch $pipes -i "$tmp/in.jsonl" -o "$tmp/par.jsonl" -q -j 3
+view() { jq -c 'select(.id != "s1" and .id != "p4") | [.line, .id, .error, ((.choices // []) | map(.text // .message.content))]' "$1"; }
+view "$tmp/all.jsonl" >"$tmp/view1"
+view "$tmp/par.jsonl" >"$tmp/view3"
+cmp -s "$tmp/view1" "$tmp/view3" && ok || { bad "-j 3 results differ"; diff "$tmp/view1" "$tmp/view3"; }
+[ "$(jq -r .line "$tmp/par.jsonl" | tr '\n' ' ')" = "$(jq -r .line "$tmp/all.jsonl" | tr '\n' ' ')" ] && ok || bad "-j 3 order"
+expect 2 "-j 0" -- "$dk" batch "$greedy" -i "$tmp/in.jsonl" -o "$tmp/x.jsonl" -j 0
+
 # Input from standard input; every line good: exit 0.
 grep -E '"id": "p[23]"' "$tmp/in.jsonl" >"$tmp/good.jsonl"
 "$dk" batch "$greedy" -i - -o "$tmp/good.out" -q <"$tmp/good.jsonl" && ok || bad "stdin input: exit $?"

@@ -68,6 +68,17 @@ st=$?
 run -o "$tmp/int.jsonl" --resume -q
 cmp "$tmp/int.jsonl" "$tmp/ref.jsonl" && ok || bad "resume after SIGINT differs from one run"
 
+# Killed while running four requests at once: the file is still a prefix of
+# whole results in input order, and resuming completes it.
+in_bg -o "$tmp/par.jsonl" -j 4
+wait_lines "$tmp/par.jsonl" 5
+kill -KILL $pid 2>/dev/null
+wait $pid
+run -o "$tmp/par.jsonl" --resume -q -j 4
+jq -r .id "$tmp/par.jsonl" >"$tmp/par.ids"
+jq -r .id "$tmp/ref.jsonl" >"$tmp/ref.ids"
+cmp -s "$tmp/par.ids" "$tmp/ref.ids" && ok || bad "-j 4, killed and resumed: ids or their order differ"
+
 # A run killed while writing leaves half a line: cut in the middle of the
 # fifth line, and in the middle of the last.
 for cut in 5 40; do

@@ -10,7 +10,9 @@
 #include "serve/server.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -36,6 +38,8 @@ static void batch_usage(FILE *f) {
         "                        partial last line left by a killed run, and append\n"
         "  --progress-interval S seconds between progress lines when standard error\n"
         "                        is not a terminal (default 10; 0: after every request)\n"
+        "  -j, --parallel N      run N requests at once, their model calls batched\n"
+        "                        together (default 1; see decokit-batch(1))\n"
         "  -q, --quiet           no progress report\n"
         "  -t, --threads N       model threads (default: the pipeline's generate.threads)\n"
         "  --plugin-path DIRS    search these folders for plugins first\n"
@@ -47,14 +51,14 @@ static void batch_usage(FILE *f) {
         f);
 }
 
-static volatile sig_atomic_t stop_signal;
+/* Lock-free, so the handler may store it; every worker reads it. */
+static atomic_int stop_signal;
 
-static void on_signal(int sig) { stop_signal = sig; }
+static void on_signal(int sig) { atomic_store(&stop_signal, sig); }
 
-static int batch_abort(void *user) {
-  (void)user;
-  return stop_signal != 0;
-}
+/* Set when the batch must stop for another reason (the output failed). */
+typedef struct batch batch;
+static int batch_abort(void *user);
 
 /* NAME=FILE, or FILE named after its base name less .yaml or .yml. */
 static char *pipe_name(const char *arg, const char **file) {
@@ -72,12 +76,19 @@ static char *pipe_name(const char *arg, const char **file) {
   return dk_strndup(base, n);
 }
 
-typedef struct batch {
+struct batch {
   dk_serve_pipe *pipes;
   size_t n_pipes;
   unsigned char *chat_known; /* the pipe's chat format was looked up */
+  pthread_mutex_t mu;         /* pipelines, registries and the progress */
   dk_batch_progress prog;
-} batch;
+  atomic_int halt;            /* stop for another reason than a signal */
+};
+
+static int batch_abort(void *user) {
+  batch *b = user;
+  return atomic_load(&stop_signal) != 0 || atomic_load(&b->halt) != 0;
+}
 
 static json_t *error_result(const dk_batch_line *l, const char *msg, const char *type,
                             const char *param, const char *code) {
@@ -89,9 +100,12 @@ static json_t *error_result(const dk_batch_line *l, const char *msg, const char 
 }
 
 static void on_token(void *user, size_t completion, const dk_token_record *r) {
+  batch *b = user;
   (void)completion;
   (void)r;
-  dk_batch_progress_token(user);
+  pthread_mutex_lock(&b->mu);
+  dk_batch_progress_token(&b->prog);
+  pthread_mutex_unlock(&b->mu);
 }
 
 /* The result of one line; NULL when out of memory or stopped by a signal
@@ -130,6 +144,8 @@ static json_t *run_line(batch *b, const dk_batch_line *l, size_t *tokens) {
     goto done;
   }
   size_t at = (size_t)(sp - b->pipes);
+  /* Resolving reads the shared registry: one request at a time. */
+  pthread_mutex_lock(&b->mu);
   if (kind == DK_REQ_CHAT && !b->chat_known[at]) {
     int fmt = 0;
     sp->chat = dk_cli_chat_format(sp->p, NULL, &fmt) == DK_EXIT_OK ? (dk_chat_format)fmt : DK_CHAT_UNKNOWN;
@@ -140,6 +156,7 @@ static json_t *run_line(batch *b, const dk_batch_line *l, size_t *tokens) {
     dk_batch_model_attach(sp->bm, p); /* the model stays loaded from line to line */
     rc = dk_req_prompt(&req, p, sp->chat, &prompt, &e);
   }
+  pthread_mutex_unlock(&b->mu);
   if (rc) {
     char msg[sizeof e.message + 32];
     snprintf(msg, sizeof msg, "line %zu: %s", l->lineno, e.message);
@@ -152,7 +169,7 @@ static json_t *run_line(batch *b, const dk_batch_line *l, size_t *tokens) {
                       .should_abort = batch_abort,
                       .parse_special = kind == DK_REQ_CHAT,
                       .on_token = on_token,
-                      .user = &b->prog};
+                      .user = b};
   dk_error err;
   dk_error_clear(&err);
   char msg[sizeof err.msg + 32];
@@ -163,7 +180,7 @@ static json_t *run_line(batch *b, const dk_batch_line *l, size_t *tokens) {
     goto done;
   }
   rc = dk_run_generate(run, &res, &err);
-  if (stop_signal) goto done;
+  if (batch_abort(b)) goto done;
   for (size_t i = 0; res && i < res->n; i++) *tokens += res->c[i].n_tokens;
   if (rc) {
     snprintf(msg, sizeof msg, "line %zu: %s", l->lineno, err.msg);
@@ -205,7 +222,8 @@ static int parse_shard(const char *v, size_t *i, size_t *n) {
   return 0;
 }
 
-static int load_pipes(batch *b, const char **files, size_t n, const char *plugin_path, long long threads) {
+static int load_pipes(batch *b, const char **files, size_t n, const char *plugin_path, long long threads,
+                      unsigned window_us) {
   b->pipes = calloc(n, sizeof *b->pipes);
   b->chat_known = calloc(n, 1);
   if (!b->pipes || !b->chat_known) return DK_EXIT_RUNTIME;
@@ -225,7 +243,7 @@ static int load_pipes(batch *b, const char **files, size_t n, const char *plugin
     dk_error err;
     dk_error_clear(&err);
     int t = threads ? (int)threads : (int)dk_gen_int(sp->p, "threads");
-    if (dk_batch_model_open(sp->p, t, 0, &sp->bm, &err)) {
+    if (dk_batch_model_open(sp->p, t, window_us, &sp->bm, &err)) {
       dk_cli_error("%s", err.msg);
       return DK_EXIT_PIPELINE;
     }
@@ -257,45 +275,143 @@ static char *read_input(const char *path, size_t *len) {
   return text;
 }
 
-/* Run the shard's lines in order; returns the exit status. */
-static int run_all(batch *b, const dk_batch_input *in, const unsigned char *skip,
-                   dk_batch_output *out, const char *out_path) {
-  size_t errors = 0;
-  for (size_t i = 0; i < in->n && !stop_signal; i++) {
-    const dk_batch_line *l = &in->lines[i];
-    if (skip[i]) continue;
+/* Workers take the lines in order and run them side by side; the writer
+ * (the main thread) writes their results in input order.  Workers run at
+ * most AHEAD lines past the first unwritten one, so results in waiting
+ * stay few. */
+typedef struct pool {
+  batch *b;
+  const dk_batch_input *in;
+  const unsigned char *skip;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  size_t next, low, ahead, busy;
+  json_t **res;
+  size_t *tokens;
+  unsigned char *ready;
+} pool;
+
+static void *worker(void *arg) {
+  pool *q = arg;
+  pthread_mutex_lock(&q->mu);
+  for (;;) {
+    while (q->next < q->in->n && q->skip[q->next]) q->next++;
+    if (q->next >= q->in->n || batch_abort(q->b)) break;
+    if (q->next - q->low >= q->ahead) {
+      pthread_cond_wait(&q->cv, &q->mu);
+      continue;
+    }
+    size_t i = q->next++;
+    q->busy++;
+    pthread_mutex_unlock(&q->mu);
     size_t tokens;
-    json_t *r = run_line(b, l, &tokens);
-    if (stop_signal) {
+    json_t *r = run_line(q->b, &q->in->lines[i], &tokens);
+    pthread_mutex_lock(&q->mu);
+    q->res[i] = r;
+    q->tokens[i] = tokens;
+    q->ready[i] = 1;
+    q->busy--;
+    pthread_cond_broadcast(&q->cv);
+  }
+  pthread_cond_broadcast(&q->cv);
+  pthread_mutex_unlock(&q->mu);
+  return NULL;
+}
+
+/* Write the results in input order as they come; the exit status. */
+static int write_all(pool *q, dk_batch_output *out, const char *out_path) {
+  batch *b = q->b;
+  size_t errors = 0;
+  int status = DK_EXIT_OK;
+  for (size_t i = 0; i < q->in->n && !status; i++) {
+    if (q->skip[i]) continue;
+    pthread_mutex_lock(&q->mu);
+    q->low = i;
+    pthread_cond_broadcast(&q->cv);
+    /* After a signal the lines not yet taken never come. */
+    while (!q->ready[i] && !(atomic_load(&stop_signal) && q->next <= i)) {
+      struct timespec dl;
+      clock_gettime(CLOCK_REALTIME, &dl);
+      dl.tv_nsec += 100000000L;
+      dl.tv_sec += dl.tv_nsec / 1000000000L;
+      dl.tv_nsec %= 1000000000L;
+      pthread_cond_timedwait(&q->cv, &q->mu, &dl);
+    }
+    json_t *r = q->res[i];
+    q->res[i] = NULL;
+    int got = q->ready[i];
+    pthread_mutex_unlock(&q->mu);
+    if (atomic_load(&stop_signal)) {
       json_decref(r);
       break;
     }
-    if (!r) {
-      dk_batch_progress_end(&b->prog, 0);
-      dk_cli_error("batch: out of memory at line %zu", l->lineno);
-      return DK_EXIT_RUNTIME;
+    if (!got || !r) {
+      dk_cli_error("batch: out of memory at line %zu", q->in->lines[i].lineno);
+      status = DK_EXIT_RUNTIME;
+      break;
     }
     int is_error = json_object_get(r, "error") != NULL;
     int wrc = dk_batch_output_write(out, r);
     json_decref(r);
     if (wrc) {
-      dk_batch_progress_end(&b->prog, 0);
       dk_cli_error("batch: cannot write %s: %s", out_path, strerror(errno));
-      return DK_EXIT_RUNTIME;
+      status = DK_EXIT_RUNTIME;
+      break;
     }
     errors += (size_t)is_error;
-    dk_batch_progress_line(&b->prog, tokens, is_error);
+    pthread_mutex_lock(&b->mu);
+    dk_batch_progress_line(&b->prog, q->tokens[i], is_error);
+    pthread_mutex_unlock(&b->mu);
   }
-  dk_batch_progress_end(&b->prog, stop_signal != 0);
-  if (stop_signal) return 128 + stop_signal;
+  if (status) return status;
+  if (atomic_load(&stop_signal)) return 128 + atomic_load(&stop_signal);
   return errors ? DK_EXIT_RUNTIME : DK_EXIT_OK;
+}
+
+/* Run the shard's lines with n_workers at once; returns the exit status. */
+static int run_all(batch *b, const dk_batch_input *in, const unsigned char *skip, size_t n_workers,
+                   dk_batch_output *out, const char *out_path) {
+  pool q = {.b = b, .in = in, .skip = skip, .ahead = 4 * n_workers};
+  q.res = calloc(in->n + 1, sizeof *q.res);
+  q.tokens = calloc(in->n + 1, sizeof *q.tokens);
+  q.ready = calloc(in->n + 1, 1);
+  pthread_t *th = calloc(n_workers, sizeof *th);
+  int status = DK_EXIT_RUNTIME;
+  size_t started = 0;
+  pthread_mutex_init(&q.mu, NULL);
+  pthread_cond_init(&q.cv, NULL);
+  if (q.res && q.tokens && q.ready && th) {
+    while (started < n_workers && !pthread_create(&th[started], NULL, worker, &q)) started++;
+    if (started)
+      status = write_all(&q, out, out_path);
+    else
+      dk_cli_error("batch: cannot start a thread");
+  }
+  if (status == DK_EXIT_RUNTIME) {
+    /* All is written when the status is 1 for error results; otherwise
+     * the workers stop. */
+    atomic_store(&b->halt, 1);
+    pthread_mutex_lock(&q.mu);
+    pthread_cond_broadcast(&q.cv);
+    pthread_mutex_unlock(&q.mu);
+  }
+  for (size_t k = 0; k < started; k++) pthread_join(th[k], NULL);
+  dk_batch_progress_end(&b->prog, atomic_load(&stop_signal) != 0);
+  for (size_t i = 0; q.res && i < in->n; i++) json_decref(q.res[i]);
+  pthread_cond_destroy(&q.cv);
+  pthread_mutex_destroy(&q.mu);
+  free(q.res);
+  free(q.tokens);
+  free(q.ready);
+  free(th);
+  return status;
 }
 
 int dk_cmd_batch(int argc, char **argv) {
   const char *in_path = NULL, *out_path = NULL, *plugin_path = NULL;
   size_t shard = 0, n_shards = 1;
   int resume = 0, quiet = 0;
-  long long threads = 0;
+  long long threads = 0, parallel = 1;
   double interval = 10;
   const char **files = calloc((size_t)argc, sizeof *files);
   size_t n_files = 0;
@@ -336,6 +452,13 @@ int dk_cmd_batch(int argc, char **argv) {
         dk_cli_error("option --threads: expected a whole number from 0 to 256, got '%s'", v);
         status = DK_EXIT_USAGE;
       }
+    } else if ((v = dk_cli_value("--parallel", argc, argv, &i)) || (v = dk_cli_value("-j", argc, argv, &i))) {
+      errno = 0;
+      parallel = strtoll(v, &end, 10);
+      if (!*v || *end || errno || parallel < 1 || parallel > 256) {
+        dk_cli_error("option --parallel: expected a whole number from 1 to 256, got '%s'", v);
+        status = DK_EXIT_USAGE;
+      }
     } else if (!strcmp(a, "--resume")) {
       resume = 1;
     } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
@@ -356,6 +479,7 @@ int dk_cmd_batch(int argc, char **argv) {
     return status;
   }
   batch b = {0};
+  pthread_mutex_init(&b.mu, NULL);
   dk_batch_input in = {0};
   dk_batch_output out = {.fd = -1};
   size_t len = 0;
@@ -374,7 +498,9 @@ int dk_cmd_batch(int argc, char **argv) {
   if (!status && out.dropped)
     fprintf(stderr, "decokit: batch: %s: removed a partial last line (%zu bytes) of an interrupted run\n",
             out_path, out.dropped);
-  if (!status) status = load_pipes(&b, files, n_files, plugin_path, threads);
+  /* Requests side by side share each model call: the batcher waits up to
+   * 2 ms for the others' next evaluations, as decokit serve's does. */
+  if (!status) status = load_pipes(&b, files, n_files, plugin_path, threads, parallel > 1 ? 2000 : 0);
   free(files);
   if (!status) {
     /* Decided before the first line runs, so that the progress knows. */
@@ -388,7 +514,7 @@ int dk_cmd_batch(int argc, char **argv) {
     stop_signal = 0;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    if (skip) status = run_all(&b, &in, skip, &out, out_path);
+    if (skip) status = run_all(&b, &in, skip, (size_t)parallel, &out, out_path);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     free(skip);
@@ -398,6 +524,7 @@ int dk_cmd_batch(int argc, char **argv) {
     status = DK_EXIT_RUNTIME;
   }
   free_pipes(&b);
+  pthread_mutex_destroy(&b.mu);
   dk_batch_input_free(&in);
   return status;
 }
