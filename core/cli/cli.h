@@ -95,6 +95,7 @@ int dk_cmd_bench(int argc, char **argv);
 int dk_cmd_grammar(int argc, char **argv);
 int dk_cmd_chat(int argc, char **argv);
 int dk_cmd_serve(int argc, char **argv);
+int dk_cmd_batch(int argc, char **argv);
 
 /* A seed nobody chose (--seed -1): from the kernel, else clock and pid. */
 long long dk_cli_random_seed(void);

@@ -79,6 +79,7 @@ int main(int argc, char **argv) {
               {"perplexity", dk_cmd_perplexity},
               {"bench", dk_cmd_bench},
               {"grammar", dk_cmd_grammar},
+              {"batch", dk_cmd_batch},
               {"serve", dk_cmd_serve}};
   for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
     if (strcmp(cmd, cmds[i].name) == 0) return cmds[i].fn(argc - 1, argv + 1);
