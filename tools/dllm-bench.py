@@ -17,9 +17,13 @@ Models
 
 Wall time is decokit's per-completion time_total_s, summed; every method runs
 every prompt once, methods interleaved per prompt so load falls on all alike.
+AdaBlock and CCD pick their own number of calls; for each, one more row runs
+the reference's decoder with the steps nearest to that mean NFE, so their
+quality can be read at equal NFE (no row when that is the reference itself).
 
 Usage: dllm-bench.py BUILDDIR SRCDIR [--model M]... [--prompts N] [--gen G]
-       [--block B] [--filter FILE] [--model-plugin NAME|FILE.so]
+       [--block B] [--filter FILE] [--tau T]... [--threshold T]...
+       [--model-plugin NAME|FILE.so]
 """
 import argparse
 import json
@@ -31,14 +35,17 @@ import sys
 import tempfile
 
 
-def methods(gen, block, filt, taus):
+def methods(gen, block, filt, taus, thresholds):
     """(name, decoder flow mapping) pairs; the first is the reference."""
     m = [
         ("reference (top-1 per step)", f"plugin: diffusion, gen_length: {gen}, block_length: {block}, steps: {gen}"),
         ("diffusion, 2 per step", f"plugin: diffusion, gen_length: {gen}, block_length: {block}, steps: {gen // 2}"),
         ("diffusion, dual cache", f"plugin: diffusion, gen_length: {gen}, block_length: {block}, steps: {gen}, cache: dual"),
         ("diffusion, no cache", f"plugin: diffusion, gen_length: {gen}, block_length: {block}, steps: {gen}, cache: none"),
-        ("fast-dllm threshold 0.9", f"plugin: diffusion, gen_length: {gen}, block_length: {block}, threshold: 0.9"),
+    ]
+    m += [(f"fast-dllm threshold {t:g}", f"plugin: diffusion, gen_length: {gen}, block_length: {block}, threshold: {t:g}")
+          for t in thresholds]
+    m += [
         ("prophet", f"plugin: prophet, gen_length: {gen}, block_length: {block}, steps: {gen}"),
         ("adablock", f"plugin: adablock, gen_length: {gen}, block_length: {block}"),
         ("ccd", f"plugin: ccd, gen_length: {gen}, block_length: {block}, steps: {gen}"),
@@ -102,7 +109,7 @@ def perplexity(decokit, texts, tmp):
 def bench(args, model, tmp):
     decokit = os.path.join(args.builddir, "core", "decokit")
     plugin_path = os.path.join(args.builddir, "tests", "fixtures", ".libs")
-    ms = methods(args.gen, args.block, args.filter, args.tau)
+    ms = methods(args.gen, args.block, args.filter, args.tau, args.threshold)
     ps = prompts(model, args.prompts, args.srcdir)
     files = []
     for i, (_, dec) in enumerate(ms):
@@ -115,6 +122,23 @@ def bench(args, model, tmp):
     for p in ps:
         for i, path in enumerate(files):
             res[i].append(run(decokit, plugin_path, path, p))
+    # The adaptive decoders' quality at equal NFE: the reference's decoder with
+    # the whole number of steps per block nearest to each one's mean NFE.
+    blocks = -(-args.gen // args.block)
+    for name in ("adablock", "ccd"):
+        i = next(j for j, (n, _) in enumerate(ms) if n == name)
+        mean = sum(r["stats"]["forward_passes"] for r in res[i]) / len(ps)
+        steps = max(1, round(mean / blocks)) * blocks
+        if steps == args.gen:
+            continue  # the reference itself
+        ms.append((f"diffusion, {steps} steps (at {name}'s NFE)", ""))
+        path = os.path.join(tmp, f"m{len(files)}.yaml")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(f"decokit: 1\n{model_line(model, args.model_plugin)}\ndecoder: {{ plugin: diffusion, "
+                    f"gen_length: {args.gen}, block_length: {args.block}, steps: {steps} }}\n"
+                    f"generate: {{ max_tokens: {args.gen}, ignore_eos: true }}\n")
+        files.append(path)
+        res.append([run(decokit, plugin_path, path, p) for p in ps])
     ref = res[0]
     rows = []
     for (name, _), rs in zip(ms, res):
@@ -146,10 +170,13 @@ def main():
     ap.add_argument("--block", type=int, default=32)
     ap.add_argument("--filter", help="a learn2pd filter file for the learn2pd row")
     ap.add_argument("--tau", type=float, action="append", help="learn2pd thresholds with the filter (default 0.5)")
+    ap.add_argument("--threshold", type=float, action="append",
+                    help="Fast-dLLM confidence thresholds of the diffusion decoder (default 0.9)")
     ap.add_argument("--model-plugin", default="llama", help="the model plugin for a GGUF: a name or a .so path")
     args = ap.parse_args()
     models = args.model or ["toymask:stable", "toymask:hash"]
     args.tau = args.tau or [0.5]
+    args.threshold = args.threshold or [0.9]
     with tempfile.TemporaryDirectory() as tmp:
         for model in models:
             rows = bench(args, model, tmp)

@@ -3,14 +3,28 @@
 
 #include <string.h>
 
+static int always(void *user) {
+  (void)user;
+  return 1;
+}
+
 /* Every plugin's own checks: the model reads its file, the constraint opens
  * and compiles its grammar or schema against the model's vocabulary, every
- * other component is created once with its parameters, as a run would. */
+ * other component is created once with its parameters, as a run would.
+ * A decoder that evaluates the prompt itself (a diffusion decoder) checks
+ * the model only when a completion begins -- its attention, mask token,
+ * caches, context and the memory its canvas needs -- and no capability bit
+ * says so beforehand, so it is begun on the pipeline's prompt with every
+ * step cancelled before it runs: no model call is made.  Other decoders are
+ * not begun, since the host would evaluate the prompt first. */
 static int check_plugins(dk_pipeline *p) {
   dk_error err;
   dk_error_clear(&err);
   dk_run *run = NULL;
-  int rc = dk_run_new(p, &(dk_run_opts){.logprobs = -1, .threads = 1}, &run, &err);
+  dk_result *r = NULL;
+  int rc = dk_run_new(p, &(dk_run_opts){.logprobs = -1, .threads = 1, .should_abort = always}, &run, &err);
+  if (!rc && (p->decoder->comp->hdr->caps & DK_CAP_DECODER_NO_PREFILL)) rc = dk_run_generate(run, &r, &err);
+  dk_result_free(r);
   dk_run_free(run);
   if (rc) {
     dk_cli_error("%s", err.msg);
@@ -25,7 +39,9 @@ static void validate_usage(FILE *f) {
         "Check each pipeline: YAML syntax, known sections and keys, every plugin found\n"
         "and loadable, every parameter typed and in range, no section its decoder\n"
         "ignores, and every plugin created once as a run would (the model file read,\n"
-        "the constraint's grammar or schema compiled).  Prints the pipeline's\n"
+        "the constraint's grammar or schema compiled); a diffusion decoder also\n"
+        "begins a completion without a step, so it checks the model (bidirectional,\n"
+        "with a mask token) without evaluating it.  Prints the pipeline's\n"
         "fingerprint when it is valid.\n"
         "\n"
         "Options:\n"
