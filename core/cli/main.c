@@ -31,6 +31,7 @@ static void usage(FILE *f) {
         "  run [PIPELINE]        generate text (see decokit run --help)\n"
         "  chat [PIPELINE]       talk with a chat model, line by line\n"
         "  serve PIPELINE...     an OpenAI-compatible HTTP server (decokit-serve(1))\n"
+        "  batch PIPELINE...     a JSONL file of requests, sharded and resumable\n"
         "  validate PIPELINE...  check pipelines without running them\n"
         "  plugins [info NAME]   list plugins, or show one plugin's parameters\n"
         "  model info FILE       describe a model file\n"
@@ -43,8 +44,8 @@ static void usage(FILE *f) {
         "  -h, --help            show this help (COMMAND --help for a command's)\n"
         "  -V, --version         print the version and the plugin ABI version\n"
         "\n"
-        "See decokit(1), decokit-serve(1), decokit(3), decokit-pipeline(5) and\n"
-        "decokit-plugins(7).\n",
+        "See decokit(1), decokit-serve(1), decokit-batch(1), decokit(3),\n"
+        "decokit-pipeline(5) and decokit-plugins(7).\n",
         f);
 }
 
