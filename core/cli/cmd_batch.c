@@ -1,5 +1,6 @@
 /* cmd_batch.c -- `decokit batch`: OpenAI-style requests from a JSONL file, one result line each, sharded and resumable. */
 #include "cli.h"
+#include "pipes.h"
 
 #include "batch/input.h"
 #include "batch/output.h"
@@ -61,21 +62,6 @@ typedef struct batch batch;
 static int batch_abort(void *user);
 
 /* NAME=FILE, or FILE named after its base name less .yaml or .yml. */
-static char *pipe_name(const char *arg, const char **file) {
-  const char *eq = strchr(arg, '=');
-  if (eq && eq != arg && !memchr(arg, '/', (size_t)(eq - arg))) {
-    *file = eq + 1;
-    return dk_strndup(arg, (size_t)(eq - arg));
-  }
-  *file = arg;
-  const char *base = strrchr(arg, '/');
-  base = base ? base + 1 : arg;
-  size_t n = strlen(base);
-  if (n > 5 && strcmp(base + n - 5, ".yaml") == 0) n -= 5;
-  else if (n > 4 && strcmp(base + n - 4, ".yml") == 0) n -= 4;
-  return dk_strndup(base, n);
-}
-
 struct batch {
   dk_serve_pipe *pipes;
   size_t n_pipes;
@@ -224,41 +210,13 @@ static int parse_shard(const char *v, size_t *i, size_t *n) {
 
 static int load_pipes(batch *b, const char **files, size_t n, const char *plugin_path, long long threads,
                       unsigned window_us) {
-  b->pipes = calloc(n, sizeof *b->pipes);
-  b->chat_known = calloc(n, 1);
-  if (!b->pipes || !b->chat_known) return DK_EXIT_RUNTIME;
-  for (size_t k = 0; k < n; k++) {
-    dk_serve_pipe *sp = &b->pipes[k];
-    b->n_pipes = k + 1;
-    if (!(sp->name = pipe_name(files[k], &sp->file))) return DK_EXIT_RUNTIME;
-    for (size_t j = 0; j < k; j++)
-      if (strcmp(b->pipes[j].name, sp->name) == 0) {
-        dk_cli_error("batch: two pipelines named '%s' (name one NAME=FILE)", sp->name);
-        return DK_EXIT_USAGE;
-      }
-    dk_cli_common c = {.pipeline = sp->file, .plugin_path = plugin_path};
-    int st = dk_cli_load_pipeline(&c, &sp->reg, &sp->p);
-    if (st) return st;
-    sp->default_model = dk_cli_default_model();
-    dk_error err;
-    dk_error_clear(&err);
-    int t = threads ? (int)threads : (int)dk_gen_int(sp->p, "threads");
-    if (dk_batch_model_open(sp->p, t, window_us, &sp->bm, &err)) {
-      dk_cli_error("%s", err.msg);
-      return DK_EXIT_PIPELINE;
-    }
-  }
-  return DK_EXIT_OK;
+  int st = dk_cli_open_pipes("batch", files, n, plugin_path, threads, window_us, &b->pipes, &b->n_pipes);
+  if (!st && !(b->chat_known = calloc(n, 1))) st = DK_EXIT_RUNTIME;
+  return st;
 }
 
 static void free_pipes(batch *b) {
-  for (size_t i = 0; i < b->n_pipes; i++) {
-    dk_batch_model_close(b->pipes[i].bm);
-    dk_pipeline_free(b->pipes[i].p);
-    dk_registry_free(b->pipes[i].reg);
-    free(b->pipes[i].name);
-  }
-  free(b->pipes);
+  dk_cli_close_pipes(b->pipes, b->n_pipes);
   free(b->chat_known);
 }
 

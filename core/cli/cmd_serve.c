@@ -1,5 +1,6 @@
 /* cmd_serve.c -- `decokit serve`: an OpenAI-compatible HTTP server over named pipelines. */
 #include "cli.h"
+#include "pipes.h"
 
 #include "serve/batch_model.h"
 #include "serve/server.h"
@@ -55,31 +56,6 @@ static int num_opt(const char *opt, const char *v, long long lo, long long hi, l
 }
 
 /* NAME=FILE, or FILE named after its base name less .yaml or .yml. */
-static char *pipe_name(const char *arg, const char **file) {
-  const char *eq = strchr(arg, '=');
-  if (eq && eq != arg && !memchr(arg, '/', (size_t)(eq - arg))) {
-    *file = eq + 1;
-    return dk_strndup(arg, (size_t)(eq - arg));
-  }
-  *file = arg;
-  const char *base = strrchr(arg, '/');
-  base = base ? base + 1 : arg;
-  size_t n = strlen(base);
-  if (n > 5 && strcmp(base + n - 5, ".yaml") == 0) n -= 5;
-  else if (n > 4 && strcmp(base + n - 4, ".yml") == 0) n -= 4;
-  return dk_strndup(base, n);
-}
-
-static void free_pipes(dk_serve_pipe *pipes, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    dk_batch_model_close(pipes[i].bm);
-    dk_pipeline_free(pipes[i].p);
-    dk_registry_free(pipes[i].reg);
-    free(pipes[i].name);
-  }
-  free(pipes);
-}
-
 int dk_cmd_serve(int argc, char **argv) {
   dk_serve_opts o = {.host = "127.0.0.1",
                      .port = 8080,
@@ -142,38 +118,15 @@ int dk_cmd_serve(int argc, char **argv) {
     free(files);
     return status;
   }
-  dk_serve_pipe *pipes = calloc(n_files, sizeof *pipes);
-  if (!pipes) {
-    free(files);
-    return DK_EXIT_RUNTIME;
-  }
+  dk_serve_pipe *pipes = NULL;
   size_t n = 0;
-  for (; n < n_files && !status; n++) {
-    dk_serve_pipe *sp = &pipes[n];
-    if (!(sp->name = pipe_name(files[n], &sp->file))) {
-      status = DK_EXIT_RUNTIME;
-      break;
-    }
-    for (size_t k = 0; k < n; k++)
-      if (strcmp(pipes[k].name, sp->name) == 0) {
-        dk_cli_error("serve: two pipelines named '%s' (name one NAME=FILE)", sp->name);
-        status = DK_EXIT_USAGE;
-      }
-    dk_cli_common c = {.pipeline = sp->file, .plugin_path = plugin_path};
-    if (status || (status = dk_cli_load_pipeline(&c, &sp->reg, &sp->p))) break;
-    sp->default_model = dk_cli_default_model();
+  status = dk_cli_open_pipes("serve", files, n_files, plugin_path, threads, (unsigned)window, &pipes, &n);
+  for (size_t k = 0; !status && k < n; k++) {
     int fmt = 0;
-    if (dk_cli_chat_format(sp->p, NULL, &fmt) == DK_EXIT_OK)
-      sp->chat = (dk_chat_format)fmt;
+    if (dk_cli_chat_format(pipes[k].p, NULL, &fmt) == DK_EXIT_OK)
+      pipes[k].chat = (dk_chat_format)fmt;
     else
-      dk_cli_error("serve: %s: /v1/chat/completions is refused for this pipeline", sp->name);
-    dk_error err;
-    dk_error_clear(&err);
-    int t = threads ? (int)threads : (int)dk_gen_int(sp->p, "threads");
-    if (dk_batch_model_open(sp->p, t, (unsigned)window, &sp->bm, &err)) {
-      dk_cli_error("%s", err.msg);
-      status = DK_EXIT_PIPELINE;
-    }
+      dk_cli_error("serve: %s: /v1/chat/completions is refused for this pipeline", pipes[k].name);
   }
   free(files);
   dk_server *srv = NULL;
@@ -208,6 +161,6 @@ int dk_cmd_serve(int argc, char **argv) {
       dk_server_stop(srv);
     }
   }
-  free_pipes(pipes, n_files);
+  dk_cli_close_pipes(pipes, n);
   return status;
 }
