@@ -95,6 +95,7 @@ struct dkg_engine {
   uint32_t *walk;              /* state per trie depth */
   uint32_t init_state;
   uint32_t ctx_depth;
+  int plain;                   /* walk every count and token itself, for comparisons */
   uint32_t n_masks, max_masks;
   hchunk *chunks;
   hist *free_hist;
@@ -555,6 +556,7 @@ static uint32_t step_bytes(dkg_engine *e, uint32_t sid, const uint8_t *p, size_t
 static uint32_t canon_count(const dkg_engine *e, uint32_t pos, uint32_t c) {
   const dkg_rep *rp = &e->prog.reps[OP_ARG(e->prog.code[pos])];
   uint64_t w = (uint64_t)e->vocab->max_width + 4;
+  if (e->plain) return c;
   if ((uint64_t)c + w < rp->min) return rp->min - (uint32_t)w - 1;
   if (c >= rp->min && (rp->max == DKG_REPEAT_INF || (uint64_t)rp->max - c > w))
     return rp->min > 1 ? rp->min : 1;
@@ -704,7 +706,7 @@ static ctxinfo *context_info(dkg_engine *e, uint32_t tid) {
     return e->states[tid].ctx;
   }
   const dkg_vocab *v = e->vocab;
-  uint32_t ls = 0, fid = far_state(e, tid, &ls);
+  uint32_t ls = 0, fid = e->plain ? tid : far_state(e, tid, &ls);
   const ctxinfo *fc = NULL;
   if (e->oom) return NULL;
   if (ls && fid != tid && !(fc = context_info(e, fid))) return NULL;
@@ -967,6 +969,32 @@ void dkg_engine_get_stats(dkg_engine *e, dkg_engine_stats *st) {
 void dkg_engine_set_max_stacks(dkg_engine *e, uint32_t n) {
   pthread_mutex_lock(&e->mu);
   if (n) e->max_stacks = n;
+  pthread_mutex_unlock(&e->mu);
+}
+
+/* Forgets what masks were built from, so none of them shortcut a plain walk. */
+static void drop_walks(dkg_engine *e) {
+  for (uint32_t i = 0; i < e->n_states; i++) {
+    rstate *s = &e->states[i];
+    s->trunc = 0;
+    free(s->mask);
+    s->mask = NULL;
+    if (s->ctx) {
+      free(s->ctx->ci);
+      free(s->ctx->cd);
+      free(s->ctx);
+      s->ctx = NULL;
+    }
+  }
+  e->n_masks = 0;
+}
+
+void dkg_engine_set_plain_walks(dkg_engine *e, int on) {
+  pthread_mutex_lock(&e->mu);
+  if ((on != 0) != e->plain) {
+    e->plain = on != 0;
+    drop_walks(e);
+  }
   pthread_mutex_unlock(&e->mu);
 }
 
