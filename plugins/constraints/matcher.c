@@ -549,10 +549,11 @@ static uint32_t step_bytes(dkg_engine *e, uint32_t sid, const uint8_t *p, size_t
 }
 
 /* A counter as the vocabulary walk sees it. A walk reads tokens of width at most
- * max_width, so it completes at most max_width + 2 iterations (the skip in closure_rep
- * allows one empty one): counts that agree on every "done >= min" and "done < max" test within
- * that window give the same walk, and mapping them to one value lets the context
- * cache serve long bounded strings instead of walking the trie at every position. */
+ * max_width, so it completes at most max_width + 2 iterations (the skip in
+ * closure_rep allows one empty one): counts that agree on every "done >= min" and
+ * "done < max" test within that window give the same walk, and mapping them to one
+ * value lets the context cache serve long bounded strings instead of walking the
+ * trie at every position. */
 static uint32_t canon_count(const dkg_engine *e, uint32_t pos, uint32_t c) {
   const dkg_rep *rp = &e->prog.reps[OP_ARG(e->prog.code[pos])];
   uint64_t w = (uint64_t)e->vocab->max_width + 4;
