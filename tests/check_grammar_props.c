@@ -760,6 +760,91 @@ START_TEST(test_counted_near_bounds) {
 }
 END_TEST
 
+/* ---- property: the mask shortcuts change nothing ----
+ * Canonical counts and tokens taken from the far state must give, at every step, the
+ * mask a plain walk of the state itself gives; strings of multibyte characters make
+ * token widths differ from their bytes. */
+
+static const char *const shortcut_grammars[] = {
+    "root ::= \"\\\"\" ( [^\"\\\\\\x00-\\x1F] | \"\\\\\" [\"\\\\nt] ){0,40} \"\\\"\" [a-z]{0,5} \".\"\n",
+    "root ::= ( [\\u03b1-\\u03c9] | [^\\x00-\\x7F] | [a-z ] ){20,45} \"!\"\n",
+    "root ::= ( \"é\" | [a-z0-9 ] ){0,30} \"x\" ( [^x]{1,12} \"x\" ){0,3}\n",
+    NULL,   /* the flat object of tools/bench-grammar */
+};
+
+static char *shortcut_grammar_text(int which) {
+  const char *src = shortcut_grammars[which];
+  if (src) {
+    char *s = malloc(strlen(src) + 1);
+    ck_assert_ptr_nonnull(s);
+    return strcpy(s, src);
+  }
+  static const char schema[] =
+      "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":40},"
+      "\"age\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":150},"
+      "\"email\":{\"type\":\"string\",\"format\":\"email\"},"
+      "\"active\":{\"type\":\"boolean\"}},\"required\":[\"name\",\"age\"]}";
+  char err[256];
+  char *s = dkg_json_schema_to_gbnf(schema, strlen(schema), DKG_WS_FLEXIBLE, err, sizeof err);
+  ck_assert_msg(s != NULL, "%s", err);
+  return s;
+}
+
+START_TEST(test_shortcuts_match_plain_walks) {
+  char *src = shortcut_grammar_text(_i), err[256];
+  dkg_grammar *g;
+  ck_assert_msg(dkg_grammar_parse(src, strlen(src), &g, err, sizeof err) == 0, "%s", err);
+  dkg_engine *fast = dkg_engine_new(g, V, err, sizeof err);
+  ck_assert_msg(fast != NULL, "%s", err);
+  dkg_engine *plain = dkg_engine_new(g, V, err, sizeof err);
+  ck_assert_msg(plain != NULL, "%s", err);
+  dkg_engine_set_plain_walks(plain, 1);
+  size_t words = ((size_t)TV->n + 31) / 32;
+  uint32_t *bits = malloc(words * 4), *ref = malloc(words * 4);
+  int32_t *buf = malloc((size_t)TV->n * sizeof *buf);
+  uint64_t seed = 777 + (uint64_t)_i;
+  int compared = 0;
+  for (int walk = 0; walk < 4; walk++) {
+    dkg_matcher *mf = dkg_matcher_new(fast), *mp = dkg_matcher_new(plain);
+    for (int step = 0; step < 60; step++) {
+      ck_assert_int_eq(dkg_matcher_mask(mf, bits), 0);
+      ck_assert_int_eq(dkg_matcher_mask(mp, ref), 0);
+      for (size_t k = 0; k < words; k++)
+        if (bits[k] != ref[k]) {
+          int32_t t = (int32_t)(k * 32) + __builtin_ctz(bits[k] ^ ref[k]);
+          ck_abort_msg("grammar %d walk %d step %d token %d '%.*s': shortcut %u, plain walk %u",
+                       _i, walk, step, t, (int)TV->len[t], TV->piece[t],
+                       (unsigned)(bits[k] >> (t & 31) & 1u), (unsigned)(ref[k] >> (t & 31) & 1u));
+        }
+      compared++;
+      if (TV->eos >= 0) bits[TV->eos >> 5] &= ~(1u << (TV->eos & 31));
+      /* mostly short tokens, so the counters pass through every value near the bounds */
+      int32_t t = -1, k = 0;
+      uint32_t maxlen = rnd(&seed) % 6 ? 4 : UINT32_MAX;
+      for (int32_t u = 0; u < TV->n; u++)
+        if (TV->len[u] <= maxlen && (bits[u >> 5] >> (u & 31) & 1u)) buf[k++] = u;
+      if (k) t = buf[rnd(&seed) % (uint64_t)k];
+      if (t < 0) break;
+      ck_assert_int_eq(dkg_matcher_advance(mf, t), 0);
+      ck_assert_int_eq(dkg_matcher_advance(mp, t), 0);
+    }
+    dkg_matcher_free(mf);
+    dkg_matcher_free(mp);
+  }
+  ck_assert_int_ge(compared, 60);
+  dkg_engine_stats st;
+  dkg_engine_get_stats(plain, &st);
+  ck_assert_msg(st.ctx_far == 0, "the plain engine took tokens from a far state");
+  free(bits);
+  free(ref);
+  free(buf);
+  dkg_engine_release(fast);
+  dkg_engine_release(plain);
+  dkg_grammar_free(g);
+  free(src);
+}
+END_TEST
+
 static Suite *props_suite(void) {
   Suite *s = suite_create("grammar-props");
   TCase *tc = tcase_create("bruteforce");
@@ -774,6 +859,11 @@ static Suite *props_suite(void) {
   tcase_set_timeout(tc, 300);
   tcase_add_loop_test(tc, test_counted_near_bounds, 0,
                       (int)(sizeof near_bound_grammars / sizeof *near_bound_grammars));
+  suite_add_tcase(s, tc);
+  tc = tcase_create("shortcuts");
+  tcase_set_timeout(tc, 300);
+  tcase_add_loop_test(tc, test_shortcuts_match_plain_walks, 0,
+                      (int)(sizeof shortcut_grammars / sizeof *shortcut_grammars));
   suite_add_tcase(s, tc);
   tc = tcase_create("rollback");
   tcase_set_timeout(tc, 120);

@@ -92,6 +92,10 @@ typedef struct dkg_engine_stats {
 } dkg_engine_stats;
 void dkg_engine_get_stats(dkg_engine *e, dkg_engine_stats *st);
 void dkg_engine_set_context_depth(dkg_engine *e, uint32_t depth);
+/* On: every mask walks the trie from its own state with its actual counters, none
+ * shared with the state far from a bound; the reference the shortcuts are tested
+ * against. */
+void dkg_engine_set_plain_walks(dkg_engine *e, int on);
 /* The most parser stacks one state may hold (default 2^20). */
 void dkg_engine_set_max_stacks(dkg_engine *e, uint32_t n);
 

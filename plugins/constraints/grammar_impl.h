@@ -52,7 +52,7 @@ int dkg_prog_compile(const dkg_grammar *g, const dkg_vocab *v, dkg_prog *out, ch
                      size_t errlen);
 void dkg_prog_free(dkg_prog *p);
 
-/* Token lengths below this get a len_le bitset. */
+/* Token widths below this get a len_le bitset. */
 #define DKG_LEN_CLASSES 32u
 
 /* Pieces sorted by bytes give the trie in preorder; each node knows the end of its
@@ -64,14 +64,19 @@ struct dkg_vocab {
   char *bytes;
   uint32_t *off, *len;        /* piece of token t = bytes + off[t], len[t] */
   uint32_t n_nodes, max_depth;
+  /* A token's width: the most places in it where a code point can end, the only
+   * places a repeat of a grammar (whose classes are code points) completes an
+   * iteration; a bound on a walk's counter moves that is tighter than its bytes. */
+  uint16_t *width;
+  uint32_t max_width;
   uint8_t *node_byte;
   uint16_t *node_depth;
   uint32_t *node_skip, *node_tok_lo, *node_tok_hi, *node_n_end;
-  uint16_t *node_maxlen;      /* longest token in the node's subtree */
+  uint16_t *node_maxlen;      /* widest token in the node's subtree */
   int32_t *sorted;
   uint32_t n_sorted;
-  /* len_le[L] (L < n_len_le): bitset of the trie's tokens with at most L bytes, so a
-   * mask can take short tokens from another state's walk with word operations */
+  /* len_le[L] (L < n_len_le): bitset of the trie's tokens of width at most L, so a
+   * mask can take narrow tokens from another state's walk with word operations */
   uint32_t *len_le;
   uint32_t n_len_le, words;
 };

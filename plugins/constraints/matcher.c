@@ -95,6 +95,7 @@ struct dkg_engine {
   uint32_t *walk;              /* state per trie depth */
   uint32_t init_state;
   uint32_t ctx_depth;
+  int plain;                   /* walk every count and token itself, for comparisons */
   uint32_t n_masks, max_masks;
   hchunk *chunks;
   hist *free_hist;
@@ -547,14 +548,16 @@ static uint32_t step_bytes(dkg_engine *e, uint32_t sid, const uint8_t *p, size_t
   return sid;
 }
 
-/* A counter as the vocabulary walk sees it. A walk reads at most max_depth bytes, so
- * it completes at most max_depth + 2 iterations (the skip in closure_rep allows one
- * empty one): counts that agree on every "done >= min" and "done < max" test within
- * that window give the same walk, and mapping them to one value lets the context
- * cache serve long bounded strings instead of walking the trie at every position. */
+/* A counter as the vocabulary walk sees it. A walk reads tokens of width at most
+ * max_width, so it completes at most max_width + 2 iterations (the skip in
+ * closure_rep allows one empty one): counts that agree on every "done >= min" and
+ * "done < max" test within that window give the same walk, and mapping them to one
+ * value lets the context cache serve long bounded strings instead of walking the
+ * trie at every position. */
 static uint32_t canon_count(const dkg_engine *e, uint32_t pos, uint32_t c) {
   const dkg_rep *rp = &e->prog.reps[OP_ARG(e->prog.code[pos])];
-  uint64_t w = (uint64_t)e->vocab->max_depth + 4;
+  uint64_t w = (uint64_t)e->vocab->max_width + 4;
+  if (e->plain) return c;
   if ((uint64_t)c + w < rp->min) return rp->min - (uint32_t)w - 1;
   if (c >= rp->min && (rp->max == DKG_REPEAT_INF || (uint64_t)rp->max - c > w))
     return rp->min > 1 ? rp->min : 1;
@@ -606,11 +609,11 @@ static int cd_push(ctxinfo *c, uint32_t *cap, int32_t tok) {
 }
 
 /* Counters of a truncated state moved as far from their bounds as canon_count ever
- * moves them: the state a whole range of counts shares. Tokens of at most *ls bytes
+ * moves them: the state a whole range of counts shares. Tokens of width at most *ls
  * run the same bound tests from both (the window argument of canon_count, with the
  * counter's actual distance to its bound); *ls is 0 when no counter moved. */
 static uint32_t far_state(dkg_engine *e, uint32_t tid, uint32_t *ls) {
-  uint64_t w = (uint64_t)e->vocab->max_depth + 4;
+  uint64_t w = (uint64_t)e->vocab->max_width + 4;
   uint32_t slack = UINT32_MAX, moved = 0;
   uint32_t posbuf[64], cntbuf[64];
   uint32_t off = e->states[tid].off, n = e->states[tid].n;
@@ -646,21 +649,22 @@ static uint32_t far_state(dkg_engine *e, uint32_t tid, uint32_t *ls) {
     for (uint32_t k = d; k-- > 0;) x = intern_node3(e, posbuf[k], cntbuf[k], x);
     push_scratch(e, x);
   }
-  /* len_le[0] is the empty set: a bound this close leaves nothing to share */
+  /* a bound this close leaves nothing worth sharing */
   *ls = moved && slack > 5 ? slack - 5 : 0;
   if (*ls >= e->vocab->n_len_le) *ls = e->vocab->n_len_le ? e->vocab->n_len_le - 1 : 0;
   return intern_state(e);
 }
 
 /* One walk of the vocabulary trie from a (truncated) state, pruning dead subtrees;
- * only tokens longer than minlen, and only subtrees that hold such tokens. */
-static int walk_trie(dkg_engine *e, uint32_t tid, ctxinfo *c, uint32_t *cap, uint32_t minlen) {
+ * only tokens wider than minlen (all of them for -1), and only subtrees that hold
+ * such tokens. */
+static int walk_trie(dkg_engine *e, uint32_t tid, ctxinfo *c, uint32_t *cap, int32_t minlen) {
   const dkg_vocab *v = e->vocab;
   uint32_t *walk = e->walk;
   walk[0] = tid;
   for (uint32_t i = 0; i < v->n_nodes;) {
     uint32_t d = v->node_depth[i];
-    if (v->node_maxlen[i] <= minlen) {
+    if ((int32_t)v->node_maxlen[i] <= minlen) {
       i = v->node_skip[i];
       continue;
     }
@@ -673,12 +677,13 @@ static int walk_trie(dkg_engine *e, uint32_t tid, ctxinfo *c, uint32_t *cap, uin
     const rstate *xs = &e->states[x];
     if (xs->n == 1 && xs->has_bottom) {   /* the whole subtree depends on context */
       for (uint32_t k = v->node_tok_lo[i]; k < v->node_tok_hi[i]; k++)
-        if (v->len[v->sorted[k]] > minlen && cd_push(c, cap, v->sorted[k])) return -1;
+        if ((int32_t)v->width[v->sorted[k]] > minlen && cd_push(c, cap, v->sorted[k]))
+          return -1;
       i = v->node_skip[i];
       continue;
     }
     walk[d] = x;
-    if (v->node_n_end[i] && d > minlen) {
+    if (v->node_n_end[i] && (int32_t)v->width[v->sorted[v->node_tok_lo[i]]] > minlen) {
       int real = xs->n > xs->has_bottom;
       for (uint32_t k = v->node_tok_lo[i]; k < v->node_tok_lo[i] + v->node_n_end[i]; k++) {
         int32_t t = v->sorted[k];
@@ -692,8 +697,8 @@ static int walk_trie(dkg_engine *e, uint32_t tid, ctxinfo *c, uint32_t *cap, uin
 }
 
 /* What the vocabulary does from a truncated state. A state with a counter near its
- * bound (the c-th character of a string of at most 40) takes its short tokens from
- * the far state every such count shares, and walks only the subtrees of the longer
+ * bound (the c-th character of a string of at most 40) takes its narrow tokens from
+ * the far state every such count shares, and walks only the subtrees of the wider
  * ones: without this, each count within a walk's reach of the bound walked the
  * whole trie. */
 static ctxinfo *context_info(dkg_engine *e, uint32_t tid) {
@@ -702,7 +707,7 @@ static ctxinfo *context_info(dkg_engine *e, uint32_t tid) {
     return e->states[tid].ctx;
   }
   const dkg_vocab *v = e->vocab;
-  uint32_t ls = 0, fid = far_state(e, tid, &ls);
+  uint32_t ls = 0, fid = e->plain ? tid : far_state(e, tid, &ls);
   const ctxinfo *fc = NULL;
   if (e->oom) return NULL;
   if (ls && fid != tid && !(fc = context_info(e, fid))) return NULL;
@@ -716,9 +721,9 @@ static ctxinfo *context_info(dkg_engine *e, uint32_t tid) {
     const uint32_t *le = v->len_le + (size_t)ls * v->words;
     for (uint32_t k = 0; k < e->words; k++) c->ci[k] = fc->ci[k] & le[k];
     for (uint32_t k = 0; k < fc->n_cd; k++)
-      if (v->len[fc->cd[k]] <= ls && cd_push(c, &cap, fc->cd[k])) goto oom;
+      if (v->width[fc->cd[k]] <= ls && cd_push(c, &cap, fc->cd[k])) goto oom;
   }
-  if (walk_trie(e, tid, c, &cap, ls)) goto oom;
+  if (walk_trie(e, tid, c, &cap, fc ? (int32_t)ls : -1)) goto oom;
   e->states[tid].ctx = c;
   return c;
 oom:
@@ -965,6 +970,32 @@ void dkg_engine_get_stats(dkg_engine *e, dkg_engine_stats *st) {
 void dkg_engine_set_max_stacks(dkg_engine *e, uint32_t n) {
   pthread_mutex_lock(&e->mu);
   if (n) e->max_stacks = n;
+  pthread_mutex_unlock(&e->mu);
+}
+
+/* Forgets what masks were built from, so none of them shortcut a plain walk. */
+static void drop_walks(dkg_engine *e) {
+  for (uint32_t i = 0; i < e->n_states; i++) {
+    rstate *s = &e->states[i];
+    s->trunc = 0;
+    free(s->mask);
+    s->mask = NULL;
+    if (s->ctx) {
+      free(s->ctx->ci);
+      free(s->ctx->cd);
+      free(s->ctx);
+      s->ctx = NULL;
+    }
+  }
+  e->n_masks = 0;
+}
+
+void dkg_engine_set_plain_walks(dkg_engine *e, int on) {
+  pthread_mutex_lock(&e->mu);
+  if ((on != 0) != e->plain) {
+    e->plain = on != 0;
+    drop_walks(e);
+  }
   pthread_mutex_unlock(&e->mu);
 }
 

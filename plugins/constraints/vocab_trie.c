@@ -35,9 +35,21 @@ void dkg_vocab_free(dkg_vocab *v) {
   free(v->node_tok_hi);
   free(v->node_n_end);
   free(v->node_maxlen);
+  free(v->width);
   free(v->len_le);
   free(v->sorted);
   free(v);
+}
+
+/* Places where a code point can end: a byte that is not a lead byte, followed by
+ * the end or by a byte that is not a continuation byte. A code point that ends just
+ * before a stray continuation byte is not counted, but nothing of the grammar
+ * survives that byte, and the run of continuation bytes ends on a counted place. */
+static uint32_t piece_width(const uint8_t *p, uint32_t n) {
+  uint32_t w = 0;
+  for (uint32_t i = 0; i < n; i++)
+    if (p[i] < 0xC0 && (i + 1 == n || (p[i + 1] & 0xC0) != 0x80)) w++;
+  return w;
 }
 
 int32_t dkg_vocab_size(const dkg_vocab *v) { return v->n_vocab; }
@@ -138,22 +150,28 @@ dkg_vocab *dkg_vocab_new(const char *const *piece, const uint32_t *piece_len,
     v->node_skip[path[d]] = k;
     v->node_tok_hi[path[d]] = ns;
   }
+  v->width = calloc((size_t)n_vocab, sizeof *v->width);
+  if (!v->width) goto oom;
+  for (int32_t t = 0; t < n_vocab; t++) {
+    v->width[t] = (uint16_t)piece_width((const uint8_t *)v->bytes + v->off[t], v->len[t]);
+    if (v->width[t] > v->max_width) v->max_width = v->width[t];
+  }
   /* subtree maxima: a node's children follow it, so a backward pass sees them first */
-  v->node_maxlen = malloc(cn * sizeof *v->node_maxlen);
+  v->node_maxlen = calloc(cn, sizeof *v->node_maxlen);
   if (!v->node_maxlen) goto oom;
   for (uint32_t i = nn; i-- > 0;) {
-    uint32_t m = v->node_depth[i];
+    uint32_t m = v->node_n_end[i] ? v->width[v->sorted[v->node_tok_lo[i]]] : 0;
     for (uint32_t j = i + 1; j < v->node_skip[i]; j = v->node_skip[j])
       if (v->node_maxlen[j] > m) m = v->node_maxlen[j];
     v->node_maxlen[i] = (uint16_t)m;
   }
   v->words = ((uint32_t)n_vocab + 31) / 32;
-  v->n_len_le = maxlen < DKG_LEN_CLASSES ? maxlen : DKG_LEN_CLASSES;
+  v->n_len_le = v->max_width < DKG_LEN_CLASSES ? v->max_width : DKG_LEN_CLASSES;
   v->len_le = calloc((size_t)v->n_len_le * v->words + 1, sizeof *v->len_le);
   if (!v->len_le) goto oom;
   for (uint32_t i = 0; i < ns; i++) {
     int32_t t = v->sorted[i];
-    for (uint32_t l = v->len[t]; l < v->n_len_le; l++)
+    for (uint32_t l = v->width[t]; l < v->n_len_le; l++)
       v->len_le[(size_t)l * v->words + ((uint32_t)t >> 5)] |= 1u << (t & 31);
   }
   free(path);
