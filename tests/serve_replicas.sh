@@ -6,7 +6,23 @@ for t in nginx curl jq; do
   command -v $t >/dev/null || { echo "$t not found: skipping"; exit 77; }
 done
 # A free block of three ports: nginx's and the replicas' after it.
-port=$(python3 -c 'import random; print(random.randrange(20000, 60000, 10))' 2>/dev/null || echo 38170)
+port=$(python3 -c '
+import random, socket
+while True:
+    base = random.randrange(20000, 60000, 10)
+    socks = []
+    try:
+        for k in range(3):
+            s = socket.socket()
+            s.bind(("127.0.0.1", base + k))
+            socks.append(s)
+    except OSError:
+        continue
+    finally:
+        for s in socks:
+            s.close()
+    print(base)
+    break' 2>/dev/null || echo 38170)
 DECOKIT="$dk" sh "$src/examples/serve-replicas/run.sh" "$src/config/greedy.yaml" 2 "$port" 2>"$tmp/run.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT

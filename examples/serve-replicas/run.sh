@@ -15,13 +15,17 @@ cleanup() {
   [ -f "$dir/nginx.pid" ] && kill "$(cat "$dir/nginx.pid")" 2>/dev/null || true
   rm -rf "$dir"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 servers=""
+replicas=""
 i=1
 while [ "$i" -le "$n" ]; do
   p=$((port + i))
   "$decokit" serve --port "$p" "$pipeline" &
   pids="$pids $!"
+  replicas="$replicas $!"
   servers="$servers    server 127.0.0.1:$p max_fails=1 fail_timeout=5s;\n"
   i=$((i + 1))
 done
@@ -30,10 +34,14 @@ awk -v servers="$servers" -v port="$port" '
   /server 127\.0\.0\.1:808[1-9]/ { if (!done) { printf "%s", servers; done = 1 } next }
   /listen 127\.0\.0\.1:/ { sub(/:[0-9]+;/, ":" port ";") }
   { print }' "$here/nginx.conf" | sed 's/\\n/\n/g' >"$dir/nginx.conf"
-# Wait for every replica's /health before taking requests.
+# Wait for every replica's /health before taking requests; one that exits (its port
+# taken, say) ends the script.
 i=1
-while [ "$i" -le "$n" ]; do
-  until curl -sf "http://127.0.0.1:$((port + i))/health" >/dev/null; do sleep 0.2; done
+for r in $replicas; do
+  until curl -sf -m 2 "http://127.0.0.1:$((port + i))/health" >/dev/null; do
+    kill -0 "$r" 2>/dev/null || { echo "run.sh: replica $i (port $((port + i))) exited" >&2; exit 1; }
+    sleep 0.2
+  done
   i=$((i + 1))
 done
 nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' &
