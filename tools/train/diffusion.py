@@ -27,7 +27,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from train import log  # noqa: E402 (after the path it lives on)
+from train import log, lr_at  # noqa: E402 (after the path it lives on)
 
 MASK_ID = 0
 SAMPLE_PROMPT = "It was a fine morning, and"
@@ -123,11 +123,7 @@ def cmd_train(a):
         % (os.path.basename(a.init), a.steps, a.batch, a.seq, a.seed, a.lr, a.eps, MASK_ID))
     t0 = time.time()
     for step in range(1, a.steps + 1):
-        if step <= a.warmup:
-            lr = a.lr * step / a.warmup
-        else:
-            p = (step - a.warmup) / max(1, a.steps - a.warmup)
-            lr = a.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p)))
+        lr = lr_at(a, step)
         for g in opt.param_groups:
             g["lr"] = lr
         x0, m = make_batch(rng, train, sp.bos_id(), a.batch, a.seq, a.eps)

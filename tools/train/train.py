@@ -34,6 +34,14 @@ PRESETS = {
 }
 
 
+def lr_at(a, step):
+    """Linear warm-up over a.warmup steps, then cosine decay to 10% of a.lr at a.steps."""
+    if step <= a.warmup:
+        return a.lr * step / a.warmup
+    p = (step - a.warmup) / max(1, a.steps - a.warmup)
+    return a.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p)))
+
+
 def log(fh, msg):
     print(msg, flush=True)
     if fh:
@@ -157,11 +165,7 @@ def cmd_train(a):
     t0 = time.time()
     seq = cfg.ctx
     for step in range(1, a.steps + 1):
-        if step <= a.warmup:
-            lr = a.lr * step / a.warmup
-        else:
-            p = (step - a.warmup) / max(1, a.steps - a.warmup)
-            lr = a.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p)))
+        lr = lr_at(a, step)
         for g in opt.param_groups:
             g["lr"] = lr
         starts = rng.randint(0, len(train) - seq - 1, size=a.batch)
