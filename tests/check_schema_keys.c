@@ -5,28 +5,11 @@
 #include <string.h>
 
 #include "grammar.h"
+#include "schema_engine.h"
 
 static dkg_vocab *V;
 
-static dkg_engine *schema(const char *json) {
-  char err[512];
-  char *g = dkg_json_schema_to_gbnf(json, strlen(json), DKG_WS_NONE, err, sizeof err);
-  ck_assert_msg(g != NULL, "%s: %s", json, err);
-  dkg_grammar *gr;
-  ck_assert_msg(dkg_grammar_parse(g, strlen(g), &gr, err, sizeof err) == 0, "%s\n%s", err, g);
-  dkg_engine *e = dkg_engine_new(gr, V, err, sizeof err);
-  ck_assert_msg(e != NULL, "%s", err);
-  dkg_grammar_free(gr);
-  free(g);
-  return e;
-}
-
-static int matches(dkg_engine *e, const char *s) {
-  dkg_matcher *m = dkg_matcher_new(e);
-  int ok = dkg_matcher_advance_bytes(m, s, strlen(s)) == 0 && dkg_matcher_is_complete(m);
-  dkg_matcher_free(m);
-  return ok;
-}
+static dkg_engine *schema(const char *json) { return se_schema(V, json, DKG_WS_NONE); }
 
 /* Every key over {a, b, c} of at most 3 characters, with a string and with an integer
  * value: the grammar takes exactly the members the schema allows. The declared name
@@ -46,13 +29,13 @@ static void check_keys(const char *js, int (*in_pattern)(const char *key)) {
       for (int v = 0; v < 2; v++) {
         snprintf(obj, sizeof obj, "{\"%s\":%s}", key, v ? "1" : "\"s\"");
         int want = declared ? v == 1 : in_pattern(key);
-        ck_assert_msg(matches(e, obj) == want, "%s: %s", js, obj);
+        ck_assert_msg(se_matches(e, obj) == want, "%s: %s", js, obj);
       }
     }
   }
   /* the declared member comes first, then pattern keys, none twice */
-  ck_assert(matches(e, "{\"ab\":1,\"b\":\"s\"}") == in_pattern("b"));
-  ck_assert(!matches(e, "{\"ab\":1,\"ab\":2}"));
+  ck_assert(se_matches(e, "{\"ab\":1,\"b\":\"s\"}") == in_pattern("b"));
+  ck_assert(!se_matches(e, "{\"ab\":1,\"ab\":2}"));
   dkg_engine_release(e);
 }
 
@@ -104,9 +87,9 @@ START_TEST(test_additional_never) {
                          "\"properties\":{\"a\":{\"type\":\"string\"}},\"required\":[\"a\"]}],"
                          "\"allOf\":[{\"type\":\"object\",\"properties\":{\"a\":{}},"
                          "\"additionalProperties\":{\"type\":\"integer\"}}]}");
-  ck_assert(matches(e, "{\"a\":\"s\"}"));
-  ck_assert(!matches(e, "{\"a\":\"s\",\"b\":1}"));
-  ck_assert(!matches(e, "{}"));
+  ck_assert(se_matches(e, "{\"a\":\"s\"}"));
+  ck_assert(!se_matches(e, "{\"a\":\"s\",\"b\":1}"));
+  ck_assert(!se_matches(e, "{}"));
   dkg_engine_release(e);
 }
 END_TEST
@@ -116,14 +99,14 @@ END_TEST
 START_TEST(test_impossible_property) {
   dkg_engine *e = schema("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},"
                          "\"b\":{\"type\":\"object\",\"enum\":[\"X\",\"Y\"]}}}");
-  ck_assert(matches(e, "{\"a\":1}"));
-  ck_assert(matches(e, "{}"));
-  ck_assert(!matches(e, "{\"a\":1,\"b\":\"X\"}"));
-  ck_assert(!matches(e, "{\"b\":{}}"));
+  ck_assert(se_matches(e, "{\"a\":1}"));
+  ck_assert(se_matches(e, "{}"));
+  ck_assert(!se_matches(e, "{\"a\":1,\"b\":\"X\"}"));
+  ck_assert(!se_matches(e, "{\"b\":{}}"));
   dkg_engine_release(e);
   e = schema("{\"type\":\"object\",\"properties\":{\"b\":{\"type\":[\"array\",\"integer\"],"
              "\"enum\":[\"X\",2.0]}}}");
-  ck_assert(matches(e, "{\"b\":2}"));   /* 2.0 is an integer */
+  ck_assert(se_matches(e, "{\"b\":2}"));   /* 2.0 is an integer */
   dkg_engine_release(e);
   const char *js = "{\"type\":\"object\",\"properties\":{\"b\":{\"type\":\"array\",\"enum\":"
                    "[\"X\"]}},\"required\":[\"b\"]}";
@@ -135,10 +118,7 @@ START_TEST(test_impossible_property) {
 END_TEST
 
 int main(void) {
-  const char *piece[] = {"a", "</s>"};
-  uint32_t len[] = {1, 4};
-  char err[128];
-  V = dkg_vocab_new(piece, len, 2, 1, NULL, err, sizeof err);
+  V = se_byte_vocab();
   if (!V) return 1;
   Suite *s = suite_create("schema-keys");
   TCase *tc = tcase_create("keys");

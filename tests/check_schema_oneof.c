@@ -5,28 +5,11 @@
 #include <string.h>
 
 #include "grammar.h"
+#include "schema_engine.h"
 
 static dkg_vocab *V;
 
-static dkg_engine *schema(const char *json) {
-  char err[512];
-  char *g = dkg_json_schema_to_gbnf(json, strlen(json), DKG_WS_NONE, err, sizeof err);
-  ck_assert_msg(g != NULL, "%s: %s", json, err);
-  dkg_grammar *gr;
-  ck_assert_msg(dkg_grammar_parse(g, strlen(g), &gr, err, sizeof err) == 0, "%s\n%s", err, g);
-  dkg_engine *e = dkg_engine_new(gr, V, err, sizeof err);
-  ck_assert_msg(e != NULL, "%s", err);
-  dkg_grammar_free(gr);
-  free(g);
-  return e;
-}
-
-static int matches(dkg_engine *e, const char *s) {
-  dkg_matcher *m = dkg_matcher_new(e);
-  int ok = dkg_matcher_advance_bytes(m, s, strlen(s)) == 0 && dkg_matcher_is_complete(m);
-  dkg_matcher_free(m);
-  return ok;
-}
+static dkg_engine *schema(const char *json) { return se_schema(V, json, DKG_WS_NONE); }
 
 /* The object with the members of mask (bit i: property names[i], value 1), in
  * declared order. */
@@ -48,7 +31,7 @@ START_TEST(test_required_apart) {
     char obj[64];
     object_of(obj, sizeof obj, names, 3, mask);
     int exactly_one = mask == 1 || mask == 2 || mask == 4;
-    ck_assert_msg(matches(e, obj) == exactly_one, "%s", obj);
+    ck_assert_msg(se_matches(e, obj) == exactly_one, "%s", obj);
   }
   dkg_engine_release(e);
   /* two required properties against one: {a,b} matches only the first branch, and
@@ -60,11 +43,11 @@ START_TEST(test_required_apart) {
     char obj[64];
     object_of(obj, sizeof obj, names, 3, mask);
     int first = (mask & 3) == 3, second = (mask & 4) != 0;
-    if (matches(e, obj)) ck_assert_msg(first != second, "%s", obj);
+    if (se_matches(e, obj)) ck_assert_msg(first != second, "%s", obj);
   }
-  ck_assert(matches(e, "{\"a\":1,\"b\":1}"));
-  ck_assert(matches(e, "{\"c\":1}"));
-  ck_assert(matches(e, "{\"b\":1,\"c\":1}"));   /* b alone does not make the first branch */
+  ck_assert(se_matches(e, "{\"a\":1,\"b\":1}"));
+  ck_assert(se_matches(e, "{\"c\":1}"));
+  ck_assert(se_matches(e, "{\"b\":1,\"c\":1}"));   /* b alone does not make the first branch */
   dkg_engine_release(e);
 }
 END_TEST
@@ -78,19 +61,19 @@ START_TEST(test_references_followed) {
       "{\"type\":\"string\"},\"type\":{\"type\":\"string\"}},\"required\":[\"type\",\"text\"]},"
       "\"l\":{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{\"items\":"
       "{\"type\":\"array\"},\"type\":{\"type\":\"string\"}},\"required\":[\"type\",\"items\"]}}}");
-  ck_assert(matches(e, "{\"text\":\"y\",\"type\":\"x\"}"));   /* declared order */
-  ck_assert(matches(e, "{\"items\":[],\"type\":\"x\"}"));
-  ck_assert(!matches(e, "{\"type\":\"x\"}"));
+  ck_assert(se_matches(e, "{\"text\":\"y\",\"type\":\"x\"}"));   /* declared order */
+  ck_assert(se_matches(e, "{\"items\":[],\"type\":\"x\"}"));
+  ck_assert(!se_matches(e, "{\"type\":\"x\"}"));
   dkg_engine_release(e);
   e = schema("{\"oneOf\":[{\"$ref\":\"#/definitions/x\"},{\"$ref\":\"#/definitions/y\"}],"
              "\"definitions\":{\"x\":{\"type\":\"object\",\"properties\":{\"x\":{\"type\":"
              "\"integer\"},\"y\":{\"type\":\"integer\"}},\"required\":[\"x\"]},\"y\":{\"type\":"
              "\"object\",\"properties\":{\"x\":{\"type\":\"integer\"},\"y\":{\"type\":\"integer\"}},"
              "\"required\":[\"y\"]}}}");
-  ck_assert(matches(e, "{\"x\":1}"));
-  ck_assert(matches(e, "{\"y\":1}"));
-  ck_assert(!matches(e, "{\"x\":1,\"y\":1}"));
-  ck_assert(!matches(e, "{\"y\":1,\"x\":1}"));
+  ck_assert(se_matches(e, "{\"x\":1}"));
+  ck_assert(se_matches(e, "{\"y\":1}"));
+  ck_assert(!se_matches(e, "{\"x\":1,\"y\":1}"));
+  ck_assert(!se_matches(e, "{\"y\":1,\"x\":1}"));
   dkg_engine_release(e);
 }
 END_TEST
@@ -119,19 +102,16 @@ START_TEST(test_impossible_branch_dropped) {
              "\"required\":[\"c\"]}]}",
              kw[k]);
     dkg_engine *e = schema(js);
-    ck_assert(matches(e, "{\"c\":1}"));
-    ck_assert(!matches(e, "{}"));
-    ck_assert(!matches(e, "{\"b\":1}"));
+    ck_assert(se_matches(e, "{\"c\":1}"));
+    ck_assert(!se_matches(e, "{}"));
+    ck_assert(!se_matches(e, "{\"b\":1}"));
     dkg_engine_release(e);
   }
 }
 END_TEST
 
 int main(void) {
-  const char *piece[] = {"a", "</s>"};
-  uint32_t len[] = {1, 4};
-  char err[128];
-  V = dkg_vocab_new(piece, len, 2, 1, NULL, err, sizeof err);
+  V = se_byte_vocab();
   if (!V) return 1;
   Suite *s = suite_create("schema-oneof");
   TCase *tc = tcase_create("oneof");
